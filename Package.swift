@@ -1,0 +1,159 @@
+// swift-tools-version: 6.2
+// Switchboard: a self-hosted assistant gateway.
+//
+// The target graph is the architecture (see docs/architecture.md): the model knows nothing,
+// storage engines know no protocol, the engine knows no adapter, adapters know no tool, and
+// only the composition root (SwitchboardApp) sees everything.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Values only: IDs, messages, risk, confirmations, audit records, errors.
+        .target(
+            name: "SwitchboardModel",
+            swiftSettings: swiftSettings
+        ),
+        // Store protocols (the ports), StoreError, the audit hash chain.
+        .target(
+            name: "SwitchboardStorage",
+            dependencies: [
+                "SwitchboardModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded engine: system libsqlite3 in WAL mode through GRDB.
+        .target(
+            name: "SwitchboardSQLite",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Conversation engine, planner protocol, tool gate, confirmations, risk, rate limits.
+        .target(
+            name: "SwitchboardEngine",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Built-in tools. They see the Tool protocol and their own data, nothing else.
+        .target(
+            name: "SwitchboardTools",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardEngine",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What every channel adapter shares: the adapter protocol, inbox writer (group
+        // commit), outbox dispatcher, and the one retry/backoff state machine.
+        .target(
+            name: "SwitchboardChannels",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The terminal channel: stdin in, stdout out.
+        .target(
+            name: "SwitchboardTerminal",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardChannels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Composition root: configuration, wiring, the service group, benchmark, audit report.
+        .target(
+            name: "SwitchboardApp",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardSQLite",
+                "SwitchboardEngine",
+                "SwitchboardTools",
+                "SwitchboardChannels",
+                "SwitchboardTerminal",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The executable: argument parsing only.
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "SwitchboardApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support, never linked by the app.
+        .target(
+            name: "SwitchboardTesting",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardChannels",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardTests",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardSQLite",
+                "SwitchboardEngine",
+                "SwitchboardTools",
+                "SwitchboardChannels",
+                "SwitchboardTerminal",
+                "SwitchboardApp",
+                "SwitchboardTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,94 @@
+public import Foundation
+public import Logging
+public import SwitchboardChannels
+public import SwitchboardEngine
+public import SwitchboardModel
+public import SwitchboardSQLite
+import SwitchboardTools
+
+/// Everything the gateway needs to start, read and validated.
+///
+/// Keys read here (the engine reads its own; see `EngineConfiguration`):
+/// - `data_dir`: where the embedded database lives (default `$XDG_DATA_HOME/switchboard`,
+///   else `~/.local/share/switchboard`).
+/// - `database.url` (secret; or `database.url_file`): a path or `sqlite://PATH`; overrides `data_dir`.
+/// - `database.synchronous`: `normal` (default) or `full`.
+/// - `database.busy_timeout_ms` (0–600000, default 5000).
+/// - `log.level`: trace, debug, info, notice, warning, error, critical.
+/// - `log.format`: `text` (default).
+/// - `outbox.max_attempts` (1–100, default 12), `outbox.retry_base_ms` (10–600000, default 500),
+///   `outbox.retry_cap_seconds` (1–86400, default 300).
+/// - `terminal.conversation` (default `local`): the terminal conversation's name.
+public struct AppConfiguration: Sendable {
+    /// The data directory.
+    public var dataDirectory: String
+    /// The SQLite file.
+    public var databasePath: String
+    /// SQLite options.
+    public var sqlite: SQLiteStore.Options
+    /// Log level, if configured.
+    public var logLevel: Logger.Level?
+    /// The engine's settings.
+    public var engine: EngineConfiguration
+    /// Outbox retries.
+    public var retry: RetryPolicy
+    /// The terminal conversation.
+    public var terminalConversation: String
+
+    /// The tool names and categories configuration may refer to.
+    static var toolNames: Set<String> {
+        let descriptors = BuiltinTools.all.map(\.descriptor)
+        return Set(descriptors.map(\.name)).union(descriptors.map(\.category)).union(["default"])
+    }
+
+    /// Reads the configuration.
+    ///
+    /// - Throws: `ConfigurationError` listing every problem.
+    public init(
+        file: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: [String: String] = [:]
+    ) throws {
+        var config = try ConfigurationLoader(file: file, environment: environment, overrides: overrides).load()
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let defaultDataDir = environment["XDG_DATA_HOME"].map { $0 + "/switchboard" } ?? home + "/.local/share/switchboard"
+        dataDirectory = config.string("data_dir", default: defaultDataDir)
+        if let url = config.secret("database.url")?.revealed.trimmingWhitespace(), !url.isEmpty {
+            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                config.report("database.url", "PostgreSQL is not supported by this build yet; use a file path or sqlite://PATH")
+                databasePath = dataDirectory + "/switchboard.sqlite"
+            } else if url.hasPrefix("sqlite://") {
+                databasePath = String(url.dropFirst("sqlite://".count))
+            } else if url.hasPrefix("sqlite:") {
+                databasePath = String(url.dropFirst("sqlite:".count))
+            } else if url.contains("://") {
+                config.report("database.url", "unsupported scheme; use a file path or sqlite://PATH")
+                databasePath = dataDirectory + "/switchboard.sqlite"
+            } else {
+                databasePath = url
+            }
+        } else {
+            databasePath = dataDirectory + "/switchboard.sqlite"
+        }
+        let synchronous = config.choice("database.synchronous", default: "normal", from: ["normal", "full"])
+        let busy = config.int("database.busy_timeout_ms", default: 5000, range: 0...600_000)
+        sqlite = SQLiteStore.Options(synchronous: SQLiteStore.Synchronous(rawValue: synchronous) ?? .normal, busyTimeout: .milliseconds(busy))
+        if config.has("log.level") {
+            let word = config.choice("log.level", default: "info", from: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+            logLevel = Logger.Level(rawValue: word)
+        } else {
+            logLevel = nil
+        }
+        _ = config.choice("log.format", default: "text", from: ["text"])
+        engine = EngineConfiguration(config: &config, toolNames: Self.toolNames)
+        retry = RetryPolicy(
+            base: Double(config.int("outbox.retry_base_ms", default: 500, range: 10...600_000)) / 1000,
+            cap: Double(config.int("outbox.retry_cap_seconds", default: 300, range: 1...86400)),
+            maxAttempts: config.int("outbox.max_attempts", default: 12, range: 1...100)
+        )
+        terminalConversation = config.string("terminal.conversation", default: "local")
+        if !config.problems.isEmpty {
+            throw ConfigurationError(problems: config.problems, fileProblem: nil)
+        }
+    }
+}

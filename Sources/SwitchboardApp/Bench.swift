@@ -1,0 +1,232 @@
+// The pipeline benchmark: N messages from M simulated people through inbox → engine → tool →
+// audit → outbox → delivery, on a fresh SQLite database, in this process.
+//
+// Each simulated person keeps up to `window` messages in flight (like a person typing ahead, or
+// a busy Matrix room), so transactions batch many people's messages: that is the group commit
+// the numbers depend on. Latency is from just before a message is handed to the inbox writer
+// until its reply is delivered.
+
+public import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SwitchboardChannels
+import SwitchboardEngine
+import SwitchboardModel
+public import SwitchboardSQLite
+import SwitchboardStorage
+
+/// Benchmark parameters.
+public struct BenchOptions: Sendable {
+    public var messages: Int
+    public var people: Int
+    public var window: Int
+    public var synchronous: SQLiteStore.Synchronous
+    public var dataDirectory: String?
+
+    public init(messages: Int, people: Int, window: Int, synchronous: SQLiteStore.Synchronous, dataDirectory: String?) {
+        self.messages = messages
+        self.people = people
+        self.window = window
+        self.synchronous = synchronous
+        self.dataDirectory = dataDirectory
+    }
+
+    /// Creates options with the synchronous mode by name (`normal` or `full`; others mean normal).
+    public init(messages: Int, people: Int, window: Int, synchronousMode: String, dataDirectory: String?) {
+        self.init(
+            messages: messages, people: people, window: window,
+            synchronous: SQLiteStore.Synchronous(rawValue: synchronousMode) ?? .normal, dataDirectory: dataDirectory
+        )
+    }
+}
+
+/// Benchmark results.
+public struct BenchResult: Sendable {
+    public var messages: Int
+    public var people: Int
+    public var synchronous: String
+    public var seconds: Double
+    public var p50: Double
+    public var p99: Double
+    public var max: Double
+
+    public var messagesPerSecond: Double { Double(messages) / seconds }
+
+    /// The JSON object.
+    public var json: String {
+        func ms(_ v: Double) -> JSONValue { .double((v * 1000 * 1000).rounded() / 1000) }
+        return JSONValue.object([
+            "messages": .int(Int64(messages)),
+            "people": .int(Int64(people)),
+            "synchronous": .string(synchronous),
+            "seconds": .double((seconds * 1000).rounded() / 1000),
+            "messages_per_second": .double(messagesPerSecond.rounded()),
+            "p50_ms": ms(p50),
+            "p99_ms": ms(p99),
+            "max_ms": ms(max),
+        ]).canonicalText
+    }
+}
+
+/// Runs the benchmark.
+public enum Bench {
+    public static func run(_ options: BenchOptions) async throws -> BenchResult {
+        let directory = options.dataDirectory ?? NSTemporaryDirectory() + "switchboard-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/bench-\(UUID().uuidString).sqlite"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            if options.dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
+        }
+        let store = try SQLiteStore(path: path, options: .init(synchronous: options.synchronous))
+        var logger = Logger(label: "switchboard.bench")
+        logger.logLevel = .error
+
+        var engineConfiguration = EngineConfiguration()
+        engineConfiguration.batchSize = 1000
+        engineConfiguration.rateLimits = RateLimitPolicy(defaultLimit: RateLimit(perMinute: 1e9, burst: 1e9))
+        let gate = ToolGate(
+            registry: ToolRegistry(BuiltinTools.all), access: AccessPolicy(), riskPolicy: RiskPolicy(),
+            rateLimits: engineConfiguration.rateLimits, confirmationLifetime: 600, logger: logger
+        )
+        let inboxSignal = WorkSignal()
+        let outboxSignal = WorkSignal()
+        let inbox = InboxWriter(store: store, signal: inboxSignal, maxBatch: 1000)
+        let channel = BenchChannel(people: options.people)
+        let engine = ConversationEngine(
+            store: store, planner: CommandPlanner(), gate: gate, configuration: engineConfiguration,
+            clock: SystemWallClock(), inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
+        )
+        let dispatcher = OutboxDispatcher(
+            store: store, adapters: [channel], clock: SystemWallClock(), signal: outboxSignal, batchSize: 1000, logger: logger
+        )
+        let perPerson = (options.messages + options.people - 1) / options.people
+        let total = min(options.messages, perPerson * options.people)
+        let clock = ContinuousClock()
+        let start = clock.now
+
+        let group = ServiceGroup(configuration: .init(services: [engine, dispatcher], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await withThrowingTaskGroup(of: Void.self) { people in
+                for person in 0..<options.people {
+                    let count = min(perPerson, total - person * perPerson)
+                    guard count > 0 else { continue }
+                    people.addTask {
+                        for index in 0..<count {
+                            await channel.waitForWindow(person: person, sent: index, window: options.window)
+                            let message = InboundMessage(
+                                externalID: "bench-\(person)-\(index)",
+                                conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("p\(person)")),
+                                sender: Sender(id: PersonID("person\(person)")),
+                                text: "add a note: benchmark note \(index)",
+                                trust: TrustFacts(senderAuthenticated: true),
+                                receivedAt: Date()
+                            )
+                            channel.sent(message.externalID, at: clock.now)
+                            _ = try await inbox.accept([message])
+                        }
+                    }
+                }
+                try await people.waitForAll()
+            }
+            await channel.waitForDeliveries(total)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let seconds = (clock.now - start).seconds
+        let latencies = channel.latencies().sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !latencies.isEmpty else { return 0 }
+            return latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
+        }
+        try store.close()
+        return BenchResult(
+            messages: total, people: options.people, synchronous: options.synchronous.rawValue, seconds: seconds,
+            p50: percentile(0.5), p99: percentile(0.99), max: latencies.last ?? 0
+        )
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// The benchmark's channel: records when each reply arrives.
+final class BenchChannel: ChannelAdapter {
+    static let channelID: ChannelID = "bench"
+    let channel: ChannelID = BenchChannel.channelID
+    let capabilities: ChannelCapabilities = []
+
+    private struct State {
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var latencies: [Double] = []
+        var deliveredPerPerson: [Int]
+        var windowWaiters: [Int: (Int, CheckedContinuation<Void, Never>)] = [:]
+        var totalWaiter: (Int, CheckedContinuation<Void, Never>)?
+    }
+
+    private let state: Mutex<State>
+
+    init(people: Int) {
+        state = Mutex(State(deliveredPerPerson: Array(repeating: 0, count: people)))
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+    }
+
+    func sent(_ id: String, at instant: ContinuousClock.Instant) {
+        state.withLock { $0.sentAt[id] = instant }
+    }
+
+    func latencies() -> [Double] { state.withLock { $0.latencies } }
+
+    func waitForWindow(person: Int, sent: Int, window: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if sent - state.deliveredPerPerson[person] < window { return true }
+                state.windowWaiters[person] = (sent - window + 1, continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func waitForDeliveries(_ total: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.latencies.count >= total { return true }
+                state.totalWaiter = (total, continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func deliver(_ message: OutboundMessage) async throws {
+        let now = ContinuousClock.now
+        guard let key = message.inReplyTo else { return }
+        let person = Int(message.conversation.conversation.rawValue.dropFirst()) ?? 0
+        let resume = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            var resume: [CheckedContinuation<Void, Never>] = []
+            if let sent = state.sentAt.removeValue(forKey: key) {
+                state.latencies.append((now - sent).seconds)
+            }
+            state.deliveredPerPerson[person] += 1
+            if let (needed, waiter) = state.windowWaiters[person], state.deliveredPerPerson[person] >= needed {
+                state.windowWaiters[person] = nil
+                resume.append(waiter)
+            }
+            if let (needed, waiter) = state.totalWaiter, state.latencies.count >= needed {
+                state.totalWaiter = nil
+                resume.append(waiter)
+            }
+            return resume
+        }
+        for waiter in resume { waiter.resume() }
+    }
+}

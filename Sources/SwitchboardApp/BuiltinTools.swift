@@ -1,0 +1,7 @@
+import SwitchboardEngine
+import SwitchboardTools
+
+/// The tools this build ships.
+enum BuiltinTools {
+    static var all: [any Tool] { NotesTools.all }
+}

@@ -1,0 +1,195 @@
+// Loading configuration: defaults < file < environment < command line, validated at once.
+//
+// The file is YAML; nested maps become dotted keys (`rate_limits: {notes: {per_minute: 5}}` is
+// `rate_limits.notes.per_minute`). Every key can also come from `SWITCHBOARD_<KEY>`, upper case
+// with dots as underscores. A key ending in `_file` reads a secret from that file (so
+// `database.url_file` sets `database.url`). Unknown keys and bad values are all reported
+// together, each with its environment variable, and the program does not start.
+
+import Foundation
+public import SwitchboardModel
+import Yams
+
+/// The configuration could not be loaded.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// Every problem found.
+    public var problems: [ConfigProblem]
+    /// A file-level problem (unreadable file, bad YAML), if any.
+    public var fileProblem: String?
+
+    public var description: String {
+        var lines = ["Configuration has \(problems.count + (fileProblem == nil ? 0 : 1)) problem(s):"]
+        if let fileProblem { lines.append("  - \(fileProblem)") }
+        lines += problems.map { "  - \($0)" }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Known keys and how to read them.
+public enum ConfigSchema {
+    /// Keys with a fixed name.
+    public static let staticKeys: Set<String> = [
+        "data_dir",
+        "database.url", "database.synchronous", "database.busy_timeout_ms",
+        "log.level", "log.format",
+        "engine.batch_size", "engine.poll_interval_ms", "engine.max_message_bytes",
+        "confirmations.expiry_seconds", "confirmations.yes_words", "confirmations.no_words",
+        "people.owners", "people.users", "people.guests", "people.default_role",
+        "outbox.max_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
+        "terminal.conversation",
+    ]
+
+    /// Keys whose value is a secret.
+    public static let secretKeys: Set<String> = ["database.url"]
+
+    /// Prefixes whose next component is a tool name or category.
+    static let dynamicPrefixes = ["permissions", "risk"]
+
+    /// Whether a dotted key is known.
+    public static func isKnown(_ key: String) -> Bool {
+        if staticKeys.contains(key) { return true }
+        for prefix in dynamicPrefixes where key.hasPrefix(prefix + ".") && key.count > prefix.count + 1 { return true }
+        if key.hasPrefix("rate_limits.") {
+            let parts = key.split(separator: ".")
+            return parts.count == 3 && (parts[2] == "per_minute" || parts[2] == "burst")
+        }
+        return false
+    }
+
+    /// The dotted key for a `SWITCHBOARD_…` environment variable, if it names one.
+    public static func key(forEnvironment name: String) -> String? {
+        guard name.hasPrefix("SWITCHBOARD_") else { return nil }
+        let rest = String(name.dropFirst("SWITCHBOARD_".count))
+        for key in staticKeys where ConfigValues.environmentName(for: key) == name { return key }
+        for key in staticKeys.filter({ $0 .hasPrefix("database.") }) where ConfigValues.environmentName(for: key) + "_FILE" == name {
+            return key + "_file"
+        }
+        for prefix in dynamicPrefixes {
+            let envPrefix = prefix.uppercased() + "_"
+            if rest.hasPrefix(envPrefix), rest.count > envPrefix.count {
+                return prefix + "." + rest.dropFirst(envPrefix.count).lowercased()
+            }
+        }
+        if rest.hasPrefix("RATE_LIMITS_") {
+            let body = rest.dropFirst("RATE_LIMITS_".count)
+            for suffix in ["_PER_MINUTE", "_BURST"] where body.hasSuffix(suffix) && body.count > suffix.count {
+                let category = body.dropLast(suffix.count).lowercased()
+                return "rate_limits.\(category).\(suffix.dropFirst().lowercased())"
+            }
+        }
+        return nil
+    }
+}
+
+/// Reads configuration from its sources.
+public struct ConfigurationLoader {
+    /// The YAML file, if any.
+    public var file: String?
+    /// The environment.
+    public var environment: [String: String]
+    /// Command-line overrides as dotted keys.
+    public var overrides: [String: String]
+
+    /// Creates a loader.
+    public init(file: String?, environment: [String: String], overrides: [String: String] = [:]) {
+        self.file = file
+        self.environment = environment
+        self.overrides = overrides
+    }
+
+    /// Merges the sources; throws when a key is unknown or a file cannot be read.
+    public func load() throws -> ConfigValues {
+        var values = ConfigValues()
+        var problems: [ConfigProblem] = []
+        var fileProblem: String?
+
+        func add(_ key: String, _ value: ConfigValue, _ source: ConfigSource) {
+            var key = key
+            var value = value
+            var source = source
+            if key.hasSuffix("_file"), key.hasPrefix("database.") {
+                let target = String(key.dropLast("_file".count))
+                guard case .scalar(let path) = value else {
+                    problems.append(ConfigProblem(key: key, message: "expected a file path", source: source))
+                    return
+                }
+                do {
+                    let contents = try String(contentsOfFile: path, encoding: .utf8)
+                    key = target
+                    value = .scalar(contents.trimmingWhitespace())
+                    source = .secretFile(path)
+                } catch {
+                    problems.append(ConfigProblem(key: key, message: "cannot read secret file \(path)", source: source))
+                    return
+                }
+            }
+            guard ConfigSchema.isKnown(key) else {
+                problems.append(ConfigProblem(key: key, message: "unknown key", source: source))
+                return
+            }
+            values.set(key, value, source: source, secret: ConfigSchema.secretKeys.contains(key))
+        }
+
+        if let file {
+            do {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                let node = try Yams.compose(yaml: text)
+                if let node {
+                    guard case .mapping = node else { throw YamlShapeError(message: "the top level must be a mapping of keys") }
+                    try Self.flatten(node, prefix: "", into: { add($0, $1, .file(file)) })
+                }
+            } catch let error as YamlShapeError {
+                fileProblem = "\(file): \(error.message)"
+            } catch let error as YamlError {
+                fileProblem = "\(file) is not valid YAML: \(error)"
+            } catch {
+                fileProblem = "cannot read configuration file \(file): \((error as NSError).localizedDescription)"
+            }
+        }
+        for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("SWITCHBOARD_") {
+            if name.hasPrefix("SWITCHBOARD_TEST_") || name == "SWITCHBOARD_CONFIG" { continue }
+            guard let key = ConfigSchema.key(forEnvironment: name) else {
+                problems.append(ConfigProblem(key: name, message: "unknown environment variable", source: .environment(name)))
+                continue
+            }
+            add(key, .scalar(text), .environment(name))
+        }
+        for (key, text) in overrides.sorted(by: { $0.key < $1.key }) {
+            add(key, .scalar(text), .commandLine)
+        }
+        if !problems.isEmpty || fileProblem != nil {
+            throw ConfigurationError(problems: problems, fileProblem: fileProblem)
+        }
+        return values
+    }
+
+    struct YamlShapeError: Error {
+        var message: String
+    }
+
+    private static func flatten(_ node: Node, prefix: String, into add: (String, ConfigValue) -> Void) throws {
+        switch node {
+        case .mapping(let mapping):
+            for (keyNode, valueNode) in mapping {
+                guard let name = keyNode.string else { throw YamlShapeError(message: "keys must be text (at \(prefix))") }
+                let key = prefix.isEmpty ? name : prefix + "." + name
+                try flatten(valueNode, prefix: key, into: add)
+            }
+        case .sequence(let sequence):
+            var items: [String] = []
+            for item in sequence {
+                guard case .scalar(let scalar) = item else {
+                    throw YamlShapeError(message: "\(prefix) must be a list of plain values")
+                }
+                items.append(scalar.string)
+            }
+            add(prefix, .list(items))
+        case .scalar(let scalar):
+            // An empty value (`key:` or `key: ~`) means "use the default".
+            if scalar.tag.description == "tag:yaml.org,2002:null" || (scalar.string.isEmpty && scalar.style == .plain) { return }
+            add(prefix, .scalar(scalar.string))
+        case .alias:
+            throw YamlShapeError(message: "aliases are not supported (at \(prefix))")
+        }
+    }
+}

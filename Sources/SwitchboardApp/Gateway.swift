@@ -1,0 +1,159 @@
+public import Foundation
+public import Logging
+import ServiceLifecycle
+import UnixSignals
+import SwitchboardChannels
+import SwitchboardEngine
+public import SwitchboardModel
+public import SwitchboardSQLite
+import SwitchboardStorage
+import SwitchboardTerminal
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The composition root: opens the store and wires engine, tools, channels and dispatcher.
+public struct Gateway: Sendable {
+    /// The configuration.
+    public let configuration: AppConfiguration
+    /// The store.
+    public let store: SQLiteStore
+    private let lock: DataDirectoryLock?
+    private let logger: Logger
+    private let crashPoints: CrashPoints?
+
+    /// Opens the data directory and the database, migrating it.
+    ///
+    /// - Parameter exclusive: take the data directory's lock (for commands that run the
+    ///   pipeline); read-only commands do not.
+    /// - Throws: `StoreError`, `GatewayError`.
+    public init(
+        configuration: AppConfiguration,
+        exclusive: Bool,
+        logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let directory = (configuration.databasePath as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
+        } catch {
+            throw GatewayError("Cannot create the data directory \(directory): \((error as NSError).localizedDescription)")
+        }
+        lock = exclusive ? try DataDirectoryLock(path: configuration.databasePath + ".lock") : nil
+        store = try SQLiteStore(path: configuration.databasePath, options: configuration.sqlite)
+        crashPoints = CrashPoints(environment: environment)
+    }
+
+    /// Builds the gate from configuration and the built-in tools.
+    func makeGate() -> ToolGate {
+        ToolGate(
+            registry: ToolRegistry(BuiltinTools.all),
+            access: configuration.engine.access,
+            riskPolicy: configuration.engine.risk,
+            rateLimits: configuration.engine.rateLimits,
+            confirmationLifetime: configuration.engine.confirmationLifetime,
+            logger: logger
+        )
+    }
+
+    /// The services for a set of channels, in start order (shutdown runs in reverse).
+    func services(
+        channels: (InboxWriter) -> [any ChannelAdapter],
+        planner: any Planner = CommandPlanner(),
+        clock: any WallClock = SystemWallClock(),
+        engineConfiguration: EngineConfiguration? = nil
+    ) -> (engine: ConversationEngine, dispatcher: OutboxDispatcher, adapters: [any ChannelAdapter]) {
+        let inboxSignal = WorkSignal()
+        let outboxSignal = WorkSignal()
+        var crash: (@Sendable (String) -> Void)?
+        if let points = crashPoints {
+            crash = { name in points.reach(name) }
+        }
+        let engineConfiguration = engineConfiguration ?? configuration.engine
+        let inbox = InboxWriter(store: store, signal: inboxSignal, crashPoint: crash)
+        let adapters = channels(inbox)
+        let engine = ConversationEngine(
+            store: store, planner: planner, gate: makeGate(), configuration: engineConfiguration, clock: clock,
+            inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crash
+        )
+        let dispatcher = OutboxDispatcher(
+            store: store, adapters: adapters, retry: configuration.retry, clock: clock, signal: outboxSignal,
+            pollInterval: engineConfiguration.pollInterval, logger: logger, crashPoint: crash
+        )
+        return (engine, dispatcher, adapters)
+    }
+
+    /// Runs a terminal conversation until its input ends and everything is answered.
+    public func chat(person: PersonID, conversation: String?, interactive: Bool) async throws {
+        let store = self.store
+        let conversation = conversation ?? configuration.terminalConversation
+        let logger = self.logger
+        let parts = services(channels: { inbox in
+            [TerminalAdapter(
+                person: person, conversation: conversation, inbox: inbox, store: store, clock: SystemWallClock(),
+                inputFD: 0, interactive: interactive, write: Self.writeStdout, logger: logger
+            )]
+        })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: parts.engine),
+            .init(service: parts.dispatcher),
+        ]
+        // The terminal ends the group when its input is done.
+        services += parts.adapters.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Runs a terminal conversation for a person named on the command line.
+    public func chat(personNamed name: String, conversation: String?, interactive: Bool) async throws {
+        try await chat(person: PersonID(name), conversation: conversation, interactive: interactive)
+    }
+
+    /// Runs the configured channels; with none configured, a terminal conversation.
+    public func serve() async throws {
+        logger.info("no channels configured; talking in the terminal", metadata: ["database": "\(store.locationDescription)"])
+        let person = PersonID(ProcessInfo.processInfo.environment["USER"] ?? "operator")
+        try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
+    }
+
+    static let writeStdout: @Sendable (String) -> Void = { text in
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+/// A gateway-level failure with an operator message.
+public struct GatewayError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong and what to do.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// An exclusive lock on the data directory, held while the process runs the pipeline: one
+/// process per embedded database delivers its replies.
+final class DataDirectoryLock: Sendable {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw GatewayError("Cannot create the lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw GatewayError(
+                "Another switchboard process is using the database \(String(path.dropLast(".lock".count))). Stop it, or use another --data-dir."
+            )
+        }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

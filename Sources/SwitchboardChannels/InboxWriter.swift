@@ -1,0 +1,139 @@
+// Group commit for the inbox.
+//
+// Adapters (and the benchmark's simulated people) call `accept` concurrently. The first caller
+// becomes the leader and writes everything queued so far in one transaction; callers that
+// arrive meanwhile queue up and are written by the next transaction. With synchronous=FULL one
+// fsync then serves many messages. A caller returns only after its messages are committed,
+// which is when an adapter may acknowledge them to its protocol. The queue is bounded by the
+// number of waiting callers, each of which is blocked until its commit: that is the
+// back-pressure.
+
+public import Logging
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// Commits inbound messages (and the cursors that cover them) to the inbox, batching
+/// concurrent callers into one transaction.
+public actor InboxWriter {
+    /// A cursor to store in the same transaction as the messages it covers.
+    public struct CursorUpdate: Sendable {
+        /// The cursor's name, such as `matrix.next_batch`.
+        public var name: String
+        /// Its new value.
+        public var value: String
+
+        /// Creates a cursor update.
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    private enum Wake {
+        case done(Result<[InboxInsertResult], any Error>)
+        case lead
+    }
+
+    private struct Request {
+        var messages: [InboundMessage]
+        var cursor: CursorUpdate?
+        var continuation: CheckedContinuation<Wake, Never>?
+    }
+
+    private let store: any Store
+    private let signal: WorkSignal
+    private let maxBatch: Int
+    private let crashPoint: (@Sendable (String) -> Void)?
+    private var queue: [Request] = []
+    private var leading = false
+
+    /// Creates a writer.
+    ///
+    /// - Parameters:
+    ///   - signal: signalled after each commit, to wake the engine.
+    ///   - maxBatch: the most messages written in one transaction.
+    public init(store: any Store, signal: WorkSignal, maxBatch: Int = 512, crashPoint: (@Sendable (String) -> Void)? = nil) {
+        self.store = store
+        self.signal = signal
+        self.maxBatch = maxBatch
+        self.crashPoint = crashPoint
+    }
+
+    /// Commits messages to the inbox; returns once they are durable.
+    ///
+    /// A message whose (channel, external id) is already stored is not stored again: its
+    /// result is `.duplicate`.
+    ///
+    /// - Throws: `StoreError`; nothing was committed for these messages then.
+    public func accept(_ messages: [InboundMessage], cursor: CursorUpdate? = nil) async throws -> [InboxInsertResult] {
+        if leading {
+            let wake = await withCheckedContinuation { continuation in
+                queue.append(Request(messages: messages, cursor: cursor, continuation: continuation))
+            }
+            switch wake {
+            case .done(let result): return try result.get()
+            case .lead: break
+            }
+        } else {
+            queue.append(Request(messages: messages, cursor: cursor, continuation: nil))
+        }
+        leading = true
+        // Lead: write batches until our own request (the one without a continuation) is done.
+        while true {
+            var batch: [Request] = []
+            var count = 0
+            while !queue.isEmpty, batch.isEmpty || count + queue[0].messages.count <= maxBatch {
+                let request = queue.removeFirst()
+                count += request.messages.count
+                batch.append(request)
+            }
+            let result = await write(batch)
+            var mine: Result<[InboxInsertResult], any Error>?
+            var offset = 0
+            for request in batch {
+                let slice: Result<[InboxInsertResult], any Error> = result.map { Array($0[offset..<offset + request.messages.count]) }
+                offset += request.messages.count
+                if let continuation = request.continuation {
+                    continuation.resume(returning: .done(slice))
+                } else {
+                    mine = slice
+                }
+            }
+            if let mine {
+                // Hand leadership to the next waiter, if any.
+                if queue.isEmpty {
+                    leading = false
+                } else {
+                    let next = queue[0].continuation
+                    queue[0].continuation = nil
+                    next?.resume(returning: .lead)
+                }
+                return try mine.get()
+            }
+        }
+    }
+
+    private func write(_ batch: [Request]) async -> Result<[InboxInsertResult], any Error> {
+        let messages = batch.flatMap(\.messages)
+        let cursors = batch.compactMap(\.cursor)
+        let crashPoint = self.crashPoint
+        do {
+            let results = try await store.write { tx in
+                var results: [InboxInsertResult] = []
+                results.reserveCapacity(messages.count)
+                for message in messages {
+                    results.append(try tx.insertInbound(message))
+                }
+                for cursor in cursors {
+                    try tx.setCursor(cursor.name, value: cursor.value)
+                }
+                return results
+            }
+            crashPoint?("after_inbox_commit")
+            signal.signal()
+            return .success(results)
+        } catch {
+            return .failure(error)
+        }
+    }
+}

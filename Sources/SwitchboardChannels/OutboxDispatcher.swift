@@ -1,0 +1,131 @@
+// Delivery: outbox → channel adapters, in order per conversation, with retries.
+//
+// The dispatcher takes the oldest pending message of each conversation that is due, hands it
+// to its channel's adapter, and records the outcome: delivered, retry later (the shared
+// RetryPolicy, honouring the far end's Retry-After), or given up. A crash between a delivery
+// and its record means the message is delivered again after restart; adapters make that
+// harmless with the delivery key (Matrix txnId, email Message-ID).
+
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// Delivers outbox messages through channel adapters.
+public final class OutboxDispatcher: Service, Sendable {
+    private let store: any Store
+    private let adapters: [ChannelID: any ChannelAdapter]
+    private let retry: RetryPolicy
+    private let clock: any WallClock
+    private let signal: WorkSignal
+    private let pollInterval: Duration
+    private let batchSize: Int
+    private let logger: Logger
+    private let crashPoint: (@Sendable (String) -> Void)?
+
+    /// Creates a dispatcher for these adapters.
+    public init(
+        store: any Store,
+        adapters: [any ChannelAdapter],
+        retry: RetryPolicy = RetryPolicy(),
+        clock: any WallClock,
+        signal: WorkSignal,
+        pollInterval: Duration = .milliseconds(500),
+        batchSize: Int = 256,
+        logger: Logger,
+        crashPoint: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.store = store
+        self.adapters = Dictionary(adapters.map { ($0.channel, $0) }, uniquingKeysWith: { first, _ in first })
+        self.retry = retry
+        self.clock = clock
+        self.signal = signal
+        self.pollInterval = pollInterval
+        self.batchSize = batchSize
+        self.logger = logger
+        self.crashPoint = crashPoint
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let delivered = try await deliverDue()
+                    if delivered == 0 {
+                        await signal.wait(timeout: try await idleWait())
+                    }
+                } catch let error as StoreError where !Task.isCancelled {
+                    logger.error("outbox read failed; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        } onGracefulShutdown: {
+            self.signal.signal()
+        }
+    }
+
+    private func idleWait() async throws -> Duration {
+        let channels = Array(adapters.keys)
+        guard let next = try await store.read({ try $0.nextOutboundAttempt(channels: channels) }) else { return pollInterval }
+        let seconds = next.timeIntervalSince(clock.now())
+        if seconds <= 0 { return .milliseconds(1) }
+        return min(pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
+    }
+
+    /// Delivers what is due now. Returns how many deliveries were attempted.
+    @discardableResult
+    public func deliverDue() async throws -> Int {
+        let channels = Array(adapters.keys)
+        let now = clock.now()
+        let limit = batchSize
+        let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
+        guard !due.isEmpty else { return 0 }
+
+        enum Outcome: Sendable {
+            case delivered(OutboxID)
+            case failed(OutboxID, String, Date?)
+        }
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(due.count)
+        for message in due {
+            guard let adapter = adapters[message.conversation.channel] else { continue }
+            do {
+                try await adapter.deliver(message)
+                outcomes.append(.delivered(message.id))
+            } catch {
+                let channelError = error as? ChannelError
+                let failures = message.attempts + 1
+                let transient = channelError?.isTransient ?? true
+                let delay = transient
+                    ? retry.delay(afterFailures: failures, retryAfter: channelError?.retryAfter, jitter: Double.random(in: 0...1))
+                    : nil
+                let next = delay.map { clock.now().addingTimeInterval($0) }
+                let summary = channelError?.description ?? String(describing: type(of: error))
+                var metadata: Logger.Metadata = [
+                    "outbox.id": "\(message.id)", "channel": "\(message.conversation.channel)",
+                    "attempt": "\(failures)", "error": "\(summary)",
+                ]
+                if let correlation = message.correlationID { metadata["correlation.id"] = "\(correlation)" }
+                if next == nil {
+                    logger.error("delivery failed; giving up", metadata: metadata)
+                } else {
+                    logger.warning("delivery failed; will retry", metadata: metadata)
+                }
+                outcomes.append(.failed(message.id, summary, next))
+            }
+        }
+        crashPoint?("after_deliver_before_record")
+        let at = clock.now()
+        let recorded = outcomes
+        try await store.write { tx in
+            for outcome in recorded {
+                switch outcome {
+                case .delivered(let id): try tx.markDelivered(id, at: at)
+                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
+                }
+            }
+        }
+        return due.count
+    }
+}

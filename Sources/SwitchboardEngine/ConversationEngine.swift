@@ -1,0 +1,260 @@
+// The conversation engine: inbox → plan → tool gate → outbox.
+//
+// One loop takes the oldest pending message of each conversation (so order holds within a
+// conversation), plans them outside any transaction, then applies the whole batch in one write
+// transaction: for each message, in its own savepoint, the gate's effects and audit records,
+// the reply in the outbox, and the message marked done. One commit serves the whole batch
+// (group commit), and a crash before it loses nothing: the messages are still pending and are
+// processed again, with the same tool call ids.
+
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// Processes inbound messages into replies.
+public final class ConversationEngine: Service, Sendable {
+    private let store: any Store
+    private let planner: any Planner
+    private let gate: ToolGate
+    private let configuration: EngineConfiguration
+    private let clock: any WallClock
+    private let inboxSignal: WorkSignal
+    private let outboxSignal: WorkSignal
+    private let logger: Logger
+    private let crashPoint: (@Sendable (String) -> Void)?
+
+    /// Creates an engine.
+    ///
+    /// - Parameters:
+    ///   - inboxSignal: signalled when messages arrive.
+    ///   - outboxSignal: signalled after replies are committed.
+    ///   - crashPoint: called at named points, for crash tests; nil in production.
+    public init(
+        store: any Store,
+        planner: any Planner,
+        gate: ToolGate,
+        configuration: EngineConfiguration,
+        clock: any WallClock,
+        inboxSignal: WorkSignal,
+        outboxSignal: WorkSignal,
+        logger: Logger,
+        crashPoint: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.store = store
+        self.planner = planner
+        self.gate = gate
+        self.configuration = configuration
+        self.clock = clock
+        self.inboxSignal = inboxSignal
+        self.outboxSignal = outboxSignal
+        self.logger = logger
+        self.crashPoint = crashPoint
+    }
+
+    public func run() async throws {
+        var failures = 0
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let processed = try await processBatch()
+                    try await expireConfirmations()
+                    failures = 0
+                    if processed == 0 {
+                        await inboxSignal.wait(timeout: configuration.pollInterval)
+                    }
+                } catch let error as StoreError where !Task.isCancelled {
+                    failures += 1
+                    let delay = min(30.0, 0.1 * pow(2, Double(min(failures, 10))))
+                    logger.error("engine batch failed; retrying", metadata: ["error": "\(error)", "retry.in_s": "\(delay)"])
+                    try? await Task.sleep(for: .seconds(delay))
+                }
+            }
+        } onGracefulShutdown: {
+            self.inboxSignal.signal()
+        }
+    }
+
+    /// One planned message.
+    struct Work: Sendable {
+        var inbound: StoredInbound
+        var action: Action
+    }
+
+    enum Action: Sendable {
+        case reply(String)
+        case confirmation(ConfirmationReply)
+        case plan(Plan)
+    }
+
+    /// Plans and applies one batch. Returns how many messages it answered.
+    @discardableResult
+    public func processBatch() async throws -> Int {
+        let batchSize = configuration.batchSize
+        let heads = try await store.read { reader in try reader.pendingInboundHeads(limit: batchSize) }
+        guard !heads.isEmpty else { return 0 }
+
+        var work: [Work] = []
+        work.reserveCapacity(heads.count)
+        for inbound in heads {
+            work.append(Work(inbound: inbound, action: await decide(inbound)))
+        }
+
+        let now = clock.now()
+        let planned = work
+        let gate = self.gate
+        let logger = self.logger
+        let crashPoint = self.crashPoint
+        let answered = try await store.write { tx -> Int in
+            var answered = 0
+            for item in planned {
+                guard try tx.isInboundPending(item.inbound.id) else { continue }
+                let reply = Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
+                _ = try tx.enqueueOutbound(OutboundDraft(
+                    deliveryKey: "reply-\(item.inbound.id.rawValue)",
+                    conversation: item.inbound.message.conversation,
+                    recipient: item.inbound.message.sender.id,
+                    text: reply.text,
+                    inReplyTo: item.inbound.message.externalID,
+                    thread: item.inbound.message.thread,
+                    kind: reply.kind,
+                    correlationID: CorrelationID(inbox: item.inbound.id)
+                ), at: now)
+                _ = try tx.markInboundDone(item.inbound.id, at: now)
+                answered += 1
+            }
+            crashPoint?("before_engine_commit")
+            return answered
+        }
+        crashPoint?("after_engine_commit")
+        if answered > 0 { outboxSignal.signal() }
+        return answered
+    }
+
+    /// Decides, outside any transaction, what a message is: a confirmation answer, something
+    /// to refuse at once, or a plan.
+    private func decide(_ inbound: StoredInbound) async -> Action {
+        let text = inbound.message.text
+        switch MessageCheck.check(text, maxBytes: configuration.maxMessageBytes) {
+        case .refuse(let reason):
+            return .reply(reason)
+        case .ok(let clean):
+            if let reply = ConfirmationReply.parse(clean, keywords: configuration.keywords) {
+                return .confirmation(reply)
+            }
+            var message = inbound.message
+            message.text = clean
+            do {
+                return .plan(try await planner.plan(message))
+            } catch {
+                logger.error("planner failed", metadata: ["correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)"])
+                return .reply("I couldn't work out what to do with that just now. (ref \(CorrelationID(inbox: inbound.id)))")
+            }
+        }
+    }
+
+    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) -> ToolGate.Result {
+        let message = item.inbound.message
+        let request = ToolGate.Request(
+            person: message.sender.id,
+            conversation: message.conversation,
+            inboxID: item.inbound.id,
+            correlationID: CorrelationID(inbox: item.inbound.id),
+            senderAuthenticated: message.trust.senderAuthenticated,
+            tainted: message.trust.containsUntrustedContent,
+            now: now
+        )
+        do {
+            return try tx.savepoint {
+                switch item.action {
+                case .reply(let text):
+                    return ToolGate.Result(text, status: nil)
+                case .confirmation(let reply):
+                    return try answerConfirmation(reply, request: request, gate: gate, tx: tx)
+                case .plan(.call(let tool, let arguments)):
+                    return try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
+                case .plan(.undo):
+                    return try gate.undo(request: request, in: tx)
+                case .plan(.help):
+                    return ToolGate.Result(Replies.help(gate.registry), status: nil)
+                case .plan(.reply(let text)):
+                    return ToolGate.Result(text, status: nil)
+                case .plan(.notUnderstood):
+                    return ToolGate.Result(Replies.notUnderstood, status: nil)
+                }
+            }
+        } catch {
+            logger.error(
+                "message failed; answered with an apology",
+                metadata: ["correlation.id": "\(request.correlationID)", "error": "\(error)"]
+            )
+            return ToolGate.Result(
+                "Sorry, something went wrong on my side and nothing was changed. (ref \(request.correlationID))",
+                status: nil
+            )
+        }
+    }
+
+    private static func answerConfirmation(
+        _ reply: ConfirmationReply,
+        request: ToolGate.Request,
+        gate: ToolGate,
+        tx: any StoreTransaction
+    ) throws -> ToolGate.Result {
+        let pending = try tx.pendingConfirmations(in: request.conversation)
+        let mine = pending.filter { $0.requester == request.person }
+        switch reply.select(from: mine) {
+        case .one(let confirmation):
+            return reply.confirms
+                ? try gate.confirm(confirmation, request: request, in: tx)
+                : try gate.decline(confirmation, request: request, in: tx)
+        case .none:
+            if let other = pending.first {
+                return ToolGate.Result(
+                    "Only \(other.requester) can answer that request; there's nothing waiting for your confirmation.",
+                    status: nil
+                )
+            }
+            return ToolGate.Result("There's nothing waiting for your confirmation.", status: nil)
+        case .ambiguous(let count):
+            var text = "You have \(count) requests waiting:"
+            for (index, confirmation) in mine.enumerated() {
+                text += "\n\(index + 1). \(confirmation.preview.firstLine)"
+            }
+            text += "\nReply \"yes N\" or \"no N\" to pick one."
+            return ToolGate.Result(text, status: nil)
+        case .noSuchNumber(let number, let count):
+            return ToolGate.Result(
+                count == 0
+                    ? "There's nothing waiting for your confirmation."
+                    : "There's no request \(number); you have \(count) waiting.",
+                status: nil
+            )
+        }
+    }
+
+    /// Expires overdue confirmations and tells their requesters.
+    public func expireConfirmations() async throws {
+        let now = clock.now()
+        let gate = self.gate
+        let expired = try await store.write { tx -> Int in
+            let overdue = try tx.expiredConfirmations(now: now, limit: 100)
+            for pending in overdue {
+                guard let notice = try gate.expire(pending, now: now, in: tx) else { continue }
+                _ = try tx.enqueueOutbound(OutboundDraft(
+                    deliveryKey: "expired-\(pending.callID.rawValue)",
+                    conversation: pending.conversation,
+                    recipient: pending.requester,
+                    text: notice,
+                    inReplyTo: nil,
+                    thread: nil,
+                    kind: .notice,
+                    correlationID: pending.correlationID
+                ), at: now)
+            }
+            return overdue.count
+        }
+        if expired > 0 { outboxSignal.signal() }
+    }
+}

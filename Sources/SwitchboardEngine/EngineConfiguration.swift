@@ -1,0 +1,109 @@
+public import Foundation
+public import SwitchboardModel
+
+/// The engine's settings.
+///
+/// Keys (each also `SWITCHBOARD_<KEY>` in the environment, dots as underscores):
+/// - `engine.batch_size` (1–1000, default 128): messages per transaction (group commit).
+/// - `engine.poll_interval_ms` (10–60000, default 500): how often to look for work from other processes.
+/// - `engine.max_message_bytes` (1–16777216, default 65536): longer messages get a polite refusal.
+/// - `confirmations.expiry_seconds` (1–604800, default 600).
+/// - `confirmations.yes_words`, `confirmations.no_words`: lists of keywords.
+/// - `people.owners`, `people.users`, `people.guests`: lists of person ids.
+/// - `people.default_role` (guest, user, owner; default user).
+/// - `permissions.<tool or category>`: the minimum role (guest, user, owner).
+/// - `risk.<tool or category>`: low, medium or high, overriding the tool's own assessment.
+/// - `rate_limits.<category>.per_minute`, `rate_limits.<category>.burst`; `default` for the rest.
+public struct EngineConfiguration: Sendable {
+    /// Messages per transaction.
+    public var batchSize: Int = 128
+    /// Poll interval.
+    public var pollInterval: Duration = .milliseconds(500)
+    /// The longest message read.
+    public var maxMessageBytes: Int = 65536
+    /// Confirmation lifetime in seconds.
+    public var confirmationLifetime: TimeInterval = 600
+    /// Yes / no keywords.
+    public var keywords: ConfirmationKeywords = .defaults
+    /// Roles and permissions.
+    public var access = AccessPolicy()
+    /// Risk overrides.
+    public var risk = RiskPolicy()
+    /// Rate limits.
+    public var rateLimits = RateLimitPolicy()
+
+    /// The defaults.
+    public init() {}
+
+    /// Reads the engine's keys, recording problems in `config`.
+    ///
+    /// - Parameter toolNames: known tool names and categories, to check `permissions.*` and `risk.*` keys.
+    public init(config: inout ConfigValues, toolNames: Set<String>) {
+        batchSize = config.int("engine.batch_size", default: batchSize, range: 1...1000)
+        pollInterval = .milliseconds(config.int("engine.poll_interval_ms", default: 500, range: 10...60000))
+        maxMessageBytes = config.int("engine.max_message_bytes", default: maxMessageBytes, range: 1...16_777_216)
+        confirmationLifetime = TimeInterval(config.int("confirmations.expiry_seconds", default: 600, range: 1...604_800))
+        let yes = config.list("confirmations.yes_words", default: Array(ConfirmationKeywords.defaults.yes))
+        let no = config.list("confirmations.no_words", default: Array(ConfirmationKeywords.defaults.no))
+        if !Set(yes.map { $0.lowercased() }).isDisjoint(with: no.map { $0.lowercased() }) {
+            config.report("confirmations.yes_words", "a word cannot be both a yes and a no word")
+        }
+        for word in yes + no where word.contains(" ") {
+            config.report("confirmations.yes_words", "keywords are single words; \"\(word)\" has a space")
+        }
+        keywords = ConfirmationKeywords(yes: Set(yes), no: Set(no))
+
+        var roles: [PersonID: Role] = [:]
+        for (key, role) in [("people.guests", Role.guest), ("people.users", .user), ("people.owners", .owner)] {
+            for person in config.list(key, default: []) { roles[PersonID(person)] = max(roles[PersonID(person)] ?? role, role) }
+        }
+        let defaultRole = Role(word: config.choice("people.default_role", default: "user", from: ["guest", "user", "owner"])) ?? .user
+        var minimumRoles: [String: Role] = [:]
+        for (name, key) in config.entries(under: "permissions") {
+            let resolved = Self.resolve(name, among: toolNames)
+            guard let resolved else {
+                config.report(key, "no tool or category is called \"\(name)\"; known: \(toolNames.sorted().joined(separator: ", "))")
+                continue
+            }
+            let word = config.choice(key, default: "user", from: ["guest", "user", "owner"])
+            minimumRoles[resolved] = Role(word: word)
+        }
+        access = AccessPolicy(roles: roles, defaultRole: defaultRole, minimumRoles: minimumRoles)
+
+        var overrides: [String: Risk] = [:]
+        for (name, key) in config.entries(under: "risk") {
+            guard let resolved = Self.resolve(name, among: toolNames) else {
+                config.report(key, "no tool or category is called \"\(name)\"; known: \(toolNames.sorted().joined(separator: ", "))")
+                continue
+            }
+            overrides[resolved] = Risk(word: config.choice(key, default: "high", from: ["low", "medium", "high"]))
+        }
+        risk = RiskPolicy(overrides: overrides)
+
+        var limits: [String: RateLimit] = [:]
+        var defaultLimit = RateLimitPolicy().defaultLimit
+        for category in config.children(of: "rate_limits") {
+            let base = category == "default" ? defaultLimit : limits[category] ?? defaultLimit
+            if category != "default" && !toolNames.contains(category) {
+                config.report("rate_limits.\(category)", "no tool category is called \"\(category)\"")
+                continue
+            }
+            for (rest, key) in config.entries(under: "rate_limits.\(category)") where rest != "per_minute" && rest != "burst" {
+                config.report(key, "unknown key; a rate limit has per_minute and burst")
+            }
+            let perMinute = config.double("rate_limits.\(category).per_minute", default: base.perMinute, range: 0...1_000_000)
+            let burst = config.double("rate_limits.\(category).burst", default: config.has("rate_limits.\(category).per_minute") && !config.has("rate_limits.\(category).burst") ? max(1, perMinute) : base.burst, range: 1...1_000_000)
+            let limit = RateLimit(perMinute: perMinute, burst: burst)
+            if category == "default" { defaultLimit = limit } else { limits[category] = limit }
+        }
+        rateLimits = RateLimitPolicy(limits: limits, defaultLimit: defaultLimit)
+    }
+
+    /// Matches a configuration name against tool names and categories; environment variables
+    /// turn dots into underscores, so `notes_delete` finds `notes.delete`.
+    static func resolve(_ name: String, among known: Set<String>) -> String? {
+        if known.contains(name) { return name }
+        let lowered = name.lowercased()
+        return known.first { $0.replacingOccurrences(of: ".", with: "_") == lowered.replacingOccurrences(of: ".", with: "_") }
+    }
+}

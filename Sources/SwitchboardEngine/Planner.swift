@@ -1,0 +1,25 @@
+public import SwitchboardModel
+
+/// What the engine should do with a message.
+public enum Plan: Hashable, Sendable {
+    /// Call a tool with these arguments (through the gate).
+    case call(tool: String, arguments: JSONValue)
+    /// Revert the person's last undoable action.
+    case undo
+    /// Explain what the assistant can do.
+    case help
+    /// Answer directly, with no tool.
+    case reply(String)
+    /// The planner did not understand.
+    case notUnderstood
+}
+
+/// Turns a message into a plan. The command planner here; the intent engine and language
+/// models later.
+///
+/// Planners run outside any transaction and may be slow (a model call); they must not
+/// change state: every effect goes through the tool gate.
+public protocol Planner: Sendable {
+    /// Plans a message. Confirmation answers ("yes", "no 2") never reach the planner.
+    func plan(_ message: InboundMessage) async throws -> Plan
+}

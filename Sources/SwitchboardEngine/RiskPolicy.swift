@@ -1,0 +1,46 @@
+// How risky a call is, and whether it must wait for a yes.
+//
+// The tool's prepared call gives the risk of these particular arguments (deleting one note is
+// medium, deleting many is high). Configuration may then set the risk per tool or category,
+// up or down. Taint overrides everything except reads: when a plan was made from untrusted
+// content, every non-read-only call needs confirmation, whatever its risk. And a sender the
+// channel did not authenticate can never confirm, so a call that needs confirmation is refused.
+
+public import SwitchboardModel
+
+/// Risk overrides from configuration, and the decision whether to ask first.
+public struct RiskPolicy: Sendable, Hashable {
+    /// Risk by tool name or category.
+    public var overrides: [String: Risk]
+
+    /// Creates a policy.
+    public init(overrides: [String: Risk] = [:]) {
+        self.overrides = overrides
+    }
+
+    /// What the gate must do with a prepared call.
+    public enum Decision: Hashable, Sendable {
+        /// Run it now.
+        case run(Risk)
+        /// Ask the requester first.
+        case confirm(Risk)
+        /// The sender cannot confirm (not authenticated), so the call cannot run.
+        case refuse(Risk, reason: String)
+    }
+
+    /// The risk of a prepared call after policy.
+    public func risk(of call: PreparedCall, tool: ToolDescriptor) -> Risk {
+        overrides[tool.name] ?? overrides[tool.category] ?? call.risk
+    }
+
+    /// Decides whether a call runs, waits, or is refused.
+    public func assess(_ call: PreparedCall, tool: ToolDescriptor, tainted: Bool, senderAuthenticated: Bool) -> Decision {
+        let risk = risk(of: call, tool: tool)
+        let needsConfirmation = risk == .high || (tainted && tool.effect != .readOnly)
+        guard needsConfirmation else { return .run(risk) }
+        guard senderAuthenticated else {
+            return .refuse(risk, reason: "this needs a confirmation, and messages from an unverified sender cannot confirm")
+        }
+        return .confirm(risk)
+    }
+}

@@ -1,0 +1,166 @@
+public import Foundation
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// What a tool's execution does to the world, which decides undo and taint handling.
+public enum ToolEffect: String, Hashable, Sendable {
+    /// Reads only. Never needs confirmation for taint; nothing to undo.
+    case readOnly = "read_only"
+    /// Writes, and records how to revert.
+    case reversible
+    /// Writes or reaches outside in a way that cannot be taken back (sending an email).
+    case irreversible
+}
+
+/// What a tool declares about itself. Policy, rate limits and the audit trail use the name.
+public struct ToolDescriptor: Hashable, Sendable {
+    /// The dotted, stable name: `notes.delete`.
+    public var name: String
+    /// The category for permissions and rate limits: `notes`.
+    public var category: String
+    /// One sentence on what it does.
+    public var summary: String
+    /// JSON Schema of the arguments.
+    public var parameters: JSONValue
+    /// The risk of a call with ordinary arguments; arguments can raise it.
+    public var baseRisk: Risk
+    /// What it does to the world.
+    public var effect: ToolEffect
+    /// Argument names whose values are secrets and never reach the audit trail or logs.
+    public var secretArguments: Set<String>
+
+    /// Creates a descriptor.
+    public init(
+        name: String,
+        category: String,
+        summary: String,
+        parameters: JSONValue,
+        baseRisk: Risk,
+        effect: ToolEffect,
+        secretArguments: Set<String> = []
+    ) {
+        self.name = name
+        self.category = category
+        self.summary = summary
+        self.parameters = parameters
+        self.baseRisk = baseRisk
+        self.effect = effect
+        self.secretArguments = secretArguments
+    }
+}
+
+/// A call resolved against current data: exactly what will run, and what it will do, in words.
+public struct PreparedCall: Hashable, Sendable {
+    /// The arguments that will run, resolved (note ids rather than "all my notes").
+    public var arguments: JSONValue
+    /// A preview of exactly what will happen, for the confirmation request.
+    public var preview: String
+    /// The risk of these arguments, at least the tool's base risk.
+    public var risk: Risk
+
+    /// Creates a prepared call.
+    public init(arguments: JSONValue, preview: String, risk: Risk) {
+        self.arguments = arguments
+        self.preview = preview
+        self.risk = risk
+    }
+}
+
+/// What an execution did.
+public struct ToolOutput: Hashable, Sendable {
+    /// The reply to the person.
+    public var reply: String
+    /// A short summary for the audit trail (no secrets, no long bodies).
+    public var summary: String
+    /// How to revert, for reversible tools; nil for read-only or irreversible ones.
+    public var undo: JSONValue?
+
+    /// Creates an output.
+    public init(reply: String, summary: String, undo: JSONValue? = nil) {
+        self.reply = reply
+        self.summary = summary
+        self.undo = undo
+    }
+}
+
+/// A failure the person should hear about in plain words ("You have no note 7.").
+///
+/// Anything else a tool throws is reported to the person as a generic failure with a
+/// correlation id, and to the operator in the logs.
+public struct ToolFailure: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The sentence for the person.
+    public var message: String
+
+    /// Creates a failure.
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { "ToolFailure: \(message)" }
+}
+
+/// Proof that the tool gate approved this call.
+///
+/// Only the engine can create one (its initialiser is internal to this module), and
+/// `Tool.execute` and `Tool.undo` require it: a tool cannot be run except through the gate.
+public struct Approval: Sendable {
+    /// The approved call.
+    public let callID: ToolCallID
+    /// On whose behalf.
+    public let person: PersonID
+
+    init(callID: ToolCallID, person: PersonID) {
+        self.callID = callID
+        self.person = person
+    }
+}
+
+/// What a tool sees while it runs: who asked, when, and the tool data in the current
+/// transaction. Nothing else: no inbox, no outbox, no audit trail.
+public struct ToolContext {
+    /// On whose behalf.
+    public let person: PersonID
+    /// Where.
+    public let conversation: ConversationKey
+    /// The current time.
+    public let now: Date
+    /// The notes data.
+    public let notes: any NoteStore
+
+    init(person: PersonID, conversation: ConversationKey, now: Date, store: any StoreReader) {
+        self.person = person
+        self.conversation = conversation
+        self.now = now
+        self.notes = store.notes
+    }
+}
+
+/// A tool: something Switchboard can do for a person.
+///
+/// Implementers must not keep state outside the store, must not reach the network inside
+/// `execute` (outside effects go through the outbox), and must return from `prepare` a preview
+/// that says exactly what `execute` will do with the prepared arguments.
+public protocol Tool: Sendable {
+    /// The tool's declaration.
+    var descriptor: ToolDescriptor { get }
+
+    /// Validates and resolves arguments against current data, and says what will happen.
+    ///
+    /// - Throws: `ToolFailure` for arguments the person should fix.
+    func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall
+
+    /// Runs a prepared call. Runs inside the transaction that also records it.
+    ///
+    /// - Throws: `ToolFailure` for outcomes the person should hear about.
+    func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput
+
+    /// Reverts an earlier execution from the payload it returned.
+    ///
+    /// - Returns: A sentence saying what was restored.
+    func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String
+}
+
+extension Tool {
+    /// Read-only and irreversible tools have nothing to undo.
+    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
+        throw ToolFailure("\(descriptor.name) cannot be undone.")
+    }
+}

@@ -1,0 +1,369 @@
+// The tool gate: the only path by which a tool runs.
+//
+//   permission → rate limit → risk → confirmation → execute → audit → undo record
+//
+// Every step runs inside the caller's write transaction, so a tool's effect, its audit
+// records, its undo record and the reply that reports it commit together or not at all. The
+// tool call id is derived from the inbound message, and the audit trail refuses a second
+// record of the same state for the same call, so a reprocessed message can never run a tool
+// twice. `Approval`, which `Tool.execute` requires, can only be made here.
+
+public import Foundation
+public import Logging
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// Runs tool calls under policy, recording every state change.
+public struct ToolGate: Sendable {
+    /// The tools.
+    public let registry: ToolRegistry
+    /// Roles and permissions.
+    public let access: AccessPolicy
+    /// Risk overrides.
+    public let riskPolicy: RiskPolicy
+    /// Rate limits per category.
+    public let rateLimits: RateLimitPolicy
+    /// How long a confirmation stays valid.
+    public let confirmationLifetime: TimeInterval
+    private let logger: Logger
+
+    /// Creates a gate.
+    public init(
+        registry: ToolRegistry,
+        access: AccessPolicy,
+        riskPolicy: RiskPolicy,
+        rateLimits: RateLimitPolicy,
+        confirmationLifetime: TimeInterval,
+        logger: Logger
+    ) {
+        self.registry = registry
+        self.access = access
+        self.riskPolicy = riskPolicy
+        self.rateLimits = rateLimits
+        self.confirmationLifetime = confirmationLifetime
+        self.logger = logger
+    }
+
+    /// Who asks, where, and with what trust.
+    public struct Request: Sendable {
+        /// The requester.
+        public var person: PersonID
+        /// Where.
+        public var conversation: ConversationKey
+        /// The inbound message that asked.
+        public var inboxID: InboxID
+        /// The correlation id.
+        public var correlationID: CorrelationID
+        /// The channel authenticated the sender.
+        public var senderAuthenticated: Bool
+        /// The plan was made from untrusted content.
+        public var tainted: Bool
+        /// Now.
+        public var now: Date
+
+        /// Creates a request.
+        public init(
+            person: PersonID,
+            conversation: ConversationKey,
+            inboxID: InboxID,
+            correlationID: CorrelationID,
+            senderAuthenticated: Bool,
+            tainted: Bool,
+            now: Date
+        ) {
+            self.person = person
+            self.conversation = conversation
+            self.inboxID = inboxID
+            self.correlationID = correlationID
+            self.senderAuthenticated = senderAuthenticated
+            self.tainted = tainted
+            self.now = now
+        }
+    }
+
+    /// What the gate did, for the reply.
+    public struct Result: Hashable, Sendable {
+        /// The sentence(s) for the person.
+        public var text: String
+        /// Reply or confirmation request.
+        public var kind: OutboundKind
+        /// The final audit status, if a call was involved.
+        public var status: AuditStatus?
+
+        init(_ text: String, kind: OutboundKind = .reply, status: AuditStatus?) {
+            self.text = text
+            self.kind = kind
+            self.status = status
+        }
+    }
+
+    // MARK: Propose
+
+    /// Takes a planned call through the whole gate.
+    public func propose(
+        tool name: String,
+        arguments: JSONValue,
+        index: Int,
+        request: Request,
+        in tx: any StoreTransaction
+    ) throws -> Result {
+        guard let tool = registry[name] else {
+            logger.warning("planner proposed an unknown tool", metadata: ["tool.name": "\(name)"])
+            return Result("I don't have a tool called \(name).", status: nil)
+        }
+        let descriptor = tool.descriptor
+        let callID = ToolCallID(inbox: request.inboxID, index: index)
+        let context = ToolContext(person: request.person, conversation: request.conversation, now: request.now, store: tx)
+        var audit = AuditWriter(
+            tx: tx, callID: callID, person: request.person, conversation: request.conversation,
+            descriptor: descriptor, correlationID: request.correlationID, now: request.now
+        )
+
+        // Resolve arguments first, so every later record shows exactly what would run.
+        let prepared: PreparedCall
+        do {
+            prepared = try tool.prepare(arguments, context: context)
+        } catch let failure as ToolFailure {
+            try audit.append(.proposed, arguments: arguments, risk: descriptor.baseRisk, summary: "invalid request")
+            try audit.append(.failed, arguments: arguments, risk: descriptor.baseRisk, summary: failure.message)
+            return Result(failure.message, status: .failed)
+        }
+        let risk = riskPolicy.risk(of: prepared, tool: descriptor)
+        try audit.append(.proposed, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
+
+        // Permission.
+        guard access.allows(request.person, descriptor) else {
+            let needed = access.minimumRole(for: descriptor)
+            try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: "needs role \(needed)")
+            return Result(
+                "Sorry, \(descriptor.name) needs the \(needed) role, and you are a \(access.role(of: request.person)).",
+                status: .denied
+            )
+        }
+
+        // Rate limit.
+        let limit = rateLimits.limit(for: descriptor.category)
+        let bucket = try tx.rateBucket(person: request.person, category: descriptor.category)
+        switch TokenBucket.take(bucket, limit: limit, now: request.now) {
+        case .allowed(let state):
+            try tx.setRateBucket(person: request.person, category: descriptor.category, state: state)
+        case .limited(let retryAfter):
+            let wait = Self.describeWait(retryAfter)
+            try audit.append(.rateLimited, arguments: prepared.arguments, risk: risk, summary: "retry after \(wait)")
+            return Result(
+                "You're going too fast for \(descriptor.category) (limit: \(Self.describeRate(limit))). Try again in \(wait).",
+                status: .rateLimited
+            )
+        }
+
+        // Risk and confirmation.
+        switch riskPolicy.assess(prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated) {
+        case .run:
+            return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx)
+        case .refuse(_, let reason):
+            try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
+            return Result("I can't do that: \(reason).", status: .denied)
+        case .confirm:
+            let pending = PendingConfirmation(
+                callID: callID, requester: request.person, conversation: request.conversation,
+                tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,
+                tainted: request.tainted, createdAt: request.now,
+                expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID
+            )
+            try tx.savePendingConfirmation(pending)
+            try audit.append(.awaitingConfirmation, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
+            let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
+            return Result(Self.confirmationRequest(pending, number: mine.count, lifetime: confirmationLifetime), kind: .confirmationRequest, status: .awaitingConfirmation)
+        }
+    }
+
+    // MARK: Confirm, decline, expire
+
+    /// Runs a confirmed call, unless it expired or was already used.
+    public func confirm(_ pending: PendingConfirmation, request: Request, in tx: any StoreTransaction) throws -> Result {
+        guard let tool = registry[pending.tool] else {
+            _ = try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now)
+            return Result("The tool \(pending.tool) is no longer available, so nothing was done.", status: nil)
+        }
+        var audit = AuditWriter(
+            tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
+            descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now
+        )
+        if request.now >= pending.expiresAt {
+            if try tx.resolveConfirmation(pending.callID, outcome: .expired, at: request.now) {
+                try audit.append(.expired, arguments: pending.arguments, risk: pending.risk, summary: "confirmation arrived after expiry")
+            }
+            return Result("That request expired before you confirmed it, so nothing was done. Ask again if you still want it.", status: .expired)
+        }
+        guard try tx.resolveConfirmation(pending.callID, outcome: .confirmed, at: request.now) else {
+            return Result("That request was already handled.", status: nil)
+        }
+        try audit.append(.confirmed, arguments: pending.arguments, risk: pending.risk, summary: "confirmed by requester")
+        let context = ToolContext(person: pending.requester, conversation: pending.conversation, now: request.now, store: tx)
+        let prepared = PreparedCall(arguments: pending.arguments, preview: pending.preview, risk: pending.risk)
+        return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx)
+    }
+
+    /// Declines a pending call.
+    public func decline(_ pending: PendingConfirmation, request: Request, in tx: any StoreTransaction) throws -> Result {
+        guard try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now) else {
+            return Result("That request was already handled.", status: nil)
+        }
+        var audit = AuditWriter(
+            tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
+            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: request.correlationID, now: request.now
+        )
+        try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: "declined by requester")
+        return Result("Cancelled. Nothing was changed.", status: .declined)
+    }
+
+    /// Expires a pending call whose time is up; returns the notice for the requester.
+    public func expire(_ pending: PendingConfirmation, now: Date, in tx: any StoreTransaction) throws -> String? {
+        guard try tx.resolveConfirmation(pending.callID, outcome: .expired, at: now) else { return nil }
+        var audit = AuditWriter(
+            tx: tx, callID: pending.callID, person: pending.requester, conversation: pending.conversation,
+            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: pending.correlationID, now: now
+        )
+        try audit.append(.expired, arguments: pending.arguments, risk: pending.risk, summary: "no answer before expiry")
+        return "Your request expired without a yes, so nothing was done: \(pending.preview.firstLine)"
+    }
+
+    // MARK: Undo
+
+    /// Reverts the person's last undoable action.
+    public func undo(request: Request, in tx: any StoreTransaction) throws -> Result {
+        guard let entry = try tx.lastUndoEntry(for: request.person) else {
+            return Result("There's nothing of yours to undo.", status: nil)
+        }
+        guard let payload = entry.payload else {
+            return Result("Your last action (\(entry.description)) can't be undone: \(entry.tool) is irreversible.", status: nil)
+        }
+        guard let tool = registry[entry.tool] else {
+            return Result("Your last action used \(entry.tool), which is no longer available, so it can't be undone.", status: nil)
+        }
+        guard access.allows(request.person, tool.descriptor) else {
+            return Result("Sorry, undoing \(entry.tool) needs the \(access.minimumRole(for: tool.descriptor)) role.", status: nil)
+        }
+        var audit = AuditWriter(
+            tx: tx, callID: entry.callID, person: request.person, conversation: request.conversation,
+            descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now
+        )
+        let context = ToolContext(person: entry.person, conversation: entry.conversation, now: request.now, store: tx)
+        let approval = Approval(callID: entry.callID, person: request.person)
+        do {
+            let text = try tx.savepoint { try tool.undo(payload, approval: approval, context: context) }
+            try tx.markUndone(entry.callID, at: request.now)
+            try audit.append(.undone, arguments: payload, risk: tool.descriptor.baseRisk, summary: text)
+            return Result("Undone: \(text)", status: .undone)
+        } catch let failure as ToolFailure {
+            return Result("I couldn't undo \(entry.description): \(failure.message)", status: nil)
+        }
+    }
+
+    // MARK: Execute
+
+    private func execute(
+        _ tool: any Tool,
+        _ prepared: PreparedCall,
+        risk: Risk,
+        callID: ToolCallID,
+        context: ToolContext,
+        audit: inout AuditWriter,
+        tx: any StoreTransaction
+    ) throws -> Result {
+        let descriptor = tool.descriptor
+        let approval = Approval(callID: callID, person: context.person)
+        let output: ToolOutput
+        do {
+            output = try tx.savepoint { try tool.execute(prepared, approval: approval, context: context) }
+        } catch let failure as ToolFailure {
+            try audit.append(.failed, arguments: prepared.arguments, risk: risk, summary: failure.message)
+            return Result(failure.message, status: .failed)
+        } catch let error as StoreError where error.code != .constraint {
+            throw error
+        } catch {
+            logger.error(
+                "tool failed",
+                metadata: ["tool.name": "\(descriptor.name)", "tool.call_id": "\(callID)", "error": "\(error)"]
+            )
+            try audit.append(.failed, arguments: prepared.arguments, risk: risk, summary: "internal error")
+            return Result("Something went wrong while running \(descriptor.name); nothing was changed. (ref \(audit.correlationID?.rawValue ?? callID.rawValue))", status: .failed)
+        }
+        try audit.append(.executed, arguments: prepared.arguments, risk: risk, summary: output.summary)
+        if descriptor.effect != .readOnly {
+            try tx.recordUndo(UndoEntry(
+                callID: callID, person: context.person, conversation: context.conversation, tool: descriptor.name,
+                payload: descriptor.effect == .reversible ? output.undo : nil,
+                description: output.summary, createdAt: context.now
+            ))
+        }
+        return Result(output.reply, status: .executed)
+    }
+
+    // MARK: Wording
+
+    static func confirmationRequest(_ pending: PendingConfirmation, number: Int, lifetime: TimeInterval) -> String {
+        let answer = number > 1 ? "yes \(number)" : "yes"
+        let cancel = number > 1 ? "no \(number)" : "no"
+        var text = pending.preview
+        if pending.tainted {
+            text += "\n(I'm asking because this request came from content I can't fully trust.)"
+        }
+        text += "\nReply \(answer) to confirm, \(cancel) to cancel. This expires in \(describeWait(lifetime))."
+        if number > 1 { text += " You have \(number) requests waiting." }
+        return text
+    }
+
+    static func describeWait(_ seconds: TimeInterval) -> String {
+        guard seconds.isFinite else { return "a while (this category is turned off)" }
+        let whole = max(1, Int(seconds.rounded(.up)))
+        if whole < 60 { return whole == 1 ? "1 second" : "\(whole) seconds" }
+        let minutes = Int((Double(whole) / 60).rounded(.up))
+        return minutes == 1 ? "1 minute" : "\(minutes) minutes"
+    }
+
+    static func describeRate(_ limit: RateLimit) -> String {
+        let perMinute = limit.perMinute == limit.perMinute.rounded() ? String(Int(limit.perMinute)) : String(limit.perMinute)
+        return "\(perMinute) per minute"
+    }
+}
+
+/// Appends audit records for one call, with its fixed facts filled in and arguments redacted.
+struct AuditWriter {
+    let tx: any StoreTransaction
+    let callID: ToolCallID
+    let person: PersonID
+    let conversation: ConversationKey
+    let tool: String
+    let secretArguments: Set<String>
+    let correlationID: CorrelationID?
+    let now: Date
+
+    init(
+        tx: any StoreTransaction, callID: ToolCallID, person: PersonID, conversation: ConversationKey,
+        descriptor: ToolDescriptor?, tool: String? = nil, correlationID: CorrelationID?, now: Date
+    ) {
+        self.tx = tx
+        self.callID = callID
+        self.person = person
+        self.conversation = conversation
+        self.tool = descriptor?.name ?? tool ?? "unknown"
+        self.secretArguments = descriptor?.secretArguments ?? []
+        self.correlationID = correlationID
+        self.now = now
+    }
+
+    mutating func append(_ status: AuditStatus, arguments: JSONValue, risk: Risk, summary: String) throws {
+        _ = try tx.appendAudit(AuditEntry(
+            at: now, callID: callID, person: person, conversation: conversation, tool: tool, risk: risk,
+            status: status, arguments: Redaction.redact(arguments, declared: secretArguments),
+            summary: String(summary.prefix(500)), correlationID: correlationID
+        ))
+    }
+}
+
+extension String {
+    var firstLine: String {
+        split(separator: "\n", maxSplits: 1).first.map(String.init) ?? self
+    }
+}

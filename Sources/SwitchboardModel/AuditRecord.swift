@@ -1,0 +1,84 @@
+public import Foundation
+
+/// A state change of a tool call, as recorded in the audit trail.
+public enum AuditStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    case proposed
+    case awaitingConfirmation = "awaiting_confirmation"
+    case confirmed
+    case declined
+    case expired
+    case rateLimited = "rate_limited"
+    case denied
+    case executed
+    case failed
+    case undone
+}
+
+/// One entry to append to the audit trail, before the store chains it.
+public struct AuditEntry: Hashable, Sendable, Codable {
+    /// When it happened.
+    public var at: Date
+    /// The tool call it is about.
+    public var callID: ToolCallID
+    /// Who asked for the call (or, for `undone`, who undid it).
+    public var person: PersonID
+    /// Where.
+    public var conversation: ConversationKey
+    /// The dotted tool name, such as `notes.delete`.
+    public var tool: String
+    /// The call's assessed risk.
+    public var risk: Risk
+    /// The new state.
+    public var status: AuditStatus
+    /// The call's arguments with secrets redacted.
+    public var arguments: JSONValue
+    /// A short human-readable summary of the result or the reason.
+    public var summary: String
+    /// The correlation id of the inbound message that caused it.
+    public var correlationID: CorrelationID?
+
+    /// Creates an audit entry.
+    public init(
+        at: Date,
+        callID: ToolCallID,
+        person: PersonID,
+        conversation: ConversationKey,
+        tool: String,
+        risk: Risk,
+        status: AuditStatus,
+        arguments: JSONValue,
+        summary: String,
+        correlationID: CorrelationID?
+    ) {
+        self.at = at
+        self.callID = callID
+        self.person = person
+        self.conversation = conversation
+        self.tool = tool
+        self.risk = risk
+        self.status = status
+        self.arguments = arguments
+        self.summary = summary
+        self.correlationID = correlationID
+    }
+}
+
+/// An audit entry as stored: numbered and chained to its predecessor.
+public struct AuditRecord: Hashable, Sendable, Codable {
+    /// The position in the trail, from 1, without gaps.
+    public var sequence: Int64
+    /// The entry.
+    public var entry: AuditEntry
+    /// The hash of the previous record (64 zeros for the first).
+    public var previousHash: String
+    /// SHA-256 over the previous hash and this record's canonical form, hex.
+    public var hash: String
+
+    /// Creates a stored audit record.
+    public init(sequence: Int64, entry: AuditEntry, previousHash: String, hash: String) {
+        self.sequence = sequence
+        self.entry = entry
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+}

@@ -1,0 +1,81 @@
+public import Foundation
+
+/// What the channel vouches for about a message.
+///
+/// The engine decides what a message may do from these facts alone; it never looks at
+/// protocol details.
+public struct TrustFacts: Hashable, Sendable, Codable {
+    /// The channel authenticated the sender (a logged-in Matrix user, a DMARC-passing email,
+    /// the local terminal). Only authenticated senders can confirm high-risk actions.
+    public var senderAuthenticated: Bool
+    /// The text carries content from a third party (a forwarded email body, a fetched page).
+    /// Plans made from it are tainted: every non-read-only call then needs confirmation.
+    public var containsUntrustedContent: Bool
+
+    /// Creates trust facts.
+    public init(senderAuthenticated: Bool, containsUntrustedContent: Bool = false) {
+        self.senderAuthenticated = senderAuthenticated
+        self.containsUntrustedContent = containsUntrustedContent
+    }
+}
+
+/// Someone who sent a message, as the channel knows them.
+public struct Sender: Hashable, Sendable, Codable {
+    /// The person's identity in the channel.
+    public var id: PersonID
+    /// A display name, if the channel has one.
+    public var displayName: String?
+
+    /// Creates a sender.
+    public init(id: PersonID, displayName: String? = nil) {
+        self.id = id
+        self.displayName = displayName
+    }
+}
+
+/// A message from a person, normalised by a channel adapter.
+///
+/// The adapter stores it in the inbox before it acknowledges the protocol event; the pair
+/// (`channel`, `externalID`) is the idempotency key: storing the same pair twice is a no-op.
+public struct InboundMessage: Hashable, Sendable, Codable {
+    /// The channel's own id of the event (Matrix event id, email Message-ID, terminal line id).
+    public var externalID: String
+    /// Where the message was said.
+    public var conversation: ConversationKey
+    /// Who said it.
+    public var sender: Sender
+    /// The plain text of the request.
+    public var text: String
+    /// The external id of the message this one replies to, if the channel says so.
+    public var replyTo: String?
+    /// The channel's thread id, when the message was said in a thread.
+    public var thread: String?
+    /// What the channel vouches for.
+    public var trust: TrustFacts
+    /// When the channel received it.
+    public var receivedAt: Date
+
+    /// Creates an inbound message.
+    public init(
+        externalID: String,
+        conversation: ConversationKey,
+        sender: Sender,
+        text: String,
+        replyTo: String? = nil,
+        thread: String? = nil,
+        trust: TrustFacts,
+        receivedAt: Date
+    ) {
+        self.externalID = externalID
+        self.conversation = conversation
+        self.sender = sender
+        self.text = text
+        self.replyTo = replyTo
+        self.thread = thread
+        self.trust = trust
+        self.receivedAt = receivedAt
+    }
+
+    /// The channel this message arrived on.
+    public var channel: ChannelID { conversation.channel }
+}

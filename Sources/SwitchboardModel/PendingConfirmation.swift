@@ -1,0 +1,63 @@
+public import Foundation
+
+/// A high-risk tool call waiting for its requester's yes or no.
+///
+/// It survives restarts, is used at most once, and is void after `expiresAt`.
+public struct PendingConfirmation: Hashable, Sendable, Codable {
+    /// The call it would run; also the confirmation's id.
+    public var callID: ToolCallID
+    /// The only person who may confirm.
+    public var requester: PersonID
+    /// Where it was asked; only a reply in the same conversation counts.
+    public var conversation: ConversationKey
+    /// The dotted tool name.
+    public var tool: String
+    /// The arguments exactly as they will run (already resolved: note ids, not "all").
+    public var arguments: JSONValue
+    /// The human-readable preview of exactly what will happen.
+    public var preview: String
+    /// The assessed risk.
+    public var risk: Risk
+    /// Whether the plan came from untrusted content.
+    public var tainted: Bool
+    /// When it was asked.
+    public var createdAt: Date
+    /// After this, it can no longer be confirmed.
+    public var expiresAt: Date
+    /// The correlation id of the request.
+    public var correlationID: CorrelationID?
+
+    /// Creates a pending confirmation.
+    public init(
+        callID: ToolCallID,
+        requester: PersonID,
+        conversation: ConversationKey,
+        tool: String,
+        arguments: JSONValue,
+        preview: String,
+        risk: Risk,
+        tainted: Bool,
+        createdAt: Date,
+        expiresAt: Date,
+        correlationID: CorrelationID?
+    ) {
+        self.callID = callID
+        self.requester = requester
+        self.conversation = conversation
+        self.tool = tool
+        self.arguments = arguments
+        self.preview = preview
+        self.risk = risk
+        self.tainted = tainted
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.correlationID = correlationID
+    }
+}
+
+/// How a confirmation ended.
+public enum ConfirmationOutcome: String, Hashable, Sendable, Codable {
+    case confirmed
+    case declined
+    case expired
+}

@@ -1,0 +1,171 @@
+import Foundation
+import SwitchboardStorage
+import GRDB
+
+/// The schema, as numbered migrations. A shipped migration is never edited: add a new one.
+enum SQLiteMigrations {
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("001_pipeline") { db in
+            try db.execute(sql: v1)
+        }
+        return migrator
+    }()
+
+    static func migrate(_ pool: DatabasePool) throws {
+        try pool.read { db in
+            if try migrator.hasBeenSuperseded(db) {
+                throw tooNew(try migrator.appliedIdentifiers(db))
+            }
+        }
+        try migrator.migrate(pool)
+    }
+
+    static func checkCurrent(_ db: Database) throws {
+        if try migrator.hasBeenSuperseded(db) {
+            throw tooNew(try migrator.appliedIdentifiers(db))
+        }
+        if try !migrator.hasCompletedMigrations(db) {
+            throw StoreError(.other, "The database schema is older than this binary. Run `switchboard migrate`.")
+        }
+    }
+
+    private static func tooNew(_ applied: Set<String>) -> StoreError {
+        let known = Set(migrator.migrations)
+        let unknown = applied.subtracting(known).sorted()
+        return StoreError(
+            .schemaTooNew,
+            "The database was written by a newer Switchboard (unknown migrations: \(unknown.joined(separator: ", "))). Upgrade this binary; it will not touch the database."
+        )
+    }
+
+    // Times are INTEGER microseconds since 1970 (see AuditChain.microseconds).
+    static let v1 = """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            conversation_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            sender_name TEXT,
+            text TEXT NOT NULL,
+            reply_to TEXT,
+            thread TEXT,
+            authenticated INTEGER NOT NULL,
+            untrusted INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done')),
+            done_at INTEGER,
+            UNIQUE (channel, external_id)
+        );
+        CREATE INDEX inbox_pending ON inbox (conversation_key, id) WHERE status = 'pending';
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            delivery_key TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            recipient TEXT,
+            text TEXT NOT NULL,
+            in_reply_to TEXT,
+            thread TEXT,
+            kind TEXT NOT NULL CHECK (kind IN ('reply', 'confirmation_request', 'notice')),
+            correlation_id TEXT,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            last_error TEXT,
+            delivered_at INTEGER
+        );
+        CREATE INDEX outbox_due ON outbox (channel, next_attempt_at, id) WHERE status = 'pending';
+        CREATE INDEX outbox_pending_conversation ON outbox (channel, conversation, id) WHERE status = 'pending';
+
+        CREATE TABLE cursors (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        CREATE TABLE confirmations (
+            call_id TEXT PRIMARY KEY,
+            requester TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            conversation_key TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            preview TEXT NOT NULL,
+            risk TEXT NOT NULL,
+            tainted INTEGER NOT NULL,
+            correlation_id TEXT,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'confirmed', 'declined', 'expired')),
+            decided_at INTEGER
+        );
+        CREATE INDEX confirmations_pending ON confirmations (conversation_key, created_at) WHERE status = 'pending';
+        CREATE INDEX confirmations_expiry ON confirmations (expires_at) WHERE status = 'pending';
+
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            call_id TEXT NOT NULL,
+            person TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            risk TEXT NOT NULL,
+            status TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            correlation_id TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            -- A call passes through each state at most once: a second execution is refused.
+            UNIQUE (call_id, status)
+        );
+        CREATE INDEX audit_person ON audit (person, seq);
+        CREATE INDEX audit_at ON audit (at);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        );
+
+        CREATE TABLE undo_log (
+            call_id TEXT PRIMARY KEY,
+            person TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            conversation TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            payload TEXT,
+            description TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            undone_at INTEGER
+        );
+        CREATE INDEX undo_person ON undo_log (person, created_at) WHERE undone_at IS NULL;
+
+        CREATE TABLE rate_buckets (
+            person TEXT NOT NULL,
+            category TEXT NOT NULL,
+            tokens REAL NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (person, category)
+        );
+
+        CREATE TABLE notes (
+            -- AUTOINCREMENT: an id is never reused, so undoing a delete restores the same ids.
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX notes_owner ON notes (owner, id);
+        """
+}

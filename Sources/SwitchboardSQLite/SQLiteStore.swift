@@ -1,0 +1,153 @@
+import Foundation
+import SwitchboardModel
+public import SwitchboardStorage
+import GRDB
+
+/// The embedded storage engine: the system's libsqlite3 in WAL mode, through GRDB.
+///
+/// One file, one writer at a time, readers in parallel. `synchronous=NORMAL` (the default)
+/// survives a process crash at any point and loses at most the last commits on power loss;
+/// `synchronous=FULL` survives power loss too, and relies on group commit (many messages per
+/// transaction) for throughput.
+public final class SQLiteStore: Store {
+    /// How hard SQLite flushes to disk on commit.
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// Durable against process crashes; the WAL is synced at checkpoints.
+        case normal
+        /// Durable against power loss; every commit syncs the WAL.
+        case full
+    }
+
+    /// Options for opening the database.
+    public struct Options: Sendable {
+        /// The synchronous mode.
+        public var synchronous: Synchronous
+        /// How long to wait for another process's lock before failing with `.locked`.
+        public var busyTimeout: Duration
+
+        /// Creates options.
+        public init(synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(5)) {
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    private let pool: DatabasePool
+    /// The database file's path.
+    public let path: String
+
+    public var locationDescription: String { "sqlite:\(path)" }
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// - Throws: `StoreError` with `.cannotOpen` (no such directory, no permission),
+    ///   `.corrupt` (not a database, damaged), `.locked` (another process holds it),
+    ///   `.schemaTooNew` (written by a newer Switchboard).
+    public init(path: String, options: Options = Options(), migrate: Bool = true) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Double(options.busyTimeout.components.seconds))
+        configuration.label = "switchboard"
+        let synchronous = options.synchronous
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            if migrate {
+                try SQLiteMigrations.migrate(pool)
+            } else {
+                try pool.read { db in try SQLiteMigrations.checkCurrent(db) }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+
+    /// The schema version stored in the database, and the newest this binary knows.
+    public func schemaVersion() async throws -> (stored: [String], known: [String]) {
+        try await read { reader in
+            try (reader as! SQLiteTransaction).appliedMigrations()
+        }
+    }
+
+    public func write<T: Sendable>(
+        _ body: @escaping @Sendable (any StoreTransaction) throws -> T
+    ) async throws -> T {
+        do {
+            return try await pool.write { db in
+                try body(SQLiteTransaction(db: db))
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+
+    public func read<T: Sendable>(
+        _ body: @escaping @Sendable (any StoreReader) throws -> T
+    ) async throws -> T {
+        do {
+            return try await pool.read { db in
+                try body(SQLiteTransaction(db: db))
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+
+    /// Closes the database, checkpointing the WAL.
+    public func close() throws {
+        try pool.close()
+    }
+
+    static func translate(_ error: any Error, path: String) -> StoreError {
+        guard let error = error as? DatabaseError else {
+            if let error = error as? StoreError { return error }
+            return StoreError(.other, "Unexpected error with the database at \(path).", underlying: SafeError(error))
+        }
+        let safe = SafeError(error)
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return StoreError(
+                .corrupt,
+                "The database file \(path) is not a valid SQLite database or is damaged. Stop Switchboard, move the file (and its -wal and -shm files) aside, and restore a backup or start fresh.",
+                underlying: safe
+            )
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(
+                .locked,
+                "The database file \(path) is locked by another process. Is another switchboard (or a sqlite3 shell) using it? Stop it or choose another data directory.",
+                underlying: safe
+            )
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
+            return StoreError(
+                .cannotOpen,
+                "Cannot open the database file \(path) for writing. Check that the directory exists and is writable by this user.",
+                underlying: safe
+            )
+        case .SQLITE_FULL, .SQLITE_IOERR:
+            return StoreError(.io, "Disk error with the database file \(path): is the disk full or failing?", underlying: safe)
+        case .SQLITE_CONSTRAINT:
+            return StoreError(.constraint, "A write was refused by a database constraint.", underlying: safe)
+        default:
+            return StoreError(.other, "Database error with \(path).", underlying: safe)
+        }
+    }
+}
+
+/// An underlying error reduced to its safe description: SQLite's result code and message,
+/// never the SQL arguments (which may hold message text).
+struct SafeError: Error, CustomStringConvertible, Sendable {
+    let description: String
+
+    init(_ error: any Error) {
+        if let error = error as? DatabaseError {
+            description = "SQLite error \(error.extendedResultCode.rawValue): \(error.message ?? "no message")"
+        } else {
+            description = String(describing: type(of: error))
+        }
+    }
+}

@@ -1,0 +1,449 @@
+import Foundation
+import SwitchboardModel
+import SwitchboardStorage
+import GRDB
+
+/// A read or write transaction on the SQLite engine. Lives only inside `SQLiteStore.read`
+/// and `SQLiteStore.write`.
+final class SQLiteTransaction: StoreTransaction {
+    let db: Database
+
+    init(db: Database) {
+        self.db = db
+    }
+
+    var notes: any NoteStore { SQLiteNoteStore(db: db) }
+
+    func appliedMigrations() throws -> (stored: [String], known: [String]) {
+        (try SQLiteMigrations.migrator.completedMigrations(db), SQLiteMigrations.migrator.migrations)
+    }
+
+    // MARK: Inbox
+
+    func insertInbound(_ message: InboundMessage) throws -> InboxInsertResult {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
+                               text, reply_to, thread, authenticated, untrusted, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (channel, external_id) DO NOTHING
+            """)
+        try insert.execute(arguments: [
+            message.channel.rawValue, message.externalID, message.conversation.conversation.rawValue,
+            message.conversation.storageKey, message.sender.id.rawValue, message.sender.displayName,
+            message.text, message.replyTo, message.thread, message.trust.senderAuthenticated,
+            message.trust.containsUntrustedContent, AuditChain.microseconds(message.receivedAt),
+        ])
+        if db.changesCount == 1 {
+            return .inserted(InboxID(db.lastInsertedRowID))
+        }
+        guard let existing = try inboxID(channel: message.channel, externalID: message.externalID) else {
+            throw StoreError(.other, "An inbound message was neither inserted nor found.")
+        }
+        return .duplicate(existing)
+    }
+
+    func inboxID(channel: ChannelID, externalID: String) throws -> InboxID? {
+        let statement = try db.cachedStatement(sql: "SELECT id FROM inbox WHERE channel = ? AND external_id = ?")
+        return try Int64.fetchOne(statement, arguments: [channel.rawValue, externalID]).map(InboxID.init)
+    }
+
+    func pendingInboundHeads(limit: Int) throws -> [StoredInbound] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM inbox
+            WHERE id IN (SELECT MIN(id) FROM inbox WHERE status = 'pending' GROUP BY conversation_key)
+            ORDER BY id LIMIT ?
+            """)
+        return try Row.fetchAll(statement, arguments: [limit]).map(Self.inbound)
+    }
+
+    func isInboundPending(_ id: InboxID) throws -> Bool {
+        let statement = try db.cachedStatement(sql: "SELECT status = 'pending' FROM inbox WHERE id = ?")
+        return try Bool.fetchOne(statement, arguments: [id.rawValue]) ?? false
+    }
+
+    func markInboundDone(_ id: InboxID, at: Date) throws -> Bool {
+        let statement = try db.cachedStatement(sql: "UPDATE inbox SET status = 'done', done_at = ? WHERE id = ? AND status = 'pending'")
+        try statement.execute(arguments: [AuditChain.microseconds(at), id.rawValue])
+        return db.changesCount == 1
+    }
+
+    static func inbound(_ row: Row) -> StoredInbound {
+        let channel = ChannelID(row["channel"] as String)
+        return StoredInbound(
+            id: InboxID(row["id"]),
+            message: InboundMessage(
+                externalID: row["external_id"],
+                conversation: ConversationKey(channel: channel, conversation: ConversationID(row["conversation"])),
+                sender: Sender(id: PersonID(row["sender"] as String), displayName: row["sender_name"]),
+                text: row["text"],
+                replyTo: row["reply_to"],
+                thread: row["thread"],
+                trust: TrustFacts(senderAuthenticated: row["authenticated"], containsUntrustedContent: row["untrusted"]),
+                receivedAt: AuditChain.date(microseconds: row["received_at"])
+            )
+        )
+    }
+
+    // MARK: Outbox
+
+    func enqueueOutbound(_ draft: OutboundDraft, at: Date) throws -> OutboxID {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO outbox (delivery_key, channel, conversation, recipient, text, in_reply_to, thread, kind,
+                                correlation_id, created_at, next_attempt_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let micros = AuditChain.microseconds(at)
+        try statement.execute(arguments: [
+            draft.deliveryKey, draft.conversation.channel.rawValue, draft.conversation.conversation.rawValue,
+            draft.recipient?.rawValue, draft.text, draft.inReplyTo, draft.thread, draft.kind.rawValue,
+            draft.correlationID?.rawValue, micros, micros,
+        ])
+        return OutboxID(db.lastInsertedRowID)
+    }
+
+    func dueOutbound(channels: [ChannelID], now: Date, limit: Int) throws -> [OutboundMessage] {
+        guard !channels.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: channels.count).joined(separator: ", ")
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM outbox
+            WHERE status = 'pending' AND channel IN (\(placeholders)) AND next_attempt_at <= ?
+              AND NOT EXISTS (
+                  SELECT 1 FROM outbox AS earlier
+                  WHERE earlier.status = 'pending' AND earlier.channel = outbox.channel
+                    AND earlier.conversation = outbox.conversation AND earlier.id < outbox.id)
+            ORDER BY id LIMIT ?
+            """)
+        var arguments = StatementArguments(channels.map(\.rawValue))
+        arguments += [AuditChain.microseconds(now), limit]
+        return try Row.fetchAll(statement, arguments: arguments).map(Self.outbound)
+    }
+
+    func nextOutboundAttempt(channels: [ChannelID]) throws -> Date? {
+        guard !channels.isEmpty else { return nil }
+        let placeholders = Array(repeating: "?", count: channels.count).joined(separator: ", ")
+        let statement = try db.cachedStatement(sql: """
+            SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND channel IN (\(placeholders))
+            """)
+        return try Int64.fetchOne(statement, arguments: StatementArguments(channels.map(\.rawValue)))
+            .map(AuditChain.date(microseconds:))
+    }
+
+    func markDelivered(_ id: OutboxID, at: Date) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', delivered_at = ? WHERE id = ?")
+        try statement.execute(arguments: [AuditChain.microseconds(at), id.rawValue])
+    }
+
+    func markDeliveryFailed(_ id: OutboxID, error: String, nextAttempt: Date?) throws {
+        let statement = try db.cachedStatement(sql: """
+            UPDATE outbox SET attempts = attempts + 1, last_error = ?,
+                status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,
+                next_attempt_at = COALESCE(?, next_attempt_at)
+            WHERE id = ?
+            """)
+        let next = nextAttempt.map(AuditChain.microseconds)
+        try statement.execute(arguments: [error, next, next, id.rawValue])
+    }
+
+    static func outbound(_ row: Row) -> OutboundMessage {
+        OutboundMessage(
+            id: OutboxID(row["id"]),
+            deliveryKey: row["delivery_key"],
+            conversation: ConversationKey(
+                channel: ChannelID(row["channel"] as String),
+                conversation: ConversationID(row["conversation"])
+            ),
+            recipient: (row["recipient"] as String?).map { PersonID($0) },
+            text: row["text"],
+            inReplyTo: row["in_reply_to"],
+            thread: row["thread"],
+            kind: OutboundKind(rawValue: row["kind"]) ?? .reply,
+            correlationID: (row["correlation_id"] as String?).map(CorrelationID.init),
+            createdAt: AuditChain.date(microseconds: row["created_at"]),
+            attempts: row["attempts"]
+        )
+    }
+
+    // MARK: Cursors
+
+    func cursor(_ name: String) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM cursors WHERE name = ?"), arguments: [name])
+    }
+
+    func setCursor(_ name: String, value: String) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO cursors (name, value) VALUES (?, ?)
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value
+            """).execute(arguments: [name, value])
+    }
+
+    // MARK: Depth
+
+    func depth(channel: ChannelID?) throws -> PipelineDepth {
+        let inbound = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM inbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
+            arguments: [channel?.rawValue]
+        ) ?? 0
+        let outbound = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
+            arguments: [channel?.rawValue]
+        ) ?? 0
+        return PipelineDepth(pendingInbound: inbound, pendingOutbound: outbound)
+    }
+
+    // MARK: Confirmations
+
+    func savePendingConfirmation(_ c: PendingConfirmation) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO confirmations (call_id, requester, channel, conversation, conversation_key, tool, arguments,
+                                       preview, risk, tainted, correlation_id, created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                c.callID.rawValue, c.requester.rawValue, c.conversation.channel.rawValue,
+                c.conversation.conversation.rawValue, c.conversation.storageKey, c.tool, c.arguments.canonicalText,
+                c.preview, c.risk.description, c.tainted, c.correlationID?.rawValue,
+                AuditChain.microseconds(c.createdAt), AuditChain.microseconds(c.expiresAt),
+            ])
+    }
+
+    func pendingConfirmations(in conversation: ConversationKey) throws -> [PendingConfirmation] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM confirmations WHERE conversation_key = ? AND status = 'pending' ORDER BY created_at, call_id
+            """)
+        return try Row.fetchAll(statement, arguments: [conversation.storageKey]).map(Self.confirmation)
+    }
+
+    func expiredConfirmations(now: Date, limit: Int) throws -> [PendingConfirmation] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM confirmations WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?
+            """)
+        return try Row.fetchAll(statement, arguments: [AuditChain.microseconds(now), limit]).map(Self.confirmation)
+    }
+
+    func resolveConfirmation(_ callID: ToolCallID, outcome: ConfirmationOutcome, at: Date) throws -> Bool {
+        try db.cachedStatement(sql: """
+            UPDATE confirmations SET status = ?, decided_at = ? WHERE call_id = ? AND status = 'pending'
+            """).execute(arguments: [outcome.rawValue, AuditChain.microseconds(at), callID.rawValue])
+        return db.changesCount == 1
+    }
+
+    static func confirmation(_ row: Row) throws -> PendingConfirmation {
+        let conversation = ConversationKey(
+            channel: ChannelID(row["channel"] as String),
+            conversation: ConversationID(row["conversation"])
+        )
+        return PendingConfirmation(
+            callID: ToolCallID(row["call_id"]),
+            requester: PersonID(row["requester"] as String),
+            conversation: conversation,
+            tool: row["tool"],
+            arguments: try JSONValue.parse(row["arguments"]),
+            preview: row["preview"],
+            risk: Risk(word: row["risk"]) ?? .high,
+            tainted: row["tainted"],
+            createdAt: AuditChain.date(microseconds: row["created_at"]),
+            expiresAt: AuditChain.date(microseconds: row["expires_at"]),
+            correlationID: (row["correlation_id"] as String?).map(CorrelationID.init)
+        )
+    }
+
+    // MARK: Audit
+
+    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord {
+        let head = try auditHead()
+        let sequence = (head?.sequence ?? 0) + 1
+        let previous = head?.hash ?? AuditChain.genesis
+        let hash = AuditChain.hash(previous: previous, sequence: sequence, entry: entry)
+        try db.cachedStatement(sql: """
+            INSERT INTO audit (seq, at, call_id, person, channel, conversation, tool, risk, status, arguments, summary,
+                               correlation_id, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                sequence, AuditChain.microseconds(entry.at), entry.callID.rawValue, entry.person.rawValue,
+                entry.conversation.channel.rawValue, entry.conversation.conversation.rawValue, entry.tool,
+                entry.risk.description, entry.status.rawValue, entry.arguments.canonicalText, entry.summary,
+                entry.correlationID?.rawValue, previous, hash,
+            ])
+        try db.cachedStatement(sql: """
+            INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+            """).execute(arguments: [sequence, hash])
+        return AuditRecord(sequence: sequence, entry: entry, previousHash: previous, hash: hash)
+    }
+
+    func auditHead() throws -> (sequence: Int64, hash: String)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_head WHERE id = 1")) else {
+            return nil
+        }
+        return (row["seq"], row["hash"])
+    }
+
+    func auditRecords(_ query: AuditQuery) throws -> [AuditRecord] {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let person = query.person {
+            conditions.append("person = ?")
+            arguments += [person.rawValue]
+        }
+        if let since = query.since {
+            conditions.append("at >= ?")
+            arguments += [AuditChain.microseconds(since)]
+        }
+        if let after = query.afterSequence {
+            conditions.append("seq > ?")
+            arguments += [after]
+        }
+        var sql = "SELECT * FROM audit"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY seq"
+        if let limit = query.limit {
+            sql += " LIMIT ?"
+            arguments += [limit]
+        }
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.auditRecord)
+    }
+
+    static func auditRecord(_ row: Row) throws -> AuditRecord {
+        let argumentsText: String = row["arguments"]
+        let arguments = (try? JSONValue.parse(argumentsText)) ?? .string(argumentsText)
+        let entry = AuditEntry(
+            at: AuditChain.date(microseconds: row["at"]),
+            callID: ToolCallID(row["call_id"]),
+            person: PersonID(row["person"] as String),
+            conversation: ConversationKey(
+                channel: ChannelID(row["channel"] as String),
+                conversation: ConversationID(row["conversation"])
+            ),
+            tool: row["tool"],
+            risk: Risk(word: row["risk"]) ?? .high,
+            status: AuditStatus(rawValue: row["status"]) ?? .failed,
+            arguments: arguments,
+            summary: row["summary"],
+            correlationID: (row["correlation_id"] as String?).map(CorrelationID.init)
+        )
+        // A stored value that no longer decodes as written (an unknown status, edited JSON)
+        // still hashes differently from the original, so verification catches it.
+        return AuditRecord(sequence: row["seq"], entry: entry, previousHash: row["prev_hash"], hash: row["hash"])
+    }
+
+    // MARK: Undo
+
+    func recordUndo(_ entry: UndoEntry) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO undo_log (call_id, person, channel, conversation, tool, payload, description, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                entry.callID.rawValue, entry.person.rawValue, entry.conversation.channel.rawValue,
+                entry.conversation.conversation.rawValue, entry.tool, entry.payload?.canonicalText,
+                entry.description, AuditChain.microseconds(entry.createdAt),
+            ])
+    }
+
+    func lastUndoEntry(for person: PersonID) throws -> UndoEntry? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM undo_log WHERE person = ? AND undone_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1
+            """)
+        guard let row = try Row.fetchOne(statement, arguments: [person.rawValue]) else { return nil }
+        let payloadText: String? = row["payload"]
+        return UndoEntry(
+            callID: ToolCallID(row["call_id"]),
+            person: PersonID(row["person"] as String),
+            conversation: ConversationKey(
+                channel: ChannelID(row["channel"] as String),
+                conversation: ConversationID(row["conversation"])
+            ),
+            tool: row["tool"],
+            payload: try payloadText.map(JSONValue.parse),
+            description: row["description"],
+            createdAt: AuditChain.date(microseconds: row["created_at"])
+        )
+    }
+
+    func markUndone(_ callID: ToolCallID, at: Date) throws {
+        try db.cachedStatement(sql: "UPDATE undo_log SET undone_at = ? WHERE call_id = ? AND undone_at IS NULL")
+            .execute(arguments: [AuditChain.microseconds(at), callID.rawValue])
+    }
+
+    // MARK: Rate limits
+
+    func rateBucket(person: PersonID, category: String) throws -> RateBucketState? {
+        let statement = try db.cachedStatement(sql: "SELECT tokens, updated_at FROM rate_buckets WHERE person = ? AND category = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [person.rawValue, category]) else { return nil }
+        return RateBucketState(tokens: row["tokens"], updatedAt: AuditChain.date(microseconds: row["updated_at"]))
+    }
+
+    func setRateBucket(person: PersonID, category: String, state: RateBucketState) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO rate_buckets (person, category, tokens, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (person, category) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at
+            """).execute(arguments: [person.rawValue, category, state.tokens, AuditChain.microseconds(state.updatedAt)])
+    }
+
+    // MARK: Savepoints
+
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        var result: T?
+        try db.inSavepoint {
+            result = try body()
+            return .commit
+        }
+        return result!
+    }
+}
+
+/// The notes table.
+struct SQLiteNoteStore: NoteStore {
+    let db: Database
+
+    func add(owner: PersonID, text: String, at: Date) throws -> Note {
+        try db.cachedStatement(sql: "INSERT INTO notes (owner, text, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [owner.rawValue, text, AuditChain.microseconds(at)])
+        return Note(id: db.lastInsertedRowID, owner: owner, text: text, createdAt: at)
+    }
+
+    func list(owner: PersonID) throws -> [Note] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM notes WHERE owner = ? ORDER BY id"), arguments: [owner.rawValue])
+            .map(Self.note)
+    }
+
+    func search(owner: PersonID, query: String) throws -> [Note] {
+        // instr(lower(..)) rather than LIKE: no wildcard escaping, and '%' or '_' in a query mean themselves.
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM notes WHERE owner = ? AND instr(lower(text), lower(?)) > 0 ORDER BY id"),
+            arguments: [owner.rawValue, query]
+        ).map(Self.note)
+    }
+
+    func notes(owner: PersonID, ids: [Int64]) throws -> [Note] {
+        guard !ids.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var arguments = StatementArguments([owner.rawValue])
+        arguments += StatementArguments(ids)
+        return try Row.fetchAll(db, sql: "SELECT * FROM notes WHERE owner = ? AND id IN (\(placeholders)) ORDER BY id", arguments: arguments)
+            .map(Self.note)
+    }
+
+    func delete(owner: PersonID, ids: [Int64]) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var arguments = StatementArguments([owner.rawValue])
+        arguments += StatementArguments(ids)
+        try db.execute(sql: "DELETE FROM notes WHERE owner = ? AND id IN (\(placeholders))", arguments: arguments)
+        return db.changesCount
+    }
+
+    func restore(_ notes: [Note]) throws {
+        for note in notes {
+            try db.cachedStatement(sql: "INSERT INTO notes (id, owner, text, created_at) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [note.id, note.owner.rawValue, note.text, AuditChain.microseconds(note.createdAt)])
+        }
+    }
+
+    static func note(_ row: Row) -> Note {
+        Note(
+            id: row["id"],
+            owner: PersonID(row["owner"] as String),
+            text: row["text"],
+            createdAt: AuditChain.date(microseconds: row["created_at"])
+        )
+    }
+}

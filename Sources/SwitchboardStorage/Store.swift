@@ -1,0 +1,131 @@
+public import Foundation
+public import SwitchboardModel
+
+/// A storage engine: SQLite for one machine, PostgreSQL for several instances.
+///
+/// Every state change goes through `write`, whose body runs in one transaction: either all of
+/// it commits or none of it does. That is how the pipeline's invariants hold across crashes:
+/// "inbound done + reply in outbox + tool effect + audit record" is one commit.
+///
+/// Transaction bodies are synchronous on purpose: nothing slow (network, a language model)
+/// may run while a write transaction is open. Plan first, then write.
+public protocol Store: Sendable {
+    /// Runs `body` in one write transaction and commits it; rolls back if it throws.
+    ///
+    /// - Throws: `StoreError` (`.locked` and `.io` are transient), or what `body` throws.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T
+
+    /// Runs `body` against a consistent snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
+
+    /// A human-readable description of where the data lives, safe to log (no password).
+    var locationDescription: String { get }
+}
+
+/// Reads, available in read and write transactions.
+public protocol StoreReader {
+    /// The oldest pending inbound message of each conversation, oldest first, at most `limit`.
+    ///
+    /// Returning only the head of each conversation is what keeps order per conversation: a
+    /// message is planned only after its predecessor is done.
+    func pendingInboundHeads(limit: Int) throws -> [StoredInbound]
+
+    /// Whether an inbound message is still waiting to be answered.
+    func isInboundPending(_ id: InboxID) throws -> Bool
+
+    /// The inbox id of the message with this channel and external id, if stored.
+    func inboxID(channel: ChannelID, externalID: String) throws -> InboxID?
+
+    /// Outbound messages for these channels that are due for a delivery attempt, oldest first:
+    /// only the oldest pending message of each conversation, so replies are delivered in order
+    /// even when one is waiting to be retried.
+    func dueOutbound(channels: [ChannelID], now: Date, limit: Int) throws -> [OutboundMessage]
+
+    /// The earliest time a not-yet-due outbound message for these channels becomes due.
+    func nextOutboundAttempt(channels: [ChannelID]) throws -> Date?
+
+    /// A channel's stored cursor (Matrix `next_batch`, IMAP UID), if any.
+    func cursor(_ name: String) throws -> String?
+
+    /// Pending confirmations in a conversation, oldest first.
+    func pendingConfirmations(in conversation: ConversationKey) throws -> [PendingConfirmation]
+
+    /// Pending confirmations whose expiry is at or before `now`.
+    func expiredConfirmations(now: Date, limit: Int) throws -> [PendingConfirmation]
+
+    /// Audit records in sequence order.
+    func auditRecords(_ query: AuditQuery) throws -> [AuditRecord]
+
+    /// The last record's sequence and hash, as stored beside the trail.
+    func auditHead() throws -> (sequence: Int64, hash: String)?
+
+    /// How much work is waiting, for one channel or all.
+    func depth(channel: ChannelID?) throws -> PipelineDepth
+
+    /// The person's most recent undo entry that was not undone yet, if any.
+    func lastUndoEntry(for person: PersonID) throws -> UndoEntry?
+
+    /// A token bucket's state.
+    func rateBucket(person: PersonID, category: String) throws -> RateBucketState?
+
+    /// The notes data.
+    var notes: any NoteStore { get }
+}
+
+/// Writes; only inside `Store.write`.
+public protocol StoreTransaction: StoreReader {
+    /// Stores an inbound message unless the same (channel, external id) is already stored.
+    func insertInbound(_ message: InboundMessage) throws -> InboxInsertResult
+
+    /// Stores a channel's cursor. Call it in the same transaction as the messages it covers.
+    func setCursor(_ name: String, value: String) throws
+
+    /// Marks an inbound message answered. Returns false if it was not pending.
+    func markInboundDone(_ id: InboxID, at: Date) throws -> Bool
+
+    /// Adds a message to the outbox. The delivery key must be unique.
+    func enqueueOutbound(_ draft: OutboundDraft, at: Date) throws -> OutboxID
+
+    /// Records a successful delivery.
+    func markDelivered(_ id: OutboxID, at: Date) throws
+
+    /// Records a failed delivery: retry at `nextAttempt`, or give up when it is nil.
+    func markDeliveryFailed(_ id: OutboxID, error: String, nextAttempt: Date?) throws
+
+    /// Appends to the audit trail and returns the chained record.
+    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord
+
+    /// Stores a pending confirmation.
+    func savePendingConfirmation(_ confirmation: PendingConfirmation) throws
+
+    /// Ends a pending confirmation. Returns false if it was not pending (already used).
+    func resolveConfirmation(_ callID: ToolCallID, outcome: ConfirmationOutcome, at: Date) throws -> Bool
+
+    /// Records how to revert a call.
+    func recordUndo(_ entry: UndoEntry) throws
+
+    /// Marks an undo entry used.
+    func markUndone(_ callID: ToolCallID, at: Date) throws
+
+    /// Stores a token bucket's state.
+    func setRateBucket(person: PersonID, category: String, state: RateBucketState) throws
+
+    /// Runs `body` in a savepoint: if it throws, only its own changes roll back.
+    func savepoint<T>(_ body: () throws -> T) throws -> T
+}
+
+/// The notes data: what the `notes.*` tools read and write.
+public protocol NoteStore {
+    /// Adds a note and returns it.
+    func add(owner: PersonID, text: String, at: Date) throws -> Note
+    /// The person's notes, oldest first.
+    func list(owner: PersonID) throws -> [Note]
+    /// The person's notes containing `query`, case-insensitively.
+    func search(owner: PersonID, query: String) throws -> [Note]
+    /// The person's notes with these ids (others' notes are never returned).
+    func notes(owner: PersonID, ids: [Int64]) throws -> [Note]
+    /// Deletes the person's notes with these ids; returns how many were deleted.
+    func delete(owner: PersonID, ids: [Int64]) throws -> Int
+    /// Puts deleted notes back with their original ids and times.
+    func restore(_ notes: [Note]) throws
+}

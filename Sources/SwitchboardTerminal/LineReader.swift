@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+
+/// Reads lines of raw bytes from a file descriptor without blocking Swift's cooperative
+/// threads: each read runs on a private serial dispatch queue. One line is read per call, so
+/// the reader never runs ahead of the consumer.
+final class LineReader: @unchecked Sendable {  // mutable state confined to `queue`
+    private let fd: Int32
+    private let queue = DispatchQueue(label: "switchboard.terminal.stdin")
+    private var buffer: [UInt8] = []
+    private var atEOF = false
+    /// Lines longer than this are cut into pieces rather than held in memory without bound.
+    private let maxLine: Int
+
+    init(fd: Int32, maxLine: Int = 8 << 20) {
+        self.fd = fd
+        self.maxLine = maxLine
+    }
+
+    /// The next line without its newline (and a trailing CR), or nil at end of input.
+    func next() async -> [UInt8]? {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: self.readLine())
+            }
+        }
+    }
+
+    private func readLine() -> [UInt8]? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return line
+            }
+            if buffer.count >= maxLine {
+                let line = Array(buffer[..<maxLine])
+                buffer.removeSubrange(..<maxLine)
+                return line
+            }
+            if atEOF {
+                guard !buffer.isEmpty else { return nil }
+                let line = buffer
+                buffer = []
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                buffer.append(contentsOf: chunk[..<count])
+            } else if count == 0 {
+                atEOF = true
+            } else if errno != EINTR {
+                atEOF = true
+            }
+        }
+    }
+}
