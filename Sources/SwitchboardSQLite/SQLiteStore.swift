@@ -151,3 +151,14 @@ struct SafeError: Error, CustomStringConvertible, Sendable {
         }
     }
 }
+
+extension SQLiteStore {
+    /// Runs raw SQL in a write transaction: for maintenance and tests, never with user data.
+    public func execute(sql: String) async throws {
+        do {
+            try await pool.write { db in try db.execute(sql: sql) }
+        } catch {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+public import ServiceLifecycle
+public import SwitchboardChannels
+public import SwitchboardModel
+import Synchronization
+
+/// A channel that records what it is asked to deliver, and can be told to fail.
+public final class RecordingChannel: ChannelAdapter {
+    public let channel: ChannelID
+    public let capabilities: ChannelCapabilities = [.threads, .reactions]
+
+    private struct State {
+        var delivered: [OutboundMessage] = []
+        var failures: [ChannelError] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates a channel with a name.
+    public init(channel: ChannelID = "test") {
+        self.channel = channel
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+    }
+
+    /// Makes the next deliveries fail with these errors, in order.
+    public func failNext(_ errors: [ChannelError]) {
+        state.withLock { $0.failures += errors }
+    }
+
+    /// Everything delivered so far, in order.
+    public var delivered: [OutboundMessage] { state.withLock { $0.delivered } }
+
+    public func deliver(_ message: OutboundMessage) async throws {
+        try state.withLock { state in
+            if !state.failures.isEmpty { throw state.failures.removeFirst() }
+            state.delivered.append(message)
+        }
+    }
+}

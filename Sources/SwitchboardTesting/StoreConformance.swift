@@ -1,0 +1,271 @@
+// The storage conformance suite: what every engine must do, written once.
+//
+// Each check takes a fresh, empty store and throws `ConformanceFailure` on the first broken
+// expectation. The test target runs every check against SQLite; another engine adds one line.
+
+public import Foundation
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// A broken expectation, with where it was.
+public struct ConformanceFailure: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The checks.
+public enum StoreConformance {
+    /// Every check by name.
+    public static let checks: [(name: String, run: @Sendable (any Store) async throws -> Void)] = [
+        ("the same inbound event is stored once", duplicateInbound),
+        ("pending heads give one message per conversation, oldest first", pendingHeads),
+        ("marking an inbound message done happens once", inboundDoneOnce),
+        ("outbox gives only the oldest pending message of each conversation", outboxOrder),
+        ("a delivery key is unique", outboxUniqueKey),
+        ("a failed delivery waits for its retry time and can give up", outboxRetry),
+        ("a confirmation resolves once", confirmationOnce),
+        ("audit records chain and verify", auditChain),
+        ("a tool call passes through each audit state once", auditStateOnce),
+        ("a failed transaction leaves nothing behind", rollback),
+        ("a savepoint rolls back only its own changes", savepointRollback),
+        ("undo entries come back newest first until used", undoEntries),
+        ("rate buckets persist", rateBuckets),
+        ("cursors persist", cursors),
+        ("notes belong to their owner and keep their ids on restore", notesOwnership),
+    ]
+
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    static let key = ConversationKey(channel: "test", conversation: ConversationID("room"))
+
+    static func expect(_ condition: Bool, _ message: String, line: Int = #line) throws {
+        if !condition { throw ConformanceFailure(description: "StoreConformance.swift:\(line): \(message)") }
+    }
+
+    static func message(_ id: String, conversation: String = "room", text: String = "hello", at: Date = t0) -> InboundMessage {
+        InboundMessage(
+            externalID: id,
+            conversation: ConversationKey(channel: "test", conversation: ConversationID(conversation)),
+            sender: Sender(id: "alice"),
+            text: text,
+            trust: TrustFacts(senderAuthenticated: true),
+            receivedAt: at
+        )
+    }
+
+    static func draft(_ key: String, conversation: String = "room") -> OutboundDraft {
+        OutboundDraft(
+            deliveryKey: key, conversation: ConversationKey(channel: "test", conversation: ConversationID(conversation)),
+            recipient: "alice", text: "reply \(key)", inReplyTo: nil, thread: nil, kind: .reply, correlationID: nil
+        )
+    }
+
+    static func duplicateInbound(_ store: any Store) async throws {
+        let first = try await store.write { try $0.insertInbound(message("e1")) }
+        let second = try await store.write { try $0.insertInbound(message("e1", text: "changed")) }
+        guard case .inserted(let id) = first else { throw ConformanceFailure(description: "first insert was \(first)") }
+        try expect(second == .duplicate(id), "second insert should be a duplicate of \(id), was \(second)")
+        let heads = try await store.read { try $0.pendingInboundHeads(limit: 10) }
+        try expect(heads.count == 1 && heads[0].message.text == "hello", "the original message is kept unchanged")
+    }
+
+    static func pendingHeads(_ store: any Store) async throws {
+        try await store.write { tx in
+            for (id, conversation) in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("c1", "c"), ("b2", "b")] {
+                _ = try tx.insertInbound(message(id, conversation: conversation))
+            }
+        }
+        var heads = try await store.read { try $0.pendingInboundHeads(limit: 10) }
+        try expect(heads.map(\.message.externalID) == ["a1", "b1", "c1"], "heads were \(heads.map(\.message.externalID))")
+        let limited = try await store.read { try $0.pendingInboundHeads(limit: 2) }
+        try expect(limited.map(\.message.externalID) == ["a1", "b1"], "limit keeps the oldest")
+        let first = heads[0].id
+        _ = try await store.write { try $0.markInboundDone(first, at: t0) }
+        heads = try await store.read { try $0.pendingInboundHeads(limit: 10) }
+        try expect(heads.map(\.message.externalID) == ["b1", "a2", "c1"], "after a1 is done, a2 is a head (in id order): \(heads.map(\.message.externalID))")
+    }
+
+    static func inboundDoneOnce(_ store: any Store) async throws {
+        let id = try await store.write { try $0.insertInbound(message("e1")).id }
+        let first = try await store.write { try $0.markInboundDone(id, at: t0) }
+        let second = try await store.write { try $0.markInboundDone(id, at: t0) }
+        try expect(first && !second, "done once: \(first), \(second)")
+        let pending = try await store.read { try $0.isInboundPending(id) }
+        try expect(!pending, "no longer pending")
+        let depth = try await store.read { try $0.depth(channel: nil) }
+        try expect(depth.pendingInbound == 0, "depth counts no pending inbound")
+    }
+
+    static func outboxOrder(_ store: any Store) async throws {
+        let ids = try await store.write { tx in
+            try ["k1", "k2", "k3"].map { try tx.enqueueOutbound(draft($0, conversation: $0 == "k3" ? "other" : "room"), at: t0) }
+        }
+        var due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
+        try expect(due.map(\.deliveryKey) == ["k1", "k3"], "one head per conversation: \(due.map(\.deliveryKey))")
+        try await store.write { try $0.markDelivered(ids[0], at: t0) }
+        due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
+        try expect(due.map(\.deliveryKey) == ["k2", "k3"], "k2 follows k1: \(due.map(\.deliveryKey))")
+        let other = try await store.read { try $0.dueOutbound(channels: ["elsewhere"], now: t0, limit: 10) }
+        try expect(other.isEmpty, "other channels see nothing")
+    }
+
+    static func outboxUniqueKey(_ store: any Store) async throws {
+        _ = try await store.write { try $0.enqueueOutbound(draft("same"), at: t0) }
+        do {
+            _ = try await store.write { try $0.enqueueOutbound(draft("same"), at: t0) }
+            throw ConformanceFailure(description: "a second message with the same delivery key was accepted")
+        } catch let error as StoreError {
+            try expect(error.code == .constraint, "expected a constraint error, got \(error.code)")
+        }
+    }
+
+    static func outboxRetry(_ store: any Store) async throws {
+        let id = try await store.write { try $0.enqueueOutbound(draft("k1"), at: t0) }
+        try await store.write { try $0.markDeliveryFailed(id, error: "unreachable", nextAttempt: t0.addingTimeInterval(30)) }
+        var due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(10), limit: 10) }
+        try expect(due.isEmpty, "not due before its retry time")
+        let next = try await store.read { try $0.nextOutboundAttempt(channels: ["test"]) }
+        try expect(next.map { abs($0.timeIntervalSince(t0) - 30) < 0.001 } == true, "next attempt at +30s, was \(String(describing: next))")
+        due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(31), limit: 10) }
+        try expect(due.count == 1 && due[0].attempts == 1, "due again with one failed attempt")
+        try await store.write { try $0.markDeliveryFailed(id, error: "rejected", nextAttempt: nil) }
+        due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(1e6), limit: 10) }
+        try expect(due.isEmpty, "given up")
+        let depth = try await store.read { try $0.depth(channel: "test") }
+        try expect(depth.pendingOutbound == 0, "a given-up message is not pending")
+    }
+
+    static func confirmation(_ id: String, expires: Date) -> PendingConfirmation {
+        PendingConfirmation(
+            callID: ToolCallID(id), requester: "alice", conversation: key, tool: "notes.delete",
+            arguments: ["ids": [1, 2]], preview: "This will delete 2 notes", risk: .high, tainted: false,
+            createdAt: t0, expiresAt: expires, correlationID: CorrelationID("in-1")
+        )
+    }
+
+    static func confirmationOnce(_ store: any Store) async throws {
+        try await store.write { tx in
+            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600)))
+            try tx.savePendingConfirmation(confirmation("c2", expires: t0.addingTimeInterval(60)))
+        }
+        let pending = try await store.read { try $0.pendingConfirmations(in: key) }
+        try expect(pending.map(\.callID.rawValue) == ["c1", "c2"], "both pending in order")
+        try expect(pending[0].arguments == ["ids": [1, 2]], "arguments round-trip")
+        let expired = try await store.read { try $0.expiredConfirmations(now: t0.addingTimeInterval(61), limit: 10) }
+        try expect(expired.map(\.callID.rawValue) == ["c2"], "only c2 expired")
+        let first = try await store.write { try $0.resolveConfirmation(ToolCallID("c1"), outcome: .confirmed, at: t0) }
+        let again = try await store.write { try $0.resolveConfirmation(ToolCallID("c1"), outcome: .declined, at: t0) }
+        try expect(first && !again, "resolved once")
+        let left = try await store.read { try $0.pendingConfirmations(in: key) }
+        try expect(left.map(\.callID.rawValue) == ["c2"], "c1 no longer pending")
+    }
+
+    public static func entry(_ call: String, _ status: AuditStatus, summary: String = "ok") -> AuditEntry {
+        AuditEntry(
+            at: t0, callID: ToolCallID(call), person: "alice", conversation: key, tool: "notes.add", risk: .medium,
+            status: status, arguments: ["text": "milk"], summary: summary, correlationID: CorrelationID("in-1")
+        )
+    }
+
+    static func auditChain(_ store: any Store) async throws {
+        let records = try await store.write { tx in
+            [try tx.appendAudit(entry("c1", .proposed)), try tx.appendAudit(entry("c1", .executed))]
+        }
+        try expect(records.map(\.sequence) == [1, 2], "sequences from 1")
+        try expect(records[0].previousHash == AuditChain.genesis && records[1].previousHash == records[0].hash, "chained")
+        let stored = try await store.read { try $0.auditRecords(AuditQuery()) }
+        try expect(stored == records, "stored records read back exactly")
+        let head = try await store.read { try $0.auditHead() }
+        try expect(AuditChain.verify(stored, head: head) == .intact(records: 2), "verifies")
+        let alice = try await store.read { try $0.auditRecords(AuditQuery(person: "alice", afterSequence: 1, limit: 5)) }
+        try expect(alice.map(\.sequence) == [2], "paging by sequence")
+        let nobody = try await store.read { try $0.auditRecords(AuditQuery(person: "bob")) }
+        try expect(nobody.isEmpty, "filter by person")
+    }
+
+    static func auditStateOnce(_ store: any Store) async throws {
+        _ = try await store.write { try $0.appendAudit(entry("c1", .executed)) }
+        do {
+            _ = try await store.write { try $0.appendAudit(entry("c1", .executed)) }
+            throw ConformanceFailure(description: "a second 'executed' record for the same call was accepted")
+        } catch let error as StoreError {
+            try expect(error.code == .constraint, "expected a constraint error, got \(error.code)")
+        }
+        let head = try await store.read { try $0.auditHead() }
+        try expect(head?.sequence == 1, "the refused record left no trace in the head")
+    }
+
+    struct Abort: Error {}
+
+    static func rollback(_ store: any Store) async throws {
+        do {
+            try await store.write { tx in
+                _ = try tx.insertInbound(message("e1"))
+                _ = try tx.appendAudit(entry("c1", .proposed))
+                _ = try tx.notes.add(owner: "alice", text: "milk", at: t0)
+                throw Abort()
+            }
+        } catch is Abort {}
+        let depth = try await store.read { try $0.depth(channel: nil) }
+        let audit = try await store.read { try $0.auditRecords(AuditQuery()) }
+        let notes = try await store.read { try $0.notes.list(owner: "alice") }
+        try expect(depth.pendingInbound == 0 && audit.isEmpty && notes.isEmpty, "nothing committed")
+    }
+
+    static func savepointRollback(_ store: any Store) async throws {
+        try await store.write { tx in
+            _ = try tx.notes.add(owner: "alice", text: "kept", at: t0)
+            do {
+                try tx.savepoint {
+                    _ = try tx.notes.add(owner: "alice", text: "dropped", at: t0)
+                    throw Abort()
+                }
+            } catch is Abort {}
+        }
+        let notes = try await store.read { try $0.notes.list(owner: "alice") }
+        try expect(notes.map(\.text) == ["kept"], "only the savepoint's change rolled back: \(notes.map(\.text))")
+    }
+
+    static func undoEntries(_ store: any Store) async throws {
+        try await store.write { tx in
+            try tx.recordUndo(UndoEntry(callID: ToolCallID("c1"), person: "alice", conversation: key, tool: "notes.add", payload: ["id": 1], description: "first", createdAt: t0))
+            try tx.recordUndo(UndoEntry(callID: ToolCallID("c2"), person: "alice", conversation: key, tool: "notes.add", payload: nil, description: "second", createdAt: t0.addingTimeInterval(1)))
+        }
+        var last = try await store.read { try $0.lastUndoEntry(for: "alice") }
+        try expect(last?.callID.rawValue == "c2" && last?.payload == nil, "newest first; irreversible has no payload")
+        try await store.write { try $0.markUndone(ToolCallID("c2"), at: t0) }
+        last = try await store.read { try $0.lastUndoEntry(for: "alice") }
+        try expect(last?.callID.rawValue == "c1" && last?.payload == ["id": 1], "then the older one")
+        let bob = try await store.read { try $0.lastUndoEntry(for: "bob") }
+        try expect(bob == nil, "per person")
+    }
+
+    static func rateBuckets(_ store: any Store) async throws {
+        try await store.write { try $0.setRateBucket(person: "alice", category: "notes", state: RateBucketState(tokens: 2.5, updatedAt: t0)) }
+        let state = try await store.read { try $0.rateBucket(person: "alice", category: "notes") }
+        try expect(state == RateBucketState(tokens: 2.5, updatedAt: t0), "bucket round-trips: \(String(describing: state))")
+        let other = try await store.read { try $0.rateBucket(person: "alice", category: "tasks") }
+        try expect(other == nil, "per category")
+    }
+
+    static func cursors(_ store: any Store) async throws {
+        try await store.write { try $0.setCursor("matrix.next_batch", value: "s1") }
+        try await store.write { try $0.setCursor("matrix.next_batch", value: "s2") }
+        let value = try await store.read { try $0.cursor("matrix.next_batch") }
+        try expect(value == "s2", "latest cursor kept")
+    }
+
+    static func notesOwnership(_ store: any Store) async throws {
+        let (a, b) = try await store.write { tx in
+            (try tx.notes.add(owner: "alice", text: "Buy MILK", at: t0), try tx.notes.add(owner: "bob", text: "milk too", at: t0))
+        }
+        let found = try await store.read { try $0.notes.search(owner: "alice", query: "milk") }
+        try expect(found == [a], "search is per owner and case-insensitive")
+        let stolen = try await store.write { try $0.notes.delete(owner: "alice", ids: [b.id]) }
+        try expect(stolen == 0, "cannot delete another person's note")
+        _ = try await store.write { try $0.notes.delete(owner: "alice", ids: [a.id]) }
+        let c = try await store.write { try $0.notes.add(owner: "alice", text: "new", at: t0) }
+        try expect(c.id != a.id, "ids are never reused")
+        try await store.write { try $0.notes.restore([a]) }
+        let back = try await store.read { try $0.notes.notes(owner: "alice", ids: [a.id]) }
+        try expect(back == [a], "restored with its id and time")
+    }
+}

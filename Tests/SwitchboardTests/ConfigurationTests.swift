@@ -1,0 +1,123 @@
+import Foundation
+import SwitchboardApp
+import SwitchboardChannels
+import SwitchboardSQLite
+import SwitchboardEngine
+import SwitchboardModel
+import Testing
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    let example = packageRoot + "/config/switchboard.example.yaml"
+
+    @Test("The shipped example configuration parses, and every key in it is known")
+    func exampleParses() throws {
+        let configuration = try AppConfiguration(file: example, environment: ["HOME": "/home/test"])
+        #expect(configuration.engine.confirmationLifetime == 600)
+        #expect(configuration.engine.rateLimits.limit(for: "notes") == RateLimit(perMinute: 30, burst: 10))
+        #expect(configuration.engine.keywords == .defaults)
+        #expect(configuration.retry.maxAttempts == 12)
+        // A YAML value of ~/… is taken literally: the example documents the default, it does not expand it.
+        #expect(configuration.dataDirectory == "~/.local/share/switchboard")
+    }
+
+    @Test("Every key the loader knows appears in the example configuration")
+    func exampleIsComplete() throws {
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+        for key in ConfigSchema.staticKeys {
+            let last = String(key.split(separator: ".").last!)
+            #expect(text.contains(last + ":"), "config/switchboard.example.yaml does not mention \(key)")
+        }
+        for prefix in ["permissions:", "risk:", "rate_limits:"] {
+            #expect(text.contains(prefix))
+        }
+    }
+
+    @Test("No configuration at all runs on embedded defaults")
+    func defaults() throws {
+        let configuration = try AppConfiguration(file: nil, environment: ["HOME": "/home/test"])
+        #expect(configuration.databasePath == "/home/test/.local/share/switchboard/switchboard.sqlite")
+        #expect(configuration.sqlite.synchronous == .normal)
+        let xdg = try AppConfiguration(file: nil, environment: ["HOME": "/home/test", "XDG_DATA_HOME": "/data"])
+        #expect(xdg.databasePath == "/data/switchboard/switchboard.sqlite")
+    }
+
+    @Test("Environment variables set every key, and beat the file")
+    func environment() throws {
+        let configuration = try AppConfiguration(file: example, environment: [
+            "HOME": "/h",
+            "SWITCHBOARD_DATA_DIR": "/srv/sb",
+            "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "5",
+            "SWITCHBOARD_CONFIRMATIONS_EXPIRY_SECONDS": "30",
+            "SWITCHBOARD_CONFIRMATIONS_YES_WORDS": "ja, oui",
+            "SWITCHBOARD_PEOPLE_OWNERS": "alice,bob",
+            "SWITCHBOARD_PERMISSIONS_NOTES_DELETE": "owner",
+            "SWITCHBOARD_RISK_NOTES": "high",
+        ])
+        #expect(configuration.databasePath == "/srv/sb/switchboard.sqlite")
+        #expect(configuration.engine.rateLimits.limit(for: "notes").perMinute == 5)
+        #expect(configuration.engine.confirmationLifetime == 30)
+        #expect(configuration.engine.keywords.yes == ["ja", "oui"])
+        #expect(configuration.engine.access.role(of: "bob") == .owner)
+        #expect(configuration.engine.access.minimumRoles["notes.delete"] == .owner)
+        #expect(configuration.engine.risk.overrides["notes"] == .high)
+    }
+
+    @Test("The command line beats the environment")
+    func commandLine() throws {
+        let configuration = try AppConfiguration(
+            file: nil, environment: ["HOME": "/h", "SWITCHBOARD_DATA_DIR": "/env"], overrides: ["data_dir": "/flag"]
+        )
+        #expect(configuration.dataDirectory == "/flag")
+    }
+
+    @Test("Unknown keys and bad values are all reported at once, each with its variable")
+    func problems() throws {
+        let file = try #require(Bundle.module.path(forResource: "problems", ofType: "yaml", inDirectory: "Fixtures"))
+        let error = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: file, environment: ["HOME": "/h", "SWITCHBOARD_NOPE": "1"])
+        }
+        let text = error?.description ?? ""
+        #expect(text.contains("colour (SWITCHBOARD_COLOUR): unknown key"))
+        #expect(text.contains("rate_limits.notes.per_hour (SWITCHBOARD_RATE_LIMITS_NOTES_PER_HOUR): unknown key"))
+        #expect(text.contains("SWITCHBOARD_NOPE"))
+        // The loader stops at unknown keys; fix them and the values are checked, all together.
+    }
+
+    @Test("Bad values are all reported at once")
+    func badValues() throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: nil, environment: [
+                "HOME": "/h",
+                "SWITCHBOARD_DATABASE_SYNCHRONOUS": "sometimes",
+                "SWITCHBOARD_ENGINE_BATCH_SIZE": "lots",
+                "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "-3",
+                "SWITCHBOARD_PERMISSIONS_WEATHER": "owner",
+                "SWITCHBOARD_PEOPLE_DEFAULT_ROLE": "king",
+            ])
+        }
+        let problems = error?.problems.map(\.key) ?? []
+        #expect(Set(problems) == ["database.synchronous", "engine.batch_size", "rate_limits.notes.per_minute", "permissions.weather", "people.default_role"])
+        #expect(error?.description.contains("expected one of normal, full, got \"sometimes\"") == true)
+    }
+
+    @Test("A secret can come from a file and never prints")
+    func secretFile() throws {
+        let directory = try TemporaryDirectory()
+        let secretPath = directory.path + "/db-url"
+        try "sqlite:///tmp/secret-place.sqlite\n".write(toFile: secretPath, atomically: true, encoding: .utf8)
+        let configuration = try AppConfiguration(file: nil, environment: ["HOME": "/h", "SWITCHBOARD_DATABASE_URL_FILE": secretPath])
+        #expect(configuration.databasePath == "/tmp/secret-place.sqlite")
+    }
+
+    @Test("A broken YAML file is a clear error")
+    func brokenYAML() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/broken.yaml"
+        try "engine: [unclosed\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigurationError.self) { try AppConfiguration(file: path, environment: ["HOME": "/h"]) }
+        #expect(error?.description.contains("not valid YAML") == true)
+        let missing = #expect(throws: ConfigurationError.self) { try AppConfiguration(file: directory.path + "/nope.yaml", environment: [:]) }
+        #expect(missing?.description.contains("cannot read configuration file") == true)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import SwitchboardChannels
+import SwitchboardEngine
+import SwitchboardModel
+import SwitchboardSQLite
+import SwitchboardStorage
+import SwitchboardTesting
+import SwitchboardTools
+
+/// A temporary directory removed when the value goes away.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "switchboard-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// The engine in this process with a manual clock and a recording channel: each `say`
+/// commits a message, runs one engine batch and one delivery round, and returns the reply.
+/// Deterministic: no loops, no sleeps.
+struct EngineHarness {
+    let directory: TemporaryDirectory
+    let store: SQLiteStore
+    let clock = ManualClock()
+    let channel = RecordingChannel()
+    let engine: ConversationEngine
+    let dispatcher: OutboxDispatcher
+    let inbox: InboxWriter
+    let conversation = ConversationKey(channel: "test", conversation: ConversationID("room"))
+    private let counter = Counter()
+
+    init(configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
+        directory = try TemporaryDirectory()
+        store = try SQLiteStore(path: directory.path + "/test.sqlite")
+        var configuration = EngineConfiguration()
+        configure(&configuration)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let gate = ToolGate(
+            registry: ToolRegistry(NotesTools.all), access: configuration.access, riskPolicy: configuration.risk,
+            rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime, logger: logger
+        )
+        let inboxSignal = WorkSignal()
+        let outboxSignal = WorkSignal()
+        inbox = InboxWriter(store: store, signal: inboxSignal)
+        engine = ConversationEngine(
+            store: store, planner: CommandPlanner(), gate: gate, configuration: configuration, clock: clock,
+            inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
+        )
+        dispatcher = OutboxDispatcher(store: store, adapters: [channel], clock: clock, signal: outboxSignal, logger: logger)
+    }
+
+    func message(_ person: PersonID, _ text: String, id: String? = nil, authenticated: Bool = true, untrusted: Bool = false) -> InboundMessage {
+        InboundMessage(
+            externalID: id ?? "e\(counter.next())", conversation: conversation, sender: Sender(id: person), text: text,
+            trust: TrustFacts(senderAuthenticated: authenticated, containsUntrustedContent: untrusted), receivedAt: clock.now()
+        )
+    }
+
+    /// Sends a message and returns the reply.
+    @discardableResult
+    func say(_ person: PersonID, _ text: String, authenticated: Bool = true, untrusted: Bool = false) async throws -> String {
+        let message = message(person, text, authenticated: authenticated, untrusted: untrusted)
+        _ = try await inbox.accept([message])
+        try await engine.processBatch()
+        try await dispatcher.deliverDue()
+        let replies = channel.delivered.filter { $0.inReplyTo == message.externalID }
+        guard replies.count == 1 else { throw HarnessError(description: "expected one reply to \"\(text)\", got \(replies.count)") }
+        return replies[0].text
+    }
+
+    /// Runs engine batches and deliveries until nothing is pending.
+    func drain() async throws {
+        while try await engine.processBatch() > 0 {}
+        while try await dispatcher.deliverDue() > 0 {}
+    }
+
+    func audit() async throws -> [AuditRecord] {
+        try await store.read { try $0.auditRecords(AuditQuery()) }
+    }
+
+    func statuses(tool: String? = nil) async throws -> [AuditStatus] {
+        try await audit().filter { tool == nil || $0.entry.tool == tool }.map(\.entry.status)
+    }
+
+    func notes(_ person: PersonID) async throws -> [String] {
+        try await store.read { try $0.notes.list(owner: person) }.map(\.text)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+}
+
+final class Counter: @unchecked Sendable {  // guarded by lock
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}
+
+/// Where the package lives, from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
