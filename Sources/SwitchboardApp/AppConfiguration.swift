@@ -16,8 +16,9 @@ import SwitchboardTools
 /// - `database.busy_timeout_ms` (0–600000, default 5000).
 /// - `log.level`: trace, debug, info, notice, warning, error, critical.
 /// - `log.format`: `text` (default).
-/// - `outbox.max_attempts` (1–100, default 12), `outbox.retry_base_ms` (10–600000, default 500),
-///   `outbox.retry_cap_seconds` (1–86400, default 300).
+/// - `outbox.retry_base_ms` (10–600000, default 500), `outbox.retry_cap_seconds` (1–86400,
+///   default 300): delivery backoff; transient failures are retried for as long as it takes.
+/// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 public struct AppConfiguration: Sendable {
     /// The data directory.
@@ -34,6 +35,11 @@ public struct AppConfiguration: Sendable {
     public var retry: RetryPolicy
     /// The terminal conversation.
     public var terminalConversation: String
+
+    /// A leading `~/` means the home directory, as in a shell.
+    static func expandingHome(_ path: String, home: String) -> String {
+        path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst(1) : path
+    }
 
     /// The tool names and categories configuration may refer to.
     static var toolNames: Set<String> {
@@ -52,20 +58,20 @@ public struct AppConfiguration: Sendable {
         var config = try ConfigurationLoader(file: file, environment: environment, overrides: overrides).load()
         let home = environment["HOME"] ?? NSHomeDirectory()
         let defaultDataDir = environment["XDG_DATA_HOME"].map { $0 + "/switchboard" } ?? home + "/.local/share/switchboard"
-        dataDirectory = config.string("data_dir", default: defaultDataDir)
+        dataDirectory = Self.expandingHome(config.string("data_dir", default: defaultDataDir), home: home)
         if let url = config.secret("database.url")?.revealed.trimmingWhitespace(), !url.isEmpty {
             if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
                 config.report("database.url", "PostgreSQL is not supported by this build yet; use a file path or sqlite://PATH")
                 databasePath = dataDirectory + "/switchboard.sqlite"
             } else if url.hasPrefix("sqlite://") {
-                databasePath = String(url.dropFirst("sqlite://".count))
+                databasePath = Self.expandingHome(String(url.dropFirst("sqlite://".count)), home: home)
             } else if url.hasPrefix("sqlite:") {
-                databasePath = String(url.dropFirst("sqlite:".count))
+                databasePath = Self.expandingHome(String(url.dropFirst("sqlite:".count)), home: home)
             } else if url.contains("://") {
                 config.report("database.url", "unsupported scheme; use a file path or sqlite://PATH")
                 databasePath = dataDirectory + "/switchboard.sqlite"
             } else {
-                databasePath = url
+                databasePath = Self.expandingHome(url, home: home)
             }
         } else {
             databasePath = dataDirectory + "/switchboard.sqlite"
@@ -84,7 +90,7 @@ public struct AppConfiguration: Sendable {
         retry = RetryPolicy(
             base: Double(config.int("outbox.retry_base_ms", default: 500, range: 10...600_000)) / 1000,
             cap: Double(config.int("outbox.retry_cap_seconds", default: 300, range: 1...86400)),
-            maxAttempts: config.int("outbox.max_attempts", default: 12, range: 1...100)
+            alertAfter: config.int("outbox.alert_after_attempts", default: 10, range: 1...10000)
         )
         terminalConversation = config.string("terminal.conversation", default: "local")
         if !config.problems.isEmpty {

@@ -35,7 +35,7 @@ public enum ConfigSchema {
         "engine.batch_size", "engine.poll_interval_ms", "engine.max_message_bytes",
         "confirmations.expiry_seconds", "confirmations.yes_words", "confirmations.no_words",
         "people.owners", "people.users", "people.guests", "people.default_role",
-        "outbox.max_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
+        "outbox.alert_after_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
         "terminal.conversation",
     ]
 
@@ -186,7 +186,7 @@ public struct ConfigurationLoader {
             add(prefix, .list(items))
         case .scalar(let scalar):
             // An empty value (`key:` or `key: ~`) means "use the default".
-            if scalar.tag.description == "tag:yaml.org,2002:null" || (scalar.string.isEmpty && scalar.style == .plain) { return }
+            if node.null != nil { return }
             add(prefix, .scalar(scalar.string))
         case .alias:
             throw YamlShapeError(message: "aliases are not supported (at \(prefix))")

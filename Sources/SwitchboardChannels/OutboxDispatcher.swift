@@ -2,7 +2,8 @@
 //
 // The dispatcher takes the oldest pending message of each conversation that is due, hands it
 // to its channel's adapter, and records the outcome: delivered, retry later (the shared
-// RetryPolicy, honouring the far end's Retry-After), or given up. A crash between a delivery
+// RetryPolicy, honouring the far end's Retry-After, for as long as the failure is transient),
+// or given up when the far end refuses it for good. A crash between a delivery
 // and its record means the message is delivered again after restart; adapters make that
 // harmless with the delivery key (Matrix txnId, email Message-ID).
 
@@ -55,8 +56,11 @@ public final class OutboxDispatcher: Service, Sendable {
                     if delivered == 0 {
                         await signal.wait(timeout: try await idleWait())
                     }
-                } catch let error as StoreError where !Task.isCancelled {
-                    logger.error("outbox read failed; retrying", metadata: ["error": "\(error)"])
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.error("outbox failed; retrying", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -97,7 +101,7 @@ public final class OutboxDispatcher: Service, Sendable {
                 let channelError = error as? ChannelError
                 let failures = message.attempts + 1
                 let transient = channelError?.isTransient ?? true
-                let delay = transient
+                let delay: Double? = transient
                     ? retry.delay(afterFailures: failures, retryAfter: channelError?.retryAfter, jitter: Double.random(in: 0...1))
                     : nil
                 let next = delay.map { clock.now().addingTimeInterval($0) }
@@ -108,7 +112,9 @@ public final class OutboxDispatcher: Service, Sendable {
                 ]
                 if let correlation = message.correlationID { metadata["correlation.id"] = "\(correlation)" }
                 if next == nil {
-                    logger.error("delivery failed; giving up", metadata: metadata)
+                    logger.error("delivery refused for good; giving up on this message", metadata: metadata)
+                } else if failures >= retry.alertAfter {
+                    logger.error("delivery still failing; will keep retrying", metadata: metadata)
                 } else {
                     logger.warning("delivery failed; will retry", metadata: metadata)
                 }

@@ -2,7 +2,9 @@
 //
 // After the nth failure, wait a random time between 0 and min(cap, base · 2^(n-1)) ("full
 // jitter"), but never less than what the far end asked for (Retry-After, retry_after_ms).
-// After `maxAttempts` failures, give up. Pure: the random draw is a parameter.
+// A transient failure is retried for as long as it takes (when a channel is down the outbox
+// waits); only a permanent failure gives up, and that is the caller's decision. Pure: the
+// random draw is a parameter.
 
 /// When to try again.
 public struct RetryPolicy: Hashable, Sendable {
@@ -10,24 +12,23 @@ public struct RetryPolicy: Hashable, Sendable {
     public var base: Double
     /// The largest backoff ceiling, in seconds.
     public var cap: Double
-    /// Give up after this many failed attempts.
-    public var maxAttempts: Int
+    /// After this many failures in a row, each further failure is worth an operator's attention.
+    public var alertAfter: Int
 
     /// Creates a policy.
-    public init(base: Double = 0.5, cap: Double = 300, maxAttempts: Int = 12) {
+    public init(base: Double = 0.5, cap: Double = 300, alertAfter: Int = 10) {
         self.base = base
         self.cap = cap
-        self.maxAttempts = maxAttempts
+        self.alertAfter = alertAfter
     }
 
-    /// The delay before the next attempt after `failures` failures, or nil to give up.
+    /// The delay before the next attempt after `failures` failures.
     ///
     /// - Parameters:
     ///   - failures: failed attempts so far, including the one just made (from 1).
     ///   - retryAfter: what the far end asked for, in seconds.
     ///   - jitter: a random number in 0...1.
-    public func delay(afterFailures failures: Int, retryAfter: Double?, jitter: Double) -> Double? {
-        guard failures < maxAttempts else { return nil }
+    public func delay(afterFailures failures: Int, retryAfter: Double?, jitter: Double) -> Double {
         let exponent = Double(max(0, failures - 1))
         let ceiling = min(cap, base * pow2(exponent))
         let drawn = ceiling * min(1, max(0, jitter))

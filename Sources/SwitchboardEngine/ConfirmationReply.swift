@@ -37,7 +37,7 @@ public enum ConfirmationReply: Hashable, Sendable {
         var words = text.lowercased().split(whereSeparator: { $0.isWhitespace }).map(String.init)
         guard !words.isEmpty, words.count <= 2 else { return nil }
         // Trailing punctuation aside: "yes!", "no.", "yes 2."
-        words[words.count - 1] = String(words[words.count - 1].reversed().drop(while: { ".!?".contains($0) }).reversed())
+        words[words.count - 1] = String(words[words.count - 1].reversed().drop(while: { $0.isPunctuation }).reversed())
         var number: Int?
         if words.count == 2 {
             guard let parsed = Int(words[1]), parsed >= 1 else { return nil }
@@ -49,15 +49,18 @@ public enum ConfirmationReply: Hashable, Sendable {
         return nil
     }
 
-    /// Picks the confirmation a reply refers to among `pending` (in listed order).
-    public func select<T>(from pending: [T]) -> Selection<T> {
+    /// Picks the confirmation a reply refers to among `pending`, by the number each was given
+    /// when it was asked (`number(of:)`).
+    public func select<T>(from pending: [T], number numberOf: (T) -> Int) -> Selection<T> {
         let number: Int?
         switch self {
         case .yes(let n), .no(let n): number = n
         }
         if let number {
-            guard number <= pending.count else { return .noSuchNumber(number, count: pending.count) }
-            return .one(pending[number - 1])
+            guard let match = pending.first(where: { numberOf($0) == number }) else {
+                return .noSuchNumber(number, count: pending.count)
+            }
+            return .one(match)
         }
         switch pending.count {
         case 0: return .none

@@ -64,7 +64,12 @@ public final class ConversationEngine: Service, Sendable {
                     if processed == 0 {
                         await inboxSignal.wait(timeout: configuration.pollInterval)
                     }
-                } catch let error as StoreError where !Task.isCancelled {
+                } catch is CancellationError {
+                    return
+                } catch {
+                    // Whatever went wrong, nothing of the batch was committed: back off and try
+                    // again rather than stopping the gateway.
+                    if Task.isCancelled { return }
                     failures += 1
                     let delay = min(30.0, 0.1 * pow(2, Double(min(failures, 10))))
                     logger.error("engine batch failed; retrying", metadata: ["error": "\(error)", "retry.in_s": "\(delay)"])
@@ -110,7 +115,7 @@ public final class ConversationEngine: Service, Sendable {
             var answered = 0
             for item in planned {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
-                let reply = Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
+                let reply = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
                 _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "reply-\(item.inbound.id.rawValue)",
                     conversation: item.inbound.message.conversation,
@@ -154,7 +159,7 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
-    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) -> ToolGate.Result {
+    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> ToolGate.Result {
         let message = item.inbound.message
         let request = ToolGate.Request(
             person: message.sender.id,
@@ -184,6 +189,10 @@ public final class ConversationEngine: Service, Sendable {
                     return ToolGate.Result(Replies.notUnderstood, status: nil)
                 }
             }
+        } catch let error as StoreError where error.isTransient {
+            // The database itself is in trouble (locked, disk full): answering would fail too.
+            // Abort the batch; it is retried with backoff and nothing is marked done.
+            throw error
         } catch {
             logger.error(
                 "message failed; answered with an apology",
@@ -204,7 +213,17 @@ public final class ConversationEngine: Service, Sendable {
     ) throws -> ToolGate.Result {
         let pending = try tx.pendingConfirmations(in: request.conversation)
         let mine = pending.filter { $0.requester == request.person }
-        switch reply.select(from: mine) {
+        // Only an authenticated message can answer: a forged "yes" from someone posing as the
+        // requester (an email with a spoofed From) must not run anything.
+        guard request.senderAuthenticated else {
+            return ToolGate.Result(
+                mine.isEmpty
+                    ? "There's nothing waiting for your confirmation."
+                    : "I can't accept a confirmation from an unverified message. Nothing was done.",
+                status: nil
+            )
+        }
+        switch reply.select(from: mine, number: \.number) {
         case .one(let confirmation):
             return reply.confirms
                 ? try gate.confirm(confirmation, request: request, in: tx)
@@ -219,8 +238,8 @@ public final class ConversationEngine: Service, Sendable {
             return ToolGate.Result("There's nothing waiting for your confirmation.", status: nil)
         case .ambiguous(let count):
             var text = "You have \(count) requests waiting:"
-            for (index, confirmation) in mine.enumerated() {
-                text += "\n\(index + 1). \(confirmation.preview.firstLine)"
+            for confirmation in mine {
+                text += "\n\(confirmation.number). \(confirmation.preview.firstLine)"
             }
             text += "\nReply \"yes N\" or \"no N\" to pick one."
             return ToolGate.Result(text, status: nil)
@@ -228,7 +247,7 @@ public final class ConversationEngine: Service, Sendable {
             return ToolGate.Result(
                 count == 0
                     ? "There's nothing waiting for your confirmation."
-                    : "There's no request \(number); you have \(count) waiting.",
+                    : "There's no request \(number); yours are numbered \(mine.map { String($0.number) }.joined(separator: ", ")).",
                 status: nil
             )
         }
@@ -237,6 +256,9 @@ public final class ConversationEngine: Service, Sendable {
     /// Expires overdue confirmations and tells their requesters.
     public func expireConfirmations() async throws {
         let now = clock.now()
+        // Look before taking the write lock: almost always there is nothing to expire.
+        let due = try await store.read { try !$0.expiredConfirmations(now: now, limit: 1).isEmpty }
+        guard due else { return }
         let gate = self.gate
         let expired = try await store.write { tx -> Int in
             let overdue = try tx.expiredConfirmations(now: now, limit: 100)

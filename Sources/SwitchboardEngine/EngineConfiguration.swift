@@ -45,6 +45,8 @@ public struct EngineConfiguration: Sendable {
         confirmationLifetime = TimeInterval(config.int("confirmations.expiry_seconds", default: 600, range: 1...604_800))
         let yes = config.list("confirmations.yes_words", default: Array(ConfirmationKeywords.defaults.yes))
         let no = config.list("confirmations.no_words", default: Array(ConfirmationKeywords.defaults.no))
+        if yes.isEmpty { config.report("confirmations.yes_words", "needs at least one word, or nothing could ever be confirmed") }
+        if no.isEmpty { config.report("confirmations.no_words", "needs at least one word, or nothing could ever be declined") }
         if !Set(yes.map { $0.lowercased() }).isDisjoint(with: no.map { $0.lowercased() }) {
             config.report("confirmations.yes_words", "a word cannot be both a yes and a no word")
         }

@@ -1,8 +1,8 @@
 // How risky a call is, and whether it must wait for a yes.
 //
 // The tool's prepared call gives the risk of these particular arguments (deleting one note is
-// medium, deleting many is high). Configuration may then set the risk per tool or category,
-// up or down. Taint overrides everything except reads: when a plan was made from untrusted
+// medium, deleting many is high). Configuration may then set the base risk per tool or
+// category, up or down; a raise that came from the arguments stays. Taint overrides everything except reads: when a plan was made from untrusted
 // content, every non-read-only call needs confirmation, whatever its risk. And a sender the
 // channel did not authenticate can never confirm, so a call that needs confirmation is refused.
 
@@ -28,9 +28,11 @@ public struct RiskPolicy: Sendable, Hashable {
         case refuse(Risk, reason: String)
     }
 
-    /// The risk of a prepared call after policy.
+    /// The risk of a prepared call after policy: an override replaces the tool's base risk,
+    /// and what the arguments added on top of the base (a bulk delete) still counts.
     public func risk(of call: PreparedCall, tool: ToolDescriptor) -> Risk {
-        overrides[tool.name] ?? overrides[tool.category] ?? call.risk
+        guard let override = overrides[tool.name] ?? overrides[tool.category] else { return call.risk }
+        return call.risk > tool.baseRisk ? max(override, call.risk) : override
     }
 
     /// Decides whether a call runs, waits, or is refused.

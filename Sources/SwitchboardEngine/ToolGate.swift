@@ -164,16 +164,21 @@ public struct ToolGate: Sendable {
             try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
             return Result("I can't do that: \(reason).", status: .denied)
         case .confirm:
+            let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
+            let number = (mine.map(\.number).max() ?? 0) + 1
             let pending = PendingConfirmation(
                 callID: callID, requester: request.person, conversation: request.conversation,
                 tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,
                 tainted: request.tainted, createdAt: request.now,
-                expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID
+                expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID,
+                number: number
             )
             try tx.savePendingConfirmation(pending)
             try audit.append(.awaitingConfirmation, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
-            let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
-            return Result(Self.confirmationRequest(pending, number: mine.count, lifetime: confirmationLifetime), kind: .confirmationRequest, status: .awaitingConfirmation)
+            return Result(
+                Self.confirmationRequest(pending, waiting: mine.count + 1, lifetime: confirmationLifetime),
+                kind: .confirmationRequest, status: .awaitingConfirmation
+            )
         }
     }
 
@@ -182,8 +187,14 @@ public struct ToolGate: Sendable {
     /// Runs a confirmed call, unless it expired or was already used.
     public func confirm(_ pending: PendingConfirmation, request: Request, in tx: any StoreTransaction) throws -> Result {
         guard let tool = registry[pending.tool] else {
-            _ = try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now)
-            return Result("The tool \(pending.tool) is no longer available, so nothing was done.", status: nil)
+            if try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now) {
+                var audit = AuditWriter(
+                    tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
+                    descriptor: nil, tool: pending.tool, correlationID: request.correlationID, now: request.now
+                )
+                try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: "tool no longer available")
+            }
+            return Result("The tool \(pending.tool) is no longer available, so nothing was done.", status: .declined)
         }
         var audit = AuditWriter(
             tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
@@ -302,15 +313,16 @@ public struct ToolGate: Sendable {
 
     // MARK: Wording
 
-    static func confirmationRequest(_ pending: PendingConfirmation, number: Int, lifetime: TimeInterval) -> String {
-        let answer = number > 1 ? "yes \(number)" : "yes"
-        let cancel = number > 1 ? "no \(number)" : "no"
+    static func confirmationRequest(_ pending: PendingConfirmation, waiting: Int, lifetime: TimeInterval) -> String {
+        let number = pending.number
+        let answer = waiting > 1 || number > 1 ? "yes \(number)" : "yes"
+        let cancel = waiting > 1 || number > 1 ? "no \(number)" : "no"
         var text = pending.preview
         if pending.tainted {
             text += "\n(I'm asking because this request came from content I can't fully trust.)"
         }
         text += "\nReply \(answer) to confirm, \(cancel) to cancel. This expires in \(describeWait(lifetime))."
-        if number > 1 { text += " You have \(number) requests waiting." }
+        if waiting > 1 { text += " You have \(waiting) requests waiting." }
         return text
     }
 

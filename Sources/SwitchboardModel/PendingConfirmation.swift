@@ -26,6 +26,9 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
     public var expiresAt: Date
     /// The correlation id of the request.
     public var correlationID: CorrelationID?
+    /// The number the requester uses to pick it ("yes 2"): assigned once, never reused while
+    /// any of the requester's confirmations in the conversation is pending.
+    public var number: Int
 
     /// Creates a pending confirmation.
     public init(
@@ -39,7 +42,8 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
         tainted: Bool,
         createdAt: Date,
         expiresAt: Date,
-        correlationID: CorrelationID?
+        correlationID: CorrelationID?,
+        number: Int = 1
     ) {
         self.callID = callID
         self.requester = requester
@@ -52,6 +56,7 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.correlationID = correlationID
+        self.number = number
     }
 }
 

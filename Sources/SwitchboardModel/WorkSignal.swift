@@ -3,7 +3,7 @@ import Synchronization
 /// A wake-up call between pipeline stages: the inbox writer tells the engine there is work,
 /// the engine tells the outbox dispatcher there are replies.
 ///
-/// Signals coalesce: any number of `signal()` calls before a `wait()` wake it once. Waiting
+/// One task waits on a signal at a time. Signals coalesce: any number of `signal()` calls before a `wait()` wake it once. Waiting
 /// never replaces polling the store, which stays the source of truth (other processes may
 /// write to it); a signal only makes the next look happen sooner.
 public final class WorkSignal: Sendable {
@@ -31,21 +31,27 @@ public final class WorkSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns at once if signalled since the last wait, else when signalled.
+    /// Returns at once if signalled since the last wait, else when signalled or cancelled.
     ///
-    /// Callers bound the wait with their own timeout (a task group racing a sleep) so a missed
+    /// Callers bound the wait with their own timeout (see `wait(timeout:)`) so a missed
     /// signal from another process costs at most one poll interval.
     public func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.pending {
-                    state.pending = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked under the lock, so a cancellation either is seen here or finds the
+                // continuation parked and releases it: never a waiter left behind.
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiters.append(continuation)
+                    return false
                 }
-                state.waiters.append(continuation)
-                return false
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            releaseWaiters()
         }
     }
 
@@ -56,8 +62,6 @@ public final class WorkSignal: Sendable {
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
-            // The waiter above may still be parked; wake it so the group can finish.
-            self.releaseWaiters()
         }
     }
 

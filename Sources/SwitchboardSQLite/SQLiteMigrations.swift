@@ -101,9 +101,11 @@ enum SQLiteMigrations {
             correlation_id TEXT,
             created_at INTEGER NOT NULL,
             expires_at INTEGER NOT NULL,
+            number INTEGER NOT NULL CHECK (number >= 1),
             status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'confirmed', 'declined', 'expired')),
             decided_at INTEGER
         );
+        CREATE UNIQUE INDEX confirmations_number ON confirmations (conversation_key, requester, number) WHERE status = 'pending';
         CREATE INDEX confirmations_pending ON confirmations (conversation_key, created_at) WHERE status = 'pending';
         CREATE INDEX confirmations_expiry ON confirmations (expires_at) WHERE status = 'pending';
 

@@ -46,7 +46,8 @@ public final class SQLiteStore: Store {
     public init(path: String, options: Options = Options(), migrate: Bool = true) throws {
         self.path = path
         var configuration = Configuration()
-        configuration.busyMode = .timeout(Double(options.busyTimeout.components.seconds))
+        let timeout = options.busyTimeout.components
+        configuration.busyMode = .timeout(Double(timeout.seconds) + Double(timeout.attoseconds) / 1e18)
         configuration.label = "switchboard"
         let synchronous = options.synchronous
         configuration.prepareDatabase { db in
@@ -77,9 +78,10 @@ public final class SQLiteStore: Store {
     public func write<T: Sendable>(
         _ body: @escaping @Sendable (any StoreTransaction) throws -> T
     ) async throws -> T {
+        let path = self.path
         do {
             return try await pool.write { db in
-                try body(SQLiteTransaction(db: db))
+                try body(SQLiteTransaction(db: db, path: path))
             }
         } catch let error as DatabaseError {
             throw SQLiteStore.translate(error, path: path)
@@ -89,9 +91,10 @@ public final class SQLiteStore: Store {
     public func read<T: Sendable>(
         _ body: @escaping @Sendable (any StoreReader) throws -> T
     ) async throws -> T {
+        let path = self.path
         do {
             return try await pool.read { db in
-                try body(SQLiteTransaction(db: db))
+                try body(SQLiteTransaction(db: db, path: path))
             }
         } catch let error as DatabaseError {
             throw SQLiteStore.translate(error, path: path)

@@ -7,9 +7,11 @@ import GRDB
 /// and `SQLiteStore.write`.
 final class SQLiteTransaction: StoreTransaction {
     let db: Database
+    let path: String
 
-    init(db: Database) {
+    init(db: Database, path: String) {
         self.db = db
+        self.path = path
     }
 
     var notes: any NoteStore { SQLiteNoteStore(db: db) }
@@ -195,19 +197,19 @@ final class SQLiteTransaction: StoreTransaction {
     func savePendingConfirmation(_ c: PendingConfirmation) throws {
         try db.cachedStatement(sql: """
             INSERT INTO confirmations (call_id, requester, channel, conversation, conversation_key, tool, arguments,
-                                       preview, risk, tainted, correlation_id, created_at, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       preview, risk, tainted, correlation_id, created_at, expires_at, number)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 c.callID.rawValue, c.requester.rawValue, c.conversation.channel.rawValue,
                 c.conversation.conversation.rawValue, c.conversation.storageKey, c.tool, c.arguments.canonicalText,
                 c.preview, c.risk.description, c.tainted, c.correlationID?.rawValue,
-                AuditChain.microseconds(c.createdAt), AuditChain.microseconds(c.expiresAt),
+                AuditChain.microseconds(c.createdAt), AuditChain.microseconds(c.expiresAt), c.number,
             ])
     }
 
     func pendingConfirmations(in conversation: ConversationKey) throws -> [PendingConfirmation] {
         let statement = try db.cachedStatement(sql: """
-            SELECT * FROM confirmations WHERE conversation_key = ? AND status = 'pending' ORDER BY created_at, call_id
+            SELECT * FROM confirmations WHERE conversation_key = ? AND status = 'pending' ORDER BY created_at, number
             """)
         return try Row.fetchAll(statement, arguments: [conversation.storageKey]).map(Self.confirmation)
     }
@@ -242,7 +244,8 @@ final class SQLiteTransaction: StoreTransaction {
             tainted: row["tainted"],
             createdAt: AuditChain.date(microseconds: row["created_at"]),
             expiresAt: AuditChain.date(microseconds: row["expires_at"]),
-            correlationID: (row["correlation_id"] as String?).map(CorrelationID.init)
+            correlationID: (row["correlation_id"] as String?).map(CorrelationID.init),
+            number: row["number"]
         )
     }
 
@@ -382,9 +385,15 @@ final class SQLiteTransaction: StoreTransaction {
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         var result: T?
-        try db.inSavepoint {
-            result = try body()
-            return .commit
+        do {
+            try db.inSavepoint {
+                result = try body()
+                return .commit
+            }
+        } catch let error as DatabaseError {
+            // Callers inside a transaction see the storage layer's error type, so they can
+            // tell a refused write from a full disk.
+            throw SQLiteStore.translate(error, path: path)
         }
         return result!
     }

@@ -4,15 +4,17 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+import Synchronization
 
 /// Reads lines of raw bytes from a file descriptor without blocking Swift's cooperative
 /// threads: each read runs on a private serial dispatch queue. One line is read per call, so
 /// the reader never runs ahead of the consumer.
-final class LineReader: @unchecked Sendable {  // mutable state confined to `queue`
+final class LineReader: @unchecked Sendable {  // buffer and atEOF confined to `queue`; stopped is a Mutex
     private let fd: Int32
     private let queue = DispatchQueue(label: "switchboard.terminal.stdin")
     private var buffer: [UInt8] = []
     private var atEOF = false
+    private let stopped = Mutex(false)
     /// Lines longer than this are cut into pieces rather than held in memory without bound.
     private let maxLine: Int
 
@@ -21,13 +23,23 @@ final class LineReader: @unchecked Sendable {  // mutable state confined to `que
         self.maxLine = maxLine
     }
 
-    /// The next line without its newline (and a trailing CR), or nil at end of input.
+    /// The next line without its newline (and a trailing CR), or nil at end of input or
+    /// after `stop()`.
     func next() async -> [UInt8]? {
-        await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: self.readLine())
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                queue.async {
+                    continuation.resume(returning: self.readLine())
+                }
             }
+        } onCancel: {
+            stop()
         }
+    }
+
+    /// Makes the pending and every later `next()` return nil within a fraction of a second.
+    func stop() {
+        stopped.withLock { $0 = true }
     }
 
     private func readLine() -> [UInt8]? {
@@ -49,6 +61,11 @@ final class LineReader: @unchecked Sendable {  // mutable state confined to `que
                 buffer = []
                 return line
             }
+            if stopped.withLock({ $0 }) { return nil }
+            // Wait for input in short slices, so stop() is noticed without input arriving.
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 200)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count > 0 {

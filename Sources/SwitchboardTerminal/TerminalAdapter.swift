@@ -79,6 +79,15 @@ public final class TerminalAdapter: ChannelAdapter {
         if interactive {
             write("Switchboard — you are \(person). Type \"help\" to see what I can do; Ctrl-D to leave.\n")
         }
+        let reader = self.reader
+        try await withGracefulShutdownHandler {
+            try await converse()
+        } onGracefulShutdown: {
+            reader.stop()
+        }
+    }
+
+    private func converse() async throws {
         var lineNumber = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if interactive { write("> ") }
@@ -98,13 +107,15 @@ public final class TerminalAdapter: ChannelAdapter {
             _ = try await inbox.accept([message])
             await waitForReply(to: message.externalID)
         }
+        // Asked to stop (Ctrl-C, SIGTERM): leave now; what is pending is answered next time.
+        if Task.isShuttingDownGracefully || Task.isCancelled { return }
         try await drain()
     }
 
     /// Waits until no terminal message is pending in the store.
     private func drain() async throws {
         let channel = self.channel
-        while !Task.isCancelled {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let depth = try await store.read { try $0.depth(channel: channel) }
             if depth.pendingInbound == 0 && depth.pendingOutbound == 0 { return }
             try await Task.sleep(for: .milliseconds(20))
@@ -115,7 +126,7 @@ public final class TerminalAdapter: ChannelAdapter {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = waiters.withLock { state -> Bool in
-                    if state.delivered.remove(externalID) != nil { return true }
+                    if state.delivered.remove(externalID) != nil || Task.isCancelled { return true }
                     state.continuations[externalID] = continuation
                     return false
                 }

@@ -133,22 +133,29 @@ public enum StoreConformance {
         try expect(depth.pendingOutbound == 0, "a given-up message is not pending")
     }
 
-    static func confirmation(_ id: String, expires: Date) -> PendingConfirmation {
+    static func confirmation(_ id: String, expires: Date, number: Int = 1) -> PendingConfirmation {
         PendingConfirmation(
             callID: ToolCallID(id), requester: "alice", conversation: key, tool: "notes.delete",
             arguments: ["ids": [1, 2]], preview: "This will delete 2 notes", risk: .high, tainted: false,
-            createdAt: t0, expiresAt: expires, correlationID: CorrelationID("in-1")
+            createdAt: t0, expiresAt: expires, correlationID: CorrelationID("in-1"), number: number
         )
     }
 
     static func confirmationOnce(_ store: any Store) async throws {
         try await store.write { tx in
-            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600)))
-            try tx.savePendingConfirmation(confirmation("c2", expires: t0.addingTimeInterval(60)))
+            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600), number: 1))
+            try tx.savePendingConfirmation(confirmation("c2", expires: t0.addingTimeInterval(60), number: 2))
+        }
+        do {
+            try await store.write { try $0.savePendingConfirmation(confirmation("c3", expires: t0, number: 2)) }
+            throw ConformanceFailure(description: "two pending confirmations of one requester shared a number")
+        } catch let error as StoreError {
+            try expect(error.code == .constraint, "expected a constraint error, got \(error.code)")
         }
         let pending = try await store.read { try $0.pendingConfirmations(in: key) }
         try expect(pending.map(\.callID.rawValue) == ["c1", "c2"], "both pending in order")
         try expect(pending[0].arguments == ["ids": [1, 2]], "arguments round-trip")
+        try expect(pending.map(\.number) == [1, 2], "numbers round-trip")
         let expired = try await store.read { try $0.expiredConfirmations(now: t0.addingTimeInterval(61), limit: 10) }
         try expect(expired.map(\.callID.rawValue) == ["c2"], "only c2 expired")
         let first = try await store.write { try $0.resolveConfirmation(ToolCallID("c1"), outcome: .confirmed, at: t0) }

@@ -16,9 +16,9 @@ struct ConfigurationTests {
         #expect(configuration.engine.confirmationLifetime == 600)
         #expect(configuration.engine.rateLimits.limit(for: "notes") == RateLimit(perMinute: 30, burst: 10))
         #expect(configuration.engine.keywords == .defaults)
-        #expect(configuration.retry.maxAttempts == 12)
-        // A YAML value of ~/… is taken literally: the example documents the default, it does not expand it.
-        #expect(configuration.dataDirectory == "~/.local/share/switchboard")
+        #expect(configuration.retry.alertAfter == 10)
+        #expect(configuration.dataDirectory == "/home/test/.local/share/switchboard", "a leading ~/ is the home directory")
+        #expect(configuration.engine.access.minimumRoles["notes.delete"] == .user)
     }
 
     @Test("Every key the loader knows appears in the example configuration")

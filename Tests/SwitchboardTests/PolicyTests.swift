@@ -23,6 +23,8 @@ struct ConfirmationReplyTests {
             ("deny", .no(number: nil)),
             ("yes 2", .yes(number: 2)),
             ("no 3.", .no(number: 3)),
+            ("yes,", .yes(number: nil)),
+            ("ok…", .yes(number: nil)),
         ] as [(String, ConfirmationReply)]
     )
     func keywords(text: String, expected: ConfirmationReply) {
@@ -45,14 +47,16 @@ struct ConfirmationReplyTests {
         #expect(ConfirmationReply.parse("yes", keywords: keywords) == nil)
     }
 
-    @Test("With several pending, a bare yes is ambiguous and a number picks one")
+    @Test("With several pending, a bare yes is ambiguous and a number picks one by the number it was given")
     func selection() {
-        let pending = ["a", "b"]
-        guard case .ambiguous(2) = ConfirmationReply.yes(number: nil).select(from: pending) else { Issue.record("expected ambiguous"); return }
-        guard case .one("b") = ConfirmationReply.yes(number: 2).select(from: pending) else { Issue.record("expected b"); return }
-        guard case .noSuchNumber(3, count: 2) = ConfirmationReply.no(number: 3).select(from: pending) else { Issue.record("expected no such number"); return }
-        guard case .one("a") = ConfirmationReply.yes(number: nil).select(from: ["a"]) else { Issue.record("expected the only one"); return }
-        guard case .none = ConfirmationReply.yes(number: nil).select(from: [String]()) else { Issue.record("expected none"); return }
+        // Numbers as given when asked: "a" was 1, "c" was 3 (2 was answered meanwhile).
+        let pending = [("a", 1), ("c", 3)]
+        let number: ((String, Int)) -> Int = { $0.1 }
+        guard case .ambiguous(2) = ConfirmationReply.yes(number: nil).select(from: pending, number: number) else { Issue.record("expected ambiguous"); return }
+        guard case .one(let c) = ConfirmationReply.yes(number: 3).select(from: pending, number: number), c.0 == "c" else { Issue.record("expected c"); return }
+        guard case .noSuchNumber(2, count: 2) = ConfirmationReply.no(number: 2).select(from: pending, number: number) else { Issue.record("a number not given is not a position"); return }
+        guard case .one(let a) = ConfirmationReply.yes(number: nil).select(from: [("a", 1)], number: number), a.0 == "a" else { Issue.record("expected the only one"); return }
+        guard case .none = ConfirmationReply.yes(number: nil).select(from: [(String, Int)](), number: number) else { Issue.record("expected none"); return }
     }
 }
 
@@ -90,20 +94,20 @@ struct TokenBucketTests {
 
 @Suite("Retry policy")
 struct RetryPolicyTests {
-    @Test("Backoff doubles up to the cap, with full jitter, and gives up after max attempts")
+    @Test("Backoff doubles up to the cap, with full jitter, and never gives up on a transient failure")
     func backoff() {
-        let policy = RetryPolicy(base: 1, cap: 8, maxAttempts: 6)
+        let policy = RetryPolicy(base: 1, cap: 8)
         #expect(policy.delay(afterFailures: 1, retryAfter: nil, jitter: 1) == 1)
         #expect(policy.delay(afterFailures: 2, retryAfter: nil, jitter: 1) == 2)
         #expect(policy.delay(afterFailures: 3, retryAfter: nil, jitter: 0.5) == 2)
         #expect(policy.delay(afterFailures: 5, retryAfter: nil, jitter: 1) == 8)
         #expect(policy.delay(afterFailures: 5, retryAfter: nil, jitter: 0) == 0)
-        #expect(policy.delay(afterFailures: 6, retryAfter: nil, jitter: 1) == nil)
+        #expect(policy.delay(afterFailures: 500, retryAfter: nil, jitter: 1) == 8)
     }
 
     @Test("Retry-After from the far end is a floor")
     func retryAfter() {
-        let policy = RetryPolicy(base: 1, cap: 8, maxAttempts: 6)
+        let policy = RetryPolicy(base: 1, cap: 8)
         #expect(policy.delay(afterFailures: 1, retryAfter: 30, jitter: 0.1) == 30)
     }
 }
@@ -134,7 +138,11 @@ struct RiskAndAccessTests {
         let policy = RiskPolicy(overrides: ["notes": .high, "notes.list": .low])
         let call = PreparedCall(arguments: [:], preview: "", risk: .medium)
         #expect(policy.risk(of: call, tool: write) == .high)
-        #expect(policy.risk(of: call, tool: read) == .low)
+        let listing = PreparedCall(arguments: [:], preview: "", risk: .low)
+        #expect(RiskPolicy(overrides: ["notes": .high, "notes.list": .medium]).risk(of: listing, tool: read) == .medium, "the tool's own override wins over its category's")
+        let lowered = RiskPolicy(overrides: ["notes": .low])
+        let bulk = PreparedCall(arguments: [:], preview: "", risk: .high)
+        #expect(lowered.risk(of: bulk, tool: write) == .high, "a bulk delete stays high when the category is lowered")
     }
 
     @Test("Roles: reads are open to guests, writes need a user, configuration can demand more")
