@@ -1,7 +1,8 @@
 // Delivery: outbox → channel adapters, in order per conversation, with retries.
 //
-// The dispatcher takes the oldest pending message of each conversation that is due, hands it
-// to its channel's adapter, and records the outcome: delivered, retry later (the shared
+// The dispatcher takes due messages in order (never past a conversation's message that waits
+// for a retry, and never past one that failed in the same round), hands each to its channel's
+// adapter, and records the outcome: delivered, retry later (the shared
 // RetryPolicy, honouring the far end's Retry-After, for as long as the failure is transient),
 // or given up when the far end refuses it for good. A crash between a delivery
 // and its record means the message is delivered again after restart; adapters make that
@@ -92,12 +93,15 @@ public final class OutboxDispatcher: Service, Sendable {
         }
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(due.count)
+        // A conversation whose message failed in this round gets no later message in it: order.
+        var blocked = Set<ConversationKey>()
         for message in due {
-            guard let adapter = adapters[message.conversation.channel] else { continue }
+            guard let adapter = adapters[message.conversation.channel], !blocked.contains(message.conversation) else { continue }
             do {
                 try await adapter.deliver(message)
                 outcomes.append(.delivered(message.id))
             } catch {
+                blocked.insert(message.conversation)
                 let channelError = error as? ChannelError
                 let failures = message.attempts + 1
                 let transient = channelError?.isTransient ?? true

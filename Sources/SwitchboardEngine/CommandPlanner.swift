@@ -11,6 +11,9 @@ public struct CommandPlanner: Planner {
     /// Creates the planner.
     public init() {}
 
+    /// Commands are planned from their own text alone.
+    public var plansFromHistory: Bool { false }
+
     public func plan(_ message: InboundMessage) async throws -> Plan {
         Self.plan(text: message.text)
     }

@@ -1,8 +1,9 @@
 // The conversation engine: inbox → plan → tool gate → outbox.
 //
-// One loop takes the oldest pending message of each conversation (so order holds within a
-// conversation), plans them outside any transaction, then applies the whole batch in one write
-// transaction: for each message, in its own savepoint, the gate's effects and audit records,
+// One loop takes pending messages in arrival order (for a planner that reads the conversation's
+// history, only the oldest of each conversation, so a message is planned after its predecessor
+// is answered), plans them outside any transaction, then applies the whole batch, in order, in
+// one write transaction: for each message, in its own savepoint, the gate's effects and audit records,
 // the reply in the outbox, and the message marked done. One commit serves the whole batch
 // (group commit), and a crash before it loses nothing: the messages are still pending and are
 // processed again, with the same tool call ids.
@@ -97,7 +98,10 @@ public final class ConversationEngine: Service, Sendable {
     @discardableResult
     public func processBatch() async throws -> Int {
         let batchSize = configuration.batchSize
-        let heads = try await store.read { reader in try reader.pendingInboundHeads(limit: batchSize) }
+        let headsOnly = planner.plansFromHistory
+        let heads = try await store.read { reader in
+            headsOnly ? try reader.pendingInboundHeads(limit: batchSize) : try reader.pendingInbound(limit: batchSize)
+        }
         guard !heads.isEmpty else { return 0 }
 
         var work: [Work] = []

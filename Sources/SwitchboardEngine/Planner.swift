@@ -20,6 +20,17 @@ public enum Plan: Hashable, Sendable {
 /// Planners run outside any transaction and may be slow (a model call); they must not
 /// change state: every effect goes through the tool gate.
 public protocol Planner: Sendable {
+    /// Whether a plan depends on the conversation's earlier replies (a language model reading
+    /// the history). If it does, the engine plans a message only after its predecessor in the
+    /// conversation is answered; if not, it plans and applies several of a conversation's
+    /// messages in one batch, in order.
+    var plansFromHistory: Bool { get }
+
     /// Plans a message. Confirmation answers ("yes", "no 2") never reach the planner.
     func plan(_ message: InboundMessage) async throws -> Plan
+}
+
+extension Planner {
+    /// By default, assume the plan depends on history: the safe choice.
+    public var plansFromHistory: Bool { true }
 }

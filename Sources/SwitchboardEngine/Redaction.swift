@@ -4,7 +4,6 @@
 // secret, and every value under a key whose name says it is one (password, token, secret, api
 // key, authorization), at any depth.
 
-import Foundation
 public import SwitchboardModel
 
 /// Redacts secret values from tool arguments.
@@ -13,16 +12,41 @@ public enum Redaction {
     public static let placeholder = "<redacted>"
 
     static let secretWords = ["password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "credential", "private_key"]
+    private static let secretWordBytes = secretWords.map { Array($0.utf8) }
 
     /// Whether a key names a secret.
     public static func isSecretKey(_ key: String, declared: Set<String> = []) -> Bool {
         if declared.contains(key) { return true }
-        let lowered = key.lowercased().replacingOccurrences(of: "-", with: "_")
-        return secretWords.contains { lowered.contains($0) }
+        // ASCII case-folding with '-' as '_': secret words are ASCII, and this runs for every
+        // argument key of every audited call.
+        let folded = key.utf8.map { byte -> UInt8 in
+            if byte >= 65 && byte <= 90 { return byte + 32 }
+            return byte == 45 ? 95 : byte
+        }
+        return secretWordBytes.contains { word in
+            guard folded.count >= word.count else { return false }
+            return (0...(folded.count - word.count)).contains { start in folded[start..<start + word.count].elementsEqual(word) }
+        }
+    }
+
+    /// Whether anything in the value would be redacted: the common case, nothing, costs no copy.
+    static func needsRedaction(_ value: JSONValue, declared: Set<String>) -> Bool {
+        switch value {
+        case .object(let members):
+            for (key, member) in members where isSecretKey(key, declared: declared) || needsRedaction(member, declared: declared) {
+                return true
+            }
+            return false
+        case .array(let items):
+            return items.contains { needsRedaction($0, declared: declared) }
+        default:
+            return false
+        }
     }
 
     /// The arguments with secret values replaced.
     public static func redact(_ value: JSONValue, declared: Set<String> = []) -> JSONValue {
+        guard needsRedaction(value, declared: declared) else { return value }
         switch value {
         case .object(let members):
             var out: [String: JSONValue] = [:]

@@ -60,6 +60,7 @@ enum SQLiteMigrations {
             UNIQUE (channel, external_id)
         );
         CREATE INDEX inbox_pending ON inbox (conversation_key, id) WHERE status = 'pending';
+        CREATE INDEX inbox_pending_order ON inbox (id) WHERE status = 'pending';
 
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,

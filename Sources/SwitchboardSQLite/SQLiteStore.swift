@@ -81,7 +81,10 @@ public final class SQLiteStore: Store {
         let path = self.path
         do {
             return try await pool.write { db in
-                try body(SQLiteTransaction(db: db, path: path))
+                let transaction = SQLiteTransaction(db: db, path: path)
+                let result = try body(transaction)
+                try transaction.finish()
+                return result
             }
         } catch let error as DatabaseError {
             throw SQLiteStore.translate(error, path: path)

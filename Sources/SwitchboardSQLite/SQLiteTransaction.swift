@@ -8,6 +8,11 @@ import GRDB
 final class SQLiteTransaction: StoreTransaction {
     let db: Database
     let path: String
+    /// The audit trail's last record as of this transaction's last append: saves a read per
+    /// record. Forgotten when a savepoint rolls back.
+    private var cachedHead: (sequence: Int64, hash: String)??
+    /// Whether records were appended, so `finish` must store the new head.
+    private var auditAppended = false
 
     init(db: Database, path: String) {
         self.db = db
@@ -55,6 +60,11 @@ final class SQLiteTransaction: StoreTransaction {
             WHERE id IN (SELECT MIN(id) FROM inbox WHERE status = 'pending' GROUP BY conversation_key)
             ORDER BY id LIMIT ?
             """)
+        return try Row.fetchAll(statement, arguments: [limit]).map(Self.inbound)
+    }
+
+    func pendingInbound(limit: Int) throws -> [StoredInbound] {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?")
         return try Row.fetchAll(statement, arguments: [limit]).map(Self.inbound)
     }
 
@@ -108,15 +118,18 @@ final class SQLiteTransaction: StoreTransaction {
         let placeholders = Array(repeating: "?", count: channels.count).joined(separator: ", ")
         let statement = try db.cachedStatement(sql: """
             SELECT * FROM outbox
-            WHERE status = 'pending' AND channel IN (\(placeholders)) AND next_attempt_at <= ?
+            WHERE status = 'pending' AND next_attempt_at <= ? AND channel IN (\(placeholders))
               AND NOT EXISTS (
                   SELECT 1 FROM outbox AS earlier
                   WHERE earlier.status = 'pending' AND earlier.channel = outbox.channel
-                    AND earlier.conversation = outbox.conversation AND earlier.id < outbox.id)
+                    AND earlier.conversation = outbox.conversation AND earlier.id < outbox.id
+                    AND earlier.next_attempt_at > ?)
             ORDER BY id LIMIT ?
             """)
-        var arguments = StatementArguments(channels.map(\.rawValue))
-        arguments += [AuditChain.microseconds(now), limit]
+        let micros = AuditChain.microseconds(now)
+        var arguments: StatementArguments = [micros]
+        arguments += StatementArguments(channels.map(\.rawValue))
+        arguments += [micros, limit]
         return try Row.fetchAll(statement, arguments: arguments).map(Self.outbound)
     }
 
@@ -252,10 +265,13 @@ final class SQLiteTransaction: StoreTransaction {
     // MARK: Audit
 
     func appendAudit(_ entry: AuditEntry) throws -> AuditRecord {
-        let head = try auditHead()
+        let head = try cachedHead ?? lastAuditRecord()
         let sequence = (head?.sequence ?? 0) + 1
         let previous = head?.hash ?? AuditChain.genesis
-        let hash = AuditChain.hash(previous: previous, sequence: sequence, entry: entry)
+        let argumentsText = entry.arguments.canonicalText
+        let hash = AuditChain.hash(previous: previous, sequence: sequence, entry: entry, argumentsText: argumentsText)
+        // Forget the cached head first: if the insert fails, the next append reads the table.
+        cachedHead = nil
         try db.cachedStatement(sql: """
             INSERT INTO audit (seq, at, call_id, person, channel, conversation, tool, risk, status, arguments, summary,
                                correlation_id, prev_hash, hash)
@@ -263,14 +279,30 @@ final class SQLiteTransaction: StoreTransaction {
             """).execute(arguments: [
                 sequence, AuditChain.microseconds(entry.at), entry.callID.rawValue, entry.person.rawValue,
                 entry.conversation.channel.rawValue, entry.conversation.conversation.rawValue, entry.tool,
-                entry.risk.description, entry.status.rawValue, entry.arguments.canonicalText, entry.summary,
+                entry.risk.description, entry.status.rawValue, argumentsText, entry.summary,
                 entry.correlationID?.rawValue, previous, hash,
             ])
+        cachedHead = .some((sequence, hash))
+        auditAppended = true
+        return AuditRecord(sequence: sequence, entry: entry, previousHash: previous, hash: hash)
+    }
+
+    /// The audit table's last record, which is the truth inside a transaction.
+    private func lastAuditRecord() throws -> (sequence: Int64, hash: String)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")) else {
+            return nil
+        }
+        return (row[0], row[1])
+    }
+
+    /// Runs before commit: stores the trail's head beside it, once per transaction, so that
+    /// deleting the newest records is detected.
+    func finish() throws {
+        guard auditAppended, let head = try cachedHead ?? lastAuditRecord() else { return }
         try db.cachedStatement(sql: """
             INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-            """).execute(arguments: [sequence, hash])
-        return AuditRecord(sequence: sequence, entry: entry, previousHash: previous, hash: hash)
+            """).execute(arguments: [head.sequence, head.hash])
     }
 
     func auditHead() throws -> (sequence: Int64, hash: String)? {
@@ -387,7 +419,13 @@ final class SQLiteTransaction: StoreTransaction {
         var result: T?
         do {
             try db.inSavepoint {
-                result = try body()
+                do {
+                    result = try body()
+                } catch {
+                    // The savepoint rolls back whatever was appended to the audit trail in it.
+                    cachedHead = nil
+                    throw error
+                }
                 return .commit
             }
         } catch let error as DatabaseError {

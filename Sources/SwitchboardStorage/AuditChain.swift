@@ -17,12 +17,21 @@ public enum AuditChain {
 
     /// The hash of a record.
     public static func hash(previous: String, sequence: Int64, entry: AuditEntry) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Data(canonicalForm(previous: previous, sequence: sequence, entry: entry).utf8))
-        return hasher.finalize().map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        hash(previous: previous, sequence: sequence, entry: entry, argumentsText: entry.arguments.canonicalText)
+    }
+
+    /// The hash of a record whose arguments' canonical text the caller already has.
+    public static func hash(previous: String, sequence: Int64, entry: AuditEntry, argumentsText: String) -> String {
+        let form = canonicalForm(previous: previous, sequence: sequence, entry: entry, argumentsText: argumentsText)
+        let digest = SHA256.hash(data: Array(form.utf8))
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(64)
+        for byte in digest {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// Whole microseconds since 1970: the precision every engine stores exactly.
@@ -35,7 +44,7 @@ public enum AuditChain {
         Date(timeIntervalSince1970: Double(microseconds) / 1_000_000)
     }
 
-    static func canonicalForm(previous: String, sequence: Int64, entry: AuditEntry) -> String {
+    static func canonicalForm(previous: String, sequence: Int64, entry: AuditEntry, argumentsText: String) -> String {
         [
             "v1",
             previous,
@@ -48,7 +57,7 @@ public enum AuditChain {
             entry.tool,
             entry.risk.description,
             entry.status.rawValue,
-            entry.arguments.canonicalText,
+            argumentsText,
             entry.summary,
             entry.correlationID?.rawValue ?? "",
         ].map { field in

@@ -30,15 +30,21 @@ public protocol StoreReader {
     /// message is planned only after its predecessor is done.
     func pendingInboundHeads(limit: Int) throws -> [StoredInbound]
 
+    /// Pending inbound messages, oldest first, at most `limit`, several per conversation.
+    ///
+    /// For planners that do not plan from a conversation's earlier replies: the engine applies
+    /// them in this order in one transaction, so each sees its predecessor's effects.
+    func pendingInbound(limit: Int) throws -> [StoredInbound]
+
     /// Whether an inbound message is still waiting to be answered.
     func isInboundPending(_ id: InboxID) throws -> Bool
 
     /// The inbox id of the message with this channel and external id, if stored.
     func inboxID(channel: ChannelID, externalID: String) throws -> InboxID?
 
-    /// Outbound messages for these channels that are due for a delivery attempt, oldest first:
-    /// only the oldest pending message of each conversation, so replies are delivered in order
-    /// even when one is waiting to be retried.
+    /// Outbound messages for these channels that are due for a delivery attempt, oldest first,
+    /// never one whose conversation has an earlier message waiting for a later retry: replies
+    /// are delivered in order even when one of them is failing.
     func dueOutbound(channels: [ChannelID], now: Date, limit: Int) throws -> [OutboundMessage]
 
     /// The earliest time a not-yet-due outbound message for these channels becomes due.

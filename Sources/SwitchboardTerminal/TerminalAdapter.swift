@@ -41,6 +41,7 @@ public final class TerminalAdapter: ChannelAdapter {
     private struct Waiters {
         var continuations: [String: CheckedContinuation<Void, Never>] = [:]
         var delivered: Set<String> = []
+        var stopping = false
     }
 
     /// Creates the adapter.
@@ -84,7 +85,18 @@ public final class TerminalAdapter: ChannelAdapter {
             try await converse()
         } onGracefulShutdown: {
             reader.stop()
+            self.stopWaiting()
         }
+    }
+
+    /// Releases a wait for a reply and makes later waits return at once: shutting down.
+    private func stopWaiting() {
+        let continuations = waiters.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopping = true
+            defer { state.continuations = [:] }
+            return Array(state.continuations.values)
+        }
+        for continuation in continuations { continuation.resume() }
     }
 
     private func converse() async throws {
@@ -126,7 +138,7 @@ public final class TerminalAdapter: ChannelAdapter {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = waiters.withLock { state -> Bool in
-                    if state.delivered.remove(externalID) != nil || Task.isCancelled { return true }
+                    if state.delivered.remove(externalID) != nil || Task.isCancelled || state.stopping { return true }
                     state.continuations[externalID] = continuation
                     return false
                 }

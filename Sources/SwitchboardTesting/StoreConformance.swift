@@ -18,8 +18,9 @@ public enum StoreConformance {
     public static let checks: [(name: String, run: @Sendable (any Store) async throws -> Void)] = [
         ("the same inbound event is stored once", duplicateInbound),
         ("pending heads give one message per conversation, oldest first", pendingHeads),
+        ("pending inbound gives every pending message in arrival order", pendingInOrder),
         ("marking an inbound message done happens once", inboundDoneOnce),
-        ("outbox gives only the oldest pending message of each conversation", outboxOrder),
+        ("outbox gives due messages in order, never past one waiting for a retry", outboxOrder),
         ("a delivery key is unique", outboxUniqueKey),
         ("a failed delivery waits for its retry time and can give up", outboxRetry),
         ("a confirmation resolves once", confirmationOnce),
@@ -83,6 +84,20 @@ public enum StoreConformance {
         try expect(heads.map(\.message.externalID) == ["b1", "a2", "c1"], "after a1 is done, a2 is a head (in id order): \(heads.map(\.message.externalID))")
     }
 
+    static func pendingInOrder(_ store: any Store) async throws {
+        try await store.write { tx in
+            for (id, conversation) in [("a1", "a"), ("b1", "b"), ("a2", "a")] {
+                _ = try tx.insertInbound(message(id, conversation: conversation))
+            }
+        }
+        let all = try await store.read { try $0.pendingInbound(limit: 10) }
+        try expect(all.map(\.message.externalID) == ["a1", "b1", "a2"], "arrival order: \(all.map(\.message.externalID))")
+        let first = all[0].id
+        _ = try await store.write { try $0.markInboundDone(first, at: t0) }
+        let rest = try await store.read { try $0.pendingInbound(limit: 1) }
+        try expect(rest.map(\.message.externalID) == ["b1"], "done messages leave, limit applies")
+    }
+
     static func inboundDoneOnce(_ store: any Store) async throws {
         let id = try await store.write { try $0.insertInbound(message("e1")).id }
         let first = try await store.write { try $0.markInboundDone(id, at: t0) }
@@ -99,7 +114,13 @@ public enum StoreConformance {
             try ["k1", "k2", "k3"].map { try tx.enqueueOutbound(draft($0, conversation: $0 == "k3" ? "other" : "room"), at: t0) }
         }
         var due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
-        try expect(due.map(\.deliveryKey) == ["k1", "k3"], "one head per conversation: \(due.map(\.deliveryKey))")
+        try expect(due.map(\.deliveryKey) == ["k1", "k2", "k3"], "all due, in order: \(due.map(\.deliveryKey))")
+        // k1 fails and waits for a retry: k2, in the same conversation, must wait behind it.
+        try await store.write { try $0.markDeliveryFailed(ids[0], error: "down", nextAttempt: t0.addingTimeInterval(60)) }
+        due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
+        try expect(due.map(\.deliveryKey) == ["k3"], "k2 waits behind k1: \(due.map(\.deliveryKey))")
+        due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(60), limit: 10) }
+        try expect(due.map(\.deliveryKey) == ["k1", "k2", "k3"], "after the retry time, in order: \(due.map(\.deliveryKey))")
         try await store.write { try $0.markDelivered(ids[0], at: t0) }
         due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
         try expect(due.map(\.deliveryKey) == ["k2", "k3"], "k2 follows k1: \(due.map(\.deliveryKey))")

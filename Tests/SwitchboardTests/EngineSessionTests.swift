@@ -224,6 +224,30 @@ struct EngineSessionTests {
         #expect(h.channel.delivered.map(\.inReplyTo) == [message.externalID])
     }
 
+    @Test("A failed delivery holds back the later replies of its conversation")
+    func failedDeliveryKeepsOrder() async throws {
+        let h = try EngineHarness()
+        h.channel.failNext([.init(.unreachable, "down", isTransient: true, retryAfter: 10)])
+        let messages = (1...3).map { h.message("alice", "add a note: n\($0)") }
+        _ = try await h.inbox.accept(messages)
+        try await h.engine.processBatch()
+        try await h.dispatcher.deliverDue()
+        #expect(h.channel.delivered.isEmpty, "the second and third replies wait behind the first")
+        h.clock.advance(by: 10)
+        try await h.dispatcher.deliverDue()
+        #expect(h.channel.delivered.map(\.inReplyTo) == messages.map(\.externalID))
+    }
+
+    @Test("A proposal and its yes in the same batch work in order")
+    func proposalAndYesInOneBatch() async throws {
+        let h = try EngineHarness()
+        let messages = ["add a note: a", "add a note: b", "delete all my notes", "yes"].map { h.message("alice", $0) }
+        _ = try await h.inbox.accept(messages)
+        try await h.drain()
+        #expect(h.channel.delivered.last?.text.hasPrefix("Deleted 2 notes.") == true)
+        #expect(try await h.notes("alice").isEmpty)
+    }
+
     @Test("Every state change is in a chain that verifies")
     func auditVerifies() async throws {
         let h = try EngineHarness()

@@ -270,6 +270,41 @@ struct SystemTests {
         #expect(deleted.stdout.contains("records were deleted"))
     }
 
+    @Test("SIGTERM while waiting for input ends the chat promptly, and what was said is kept")
+    func sigterm() throws {
+        let dir = try TemporaryDirectory()
+        try Binary.requireBuilt()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["chat", "--as", "alice", "--data-dir", dir.path]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try stdin.fileHandleForWriting.write(contentsOf: Data("add a note: kept\n".utf8))
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("\n") {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+        #expect(String(decoding: seen, as: UTF8.self) == "Added note 1: kept\n")
+        // Input stays open: the chat is waiting for the next line when the signal comes.
+        let start = Date()
+        process.terminate()
+        while process.isRunning && Date().timeIntervalSince(start) < 10 { usleep(10_000) }
+        #expect(!process.isRunning, "the chat did not stop within 10 s of SIGTERM")
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(start) < 2, "a graceful stop takes well under the 10 s limit")
+        let list = try Binary.chat("alice", ["list my notes"], dataDir: dir.path)
+        #expect(list.stdout.contains("1: kept"))
+    }
+
     @Test("`switchboard migrate` creates the schema and is idempotent")
     func migrate() throws {
         let dir = try TemporaryDirectory()
