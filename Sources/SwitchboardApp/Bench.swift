@@ -108,35 +108,28 @@ public enum Bench {
 
         let group = ServiceGroup(configuration: .init(services: [engine, dispatcher], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            try await withThrowingTaskGroup(of: Void.self) { people in
-                for person in 0..<options.people {
-                    let count = min(perPerson, total - person * perPerson)
-                    guard count > 0 else { continue }
-                    people.addTask {
-                        for index in 0..<count {
-                            await channel.waitForWindow(person: person, sent: index, window: options.window)
-                            let message = InboundMessage(
-                                externalID: "bench-\(person)-\(index)",
-                                conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("p\(person)")),
-                                sender: Sender(id: PersonID("person\(person)")),
-                                text: "add a note: benchmark note \(index)",
-                                trust: TrustFacts(senderAuthenticated: true),
-                                receivedAt: Date()
-                            )
-                            channel.sent(message.externalID, at: clock.now)
-                            _ = try await inbox.accept([message])
-                        }
-                    }
-                }
-                try await people.waitForAll()
+            tasks.addTask {
+                try await group.run()
+                // The pipeline stopped: release the load side if it is still waiting.
+                channel.cancelWaits()
             }
-            await channel.waitForDeliveries(total)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+            tasks.addTask {
+                try await Self.load(channel: channel, inbox: inbox, options: options, perPerson: perPerson, total: total, clock: clock)
+                await group.triggerGracefulShutdown()
+            }
+            do {
+                try await tasks.waitForAll()
+            } catch {
+                channel.cancelWaits()
+                await group.triggerGracefulShutdown()
+                throw error
+            }
         }
         let seconds = (clock.now - start).seconds
         let latencies = channel.latencies().sorted()
+        guard latencies.count == total else {
+            throw GatewayError("The benchmark pipeline stopped after \(latencies.count) of \(total) replies.")
+        }
         func percentile(_ p: Double) -> Double {
             guard !latencies.isEmpty else { return 0 }
             return latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
@@ -146,6 +139,37 @@ public enum Bench {
             messages: total, people: options.people, synchronous: options.synchronous.rawValue, seconds: seconds,
             p50: percentile(0.5), p99: percentile(0.99), max: latencies.last ?? 0
         )
+    }
+}
+
+extension Bench {
+    /// The simulated people: each sends its messages, keeping at most `window` unanswered.
+    static func load(
+        channel: BenchChannel, inbox: InboxWriter, options: BenchOptions, perPerson: Int, total: Int, clock: ContinuousClock
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { people in
+            for person in 0..<options.people {
+                let count = min(perPerson, total - person * perPerson)
+                guard count > 0 else { continue }
+                people.addTask {
+                    for index in 0..<count {
+                        await channel.waitForWindow(person: person, sent: index, window: options.window)
+                        let message = InboundMessage(
+                            externalID: "bench-\(person)-\(index)",
+                            conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("p\(person)")),
+                            sender: Sender(id: PersonID("person\(person)")),
+                            text: "add a note: benchmark note \(index)",
+                            trust: TrustFacts(senderAuthenticated: true),
+                            receivedAt: Date()
+                        )
+                        channel.sent(message.externalID, at: clock.now)
+                        _ = try await inbox.accept([message])
+                    }
+                }
+            }
+            try await people.waitForAll()
+        }
+        await channel.waitForDeliveries(total)
     }
 }
 
@@ -167,6 +191,7 @@ final class BenchChannel: ChannelAdapter {
         var deliveredPerPerson: [Int]
         var windowWaiters: [Int: (Int, CheckedContinuation<Void, Never>)] = [:]
         var totalWaiter: (Int, CheckedContinuation<Void, Never>)?
+        var cancelled = false
     }
 
     private let state: Mutex<State>
@@ -185,10 +210,23 @@ final class BenchChannel: ChannelAdapter {
 
     func latencies() -> [Double] { state.withLock { $0.latencies } }
 
+    /// Releases every waiter, now and later: the pipeline has stopped.
+    func cancelWaits() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.cancelled = true
+            var waiters = state.windowWaiters.values.map(\.1)
+            if let total = state.totalWaiter { waiters.append(total.1) }
+            state.windowWaiters = [:]
+            state.totalWaiter = nil
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     func waitForWindow(person: Int, sent: Int, window: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state -> Bool in
-                if sent - state.deliveredPerPerson[person] < window { return true }
+                if state.cancelled || sent - state.deliveredPerPerson[person] < window { return true }
                 state.windowWaiters[person] = (sent - window + 1, continuation)
                 return false
             }
@@ -199,7 +237,7 @@ final class BenchChannel: ChannelAdapter {
     func waitForDeliveries(_ total: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state -> Bool in
-                if state.latencies.count >= total { return true }
+                if state.cancelled || state.latencies.count >= total { return true }
                 state.totalWaiter = (total, continuation)
                 return false
             }

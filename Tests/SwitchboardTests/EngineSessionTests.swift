@@ -238,6 +238,22 @@ struct EngineSessionTests {
         #expect(h.channel.delivered.map(\.inReplyTo) == messages.map(\.externalID))
     }
 
+    @Test("A planner that reads history sees a message only after its predecessor is answered")
+    func historyPlannerGetsHeads() async throws {
+        struct HistoryPlanner: Planner {
+            var plansFromHistory: Bool { true }
+            func plan(_ message: InboundMessage) async throws -> Plan { CommandPlanner.plan(text: message.text) }
+        }
+        let h = try EngineHarness(planner: HistoryPlanner())
+        let room = (1...3).map { h.message("alice", "add a note: n\($0)") }
+        _ = try await h.inbox.accept(room)
+        #expect(try await h.engine.processBatch() == 1, "one message of the conversation per batch")
+        #expect(try await h.engine.processBatch() == 1)
+        #expect(try await h.engine.processBatch() == 1)
+        #expect(try await h.engine.processBatch() == 0)
+        #expect(try await h.notes("alice") == ["n1", "n2", "n3"])
+    }
+
     @Test("A proposal and its yes in the same batch work in order")
     func proposalAndYesInOneBatch() async throws {
         let h = try EngineHarness()

@@ -36,7 +36,7 @@ struct EngineHarness {
     let conversation = ConversationKey(channel: "test", conversation: ConversationID("room"))
     private let counter = Counter()
 
-    init(configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
+    init(planner: any Planner = CommandPlanner(), configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
         directory = try TemporaryDirectory()
         store = try SQLiteStore(path: directory.path + "/test.sqlite")
         var configuration = EngineConfiguration()
@@ -51,7 +51,7 @@ struct EngineHarness {
         let outboxSignal = WorkSignal()
         inbox = InboxWriter(store: store, signal: inboxSignal)
         engine = ConversationEngine(
-            store: store, planner: CommandPlanner(), gate: gate, configuration: configuration, clock: clock,
+            store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
             inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
         )
         dispatcher = OutboxDispatcher(store: store, adapters: [channel], clock: clock, signal: outboxSignal, logger: logger)
