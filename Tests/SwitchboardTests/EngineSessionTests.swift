@@ -114,6 +114,40 @@ struct EngineSessionTests {
         #expect(try await h.say("bob", "undo") == "There's nothing of yours to undo.", "undo is per person")
     }
 
+    @Test("An irreversible tool runs after yes, and undo says it cannot be undone")
+    func irreversible() async throws {
+        struct Announce: Tool {
+            let descriptor = ToolDescriptor(
+                name: "test.announce", category: "test", summary: "Announce something to the world",
+                parameters: ["type": "object"], baseRisk: .high, effect: .irreversible, secretArguments: ["token"]
+            )
+            func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
+                PreparedCall(arguments: arguments, preview: "This will announce: \(arguments["text"]?.stringValue ?? "")", risk: .high)
+            }
+            func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
+                ToolOutput(reply: "Announced.", summary: "announced")
+            }
+        }
+        struct AnnouncePlanner: Planner {
+            var plansFromHistory: Bool { false }
+            func plan(_ message: InboundMessage) async throws -> Plan {
+                message.text.hasPrefix("announce ")
+                    ? .call(tool: "test.announce", arguments: ["text": .string(String(message.text.dropFirst(9))), "token": "s3cr3t-value"])
+                    : CommandPlanner.plan(text: message.text)
+            }
+        }
+        let h = try EngineHarness(planner: AnnouncePlanner(), extraTools: [Announce()])
+        try await h.say("alice", "add a note: before")
+        #expect(try await h.say("alice", "announce hello").contains("This will announce: hello"))
+        #expect(try await h.say("alice", "yes") == "Announced.")
+        #expect(try await h.say("alice", "undo") == "Your last action (announced) can't be undone: test.announce is irreversible.")
+        #expect(try await h.notes("alice") == ["before"], "undo did not reach past the irreversible action")
+        let records = try await h.audit().filter { $0.entry.tool == "test.announce" }
+        #expect(records.map(\.entry.status) == [.proposed, .awaitingConfirmation, .confirmed, .executed])
+        #expect(records.allSatisfy { !$0.entry.arguments.canonicalText.contains("s3cr3t-value") }, "a declared secret never reaches the audit trail")
+        #expect(records.allSatisfy { $0.entry.arguments["token"] == .string("<redacted>") })
+    }
+
     @Test("The rate limit answers at the configured rate")
     func rateLimit() async throws {
         let h = try EngineHarness { $0.rateLimits = RateLimitPolicy(limits: ["notes": RateLimit(perMinute: 3, burst: 3)]) }

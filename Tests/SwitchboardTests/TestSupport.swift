@@ -36,7 +36,11 @@ struct EngineHarness {
     let conversation = ConversationKey(channel: "test", conversation: ConversationID("room"))
     private let counter = Counter()
 
-    init(planner: any Planner = CommandPlanner(), configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
+    init(
+        planner: any Planner = CommandPlanner(),
+        extraTools: [any Tool] = [],
+        configure: (inout EngineConfiguration) -> Void = { _ in }
+    ) throws {
         directory = try TemporaryDirectory()
         store = try SQLiteStore(path: directory.path + "/test.sqlite")
         var configuration = EngineConfiguration()
@@ -44,7 +48,7 @@ struct EngineHarness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let gate = ToolGate(
-            registry: ToolRegistry(NotesTools.all), access: configuration.access, riskPolicy: configuration.risk,
+            registry: ToolRegistry(NotesTools.all + extraTools), access: configuration.access, riskPolicy: configuration.risk,
             rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime, logger: logger
         )
         let inboxSignal = WorkSignal()
