@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 public import SwitchboardChannels
 public import SwitchboardEngine
-public import SwitchboardModel
+import SwitchboardModel
 public import SwitchboardSQLite
 import SwitchboardTools
 

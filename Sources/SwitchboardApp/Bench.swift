@@ -6,7 +6,7 @@
 // the numbers depend on. Latency is from just before a message is handed to the inbox writer
 // until its reply is delivered.
 
-public import Foundation
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization

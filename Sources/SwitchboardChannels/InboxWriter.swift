@@ -8,7 +8,7 @@
 // number of waiting callers, each of which is blocked until its commit: that is the
 // back-pressure.
 
-public import Logging
+import Logging
 public import SwitchboardModel
 public import SwitchboardStorage
 

@@ -8,7 +8,7 @@
 // and its record means the message is delivered again after restart; adapters make that
 // harmless with the delivery key (Matrix txnId, email Message-ID).
 
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 public import SwitchboardModel
@@ -50,7 +50,7 @@ public final class OutboxDispatcher: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     let delivered = try await deliverDue()

@@ -56,7 +56,7 @@ public final class ConversationEngine: Service, Sendable {
 
     public func run() async throws {
         var failures = 0
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     let processed = try await processBatch()

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A JSON value: tool arguments, undo payloads, audit arguments.
 ///

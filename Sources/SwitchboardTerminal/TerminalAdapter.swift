@@ -10,9 +10,9 @@
 // trusted to be who `--as` says. Delivery is at least once: stdout has no idempotency key, so
 // a crash between printing a reply and recording it prints it again on restart.
 
-public import Foundation
+import Foundation
 public import Logging
-public import ServiceLifecycle
+import ServiceLifecycle
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage

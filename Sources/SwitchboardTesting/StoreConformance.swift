@@ -3,7 +3,7 @@
 // Each check takes a fresh, empty store and throws `ConformanceFailure` on the first broken
 // expectation. The test target runs every check against SQLite; another engine adds one line.
 
-public import Foundation
+import Foundation
 public import SwitchboardModel
 public import SwitchboardStorage
 
