@@ -59,8 +59,8 @@ enum SQLiteMigrations {
             done_at INTEGER,
             UNIQUE (channel, external_id)
         );
-        CREATE INDEX inbox_pending ON inbox (conversation_key, id) WHERE status = 'pending';
-        CREATE INDEX inbox_pending_order ON inbox (id) WHERE status = 'pending';
+        -- Pending rows are few; one small partial index serves both "in order" and "heads".
+        CREATE INDEX inbox_pending ON inbox (id) WHERE status = 'pending';
 
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
@@ -80,8 +80,7 @@ enum SQLiteMigrations {
             last_error TEXT,
             delivered_at INTEGER
         );
-        CREATE INDEX outbox_due ON outbox (channel, next_attempt_at, id) WHERE status = 'pending';
-        CREATE INDEX outbox_pending_conversation ON outbox (channel, conversation, id) WHERE status = 'pending';
+        CREATE INDEX outbox_pending ON outbox (channel, conversation, id) WHERE status = 'pending';
 
         CREATE TABLE cursors (
             name TEXT PRIMARY KEY,
