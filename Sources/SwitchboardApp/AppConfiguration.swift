@@ -55,7 +55,8 @@ public struct AppConfiguration: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         overrides: [String: String] = [:]
     ) throws {
-        var config = try ConfigurationLoader(file: file, environment: environment, overrides: overrides).load()
+        let loaded = ConfigurationLoader(file: file, environment: environment, overrides: overrides).load()
+        var config = loaded.values
         let home = environment["HOME"] ?? NSHomeDirectory()
         let defaultDataDir = environment["XDG_DATA_HOME"].map { $0 + "/switchboard" } ?? home + "/.local/share/switchboard"
         dataDirectory = Self.expandingHome(config.string("data_dir", default: defaultDataDir), home: home)
@@ -93,8 +94,8 @@ public struct AppConfiguration: Sendable {
             alertAfter: config.int("outbox.alert_after_attempts", default: 10, range: 1...10000)
         )
         terminalConversation = config.string("terminal.conversation", default: "local")
-        if !config.problems.isEmpty {
-            throw ConfigurationError(problems: config.problems, fileProblem: nil)
+        if !config.problems.isEmpty || loaded.fileProblem != nil {
+            throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }
     }
 }

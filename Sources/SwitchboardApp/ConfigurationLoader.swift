@@ -2,9 +2,10 @@
 //
 // The file is YAML; nested maps become dotted keys (`rate_limits: {notes: {per_minute: 5}}` is
 // `rate_limits.notes.per_minute`). Every key can also come from `SWITCHBOARD_<KEY>`, upper case
-// with dots as underscores. A key ending in `_file` reads a secret from that file (so
-// `database.url_file` sets `database.url`). Unknown keys and bad values are all reported
-// together, each with its environment variable, and the program does not start.
+// with dots as underscores. A secret can be read from a file: `database.url_file` (or
+// `SWITCHBOARD_DATABASE_URL_FILE`) sets `database.url`. Unknown keys here and bad values found
+// by the modules end up in one list (`ConfigValues.problems`), each with its environment
+// variable, and the program does not start.
 
 import Foundation
 public import SwitchboardModel
@@ -97,10 +98,10 @@ public struct ConfigurationLoader {
         self.overrides = overrides
     }
 
-    /// Merges the sources; throws when a key is unknown or a file cannot be read.
-    public func load() throws -> ConfigValues {
+    /// Merges the sources. Unknown keys and unreadable secret files are recorded in the
+    /// result's `problems`; a file that cannot be read or parsed is returned as `fileProblem`.
+    public func load() -> (values: ConfigValues, fileProblem: String?) {
         var values = ConfigValues()
-        var problems: [ConfigProblem] = []
         var fileProblem: String?
 
         func add(_ key: String, _ value: ConfigValue, _ source: ConfigSource) {
@@ -110,7 +111,7 @@ public struct ConfigurationLoader {
             if key.hasSuffix("_file"), key.hasPrefix("database.") {
                 let target = String(key.dropLast("_file".count))
                 guard case .scalar(let path) = value else {
-                    problems.append(ConfigProblem(key: key, message: "expected a file path", source: source))
+                    values.report(key, "expected a file path", source: source)
                     return
                 }
                 do {
@@ -119,12 +120,12 @@ public struct ConfigurationLoader {
                     value = .scalar(contents.trimmingWhitespace())
                     source = .secretFile(path)
                 } catch {
-                    problems.append(ConfigProblem(key: key, message: "cannot read secret file \(path)", source: source))
+                    values.report(key, "cannot read secret file \(path)", source: source)
                     return
                 }
             }
             guard ConfigSchema.isKnown(key) else {
-                problems.append(ConfigProblem(key: key, message: "unknown key", source: source))
+                values.report(key, "unknown key", source: source)
                 return
             }
             values.set(key, value, source: source, secret: ConfigSchema.secretKeys.contains(key))
@@ -149,7 +150,7 @@ public struct ConfigurationLoader {
         for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("SWITCHBOARD_") {
             if name.hasPrefix("SWITCHBOARD_TEST_") || name == "SWITCHBOARD_CONFIG" { continue }
             guard let key = ConfigSchema.key(forEnvironment: name) else {
-                problems.append(ConfigProblem(key: name, message: "unknown environment variable", source: .environment(name)))
+                values.report(name, "unknown environment variable", source: .environment(name))
                 continue
             }
             add(key, .scalar(text), .environment(name))
@@ -157,10 +158,7 @@ public struct ConfigurationLoader {
         for (key, text) in overrides.sorted(by: { $0.key < $1.key }) {
             add(key, .scalar(text), .commandLine)
         }
-        if !problems.isEmpty || fileProblem != nil {
-            throw ConfigurationError(problems: problems, fileProblem: fileProblem)
-        }
-        return values
+        return (values, fileProblem)
     }
 
     struct YamlShapeError: Error {

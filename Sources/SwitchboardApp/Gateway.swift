@@ -150,7 +150,7 @@ final class DataDirectoryLock: Sendable {
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
             throw GatewayError(
-                "Another switchboard process is using the database \(String(path.dropLast(".lock".count))). Stop it, or use another --data-dir."
+                "Another switchboard process is using the database \(String(path.dropLast(".lock".count))). Stop it, or give this one another database (--data-dir or database.url)."
             )
         }
     }

@@ -1,6 +1,7 @@
-// Secrets never reach the audit trail or logs.
+// Secret arguments never reach the audit trail.
 //
-// Arguments are redacted before they are recorded: every value under a key the tool declares
+// Arguments are redacted before they are recorded (previews and summaries are the tool's own
+// words, and `Tool` forbids secrets in them): every value under a key the tool declares
 // secret, and every value under a key whose name says it is one (password, token, secret, api
 // key, authorization), at any depth.
 

@@ -136,8 +136,10 @@ public struct ToolContext {
 /// A tool: something Switchboard can do for a person.
 ///
 /// Implementers must not keep state outside the store, must not reach the network inside
-/// `execute` (outside effects go through the outbox), and must return from `prepare` a preview
-/// that says exactly what `execute` will do with the prepared arguments.
+/// `execute` (outside effects go through the outbox), must return from `prepare` a preview that
+/// says exactly what `execute` will do with the prepared arguments, and must never put a secret
+/// argument's value in a preview, reply, summary or `ToolFailure` (those are shown and audited
+/// as written; only arguments are redacted).
 public protocol Tool: Sendable {
     /// The tool's declaration.
     var descriptor: ToolDescriptor { get }

@@ -164,8 +164,13 @@ public struct ToolGate: Sendable {
             try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
             return Result("I can't do that: \(reason).", status: .denied)
         case .confirm:
+            // Numbers count up from 1 while the requester has any request pending, and are not
+            // reused until none is: "yes 2" never lands on a newer request than the one shown as 2.
             let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
-            let number = (mine.map(\.number).max() ?? 0) + 1
+            var number = 1
+            if let oldest = mine.map(\.createdAt).min() {
+                number = (try tx.highestConfirmationNumber(in: request.conversation, requester: request.person, since: oldest) ?? 0) + 1
+            }
             let pending = PendingConfirmation(
                 callID: callID, requester: request.person, conversation: request.conversation,
                 tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,

@@ -81,6 +81,12 @@ public struct ConfigValues: Sendable {
     /// Where a key's value came from.
     public func source(of key: String) -> ConfigSource? { values[key]?.source }
 
+    /// Records a problem with a key that has no value here (an unknown key, an unreadable
+    /// secret file), so it is reported together with every other problem.
+    public mutating func report(_ key: String, _ message: String, source: ConfigSource?) {
+        problems.append(ConfigProblem(key: key, message: message, source: source))
+    }
+
     /// Records a problem found by a module's own validation.
     public mutating func report(_ key: String, _ message: String) {
         problems.append(ConfigProblem(key: key, message: message, source: values[key]?.source))

@@ -26,8 +26,9 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
     public var expiresAt: Date
     /// The correlation id of the request.
     public var correlationID: CorrelationID?
-    /// The number the requester uses to pick it ("yes 2"): assigned once, never reused while
-    /// any of the requester's confirmations in the conversation is pending.
+    /// The number the requester uses to pick it ("yes 2"): assigned once; numbers count up
+    /// while any of the requester's confirmations in the conversation is pending and start
+    /// again at 1 only when none is.
     public var number: Int
 
     /// Creates a pending confirmation.

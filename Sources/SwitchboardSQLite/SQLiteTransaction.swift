@@ -227,6 +227,13 @@ final class SQLiteTransaction: StoreTransaction {
         return try Row.fetchAll(statement, arguments: [conversation.storageKey]).map(Self.confirmation)
     }
 
+    func highestConfirmationNumber(in conversation: ConversationKey, requester: PersonID, since: Date) throws -> Int? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT MAX(number) FROM confirmations WHERE conversation_key = ? AND requester = ? AND created_at >= ?
+            """)
+        return try Int.fetchOne(statement, arguments: [conversation.storageKey, requester.rawValue, AuditChain.microseconds(since)])
+    }
+
     func expiredConfirmations(now: Date, limit: Int) throws -> [PendingConfirmation] {
         let statement = try db.cachedStatement(sql: """
             SELECT * FROM confirmations WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?

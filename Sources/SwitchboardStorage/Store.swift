@@ -56,6 +56,10 @@ public protocol StoreReader {
     /// Pending confirmations in a conversation, oldest first.
     func pendingConfirmations(in conversation: ConversationKey) throws -> [PendingConfirmation]
 
+    /// The highest number given to any of a requester's confirmations in a conversation (pending
+    /// or not) created at or after `since`.
+    func highestConfirmationNumber(in conversation: ConversationKey, requester: PersonID, since: Date) throws -> Int?
+
     /// Pending confirmations whose expiry is at or before `now`.
     func expiredConfirmations(now: Date, limit: Int) throws -> [PendingConfirmation]
 
@@ -126,7 +130,7 @@ public protocol NoteStore {
     func add(owner: PersonID, text: String, at: Date) throws -> Note
     /// The person's notes, oldest first.
     func list(owner: PersonID) throws -> [Note]
-    /// The person's notes containing `query`, case-insensitively.
+    /// The person's notes containing `query`, ignoring the case of ASCII letters.
     func search(owner: PersonID, query: String) throws -> [Note]
     /// The person's notes with these ids (others' notes are never returned).
     func notes(owner: PersonID, ids: [Int64]) throws -> [Note]

@@ -177,6 +177,10 @@ public enum StoreConformance {
         try expect(pending.map(\.callID.rawValue) == ["c1", "c2"], "both pending in order")
         try expect(pending[0].arguments == ["ids": [1, 2]], "arguments round-trip")
         try expect(pending.map(\.number) == [1, 2], "numbers round-trip")
+        let highest = try await store.read { try $0.highestConfirmationNumber(in: key, requester: "alice", since: t0) }
+        try expect(highest == 2, "highest number since t0")
+        let none = try await store.read { try $0.highestConfirmationNumber(in: key, requester: "bob", since: t0) }
+        try expect(none == nil, "per requester")
         let expired = try await store.read { try $0.expiredConfirmations(now: t0.addingTimeInterval(61), limit: 10) }
         try expect(expired.map(\.callID.rawValue) == ["c2"], "only c2 expired")
         let first = try await store.write { try $0.resolveConfirmation(ToolCallID("c1"), outcome: .confirmed, at: t0) }

@@ -177,6 +177,19 @@ struct EngineSessionTests {
         #expect(try await h.notes("alice") == ["milk a", "milk b"])
     }
 
+    @Test("A confirmation number is not reused while an older request still waits")
+    func numbersNotReused() async throws {
+        let h = try EngineHarness()
+        for text in ["a1", "a2", "b1", "b2", "c1", "c2"] { try await h.say("alice", "add a note: \(text)") }
+        try await h.say("alice", "delete notes containing a")
+        #expect(try await h.say("alice", "delete notes containing b").contains("yes 2"))
+        #expect(try await h.say("alice", "no 2").hasPrefix("Cancelled"))
+        let third = try await h.say("alice", "delete notes containing c")
+        #expect(third.contains("Reply yes 3"), "2 was shown for the cancelled request; the new one is 3: \(third)")
+        #expect(try await h.say("alice", "yes 2").contains("There's no request 2"))
+        #expect(try await h.notes("alice").count == 6, "nothing deleted by a stale number")
+    }
+
     @Test("An unauthenticated sender can never trigger a high-risk action")
     func unauthenticated() async throws {
         let h = try EngineHarness()
