@@ -81,6 +81,42 @@ enum Binary {
         )
     }
 
+    /// A chat left running, with its input open, for tests that signal it.
+    struct RunningChat {
+        let process: Process
+        let input: FileHandle
+        let output: FileHandle
+
+        /// Reads output until it holds `lines` newlines (or the output ends).
+        func readLines(_ lines: Int) -> String {
+            var seen = Data()
+            while seen.filter({ $0 == UInt8(ascii: "\n") }).count < lines {
+                let chunk = output.availableData
+                if chunk.isEmpty { break }
+                seen += chunk
+            }
+            return String(decoding: seen, as: UTF8.self)
+        }
+    }
+
+    /// Starts `switchboard chat` without waiting for it.
+    static func startChat(_ person: String, dataDir: String, environment: [String: String] = [:]) throws -> RunningChat {
+        try requireBuilt()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["chat", "--as", person, "--data-dir", dataDir]
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return RunningChat(process: process, input: stdin.fileHandleForWriting, output: stdout.fileHandleForReading)
+    }
+
     static func chat(_ person: String, _ lines: [String], dataDir: String, environment: [String: String] = [:]) throws -> RunResult {
         let input = lines.map { $0 + "\n" }.joined()
         return try run(["chat", "--as", person, "--data-dir", dataDir], input: Data(input.utf8), environment: environment)
@@ -273,25 +309,10 @@ struct SystemTests {
     @Test("SIGTERM while waiting for input ends the chat promptly, and what was said is kept")
     func sigterm() throws {
         let dir = try TemporaryDirectory()
-        try Binary.requireBuilt()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = ["chat", "--as", "alice", "--data-dir", dir.path]
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        try stdin.fileHandleForWriting.write(contentsOf: Data("add a note: kept\n".utf8))
-        var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("\n") {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += chunk
-        }
-        #expect(String(decoding: seen, as: UTF8.self) == "Added note 1: kept\n")
+        let chat = try Binary.startChat("alice", dataDir: dir.path)
+        let process = chat.process
+        try chat.input.write(contentsOf: Data("add a note: kept\n".utf8))
+        #expect(chat.readLines(1) == "Added note 1: kept\n")
         // Input stays open: the chat is waiting for the next line when the signal comes.
         let start = Date()
         process.terminate()
@@ -381,32 +402,19 @@ struct CrashTests {
     @Test("kill -9 at a random moment with many messages in flight, then restart: nothing lost or doubled")
     func randomKill() throws {
         let dir = try TemporaryDirectory()
-        try Binary.requireBuilt()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = ["chat", "--as", "alice", "--data-dir", dir.path]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
-        environment["SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE"] = "100000"
-        environment["SWITCHBOARD_RATE_LIMITS_NOTES_BURST"] = "100000"
-        process.environment = environment
-        try process.run()
+        let chat = try Binary.startChat("alice", dataDir: dir.path, environment: [
+            "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "100000",
+            "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "100000",
+        ])
+        let process = chat.process
         let count = 400
         let input = (1...count).map { "add a note: n\($0)\n" }.joined()
+        let handle = chat.input
         DispatchQueue.global().async {
-            try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try? handle.write(contentsOf: Data(input.utf8))
         }
         // Wait until some replies are out, then kill mid-stream.
-        var seen = Data()
-        while seen.filter({ $0 == UInt8(ascii: "\n") }).count < 50 {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += chunk
-        }
+        _ = chat.readLines(50)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
