@@ -86,21 +86,11 @@ public enum Bench {
         var engineConfiguration = EngineConfiguration()
         engineConfiguration.batchSize = 1000
         engineConfiguration.rateLimits = RateLimitPolicy(defaultLimit: RateLimit(perMinute: 1e9, burst: 1e9))
-        let gate = ToolGate(
-            registry: ToolRegistry(BuiltinTools.all), access: AccessPolicy(), riskPolicy: RiskPolicy(),
-            rateLimits: engineConfiguration.rateLimits, confirmationLifetime: 600, logger: logger
-        )
-        let inboxSignal = WorkSignal()
-        let outboxSignal = WorkSignal()
-        let inbox = InboxWriter(store: store, signal: inboxSignal, maxBatch: 1000)
         let channel = BenchChannel(people: options.people)
-        let engine = ConversationEngine(
-            store: store, planner: CommandPlanner(), gate: gate, configuration: engineConfiguration,
-            clock: SystemWallClock(), inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
-        )
-        let dispatcher = OutboxDispatcher(
-            store: store, adapters: [channel], clock: SystemWallClock(), signal: outboxSignal, batchSize: 1000, logger: logger
-        )
+        let pipeline = Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), logger: logger) { _ in [channel] }
+        let inbox = pipeline.inbox
+        let engine = pipeline.engine
+        let dispatcher = pipeline.dispatcher
         let perPerson = (options.messages + options.people - 1) / options.people
         let total = min(options.messages, perPerson * options.people)
         let clock = ContinuousClock()

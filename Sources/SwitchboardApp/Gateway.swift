@@ -46,43 +46,16 @@ public struct Gateway: Sendable {
         crashPoints = CrashPoints(environment: environment)
     }
 
-    /// Builds the gate from configuration and the built-in tools.
-    func makeGate() -> ToolGate {
-        ToolGate(
-            registry: ToolRegistry(BuiltinTools.all),
-            access: configuration.engine.access,
-            riskPolicy: configuration.engine.risk,
-            rateLimits: configuration.engine.rateLimits,
-            confirmationLifetime: configuration.engine.confirmationLifetime,
-            logger: logger
-        )
-    }
-
-    /// The services for a set of channels, in start order (shutdown runs in reverse).
-    func services(
-        channels: (InboxWriter) -> [any ChannelAdapter],
-        planner: any Planner = CommandPlanner(),
-        clock: any WallClock = SystemWallClock(),
-        engineConfiguration: EngineConfiguration? = nil
-    ) -> (engine: ConversationEngine, dispatcher: OutboxDispatcher, adapters: [any ChannelAdapter]) {
-        let inboxSignal = WorkSignal()
-        let outboxSignal = WorkSignal()
+    /// The pipeline for a set of channels.
+    func pipeline(channels: (InboxWriter) -> [any ChannelAdapter]) -> Pipeline {
         var crash: (@Sendable (String) -> Void)?
         if let points = crashPoints {
             crash = { name in points.reach(name) }
         }
-        let engineConfiguration = engineConfiguration ?? configuration.engine
-        let inbox = InboxWriter(store: store, signal: inboxSignal, crashPoint: crash)
-        let adapters = channels(inbox)
-        let engine = ConversationEngine(
-            store: store, planner: planner, gate: makeGate(), configuration: engineConfiguration, clock: clock,
-            inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crash
+        return Pipeline(
+            store: store, engine: configuration.engine, retry: configuration.retry, logger: logger,
+            crashPoint: crash, channels: channels
         )
-        let dispatcher = OutboxDispatcher(
-            store: store, adapters: adapters, retry: configuration.retry, clock: clock, signal: outboxSignal,
-            pollInterval: engineConfiguration.pollInterval, logger: logger, crashPoint: crash
-        )
-        return (engine, dispatcher, adapters)
     }
 
     /// Runs a terminal conversation until its input ends and everything is answered.
@@ -90,7 +63,7 @@ public struct Gateway: Sendable {
         let store = self.store
         let conversation = conversation ?? configuration.terminalConversation
         let logger = self.logger
-        let parts = services(channels: { inbox in
+        let parts = pipeline(channels: { inbox in
             [TerminalAdapter(
                 person: person, conversation: conversation, inbox: inbox, store: store, clock: SystemWallClock(),
                 inputFD: 0, interactive: interactive, write: Self.writeStdout, logger: logger
