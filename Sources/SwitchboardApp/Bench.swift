@@ -235,9 +235,9 @@ final class BenchChannel: ChannelAdapter {
         }
     }
 
-    func deliver(_ message: OutboundMessage) async throws {
+    func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
         let now = ContinuousClock.now
-        guard let key = message.inReplyTo else { return }
+        guard let key = message.inReplyTo else { return DeliveryReceipt() }
         let person = Int(message.conversation.conversation.rawValue.dropFirst()) ?? 0
         let resume = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             var resume: [CheckedContinuation<Void, Never>] = []
@@ -256,5 +256,6 @@ final class BenchChannel: ChannelAdapter {
             return resume
         }
         for waiter in resume { waiter.resume() }
+        return DeliveryReceipt()
     }
 }

@@ -35,8 +35,21 @@ public protocol ChannelAdapter: Service {
 
     /// Delivers one message.
     ///
+    /// - Returns: what the far end called the delivered message (a Matrix event id, an email
+    ///   Message-ID), when it has such a name: a later reply or reaction can point at it.
     /// - Throws: `ChannelError`; `isTransient` decides between a retry and giving up.
-    func deliver(_ message: OutboundMessage) async throws
+    func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt
+}
+
+/// What a channel reports about a delivered message.
+public struct DeliveryReceipt: Hashable, Sendable {
+    /// The channel's own id of the delivered message, if it has one.
+    public var externalID: String?
+
+    /// Creates a receipt.
+    public init(externalID: String? = nil) {
+        self.externalID = externalID
+    }
 }
 
 /// The one error type of channel adapters.

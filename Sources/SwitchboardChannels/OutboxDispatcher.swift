@@ -88,7 +88,7 @@ public final class OutboxDispatcher: Service, Sendable {
         guard !due.isEmpty else { return 0 }
 
         enum Outcome: Sendable {
-            case delivered(OutboxID)
+            case delivered(OutboxID, String?)
             case failed(OutboxID, String, Date?)
         }
         var outcomes: [Outcome] = []
@@ -98,8 +98,8 @@ public final class OutboxDispatcher: Service, Sendable {
         for message in due {
             guard let adapter = adapters[message.conversation.channel], !blocked.contains(message.conversation) else { continue }
             do {
-                try await adapter.deliver(message)
-                outcomes.append(.delivered(message.id))
+                let receipt = try await adapter.deliver(message)
+                outcomes.append(.delivered(message.id, receipt.externalID))
             } catch {
                 blocked.insert(message.conversation)
                 let channelError = error as? ChannelError
@@ -131,7 +131,7 @@ public final class OutboxDispatcher: Service, Sendable {
         try await store.write { tx in
             for outcome in recorded {
                 switch outcome {
-                case .delivered(let id): try tx.markDelivered(id, at: at)
+                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
                 case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
                 }
             }

@@ -89,6 +89,8 @@ public final class ConversationEngine: Service, Sendable {
     }
 
     enum Action: Sendable {
+        /// Mark the message done and say nothing (an aside in a group room).
+        case ignore
         case reply(String)
         case confirmation(ConfirmationReply)
         case plan(Plan)
@@ -119,8 +121,8 @@ public final class ConversationEngine: Service, Sendable {
             var answered = 0
             for item in planned {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
-                let reply = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
-                _ = try tx.enqueueOutbound(OutboundDraft(
+                if let reply = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger) {
+                    _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "reply-\(item.inbound.id.rawValue)",
                     conversation: item.inbound.message.conversation,
                     recipient: item.inbound.message.sender.id,
@@ -129,7 +131,8 @@ public final class ConversationEngine: Service, Sendable {
                     thread: item.inbound.message.thread,
                     kind: reply.kind,
                     correlationID: CorrelationID(inbox: item.inbound.id)
-                ), at: now)
+                    ), at: now)
+                }
                 _ = try tx.markInboundDone(item.inbound.id, at: now)
                 answered += 1
             }
@@ -145,13 +148,21 @@ public final class ConversationEngine: Service, Sendable {
     /// to refuse at once, or a plan.
     private func decide(_ inbound: StoredInbound) async -> Action {
         let text = inbound.message.text
+        if let gesture = inbound.message.gesture {
+            return .confirmation(gesture == .approve ? .yes(number: nil) : .no(number: nil))
+        }
+        if let unreadable = inbound.message.unreadable {
+            return inbound.message.addressed ? .reply(Replies.unreadable(unreadable)) : .ignore
+        }
         switch MessageCheck.check(text, maxBytes: configuration.maxMessageBytes) {
         case .refuse(let reason):
-            return .reply(reason)
+            return inbound.message.addressed ? .reply(reason) : .ignore
         case .ok(let clean):
             if let reply = ConfirmationReply.parse(clean, keywords: configuration.keywords) {
                 return .confirmation(reply)
             }
+            // Not addressed to us and not an answer: someone talking to someone else.
+            guard inbound.message.addressed else { return .ignore }
             var message = inbound.message
             message.text = clean
             do {
@@ -163,7 +174,7 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
-    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> ToolGate.Result {
+    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> ToolGate.Result? {
         let message = item.inbound.message
         let request = ToolGate.Request(
             person: message.sender.id,
@@ -175,12 +186,14 @@ public final class ConversationEngine: Service, Sendable {
             now: now
         )
         do {
-            return try tx.savepoint {
+            return try tx.savepoint { () -> ToolGate.Result? in
                 switch item.action {
+                case .ignore:
+                    return nil
                 case .reply(let text):
                     return ToolGate.Result(text, status: nil)
                 case .confirmation(let reply):
-                    return try answerConfirmation(reply, request: request, gate: gate, tx: tx)
+                    return try answerConfirmation(reply, message: message, request: request, gate: gate, tx: tx)
                 case .plan(.call(let tool, let arguments)):
                     return try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
                 case .plan(.undo):
@@ -209,13 +222,33 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
+    /// The correlation id of the work a message points at: a request (its inbound id) or one
+    /// of our messages (the correlation id it was sent under).
+    private static func correlation(of externalID: String, channel: ChannelID, tx: any StoreTransaction) throws -> CorrelationID? {
+        if let sent = try tx.outbound(channel: channel, externalID: externalID) {
+            return sent.correlationID
+        }
+        return try tx.inboxID(channel: channel, externalID: externalID).map { CorrelationID(inbox: $0) }
+    }
+
     private static func answerConfirmation(
         _ reply: ConfirmationReply,
+        message: InboundMessage,
         request: ToolGate.Request,
         gate: ToolGate,
         tx: any StoreTransaction
-    ) throws -> ToolGate.Result {
-        let pending = try tx.pendingConfirmations(in: request.conversation)
+    ) throws -> ToolGate.Result? {
+        var pending = try tx.pendingConfirmations(in: request.conversation)
+        // A reply to (or reaction on) one request, or on the message that asked for it, answers
+        // that request only. A gesture that points at nothing pending is ignored.
+        if let target = message.replyTo, let correlation = try correlation(of: target, channel: message.channel, tx: tx) {
+            let aimed = pending.filter { $0.correlationID == correlation }
+            if !aimed.isEmpty || message.gesture != nil { pending = aimed }
+        } else if message.gesture != nil {
+            pending = []
+        }
+        let silent = !message.addressed || message.gesture != nil
+        if silent && pending.isEmpty { return nil }
         let mine = pending.filter { $0.requester == request.person }
         // Only an authenticated message can answer: a forged "yes" from someone posing as the
         // requester (an email with a spoofed From) must not run anything.
@@ -234,6 +267,9 @@ public final class ConversationEngine: Service, Sendable {
                 : try gate.decline(confirmation, request: request, in: tx)
         case .none:
             if let other = pending.first {
+                // Someone else's request: nothing runs, and the attempt is on the record.
+                try gate.ignoreAnswer(other, confirms: reply.confirms, request: request, in: tx)
+                if silent { return nil }
                 return ToolGate.Result(
                     "Only \(other.requester) can answer that request; there's nothing waiting for your confirmation.",
                     status: nil

@@ -233,6 +233,22 @@ public struct ToolGate: Sendable {
         return Result("Cancelled. Nothing was changed.", status: .declined)
     }
 
+    /// Records that someone other than the requester answered a pending confirmation; nothing
+    /// else changes. The record carries the answering message's own call id.
+    public func ignoreAnswer(_ pending: PendingConfirmation, confirms: Bool, request: Request, in tx: any StoreTransaction) throws {
+        var audit = AuditWriter(
+            tx: tx, callID: ToolCallID(inbox: request.inboxID, index: 0), person: request.person,
+            conversation: request.conversation, descriptor: registry[pending.tool]?.descriptor, tool: pending.tool,
+            correlationID: request.correlationID, now: request.now
+        )
+        try audit.append(
+            .answerIgnored,
+            arguments: .object(["request": .string(pending.callID.rawValue), "answer": .string(confirms ? "yes" : "no")]),
+            risk: pending.risk,
+            summary: "only \(pending.requester) can answer request \(pending.callID)"
+        )
+    }
+
     /// Expires a pending call whose time is up; returns the notice for the requester.
     public func expire(_ pending: PendingConfirmation, now: Date, in tx: any StoreTransaction) throws -> String? {
         guard try tx.resolveConfirmation(pending.callID, outcome: .expired, at: now) else { return nil }

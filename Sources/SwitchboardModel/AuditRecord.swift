@@ -12,6 +12,10 @@ public enum AuditStatus: String, Hashable, Sendable, Codable, CaseIterable {
     case executed
     case failed
     case undone
+    /// Someone other than the requester answered a confirmation request (a "yes" or a 👍 from
+    /// another member of the room). Recorded under the answering message's own call id; the
+    /// arguments name the request.
+    case answerIgnored = "answer_ignored"
 }
 
 /// One entry to append to the audit trail, before the store chains it.

@@ -33,6 +33,41 @@ public struct Sender: Hashable, Sendable, Codable {
     }
 }
 
+/// A yes or no given by a gesture rather than by words: a 👍 / 👎 reaction, or a redacted
+/// request (which withdraws it).
+public enum ConfirmationGesture: String, Hashable, Sendable, Codable {
+    /// Approve the confirmation request the message points at (`replyTo`).
+    case approve
+    /// Decline it.
+    case decline
+}
+
+/// Content a channel received but could not turn into text, so the engine can say so.
+public enum UnreadableContent: Hashable, Sendable, Codable {
+    /// An image, file, audio or other media, described for the person ("an image").
+    case media(String)
+    /// An end-to-end encrypted message the channel cannot decrypt.
+    case encrypted
+
+    /// A stable text form, for storage.
+    public var storageValue: String {
+        switch self {
+        case .media(let what): "media:\(what)"
+        case .encrypted: "encrypted"
+        }
+    }
+
+    /// Reads the storage form; nil for nil.
+    public init?(storageValue: String?) {
+        guard let value = storageValue else { return nil }
+        if value == "encrypted" {
+            self = .encrypted
+        } else {
+            self = .media(value.hasPrefix("media:") ? String(value.dropFirst(6)) : value)
+        }
+    }
+}
+
 /// A message from a person, normalised by a channel adapter.
 ///
 /// The adapter stores it in the inbox before it acknowledges the protocol event; the pair
@@ -54,6 +89,15 @@ public struct InboundMessage: Hashable, Sendable, Codable {
     public var trust: TrustFacts
     /// When the channel received it.
     public var receivedAt: Date
+    /// Whether the message was addressed to the assistant (always, in a direct conversation;
+    /// in a group room, a mention, a reply to the assistant, or a command prefix). A message
+    /// that was not counts only as an answer to a pending confirmation, and is otherwise
+    /// ignored without a reply.
+    public var addressed: Bool
+    /// A yes or no given by a gesture, aimed at the message `replyTo` names.
+    public var gesture: ConfirmationGesture?
+    /// What the channel could not read, if the message was not text.
+    public var unreadable: UnreadableContent?
 
     /// Creates an inbound message.
     public init(
@@ -64,7 +108,10 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         replyTo: String? = nil,
         thread: String? = nil,
         trust: TrustFacts,
-        receivedAt: Date
+        receivedAt: Date,
+        addressed: Bool = true,
+        gesture: ConfirmationGesture? = nil,
+        unreadable: UnreadableContent? = nil
     ) {
         self.externalID = externalID
         self.conversation = conversation
@@ -74,6 +121,9 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         self.thread = thread
         self.trust = trust
         self.receivedAt = receivedAt
+        self.addressed = addressed
+        self.gesture = gesture
+        self.unreadable = unreadable
     }
 
     /// The channel this message arrived on.

@@ -9,6 +9,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("001_pipeline") { db in
             try db.execute(sql: v1)
         }
+        migrator.registerMigration("002_channel_details") { db in
+            try db.execute(sql: v2)
+        }
         return migrator
     }()
 
@@ -169,5 +172,16 @@ enum SQLiteMigrations {
             created_at INTEGER NOT NULL
         );
         CREATE INDEX notes_owner ON notes (owner, id);
+        """
+
+    // What channels with rooms and reactions need: whether a message was addressed to the
+    // assistant, a yes/no given by a gesture, content that was not text, and the channel's own
+    // id of each delivered message (so a reaction or reply can point back at it).
+    static let v2 = """
+        ALTER TABLE inbox ADD COLUMN addressed INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE inbox ADD COLUMN gesture TEXT CHECK (gesture IN ('approve', 'decline'));
+        ALTER TABLE inbox ADD COLUMN unreadable TEXT;
+        ALTER TABLE outbox ADD COLUMN external_id TEXT;
+        CREATE INDEX outbox_external ON outbox (channel, external_id) WHERE external_id IS NOT NULL;
         """
 }

@@ -30,8 +30,9 @@ final class SQLiteTransaction: StoreTransaction {
     func insertInbound(_ message: InboundMessage) throws -> InboxInsertResult {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
-                               text, reply_to, thread, authenticated, untrusted, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               text, reply_to, thread, authenticated, untrusted, received_at,
+                               addressed, gesture, unreadable)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (channel, external_id) DO NOTHING
             """)
         try insert.execute(arguments: [
@@ -39,6 +40,7 @@ final class SQLiteTransaction: StoreTransaction {
             message.conversation.storageKey, message.sender.id.rawValue, message.sender.displayName,
             message.text, message.replyTo, message.thread, message.trust.senderAuthenticated,
             message.trust.containsUntrustedContent, AuditChain.microseconds(message.receivedAt),
+            message.addressed, message.gesture?.rawValue, message.unreadable?.storageValue,
         ])
         if db.changesCount == 1 {
             return .inserted(InboxID(db.lastInsertedRowID))
@@ -91,7 +93,10 @@ final class SQLiteTransaction: StoreTransaction {
                 replyTo: row["reply_to"],
                 thread: row["thread"],
                 trust: TrustFacts(senderAuthenticated: row["authenticated"], containsUntrustedContent: row["untrusted"]),
-                receivedAt: AuditChain.date(microseconds: row["received_at"])
+                receivedAt: AuditChain.date(microseconds: row["received_at"]),
+                addressed: row["addressed"],
+                gesture: (row["gesture"] as String?).flatMap(ConfirmationGesture.init(rawValue:)),
+                unreadable: UnreadableContent(storageValue: row["unreadable"])
             )
         )
     }
@@ -143,9 +148,14 @@ final class SQLiteTransaction: StoreTransaction {
             .map(AuditChain.date(microseconds:))
     }
 
-    func markDelivered(_ id: OutboxID, at: Date) throws {
-        let statement = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', delivered_at = ? WHERE id = ?")
-        try statement.execute(arguments: [AuditChain.microseconds(at), id.rawValue])
+    func markDelivered(_ id: OutboxID, at: Date, externalID: String?) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE outbox SET status = 'delivered', delivered_at = ?, external_id = ? WHERE id = ?")
+        try statement.execute(arguments: [AuditChain.microseconds(at), externalID, id.rawValue])
+    }
+
+    func outbound(channel: ChannelID, externalID: String) throws -> OutboundMessage? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM outbox WHERE channel = ? AND external_id = ? LIMIT 1")
+        return try Row.fetchOne(statement, arguments: [channel.rawValue, externalID]).map(Self.outbound)
     }
 
     func markDeliveryFailed(_ id: OutboxID, error: String, nextAttempt: Date?) throws {

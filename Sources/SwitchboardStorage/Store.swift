@@ -47,6 +47,10 @@ public protocol StoreReader {
     /// are delivered in order even when one of them is failing.
     func dueOutbound(channels: [ChannelID], now: Date, limit: Int) throws -> [OutboundMessage]
 
+    /// The outbound message a channel delivered under this external id (the Matrix event id
+    /// or email Message-ID it reported), if any.
+    func outbound(channel: ChannelID, externalID: String) throws -> OutboundMessage?
+
     /// The earliest time a not-yet-due outbound message for these channels becomes due.
     func nextOutboundAttempt(channels: [ChannelID]) throws -> Date?
 
@@ -96,8 +100,8 @@ public protocol StoreTransaction: StoreReader {
     /// Adds a message to the outbox. The delivery key must be unique.
     func enqueueOutbound(_ draft: OutboundDraft, at: Date) throws -> OutboxID
 
-    /// Records a successful delivery.
-    func markDelivered(_ id: OutboxID, at: Date) throws
+    /// Records a successful delivery, with the channel's id of the delivered message.
+    func markDelivered(_ id: OutboxID, at: Date, externalID: String?) throws
 
     /// Records a failed delivery: retry at `nextAttempt`, or give up when it is nil.
     func markDeliveryFailed(_ id: OutboxID, error: String, nextAttempt: Date?) throws

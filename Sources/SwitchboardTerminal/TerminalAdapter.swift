@@ -150,18 +150,19 @@ public final class TerminalAdapter: ChannelAdapter {
         }
     }
 
-    public func deliver(_ message: OutboundMessage) async throws {
+    public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
         var text = message.text
         if let recipient = message.recipient, recipient != person {
             text = "[to \(recipient)] " + text
         }
         write(text + "\n")
-        guard let key = message.inReplyTo else { return }
+        guard let key = message.inReplyTo else { return DeliveryReceipt() }
         let continuation = waiters.withLock { state -> CheckedContinuation<Void, Never>? in
             if let continuation = state.continuations.removeValue(forKey: key) { return continuation }
             if key.hasPrefix(session) { state.delivered.insert(key) }
             return nil
         }
         continuation?.resume()
+        return DeliveryReceipt()
     }
 }

@@ -32,10 +32,14 @@ public final class RecordingChannel: ChannelAdapter {
     /// Everything delivered so far, in order.
     public var delivered: [OutboundMessage] { state.withLock { $0.delivered } }
 
-    public func deliver(_ message: OutboundMessage) async throws {
+    /// The external id this channel reports for a delivered message: `$` and its delivery key.
+    public static func externalID(of message: OutboundMessage) -> String { "$" + message.deliveryKey }
+
+    public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
         try state.withLock { state in
             if !state.failures.isEmpty { throw state.failures.removeFirst() }
             state.delivered.append(message)
         }
+        return DeliveryReceipt(externalID: Self.externalID(of: message))
     }
 }

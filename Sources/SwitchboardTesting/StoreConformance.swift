@@ -31,6 +31,8 @@ public enum StoreConformance {
         ("undo entries come back newest first until used", undoEntries),
         ("rate buckets persist", rateBuckets),
         ("cursors persist", cursors),
+        ("an inbound message keeps its addressing, gesture and unreadable content", inboundDetails),
+        ("a delivered message is found by the channel's id for it", outboundByExternalID),
         ("notes belong to their owner and keep their ids on restore", notesOwnership),
     ]
 
@@ -121,11 +123,38 @@ public enum StoreConformance {
         try expect(due.map(\.deliveryKey) == ["k3"], "k2 waits behind k1: \(due.map(\.deliveryKey))")
         due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(60), limit: 10) }
         try expect(due.map(\.deliveryKey) == ["k1", "k2", "k3"], "after the retry time, in order: \(due.map(\.deliveryKey))")
-        try await store.write { try $0.markDelivered(ids[0], at: t0) }
+        try await store.write { try $0.markDelivered(ids[0], at: t0, externalID: nil) }
         due = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0, limit: 10) }
         try expect(due.map(\.deliveryKey) == ["k2", "k3"], "k2 follows k1: \(due.map(\.deliveryKey))")
         let other = try await store.read { try $0.dueOutbound(channels: ["elsewhere"], now: t0, limit: 10) }
         try expect(other.isEmpty, "other channels see nothing")
+    }
+
+    static func inboundDetails(_ store: any Store) async throws {
+        var aside = message("g1")
+        aside.addressed = false
+        aside.gesture = .approve
+        aside.replyTo = "$confirm"
+        var media = message("g2")
+        media.unreadable = .media("an image")
+        var encrypted = message("g3")
+        encrypted.unreadable = .encrypted
+        let given = [aside, media, encrypted]
+        _ = try await store.write { tx in try given.map { try tx.insertInbound($0) } }
+        let stored = try await store.read { try $0.pendingInbound(limit: 10) }.map(\.message)
+        try expect(stored == given, "stored as given: \(stored)")
+    }
+
+    static func outboundByExternalID(_ store: any Store) async throws {
+        let ids = try await store.write { tx in try ["k1", "k2"].map { try tx.enqueueOutbound(draft($0), at: t0) } }
+        try await store.write { tx in
+            try tx.markDelivered(ids[0], at: t0, externalID: "$event1")
+            try tx.markDelivered(ids[1], at: t0, externalID: nil)
+        }
+        let found = try await store.read { try $0.outbound(channel: "test", externalID: "$event1") }
+        try expect(found?.deliveryKey == "k1", "found k1 by its event id: \(String(describing: found))")
+        let elsewhere = try await store.read { try $0.outbound(channel: "other", externalID: "$event1") }
+        try expect(elsewhere == nil, "another channel's id is another message")
     }
 
     static func outboxUniqueKey(_ store: any Store) async throws {

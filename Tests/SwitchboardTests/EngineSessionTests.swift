@@ -53,7 +53,9 @@ struct EngineSessionTests {
         let bob = try await h.say("bob", "yes")
         #expect(bob.contains("Only alice can answer"))
         #expect(try await h.notes("alice") == ["milk", "eggs"])
-        #expect(try await h.statuses(tool: "notes.delete") == [.proposed, .awaitingConfirmation])
+        #expect(try await h.statuses(tool: "notes.delete") == [.proposed, .awaitingConfirmation, .answerIgnored])
+        let ignored = try #require(try await h.audit().last)
+        #expect(ignored.entry.person == "bob" && ignored.entry.arguments == .object(["request": .string("m3-0"), "answer": .string("yes")]))
         #expect(try await h.say("alice", "yes").hasPrefix("Deleted 2 notes."), "alice's own yes still works")
     }
 

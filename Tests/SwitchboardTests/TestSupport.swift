@@ -80,6 +80,15 @@ struct EngineHarness {
         return replies[0].text
     }
 
+    /// Commits a prepared message, runs the engine and delivery, and returns every reply to it
+    /// (none, for a message the engine ignores).
+    func post(_ message: InboundMessage) async throws -> [OutboundMessage] {
+        _ = try await inbox.accept([message])
+        try await engine.processBatch()
+        try await dispatcher.deliverDue()
+        return channel.delivered.filter { $0.inReplyTo == message.externalID }
+    }
+
     /// Runs engine batches and deliveries until nothing is pending.
     func drain() async throws {
         while try await engine.processBatch() > 0 {}
