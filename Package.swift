@@ -27,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
     ],
     targets: [
         // Values only: IDs, messages, risk, confirmations, audit records, errors.
@@ -98,6 +102,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Matrix channel: client-server API over AsyncHTTPClient.
+        .target(
+            name: "SwitchboardMatrix",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardChannels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Ink", package: "Ink"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration, wiring, the service group, benchmark, audit report.
         .target(
             name: "SwitchboardApp",
@@ -109,6 +130,7 @@ let package = Package(
                 "SwitchboardTools",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
+                "SwitchboardMatrix",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -147,8 +169,10 @@ let package = Package(
                 "SwitchboardTools",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
+                "SwitchboardMatrix",
                 "SwitchboardApp",
                 "SwitchboardTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // To inspect and tamper with the database from the outside in system tests.

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds, starts every server the tests need,
-# and runs every test. Arguments go to `swift test` (for example --filter Engine).
+# The whole test suite: installs what is missing, builds, and runs every test. Arguments go to
+# `swift test` (for example --filter Engine).
 #
-# Today's tests need only SQLite (linked from the system). The Matrix, email and PostgreSQL
-# work adds its servers here (Synapse in a venv, Dovecot with an SMTP server, PostgreSQL),
-# each started on 127.0.0.1 with free ports and stopped on exit.
+# Real servers: Synapse is installed into a venv here (scripts/test-servers/synapse.sh
+# install); the Matrix tests start their own homeservers on free 127.0.0.1 ports in temporary
+# directories. Everything they leave running is stopped on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
+echo "== test servers" >&2
+bash scripts/test-servers/synapse.sh install >&2
+
 echo "== build" >&2
 swift build --build-tests
 
+# Temporary files (and the homeservers in them) of this run live under one directory.
+run_dir="$(mktemp -d -t switchboard-tests.XXXXXX)"
+cleanup() {
+    for dir in "$run_dir"/*/; do
+        if [[ -f $dir/homeserver.yaml ]]; then bash scripts/test-servers/synapse.sh stop "$dir" >/dev/null 2>&1 || true; fi
+    done
+    rm -rf "$run_dir"
+}
+trap cleanup EXIT
+
 echo "== test" >&2
+export TMPDIR="$run_dir"
 export SWITCHBOARD_BINARY="$PWD/.build/debug/switchboard"
 # The suite is Swift Testing only; without XCTest there is no empty "Executed 0 tests" summary.
 swift test --skip-build --disable-xctest "$@"

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import SwitchboardChannels
 public import SwitchboardEngine
+public import SwitchboardMatrix
 import SwitchboardModel
 public import SwitchboardSQLite
 import SwitchboardTools
@@ -20,6 +21,7 @@ import SwitchboardTools
 ///   default 300): delivery backoff; transient failures are retried for as long as it takes.
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
+/// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
 public struct AppConfiguration: Sendable {
     /// The data directory.
     public var dataDirectory: String
@@ -35,6 +37,8 @@ public struct AppConfiguration: Sendable {
     public var retry: RetryPolicy
     /// The terminal conversation.
     public var terminalConversation: String
+    /// The Matrix channel, when `matrix.homeserver` is set.
+    public var matrix: MatrixConfiguration?
 
     /// A leading `~/` means the home directory, as in a shell.
     static func expandingHome(_ path: String, home: String) -> String {
@@ -94,6 +98,7 @@ public struct AppConfiguration: Sendable {
             alertAfter: config.int("outbox.alert_after_attempts", default: 10, range: 1...10000)
         )
         terminalConversation = config.string("terminal.conversation", default: "local")
+        matrix = MatrixConfiguration.read(&config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }

@@ -38,10 +38,13 @@ public enum ConfigSchema {
         "people.owners", "people.users", "people.guests", "people.default_role",
         "outbox.alert_after_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
         "terminal.conversation",
+        "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
+        "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
     ]
 
-    /// Keys whose value is a secret.
-    public static let secretKeys: Set<String> = ["database.url"]
+    /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or
+    /// `SWITCHBOARD_KEY_FILE` in the environment.
+    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token"]
 
     /// Prefixes whose next component is a tool name or category.
     static let dynamicPrefixes = ["permissions", "risk"]
@@ -62,7 +65,7 @@ public enum ConfigSchema {
         guard name.hasPrefix("SWITCHBOARD_") else { return nil }
         let rest = String(name.dropFirst("SWITCHBOARD_".count))
         for key in staticKeys where ConfigValues.environmentName(for: key) == name { return key }
-        for key in staticKeys.filter({ $0 .hasPrefix("database.") }) where ConfigValues.environmentName(for: key) + "_FILE" == name {
+        for key in secretKeys where ConfigValues.environmentName(for: key) + "_FILE" == name {
             return key + "_file"
         }
         for prefix in dynamicPrefixes {
@@ -108,7 +111,7 @@ public struct ConfigurationLoader {
             var key = key
             var value = value
             var source = source
-            if key.hasSuffix("_file"), key.hasPrefix("database.") {
+            if key.hasSuffix("_file"), ConfigSchema.secretKeys.contains(String(key.dropLast("_file".count))) {
                 let target = String(key.dropLast("_file".count))
                 guard case .scalar(let path) = value else {
                     values.report(key, "expected a file path", source: source)

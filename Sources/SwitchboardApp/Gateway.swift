@@ -4,6 +4,7 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchboardChannels
 import SwitchboardEngine
+import SwitchboardMatrix
 public import SwitchboardModel
 public import SwitchboardSQLite
 import SwitchboardStorage
@@ -89,9 +90,33 @@ public struct Gateway: Sendable {
 
     /// Runs the configured channels; with none configured, a terminal conversation.
     public func serve() async throws {
+        if let matrix = configuration.matrix {
+            let store = self.store
+            let logger = self.logger
+            let parts = pipeline(channels: { inbox in
+                [MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)]
+            })
+            logger.info("serving", metadata: [
+                "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
+            ])
+            let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+                [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
+            var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            group.maximumGracefulShutdownDuration = .seconds(10)
+            try await ServiceGroup(configuration: group).run()
+            return
+        }
         logger.info("no channels configured; talking in the terminal", metadata: ["database": "\(store.locationDescription)"])
         let person = PersonID(ProcessInfo.processInfo.environment["USER"] ?? "operator")
         try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
+    }
+
+    /// Signs the stored Matrix session out. Returns false if there was none.
+    public func matrixLogout() async throws -> Bool {
+        guard let matrix = configuration.matrix else {
+            throw GatewayError("matrix.homeserver is not configured, so there is no Matrix session to sign out.")
+        }
+        return try await MatrixAdapter.logout(configuration: matrix, store: store)
     }
 
     static let writeStdout: @Sendable (String) -> Void = { text in

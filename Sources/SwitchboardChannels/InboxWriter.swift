@@ -36,7 +36,7 @@ public actor InboxWriter {
 
     private struct Request {
         var messages: [InboundMessage]
-        var cursor: CursorUpdate?
+        var cursors: [CursorUpdate]
         var continuation: CheckedContinuation<Wake, Never>?
     }
 
@@ -66,16 +66,23 @@ public actor InboxWriter {
     ///
     /// - Throws: `StoreError`; nothing was committed for these messages then.
     public func accept(_ messages: [InboundMessage], cursor: CursorUpdate? = nil) async throws -> [InboxInsertResult] {
+        try await accept(messages, cursors: cursor.map { [$0] } ?? [])
+    }
+
+    /// Commits messages and several cursors in one transaction; returns once they are durable.
+    ///
+    /// - Throws: `StoreError`; nothing was committed for these messages then.
+    public func accept(_ messages: [InboundMessage], cursors: [CursorUpdate]) async throws -> [InboxInsertResult] {
         if leading {
             let wake = await withCheckedContinuation { continuation in
-                queue.append(Request(messages: messages, cursor: cursor, continuation: continuation))
+                queue.append(Request(messages: messages, cursors: cursors, continuation: continuation))
             }
             switch wake {
             case .done(let result): return try result.get()
             case .lead: break
             }
         } else {
-            queue.append(Request(messages: messages, cursor: cursor, continuation: nil))
+            queue.append(Request(messages: messages, cursors: cursors, continuation: nil))
         }
         leading = true
         // Lead: write batches until our own request (the one without a continuation) is done.
@@ -115,7 +122,7 @@ public actor InboxWriter {
 
     private func write(_ batch: [Request]) async -> Result<[InboxInsertResult], any Error> {
         let messages = batch.flatMap(\.messages)
-        let cursors = batch.compactMap(\.cursor)
+        let cursors = batch.flatMap(\.cursors)
         let crashPoint = self.crashPoint
         do {
             let results = try await store.write { tx in

@@ -201,6 +201,10 @@ final class SQLiteTransaction: StoreTransaction {
             """).execute(arguments: [name, value])
     }
 
+    func deleteCursor(_ name: String) throws {
+        try db.cachedStatement(sql: "DELETE FROM cursors WHERE name = ?").execute(arguments: [name])
+    }
+
     // MARK: Depth
 
     func depth(channel: ChannelID?) throws -> PipelineDepth {

@@ -94,6 +94,9 @@ public protocol StoreTransaction: StoreReader {
     /// Stores a channel's cursor. Call it in the same transaction as the messages it covers.
     func setCursor(_ name: String, value: String) throws
 
+    /// Removes a channel's cursor (a logged-out session).
+    func deleteCursor(_ name: String) throws
+
     /// Marks an inbound message answered. Returns false if it was not pending.
     func markInboundDone(_ id: InboxID, at: Date) throws -> Bool
 

@@ -312,6 +312,9 @@ public enum StoreConformance {
         try await store.write { try $0.setCursor("matrix.next_batch", value: "s2") }
         let value = try await store.read { try $0.cursor("matrix.next_batch") }
         try expect(value == "s2", "latest cursor kept")
+        try await store.write { try $0.deleteCursor("matrix.next_batch") }
+        let deleted = try await store.read { try $0.cursor("matrix.next_batch") }
+        try expect(deleted == nil, "a deleted cursor is gone")
     }
 
     static func notesOwnership(_ store: any Store) async throws {

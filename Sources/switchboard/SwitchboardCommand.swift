@@ -8,7 +8,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
-        subcommands: [Serve.self, Chat.self, Audit.self, Migrate.self, Bench.self],
+        subcommands: [Serve.self, Chat.self, Audit.self, Migrate.self, Matrix.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -109,6 +109,33 @@ struct Audit: AsyncParsableCommand {
                 let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 let ok = try await CLI.verifyAudit(gateway)
                 if !ok { throw ExitCode(1) }
+            }
+        }
+    }
+}
+
+struct Matrix: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the Matrix channel's session.",
+        subcommands: [Logout.self]
+    )
+
+    struct Logout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign the bot's stored Matrix session out and forget it (the next start logs in as a new device)."
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+                if try await gateway.matrixLogout() {
+                    print("Signed out of Matrix and forgot the session.")
+                } else {
+                    print("There was no stored Matrix session.")
+                }
             }
         }
     }

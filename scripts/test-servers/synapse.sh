@@ -192,12 +192,29 @@ cmd_start() {
             exec "$2" -m synapse.app.homeserver --config-path "$1/homeserver.yaml"
         ' _ "$dir" "$PY" </dev/null >>"$dir/stdout.log" 2>&1 &
     fi
-    # Poll /versions until it answers, the process dies, or 60 s pass.
+    # Poll /versions until it answers from our process, the process dies, or 60 s pass.
     if ! "$PY" - "$dir" "$port" <<'EOF'
 import os, sys, time, urllib.request
-d, port = sys.argv[1], sys.argv[2]
+d, port = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 60
 url = f"http://127.0.0.1:{port}/_matrix/client/versions"
+
+def listens(pid):
+    """True if pid holds the socket listening on 127.0.0.1:port (not some other process)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            pass
+    return False
+
 while time.monotonic() < deadline:
     try:
         pid = int(open(os.path.join(d, "pid")).read())
@@ -212,7 +229,7 @@ while time.monotonic() < deadline:
             sys.exit("Synapse exited during startup")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
+                if r.status == 200 and listens(pid):
                     sys.exit(0)
         except OSError:
             pass

@@ -1,0 +1,606 @@
+// The Matrix channel: a /sync long-poll loop in, PUT /send out.
+//
+// Receiving: each sync response becomes inbound messages that are committed to the inbox in
+// one transaction together with the new `next_batch` (and any per-room state learnt), so a
+// crash before the commit replays the same events and the inbox drops the duplicates by event
+// id. The first sync of a new installation only records where things stand: nothing from
+// before the bot joined a room is answered. A `limited` timeline is filled from /messages. A
+// sync token the server rejects leads to a fresh sync whose events are deduplicated the same
+// way.
+//
+// Sending: every outbound message is an `m.notice` sent with PUT and the outbox delivery key
+// as the transaction id, so a retried send is the same event. 429 responses carry the server's
+// wait to the outbox's retry policy.
+//
+// State kept in the store's cursors: the session (device id and access token, so a restart is
+// the same device), `next_batch`, and per room the time the bot joined and whether it has told
+// the room that it cannot read encrypted messages.
+
+public import AsyncHTTPClient
+import Foundation
+public import Logging
+import Metrics
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+public import SwitchboardChannels
+public import SwitchboardModel
+public import SwitchboardStorage
+
+/// The Matrix channel adapter.
+public final class MatrixAdapter: ChannelAdapter, Sendable {
+    public static let channelID: ChannelID = "matrix"
+    public let channel: ChannelID = MatrixAdapter.channelID
+    public let capabilities: ChannelCapabilities = [.threads, .reactions, .formatting]
+
+    private let configuration: MatrixConfiguration
+    private let client: MatrixClient
+    private let store: any Store
+    private let inbox: InboxWriter
+    private let retry: RetryPolicy
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var deviceID: String?
+        var displayName: String?
+        var rooms: [String: RoomState] = [:]
+        /// Invites accepted but not joined yet (the join failed and is retried).
+        var pendingJoins: Set<String> = []
+    }
+
+    struct RoomState: Codable, Sendable {
+        /// When the bot joined, in the origin server's milliseconds; earlier events are history.
+        var joinedAt: Int64?
+        /// Whether the bot already said it cannot read encrypted messages here.
+        var encryptionNoticeSent: Bool = false
+        /// Joined members, bot included; not persisted.
+        var members: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case joinedAt = "joined_at"
+            case encryptionNoticeSent = "encryption_notice_sent"
+        }
+    }
+
+    private enum Keys {
+        static let session = "matrix.session"
+        static let nextBatch = "matrix.next_batch"
+        static func room(_ id: String) -> String { "matrix.room." + id }
+    }
+
+    private let eventsReceived = Counter(label: "switchboard_matrix_events_received_total")
+    private let repliesSent = Counter(label: "switchboard_matrix_replies_sent_total")
+    private let sendFailures = Counter(label: "switchboard_matrix_send_failures_total")
+    private let syncFailures = Counter(label: "switchboard_matrix_sync_failures_total")
+    private let syncLag = Gauge(label: "switchboard_matrix_sync_lag_seconds")
+
+    /// Creates the adapter.
+    public init(
+        configuration: MatrixConfiguration,
+        store: any Store,
+        inbox: InboxWriter,
+        retry: RetryPolicy = RetryPolicy(base: 0.5, cap: 15, alertAfter: 5),
+        http: HTTPClient = .shared,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.client = MatrixClient(homeserver: configuration.homeserver, http: http)
+        self.store = store
+        self.inbox = inbox
+        self.retry = retry
+        var logger = logger
+        logger[metadataKey: "channel"] = "matrix"
+        self.logger = logger
+    }
+
+    private var identity: MatrixIdentity {
+        MatrixIdentity(
+            userID: configuration.userID,
+            displayName: state.withLock { $0.displayName },
+            commandPrefix: configuration.commandPrefix
+        )
+    }
+
+    // MARK: Running
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await self.loop()
+        }
+    }
+
+    private func loop() async throws {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await ensureSession()
+                try await syncOnce()
+                if failures > 0 {
+                    logger.notice("homeserver reachable again", metadata: ["failures": "\(failures)"])
+                }
+                failures = 0
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                syncFailures.increment()
+                let matrixError = error as? MatrixError
+                if matrixError?.isUnauthorized == true {
+                    // A revoked or expired token: log in again (with a password) on the next turn.
+                    client.setAccessToken(nil)
+                }
+                let delay = retry.delay(afterFailures: failures, retryAfter: matrixError?.retryAfter, jitter: Double.random(in: 0.5...1))
+                let metadata: Logger.Metadata = ["error": "\(error)", "failures": "\(failures)", "retry.in_s": "\(String(format: "%.1f", delay))"]
+                if failures >= retry.alertAfter {
+                    logger.error("sync keeps failing; backing off", metadata: metadata)
+                } else {
+                    logger.warning("sync failed; retrying", metadata: metadata)
+                }
+                try? await Task.sleep(for: .seconds(delay))
+            }
+        }
+    }
+
+    // MARK: Session
+
+    private struct StoredSession: Codable {
+        var homeserver: String
+        var userID: String
+        var deviceID: String
+        var accessToken: String
+
+        enum CodingKeys: String, CodingKey {
+            case homeserver, userID = "user_id", deviceID = "device_id", accessToken = "access_token"
+        }
+    }
+
+    private func loadSession() async throws -> StoredSession? {
+        guard let text = try await store.read({ try $0.cursor(Keys.session) }) else { return nil }
+        guard let session = try? JSONDecoder().decode(StoredSession.self, from: Data(text.utf8)) else {
+            logger.warning("the stored Matrix session is unreadable; logging in again")
+            return nil
+        }
+        guard session.homeserver == configuration.homeserver, session.userID == configuration.userID else { return nil }
+        return session
+    }
+
+    /// Makes sure the client has a working access token.
+    private func ensureSession() async throws {
+        guard !client.hasAccessToken else { return }
+        switch configuration.credential {
+        case .accessToken(let token):
+            client.setAccessToken(token)
+            let whoami = try await whoami()
+            state.withLock { $0.deviceID = whoami.deviceID }
+            logger.info("using the configured access token", metadata: ["user.id": "\(whoami.userID)", "device.id": "\(whoami.deviceID ?? "-")"])
+        case .password(let password):
+            let stored = try await loadSession()
+            if let stored {
+                client.setAccessToken(Secret(stored.accessToken))
+                do {
+                    _ = try await whoami()
+                    state.withLock { $0.deviceID = stored.deviceID }
+                    logger.info("resumed the stored session", metadata: ["device.id": "\(stored.deviceID)"])
+                    try await loadProfile()
+                    return
+                } catch let error as MatrixError where error.isUnauthorized {
+                    client.setAccessToken(nil)
+                    logger.notice("the stored session was signed out; logging in again on the same device", metadata: ["device.id": "\(stored.deviceID)"])
+                }
+            }
+            var body: [String: JSONValue] = [
+                "type": "m.login.password",
+                "identifier": ["type": "m.id.user", "user": .string(configuration.userID)],
+                "password": .string(password.revealed),
+                "initial_device_display_name": .string(configuration.deviceName),
+            ]
+            if let device = stored?.deviceID { body["device_id"] = .string(device) }
+            let response = try await client.request(.POST, "/_matrix/client/v3/login", body: .object(body), authenticated: false)
+            guard let token = response["access_token"]?.stringValue, let device = response["device_id"]?.stringValue else {
+                throw MatrixError(status: 200, errcode: nil, message: "the login response had no access token or device id", retryAfter: nil)
+            }
+            let session = StoredSession(homeserver: configuration.homeserver, userID: configuration.userID, deviceID: device, accessToken: token)
+            let encoded = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)
+            try await store.write { try $0.setCursor(Keys.session, value: encoded) }
+            client.setAccessToken(Secret(token))
+            state.withLock { $0.deviceID = device }
+            logger.info("logged in", metadata: ["device.id": "\(device)"])
+        }
+        try await loadProfile()
+    }
+
+    private func whoami() async throws -> (userID: String, deviceID: String?) {
+        let response = try await client.request(.GET, "/_matrix/client/v3/account/whoami")
+        let userID = response["user_id"]?.stringValue ?? ""
+        guard userID == configuration.userID else {
+            throw MatrixError(
+                status: nil, errcode: nil,
+                message: "the access token belongs to \(userID), not matrix.user_id \(configuration.userID)", retryAfter: nil
+            )
+        }
+        return (userID, response["device_id"]?.stringValue)
+    }
+
+    private func loadProfile() async throws {
+        let path = "/_matrix/client/v3/profile/\(MatrixClient.segment(configuration.userID))"
+        let name = try? await client.request(.GET, path)["displayname"]?.stringValue
+        state.withLock { $0.displayName = name }
+    }
+
+    /// Signs the stored session out and forgets it.
+    ///
+    /// - Returns: whether there was a session to sign out.
+    public static func logout(configuration: MatrixConfiguration, store: any Store, http: HTTPClient = .shared) async throws -> Bool {
+        guard let text = try await store.read({ try $0.cursor(Keys.session) }) else { return false }
+        if let session = try? JSONDecoder().decode(StoredSession.self, from: Data(text.utf8)) {
+            let client = MatrixClient(homeserver: session.homeserver, http: http)
+            client.setAccessToken(Secret(session.accessToken))
+            do {
+                try await client.request(.POST, "/_matrix/client/v3/logout", body: .object([:]))
+            } catch let error where error.isUnauthorized {
+                // Already signed out elsewhere: forgetting it is all that is left.
+            }
+        }
+        try await store.write { try $0.deleteCursor(Keys.session) }
+        return true
+    }
+
+    // MARK: Sync
+
+    private static let filter: String = {
+        let timelineTypes: [JSONValue] = [
+            "m.room.message", "m.reaction", "m.room.redaction", "m.room.encrypted", "m.room.member", "m.room.encryption",
+        ]
+        let filter: JSONValue = [
+            "presence": ["types": []],
+            "account_data": ["types": []],
+            "room": [
+                "timeline": ["limit": 100, "types": .array(timelineTypes)],
+                "state": ["types": ["m.room.member", "m.room.encryption"]],
+                "ephemeral": ["types": []],
+                "account_data": ["types": []],
+            ],
+        ]
+        return filter.canonicalText
+    }()
+
+    private func syncOnce() async throws {
+        let since = try await store.read { try $0.cursor(Keys.nextBatch) }
+        var query = [("filter", Self.filter)]
+        let timeoutMS = since == nil ? 0 : Int(configuration.syncTimeout.components.seconds * 1000)
+        query.append(("timeout", String(timeoutMS)))
+        if let since { query.append(("since", since)) }
+        let result = await sync(query)
+        if case .failure(let error) = result, since != nil, error.status == 400 {
+            // The server no longer knows our token (a restored or reset homeserver). Start over
+            // from a fresh sync; the inbox drops every event it already has by event id.
+            logger.warning("the homeserver rejected the sync token; starting a fresh sync", metadata: ["error": "\(error)"])
+            let fresh = try await sync([("filter", Self.filter), ("timeout", "0")]).get()
+            try await process(fresh, since: nil, initial: false)
+            return
+        }
+        try await process(try result.get(), since: since, initial: since == nil)
+    }
+
+    private func sync(_ query: [(String, String)]) async -> Result<JSONValue, MatrixError> {
+        do {
+            return .success(try await client.request(.GET, "/_matrix/client/v3/sync", query: query, timeout: configuration.syncTimeout + .seconds(30)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// One inbound candidate before the store decides about it.
+    private struct Candidate {
+        var event: MatrixEvent
+        var room: String
+        var meaning: EventMeaning
+    }
+
+    private func process(_ response: JSONValue, since: String?, initial: Bool) async throws {
+        guard let nextBatch = response["next_batch"]?.stringValue else {
+            throw MatrixError(status: 200, errcode: nil, message: "the sync response had no next_batch", retryAfter: nil)
+        }
+        let rooms = response["rooms"]
+        let me = configuration.userID
+
+        // Invites: join when the inviter is allowed, reject otherwise.
+        for (roomID, room) in rooms?["invite"]?.objectValue ?? [:] {
+            let events = (room["invite_state"]?["events"]?.arrayValue ?? []).compactMap { json -> (sender: String, membership: String?, stateKey: String?)? in
+                guard let sender = json["sender"]?.stringValue else { return nil }
+                return (sender, json["content"]?["membership"]?.stringValue, json["state_key"]?.stringValue)
+            }
+            let inviter = events.last(where: { $0.membership == "invite" && $0.stateKey == me })?.sender
+            if let inviter, configuration.allowedUsers.allows(inviter) {
+                state.withLock { _ = $0.pendingJoins.insert(roomID) }
+            } else {
+                logger.warning("rejecting an invite from a user who is not allowed", metadata: ["room.id": "\(roomID)", "inviter": "\(inviter ?? "unknown")"])
+                await leave(roomID)
+            }
+        }
+        await joinPending()
+
+        // Rooms we left or were removed from.
+        for (roomID, room) in rooms?["leave"]?.objectValue ?? [:] {
+            let mine = (room["timeline"]?["events"]?.arrayValue ?? []).compactMap(MatrixEvent.init).last { $0.type == "m.room.member" && $0.stateKey == me }
+            if let mine, mine.sender != me {
+                logger.warning("removed from a room", metadata: ["room.id": "\(roomID)", "by": "\(mine.sender)", "membership": "\(mine.membership ?? "-")"])
+            }
+            state.withLock { _ = $0.rooms.removeValue(forKey: roomID) }
+        }
+
+        var candidates: [Candidate] = []
+        var roomUpdates: [String: RoomState] = [:]
+        var newest: Int64 = 0
+        for (roomID, room) in rooms?["join"]?.objectValue ?? [:] {
+            var roomState = try await roomState(roomID)
+            var changed = false
+            if let count = room["summary"]?["m.joined_member_count"]?.intValue {
+                roomState.members = Int(count)
+            }
+            let stateEvents = (room["state"]?["events"]?.arrayValue ?? []).compactMap(MatrixEvent.init)
+            var timeline = (room["timeline"]?["events"]?.arrayValue ?? []).compactMap { json -> MatrixEvent? in
+                guard let event = MatrixEvent(json) else {
+                    logger.warning("skipping a malformed event", metadata: ["room.id": "\(roomID)"])
+                    return nil
+                }
+                return event
+            }
+            if roomState.joinedAt == nil {
+                let join = (stateEvents + timeline).last { $0.type == "m.room.member" && $0.stateKey == me && $0.membership == "join" }
+                roomState.joinedAt = join?.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
+                changed = true
+            }
+            if initial {
+                if changed { roomUpdates[roomID] = roomState }
+                state.withLock { $0.rooms[roomID] = roomState }
+                continue
+            }
+            if room["timeline"]?["limited"] == .bool(true), let since, let previous = room["timeline"]?["prev_batch"]?.stringValue {
+                timeline = try await backfill(roomID, from: previous, to: since) + timeline
+            }
+            var seen = Set<String>()
+            for event in timeline where seen.insert(event.id).inserted {
+                eventsReceived.increment()
+                newest = max(newest, event.timestamp)
+                if event.sender == me { continue }
+                if let joinedAt = roomState.joinedAt, event.timestamp < joinedAt {
+                    logger.debug("skipping history from before the bot joined", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
+                    continue
+                }
+                let meaning = MatrixEvents.meaning(of: event, me: identity)
+                if case .ignore(let reason) = meaning {
+                    logger.debug("not for the bot", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "reason": "\(reason)"])
+                    continue
+                }
+                if case .encrypted = meaning {
+                    if roomState.encryptionNoticeSent { continue }
+                    roomState.encryptionNoticeSent = true
+                    changed = true
+                }
+                candidates.append(Candidate(event: event, room: roomID, meaning: meaning))
+            }
+            if changed { roomUpdates[roomID] = roomState }
+            state.withLock { $0.rooms[roomID] = roomState }
+        }
+
+        let messages = try await inboundMessages(candidates)
+        var cursors = [InboxWriter.CursorUpdate(name: Keys.nextBatch, value: nextBatch)]
+        for (roomID, roomState) in roomUpdates.sorted(by: { $0.key < $1.key }) {
+            let encoded = String(decoding: try JSONEncoder().encode(roomState), as: UTF8.self)
+            cursors.append(InboxWriter.CursorUpdate(name: Keys.room(roomID), value: encoded))
+        }
+        let results = try await inbox.accept(messages, cursors: cursors)
+        if newest > 0 {
+            syncLag.record(max(0, Date().timeIntervalSince1970 - Double(newest) / 1000))
+        }
+        if initial {
+            logger.info("first sync: history before now is not answered", metadata: ["rooms": "\(state.withLock { $0.rooms.count })"])
+        }
+        // Show that the bot is working on each new addressed request.
+        for (message, result) in zip(messages, results) where message.addressed && message.gesture == nil {
+            if case .inserted = result { startTyping(in: message.conversation.conversation.rawValue) }
+        }
+        await leaveEmptyRooms()
+    }
+
+    private func roomState(_ roomID: String) async throws -> RoomState {
+        if let known = state.withLock({ $0.rooms[roomID] }) { return known }
+        guard let text = try await store.read({ try $0.cursor(Keys.room(roomID)) }),
+            let stored = try? JSONDecoder().decode(RoomState.self, from: Data(text.utf8))
+        else { return RoomState() }
+        return stored
+    }
+
+    /// Events missing between the previous sync and a limited timeline, oldest first.
+    private func backfill(_ roomID: String, from: String, to: String) async throws -> [MatrixEvent] {
+        var events: [MatrixEvent] = []
+        var token = from
+        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/messages"
+        // Bounded: a gap larger than this is logged, not fetched forever.
+        for _ in 0..<20 {
+            let page = try await client.request(.GET, path, query: [("dir", "b"), ("from", token), ("to", to), ("limit", "100")])
+            let chunk = (page["chunk"]?.arrayValue ?? []).compactMap(MatrixEvent.init)
+            events.append(contentsOf: chunk)
+            guard !chunk.isEmpty, let end = page["end"]?.stringValue else {
+                logger.info("filled a gap in a room's timeline", metadata: ["room.id": "\(roomID)", "events": "\(events.count)"])
+                return events.reversed()
+            }
+            token = end
+        }
+        logger.warning("a timeline gap was larger than 2000 events; older ones were not fetched", metadata: ["room.id": "\(roomID)"])
+        return events.reversed()
+    }
+
+    /// Turns candidates into inbound messages, deciding addressing with what the store knows:
+    /// which events are the bot's, and whether a confirmation waits in the room.
+    private func inboundMessages(_ candidates: [Candidate]) async throws -> [InboundMessage] {
+        guard !candidates.isEmpty else { return [] }
+        var messages: [InboundMessage] = []
+        for candidate in candidates {
+            let roomID = candidate.room
+            let key = ConversationKey(channel: channel, conversation: ConversationID(roomID))
+            let event = candidate.event
+            let received = Date(timeIntervalSince1970: Double(event.timestamp) / 1000)
+            func message(_ text: String, addressed: Bool, replyTo: String? = nil, thread: String? = nil) -> InboundMessage {
+                InboundMessage(
+                    externalID: event.id, conversation: key, sender: Sender(id: PersonID(event.sender)), text: text,
+                    replyTo: replyTo, thread: thread, trust: TrustFacts(senderAuthenticated: true), receivedAt: received,
+                    addressed: addressed
+                )
+            }
+            switch candidate.meaning {
+            case .text(let body, let named, let replyTo, let thread):
+                let direct = try await isDirect(roomID)
+                let toUs = try await isOurs(replyTo)
+                if direct || named || toUs != nil {
+                    messages.append(message(body, addressed: true, replyTo: replyTo, thread: thread))
+                } else if body.split(whereSeparator: \.isWhitespace).count <= 3, try await hasPendingConfirmation(key) {
+                    // Perhaps a bare yes / no to a waiting request: the engine decides.
+                    messages.append(message(body, addressed: false, replyTo: replyTo, thread: thread))
+                }
+            case .media(let what, let named, let replyTo, let thread):
+                let direct = try await isDirect(roomID)
+                if direct || named {
+                    var inbound = message("", addressed: true, replyTo: replyTo, thread: thread)
+                    inbound.unreadable = .media(what)
+                    messages.append(inbound)
+                }
+            case .reaction(let target, let gesture, let reactionKey):
+                // Only a reaction on one of our confirmation requests means anything.
+                guard let ours = try await isOurs(target), ours.kind == .confirmationRequest else { continue }
+                var inbound = message(reactionKey, addressed: false, replyTo: target)
+                inbound.gesture = gesture
+                messages.append(inbound)
+            case .redaction(let target):
+                // Withdrawing a request cancels what waits for it; the engine checks it was the
+                // requester's own.
+                guard try await store.read({ try $0.inboxID(channel: MatrixAdapter.channelID, externalID: target) }) != nil else { continue }
+                var inbound = message("(withdrawn)", addressed: false, replyTo: target)
+                inbound.gesture = .decline
+                messages.append(inbound)
+            case .encrypted:
+                var inbound = message("", addressed: true)
+                inbound.unreadable = .encrypted
+                messages.append(inbound)
+            case .ignore:
+                continue
+            }
+        }
+        return messages
+    }
+
+    private func isOurs(_ eventID: String?) async throws -> OutboundMessage? {
+        guard let eventID else { return nil }
+        return try await store.read { try $0.outbound(channel: MatrixAdapter.channelID, externalID: eventID) }
+    }
+
+    private func hasPendingConfirmation(_ key: ConversationKey) async throws -> Bool {
+        try await store.read { try !$0.pendingConfirmations(in: key).isEmpty }
+    }
+
+    /// A room with the bot and one other member is a direct chat: every message there is for the bot.
+    private func isDirect(_ roomID: String) async throws -> Bool {
+        if let members = state.withLock({ $0.rooms[roomID]?.members }) { return members <= 2 }
+        let response = try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/joined_members")
+        let count = response["joined"]?.objectValue?.count ?? 0
+        state.withLock { $0.rooms[roomID, default: RoomState()].members = count }
+        return count <= 2
+    }
+
+    // MARK: Room membership
+
+    private func joinPending() async {
+        let rooms = state.withLock { $0.pendingJoins }
+        for roomID in rooms.sorted() {
+            do {
+                try await client.request(.POST, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/join", body: .object([:]))
+                _ = state.withLock { $0.pendingJoins.remove(roomID) }
+                logger.info("joined a room on invitation", metadata: ["room.id": "\(roomID)"])
+            } catch let error where !error.isTransient {
+                _ = state.withLock { $0.pendingJoins.remove(roomID) }
+                logger.warning("could not join a room; giving up on the invite", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+            } catch {
+                logger.warning("could not join a room yet; will retry", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func leave(_ roomID: String) async {
+        do {
+            try await client.request(.POST, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/leave", body: .object([:]))
+        } catch {
+            logger.warning("could not leave a room", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+        }
+    }
+
+    private func leaveEmptyRooms() async {
+        let empty = state.withLock { state in state.rooms.filter { $0.value.members == 1 }.map(\.key) }
+        for roomID in empty.sorted() {
+            logger.info("leaving a room everyone else has left", metadata: ["room.id": "\(roomID)"])
+            await leave(roomID)
+            _ = state.withLock { $0.rooms.removeValue(forKey: roomID) }
+        }
+    }
+
+    // MARK: Typing and receipts
+
+    private func startTyping(in roomID: String) {
+        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/typing/\(MatrixClient.segment(configuration.userID))"
+        let client = self.client
+        Task {
+            _ = try? await client.request(.PUT, path, body: ["typing": true, "timeout": 30000])
+        }
+    }
+
+    private func finishedWorking(in roomID: String, readUpTo eventID: String?) {
+        let room = MatrixClient.segment(roomID)
+        let typing = "/_matrix/client/v3/rooms/\(room)/typing/\(MatrixClient.segment(configuration.userID))"
+        let client = self.client
+        Task {
+            _ = try? await client.request(.PUT, typing, body: ["typing": false])
+            if let eventID {
+                _ = try? await client.request(.POST, "/_matrix/client/v3/rooms/\(room)/receipt/m.read/\(MatrixClient.segment(eventID))", body: .object([:]))
+            }
+        }
+    }
+
+    // MARK: Delivery
+
+    public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
+        guard client.hasAccessToken else {
+            throw ChannelError(.unavailable, "not logged in to the homeserver yet", isTransient: true)
+        }
+        let roomID = message.conversation.conversation.rawValue
+        let content = MatrixFormatting.content(for: message)
+        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/send/m.room.message/\(MatrixClient.segment(message.deliveryKey))"
+        do {
+            let response = try await client.request(.PUT, path, body: content)
+            repliesSent.increment()
+            finishedWorking(in: roomID, readUpTo: message.inReplyTo)
+            return DeliveryReceipt(externalID: response["event_id"]?.stringValue)
+        } catch {
+            sendFailures.increment()
+            throw Self.channelError(error)
+        }
+    }
+
+    static func channelError(_ error: MatrixError) -> ChannelError {
+        switch error.status {
+        case nil:
+            return ChannelError(.unreachable, error.description, isTransient: true)
+        case 429:
+            return ChannelError(.rateLimited, error.description, isTransient: true, retryAfter: error.retryAfter)
+        case 401:
+            // The sync loop logs in again; the message waits for it.
+            return ChannelError(.unauthorized, error.description, isTransient: true)
+        case let status? where status >= 500 || status == 408:
+            return ChannelError(.unreachable, error.description, isTransient: true, retryAfter: error.retryAfter)
+        default:
+            // 403 (not in the room any more), 404 (unknown room), 400: sending again cannot help.
+            return ChannelError(.rejected, error.description, isTransient: false)
+        }
+    }
+}

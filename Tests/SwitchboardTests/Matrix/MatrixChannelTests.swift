@@ -1,0 +1,295 @@
+// The Matrix channel against a real Synapse: the built `switchboard serve` binary as the bot,
+// scripted people as its users. scripts/test.sh installs Synapse; each test registers its own
+// bot and people on a shared server (or starts its own when it restarts the server).
+
+import Foundation
+import GRDB
+import SwitchboardModel
+import Testing
+
+/// `switchboard serve` running as a Matrix bot.
+final class RunningBot: @unchecked Sendable {  // the process is only touched from the test's task
+    let process: Process
+    let logPath: String
+    let dataDir: String
+
+    init(dataDir: String, environment: [String: String]) throws {
+        try Binary.requireBuilt()
+        self.dataDir = dataDir
+        logPath = dataDir + "/serve-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["serve", "--data-dir", dataDir]
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
+        env["SWITCHBOARD_LOG_LEVEL"] = "debug"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends a signal and waits for the process to end.
+    func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 15) throws {
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw HarnessError(description: "switchboard serve did not stop within \(timeout) s after signal \(signal)")
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// One test's cast: a bot account, its data directory, and people.
+struct MatrixCast {
+    let synapse: Synapse
+    let data: TemporaryDirectory
+    let bot: MatrixPerson
+    let alice: MatrixPerson
+    let bob: MatrixPerson
+
+    init(synapse: Synapse? = nil) throws {
+        self.synapse = try synapse ?? Synapse.shared.get()
+        data = try TemporaryDirectory()
+        bot = try self.synapse.register(Synapse.uniqueName("bot"))
+        alice = try self.synapse.register(Synapse.uniqueName("alice"))
+        bob = try self.synapse.register(Synapse.uniqueName("bob"))
+    }
+
+    var environment: [String: String] {
+        [
+            "SWITCHBOARD_MATRIX_HOMESERVER": synapse.url,
+            "SWITCHBOARD_MATRIX_USER_ID": bot.userID,
+            "SWITCHBOARD_MATRIX_PASSWORD": bot.password,
+            "SWITCHBOARD_MATRIX_ALLOWED_USERS": "\(alice.userID),\(bob.userID)",
+            "SWITCHBOARD_MATRIX_SYNC_TIMEOUT_MS": "5000",
+        ]
+    }
+
+    func startBot(extra: [String: String] = [:]) throws -> RunningBot {
+        try RunningBot(dataDir: data.path, environment: environment.merging(extra) { $1 })
+    }
+
+    /// A group room with alice, bob and the bot, everyone joined.
+    func groupRoom() async throws -> String {
+        let room = try await alice.createRoom(inviting: [bob.userID, bot.userID])
+        try await bob.join(room)
+        try await alice.waitForMembership(bot.userID, in: room, "join")
+        return room
+    }
+
+    /// A direct chat between alice and the bot.
+    func directRoom() async throws -> String {
+        let room = try await alice.createRoom(inviting: [bot.userID], direct: true)
+        try await alice.waitForMembership(bot.userID, in: room, "join")
+        return room
+    }
+
+    /// The audit trail, read from the bot's database.
+    func auditStatuses(tool: String) throws -> [String] {
+        let queue = try DatabaseQueue(path: data.path + "/switchboard.sqlite")
+        return try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT status FROM audit WHERE tool = ? ORDER BY seq", arguments: [tool])
+        }
+    }
+}
+
+@Suite("Matrix channel against a real Synapse", .serialized)
+struct MatrixChannelTests {
+    @Test("A direct chat: a request is answered as a threaded notice, with Markdown as HTML")
+    func directChat() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.directRoom()
+        let request = try await cast.alice.say(room, "add a note: buy **milk**")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        let reply = replies[0]
+        #expect(reply.body == "Added note 1: buy **milk**")
+        #expect(reply["content"]?["msgtype"]?.stringValue == "m.notice")
+        #expect(reply.inReplyTo == request)
+        #expect(reply["content"]?["formatted_body"]?.stringValue == "Added note 1: buy <strong>milk</strong>")
+        #expect(!bot.log.contains(cast.bot.password), "the password never reaches the log")
+    }
+
+    @Test("A group room: the bot answers only when addressed, and a risky action waits for the requester's yes or 👍")
+    func groupRoomConfirmations() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.groupRoom()
+        let botName = String(cast.bot.userID.dropFirst().prefix(while: { $0 != ":" }))
+
+        try await cast.alice.say(room, "add a note: this is for bob, not the bot")
+        try await cast.alice.say(room, "\(botName): add a note: milk")
+        try await cast.alice.say(room, "!sb add a note: eggs")
+        var replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 2)
+        #expect(replies.map(\.body) == ["Added note 1: milk", "Added note 2: eggs"], "the unaddressed message got no answer")
+
+        try await cast.alice.say(room, "!sb delete all my notes")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 3)
+        let ask = replies[2]
+        #expect(ask.body.contains("This will delete 2 notes"))
+        let askID = try #require(ask["event_id"]?.stringValue)
+
+        // Bob cannot answer alice's request, by word or by reaction; both are audited.
+        try await cast.bob.say(room, "yes")
+        try await cast.bob.react(room, to: askID, "👍")
+        // Alice's own 👍 runs it.
+        try await Task.sleep(for: .seconds(1))
+        try await cast.alice.react(room, to: askID, "👍")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[3].body.hasPrefix("Deleted 2 notes."), "got \(replies.map(\.body))")
+        #expect(replies.count == 4, "bob's yes and 👍 got no reply")
+        #expect(try cast.auditStatuses(tool: "notes.delete") == ["proposed", "awaiting_confirmation", "answer_ignored", "answer_ignored", "confirmed", "executed"])
+
+        // A 👎 declines; a bare "yes" from the requester counts without addressing.
+        try await cast.alice.say(room, "!sb add a note: a")
+        try await cast.alice.say(room, "!sb add a note: b")
+        try await cast.alice.say(room, "!sb delete all my notes")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 7)
+        try await cast.alice.react(room, to: try #require(replies[6]["event_id"]?.stringValue), "👎")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 8)
+        #expect(replies[7].body == "Cancelled. Nothing was changed.")
+        try await cast.alice.say(room, "!sb delete all my notes")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 9)
+        try await cast.alice.say(room, "yes")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 10)
+        #expect(replies[9].body.hasPrefix("Deleted 2 notes."), "got \(replies.map(\.body))")
+    }
+
+    @Test("History from before the bot joined is not answered; messages sent while it was stopped are answered once")
+    func historyAndDowntime() async throws {
+        let cast = try MatrixCast()
+        let room = try await cast.alice.createRoom(inviting: [], direct: false)
+        try await cast.alice.say(room, "add a note: said before the bot was here")
+        try await cast.alice.invite(cast.bot.userID, to: room)
+        var bot = try cast.startBot()
+        try await cast.alice.waitForMembership(cast.bot.userID, in: room, "join")
+        try await cast.alice.say(room, "add a note: first")
+        var replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        #expect(replies.map(\.body) == ["Added note 1: first"])
+
+        try bot.stop()
+        for text in ["add a note: second", "add a note: third", "list my notes"] {
+            try await cast.alice.say(room, text)
+        }
+        bot = try cast.startBot()
+        defer { try? bot.stop() }
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies.map(\.body) == [
+            "Added note 1: first", "Added note 2: second", "Added note 3: third", "You have 3 notes:\n1: first\n2: second\n3: third",
+        ])
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await cast.alice.messages(from: cast.bot.userID, in: room).count == 4, "nothing answered twice")
+        #expect(bot.log.contains("resumed the stored session"), "the restart reused its device")
+    }
+
+    @Test("kill -9 mid-conversation, then restart: every message is answered exactly once")
+    func killNine() async throws {
+        let cast = try MatrixCast()
+        var bot = try cast.startBot()
+        let room = try await cast.directRoom()
+        let count = 20
+        var requests: [String] = []
+        for index in 1...count {
+            requests.append(try await cast.alice.say(room, "add a note: n\(index)"))
+        }
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try bot.stop(signal: SIGKILL)
+        bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: count)
+        try await Task.sleep(for: .seconds(2))
+        let all = try await cast.alice.messages(from: cast.bot.userID, in: room)
+        #expect(all.count == count, "exactly one reply per message: \(all.map(\.body))")
+        #expect(Set(replies.compactMap(\.inReplyTo)) == Set(requests), "each request has its reply")
+        #expect(all.map(\.body) == (1...count).map { "Added note \($0): n\($0)" })
+    }
+
+    @Test("An invite from someone not allowed is rejected")
+    func disallowedInvite() async throws {
+        let cast = try MatrixCast()
+        let mallory = try cast.synapse.register(Synapse.uniqueName("mallory"))
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await mallory.createRoom(inviting: [cast.bot.userID], direct: true)
+        try await mallory.waitForMembership(cast.bot.userID, in: room, "leave")
+        #expect(bot.log.contains("rejecting an invite from a user who is not allowed"))
+    }
+
+    @Test("Bad input: media, malformed events, an oversized message; the sync loop keeps going")
+    func badInput() async throws {
+        let cast = try MatrixCast()
+        // A Matrix event is at most 64 KiB, so "huge" here is over a lowered limit.
+        let bot = try cast.startBot(extra: ["SWITCHBOARD_ENGINE_MAX_MESSAGE_BYTES": "20000"])
+        defer { try? bot.stop() }
+        let room = try await cast.directRoom()
+        try await cast.alice.send(room, ["msgtype": "m.image", "body": "cat.png", "url": "mxc://localhost/abc"])
+        // Synapse refuses a missing or non-string body, but lets these odd shapes through.
+        try await cast.alice.send(room, type: "m.reaction", ["m.relates_to": ["rel_type": "m.annotation"]])
+        try await cast.alice.send(room, type: "m.reaction", ["unexpected": true])
+        try await cast.alice.send(room, ["msgtype": "m.text", "body": "odd relation", "m.relates_to": "not an object"])
+        try await cast.alice.send(room, type: "com.example.unknown", ["anything": [1, 2, 3]])
+        try await cast.alice.send(room, ["msgtype": "m.text", "body": .string(String(repeating: "x", count: 50_000))])
+        try await cast.alice.say(room, "add a note: still here")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[0].body.hasPrefix("I can only read text for now, so I couldn't read an image."))
+        #expect(replies[1].body.contains("Sorry, I didn't understand that"), "a message with an odd relation is still read: \(replies[1].body)")
+        #expect(replies[2].body.contains("I read messages up to 20000 bytes"))
+        #expect(replies[3].body == "Added note 1: still here")
+        #expect(bot.process.isRunning)
+    }
+
+    @Test("An encrypted room gets one notice that the bot cannot read it")
+    func encryptedRoom() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.alice.createRoom(inviting: [cast.bot.userID], direct: true, encrypted: true)
+        try await cast.alice.waitForMembership(cast.bot.userID, in: room, "join")
+        let ciphertext: JSONValue = [
+            "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg", "sender_key": "abc",
+            "session_id": "xyz", "device_id": "DEVICE",
+        ]
+        try await cast.alice.send(room, type: "m.room.encrypted", ciphertext)
+        try await cast.alice.send(room, type: "m.room.encrypted", ciphertext)
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        #expect(replies[0].body.contains("end-to-end encrypted"))
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await cast.alice.messages(from: cast.bot.userID, in: room).count == 1, "said once")
+    }
+
+    @Test("The homeserver stops and comes back: the bot recovers without a restart")
+    func homeserverRestart() async throws {
+        let synapse = try Synapse()
+        let cast = try MatrixCast(synapse: synapse)
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.directRoom()
+        try await cast.alice.say(room, "add a note: before")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try synapse.stop()
+        try await Task.sleep(for: .seconds(3))
+        try synapse.start()
+        try await cast.alice.say(room, "add a note: after")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 2, timeout: .seconds(60))
+        #expect(replies.map(\.body) == ["Added note 1: before", "Added note 2: after"])
+        #expect(bot.process.isRunning)
+        #expect(bot.log.contains("sync failed; retrying"))
+    }
+}
