@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardApp
+import SwitchboardMatrix
 import SwitchboardChannels
 import SwitchboardSQLite
 import SwitchboardEngine
@@ -111,6 +112,51 @@ struct ConfigurationTests {
         try "sqlite:///tmp/secret-place.sqlite\n".write(toFile: secretPath, atomically: true, encoding: .utf8)
         let configuration = try AppConfiguration(file: nil, environment: ["HOME": "/h", "SWITCHBOARD_DATABASE_URL_FILE": secretPath])
         #expect(configuration.databasePath == "/tmp/secret-place.sqlite")
+    }
+
+    @Test("The Matrix channel is configured from the environment, its password from a file")
+    func matrixFromEnvironment() throws {
+        let directory = try TemporaryDirectory()
+        let passwordPath = directory.path + "/matrix-password"
+        try "s3cret-pass\n".write(toFile: passwordPath, atomically: true, encoding: .utf8)
+        let configuration = try AppConfiguration(file: nil, environment: [
+            "HOME": "/h",
+            "SWITCHBOARD_MATRIX_HOMESERVER": "https://matrix.example.org/",
+            "SWITCHBOARD_MATRIX_USER_ID": "@switchboard:example.org",
+            "SWITCHBOARD_MATRIX_PASSWORD_FILE": passwordPath,
+            "SWITCHBOARD_MATRIX_ALLOWED_USERS": "@alice:example.org, *:example.com",
+        ])
+        let matrix = try #require(configuration.matrix)
+        #expect(matrix.homeserver == "https://matrix.example.org")
+        #expect(matrix.userID == "@switchboard:example.org")
+        guard case .password(let password) = matrix.credential else {
+            Issue.record("expected a password credential")
+            return
+        }
+        #expect(password.revealed == "s3cret-pass")
+        #expect("\(password)" == "<redacted>")
+        #expect(matrix.allowedUsers.allows("@alice:example.org") && matrix.allowedUsers.allows("@bob:example.com"))
+        #expect(!matrix.allowedUsers.allows("@mallory:example.org"))
+        #expect(try AppConfiguration(file: nil, environment: ["HOME": "/h"]).matrix == nil, "no homeserver, no Matrix channel")
+    }
+
+    @Test("Matrix configuration mistakes are reported together")
+    func matrixProblems() throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: nil, environment: [
+                "HOME": "/h",
+                "SWITCHBOARD_MATRIX_HOMESERVER": "matrix.example.org",
+                "SWITCHBOARD_MATRIX_USER_ID": "switchboard",
+                "SWITCHBOARD_MATRIX_ALLOWED_USERS": "alice",
+            ])
+        }
+        let keys = Set(error?.problems.map(\.key) ?? [])
+        #expect(keys == ["matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.allowed_users"], "\(error?.description ?? "")")
+        let orphan = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: nil, environment: ["HOME": "/h", "SWITCHBOARD_MATRIX_PASSWORD": "x"])
+        }
+        #expect(orphan?.description.contains("matrix.homeserver is not") == true)
+        #expect(orphan?.description.contains("\"x\"") == false, "a secret value is never echoed")
     }
 
     @Test("A broken YAML file is a clear error")
