@@ -258,7 +258,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             "account_data": ["types": []],
             "room": [
                 "timeline": ["limit": 100, "types": .array(timelineTypes)],
-                "state": ["types": ["m.room.member", "m.room.encryption"]],
+                // Lazy loading is what makes Synapse send the room summary (member counts).
+                "state": ["types": ["m.room.member", "m.room.encryption"], "lazy_load_members": true],
                 "ephemeral": ["types": []],
                 "account_data": ["types": []],
             ],

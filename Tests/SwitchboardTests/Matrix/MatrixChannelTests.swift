@@ -4,6 +4,7 @@
 
 import Foundation
 import GRDB
+import NIOHTTP1
 import SwitchboardModel
 import Testing
 
@@ -272,6 +273,103 @@ struct MatrixChannelTests {
         #expect(replies[0].body.contains("end-to-end encrypted"))
         try await Task.sleep(for: .seconds(2))
         #expect(try await cast.alice.messages(from: cast.bot.userID, in: room).count == 1, "said once")
+    }
+
+    @Test("A gap longer than one sync's timeline is filled from /messages: every message answered once")
+    func limitedTimelineBackfill() async throws {
+        let cast = try MatrixCast()
+        let fast = ["SWITCHBOARD_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000", "SWITCHBOARD_RATE_LIMITS_DEFAULT_BURST": "100000"]
+        var bot = try cast.startBot(extra: fast)
+        let room = try await cast.directRoom()
+        try await cast.alice.say(room, "add a note: n0")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try bot.stop()
+        // More than the sync filter's timeline limit (100) while the bot is away.
+        let count = 130
+        for index in 1...count {
+            try await cast.alice.say(room, "add a note: n\(index)")
+        }
+        bot = try cast.startBot(extra: fast)
+        defer { try? bot.stop() }
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: count + 1, timeout: .seconds(90))
+        let expected = (0...count).map { "Added note \($0 + 1): n\($0)" }
+        #expect(replies.count == expected.count)
+        let wrong = zip(replies.map(\.body), expected).filter { $0 != $1 }
+        #expect(wrong.isEmpty, "answered out of order or wrongly: \(wrong.prefix(3))")
+        #expect(bot.log.contains("filled a gap in a room's timeline"))
+    }
+
+    @Test("A sync token the server rejects: a fresh sync, and nothing answered twice")
+    func rejectedSyncToken() async throws {
+        let cast = try MatrixCast()
+        var bot = try cast.startBot()
+        let room = try await cast.directRoom()
+        try await cast.alice.say(room, "add a note: one")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try bot.stop()
+        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE cursors SET value = 'not-a-token' WHERE name = 'matrix.next_batch'")
+        }
+        try await cast.alice.say(room, "add a note: two")
+        bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 2)
+        #expect(replies.map(\.body) == ["Added note 1: one", "Added note 2: two"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await cast.alice.messages(from: cast.bot.userID, in: room).count == 2, "\"one\" was not answered again")
+        #expect(bot.log.contains("rejected the sync token"))
+    }
+
+    @Test("Threads, edits and withdrawn requests")
+    func threadsEditsRedactions() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.directRoom()
+        let root = try await cast.alice.say(room, "add a note: root")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        // A request in a thread is answered in the thread.
+        try await cast.alice.send(room, [
+            "msgtype": "m.text", "body": "list my notes",
+            "m.relates_to": ["rel_type": "m.thread", "event_id": .string(root), "is_falling_back": true, "m.in_reply_to": ["event_id": .string(root)]],
+        ])
+        var replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 2)
+        #expect(replies[1]["content"]?["m.relates_to"]?["rel_type"] == "m.thread")
+        #expect(replies[1]["content"]?["m.relates_to"]?["event_id"]?.stringValue == root)
+        // An edit is not a new request.
+        try await cast.alice.send(room, [
+            "msgtype": "m.text", "body": "* add a note: edited",
+            "m.new_content": ["msgtype": "m.text", "body": "add a note: edited"],
+            "m.relates_to": ["rel_type": "m.replace", "event_id": .string(root)],
+        ])
+        // Withdrawing a request that waits for a yes cancels it.
+        try await cast.alice.say(room, "add a note: second")
+        let request = try await cast.alice.say(room, "delete all my notes")
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[3].body.contains("This will delete 2 notes"))
+        try await cast.alice.call(.PUT, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/redact/\(request.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/\(UUID().uuidString)", .object([:]))
+        replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 5)
+        #expect(replies[4].body == "Cancelled. Nothing was changed.")
+        #expect(replies.allSatisfy { !$0.body.contains("edited") }, "the edit was not taken as a request")
+        #expect(try cast.auditStatuses(tool: "notes.delete") == ["proposed", "awaiting_confirmation", "declined"])
+    }
+
+    @Test("The bot leaves a room everyone else has left")
+    func leavesEmptyRoom() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let room = try await cast.groupRoom()
+        try await cast.alice.call(.POST, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/leave", .object([:]))
+        try await cast.bob.call(.POST, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/leave", .object([:]))
+        // Asked as the bot's own account: is it still in the room?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await cast.bot.call(.GET, "/_matrix/client/v3/joined_rooms")["joined_rooms"]?.arrayValue?.contains(.string(room)) != false {
+            if ContinuousClock.now > deadline { Issue.record("the bot did not leave the empty room"); return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(bot.log.contains("leaving a room everyone else has left"))
     }
 
     @Test("The homeserver stops and comes back: the bot recovers without a restart")
