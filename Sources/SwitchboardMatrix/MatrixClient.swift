@@ -137,10 +137,4 @@ extension JSONValue {
         default: nil
         }
     }
-
-    /// The members, if this is an object.
-    var objectValue: [String: JSONValue]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
 }

@@ -63,6 +63,12 @@ public enum JSONValue: Hashable, Sendable, Codable {
         return nil
     }
 
+    /// The members, if this is an object.
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
     /// The member named `key`, if this is an object that has it.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }

@@ -124,7 +124,28 @@ struct MatrixChannelTests {
         #expect(reply["content"]?["msgtype"]?.stringValue == "m.notice")
         #expect(reply.inReplyTo == request)
         #expect(reply["content"]?["formatted_body"]?.stringValue == "Added note 1: buy <strong>milk</strong>")
-        #expect(!bot.log.contains(cast.bot.password), "the password never reaches the log")
+
+        // The bot marks the request read once it has answered.
+        let filter: JSONValue = ["room": ["rooms": [.string(room)], "timeline": ["limit": 0], "ephemeral": ["types": ["m.receipt"]]]]
+        let deadline = ContinuousClock.now + .seconds(15)
+        var readers: [String: JSONValue] = [:]
+        while readers[cast.bot.userID] == nil, ContinuousClock.now < deadline {
+            let sync = try await cast.alice.call(.GET, "/_matrix/client/v3/sync", query: "timeout=0&filter=\(filter.canonicalText.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            for receipt in sync["rooms"]?["join"]?[room]?["ephemeral"]?["events"]?.arrayValue ?? [] {
+                readers.merge(receipt["content"]?[request]?["m.read"]?.objectValue ?? [:]) { $1 }
+            }
+            if readers[cast.bot.userID] == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(readers[cast.bot.userID] != nil, "a read receipt from the bot on the request")
+
+        // Neither the password nor the access token reaches the log.
+        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
+        let session = try await queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
+        let stored = try #require(session)
+        let token = try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+        #expect(!bot.log.contains(cast.bot.password))
+        #expect(!bot.log.contains(token))
+        #expect(bot.log.contains(room), "log lines name the room")
     }
 
     @Test("A group room: the bot answers only when addressed, and a risky action waits for the requester's yes or 👍")
