@@ -165,9 +165,11 @@ struct SystemTests {
             }
         }
         let deletes = audit.filter { $0["tool"] as? String == "notes.delete" }.map { $0["status"] as! String }
-        #expect(deletes == ["proposed", "awaiting_confirmation", "declined", "proposed", "awaiting_confirmation", "confirmed", "executed", "undone"])
+        #expect(deletes == ["proposed", "awaiting_confirmation", "answer_ignored", "declined", "proposed", "awaiting_confirmation", "confirmed", "executed", "undone"])
         #expect(audit.filter { $0["tool"] as? String == "notes.delete" && $0["status"] as? String == "executed" }.first?["risk"] as? String == "high")
-        #expect(Set(audit.compactMap { $0["person"] as? String }) == ["alice"], "bob's yes changed nothing")
+        // Bob's yes changed nothing; it is on the record as an ignored answer, and only that.
+        let bobs = audit.filter { $0["person"] as? String == "bob" }.map { $0["status"] as? String }
+        #expect(bobs == ["answer_ignored"])
 
         let verify = try Binary.run(["audit", "verify", "--data-dir", dir.path])
         #expect(verify.status == 0 && verify.stdout.contains("intact"))
