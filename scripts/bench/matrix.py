@@ -10,6 +10,7 @@ What it measures
               long-poll /sync with a filter, and for every human message PUT an m.notice
               reply with `m.relates_to.m.in_reply_to`. It keeps one sender per room (replies
               in order within a room, rooms in parallel). This is the homeserver's own limit.
+              With --baseline-sequential it sends one reply at a time over all rooms instead.
     bot       the real binary (`switchboard serve`) logged in with a password, same rooms.
 
     Setup per run: USERS humans spread round-robin over ROOMS rooms (defaults: 10 users, 5
@@ -42,6 +43,9 @@ How to run
     --json            print the results as JSON instead of a table
     --keep            keep the temporary directories (Synapse logs, the bot's log and database)
     --timeout S       give up when no reply arrived for S seconds (60)
+    --settle S        wait S seconds after the joins before sending (2)
+    --baseline-sequential
+                      the no-op client sends one reply at a time, not one per room at a time
 
     Progress goes to stderr, results to stdout. Everything started (Synapse, the bot, the no-op
     client) is stopped on exit, including on Ctrl-C and errors. Python 3 standard library only.
@@ -177,6 +181,7 @@ def noop_client(argv):
     parser.add_argument("--user-id", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--sync-timeout-ms", type=int, default=30000)
+    parser.add_argument("--sequential", action="store_true", help="one reply at a time over all rooms")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
@@ -194,15 +199,16 @@ def noop_client(argv):
         },
     })
 
-    # One sender thread per room: replies in order within a room, rooms in parallel.
+    # One sender thread per room: replies in order within a room, rooms in parallel; or a
+    # single sender for everything with --sequential.
     queues = {}
     sent = [0]
     counter_lock = threading.Lock()
 
-    def sender(room_id, work):
+    def sender(work):
         conn = Matrix(args.homeserver, client.token)
         while True:
-            event_id = work.get()
+            room_id, event_id = work.get()
             with counter_lock:
                 sent[0] += 1
                 txn = f"noop-{sent[0]}"
@@ -216,10 +222,11 @@ def noop_client(argv):
                     time.sleep(0.5 * (attempt + 1))
 
     def reply(room_id, event_id):
-        if room_id not in queues:
-            queues[room_id] = queue.Queue()
-            threading.Thread(target=sender, args=(room_id, queues[room_id]), daemon=True).start()
-        queues[room_id].put(event_id)
+        key = "all" if args.sequential else room_id
+        if key not in queues:
+            queues[key] = queue.Queue()
+            threading.Thread(target=sender, args=(queues[key],), daemon=True).start()
+        queues[key].put((room_id, event_id))
 
     since = None
     while True:
@@ -361,6 +368,8 @@ class Run:
             env = dict(os.environ)
             command = [sys.executable, os.path.abspath(__file__), "noop-client",
                        "--homeserver", self.homeserver, "--user-id", self.bot_id, "--password", BOT_PASSWORD]
+            if self.options.baseline_sequential:
+                command.append("--sequential")
         with open(self.responder_log, "wb") as out:
             # Its own session: a Ctrl-C reaches only us, and we stop it in order.
             self.responder = subprocess.Popen(command, cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
@@ -669,6 +678,8 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds without a reply")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after the joins before sending")
+    parser.add_argument("--baseline-sequential", action="store_true",
+                        help="the no-op client sends one reply at a time (default: one per room at a time)")
     options = parser.parse_args()
     if options.users < 1 or options.rooms < 1 or options.messages < 1:
         parser.error("--messages, --users and --rooms must be positive")
@@ -715,7 +726,7 @@ def main():
     elapsed = time.monotonic() - started
     if options.json:
         print(json.dumps({"messages": options.messages, "users": options.users, "rooms": options.rooms,
-                          "binary": options.binary, "runs": results, "overhead": comparison,
+                          "binary": options.binary, "baseline_sequential": options.baseline_sequential, "runs": results, "overhead": comparison,
                           "script_seconds": round(elapsed, 1)}, indent=2))
     else:
         print(table(results, comparison))

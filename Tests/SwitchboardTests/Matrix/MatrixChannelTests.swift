@@ -393,6 +393,57 @@ struct MatrixChannelTests {
         #expect(bot.log.contains("leaving a room everyone else has left"))
     }
 
+    @Test("Kicked from a room: a log line, and the bot keeps answering elsewhere")
+    func kicked() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let group = try await cast.groupRoom()
+        let direct = try await cast.directRoom()
+        let encoded = group.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        try await cast.alice.call(.POST, "/_matrix/client/v3/rooms/\(encoded)/kick", ["user_id": .string(cast.bot.userID), "reason": "testing"])
+        try await cast.alice.say(direct, "add a note: after the kick")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: direct, count: 1)
+        #expect(replies[0].body == "Added note 1: after the kick")
+        #expect(bot.log.contains("removed from a room"))
+        #expect(bot.process.isRunning)
+    }
+
+    @Test("Logout signs the device out; an access token from configuration works too")
+    func logoutAndAccessToken() async throws {
+        let cast = try MatrixCast()
+        var bot = try cast.startBot()
+        let room = try await cast.directRoom()
+        try await cast.alice.say(room, "add a note: one")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try bot.stop()
+        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
+        let session = try await queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
+        let stored = try #require(session)
+        let token = try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+
+        let logout = try Binary.run(["matrix", "logout", "--data-dir", cast.data.path], environment: cast.environment)
+        #expect(logout.status == 0 && logout.stdout.contains("Signed out of Matrix"), "\(logout.stderr)")
+        let signedOut = MatrixPerson(homeserver: cast.synapse.url, userID: cast.bot.userID, token: token, password: cast.bot.password)
+        await #expect(throws: HarnessError.self, "the old token no longer works") {
+            try await signedOut.call(.GET, "/_matrix/client/v3/account/whoami")
+        }
+        let again = try Binary.run(["matrix", "logout", "--data-dir", cast.data.path], environment: cast.environment)
+        #expect(again.stdout.contains("There was no stored Matrix session."))
+
+        // A token made elsewhere (here: the one registration returned) instead of a password.
+        var environment = cast.environment
+        environment.removeValue(forKey: "SWITCHBOARD_MATRIX_PASSWORD")
+        environment["SWITCHBOARD_MATRIX_ACCESS_TOKEN"] = cast.bot.token
+        bot = try RunningBot(dataDir: cast.data.path, environment: environment)
+        defer { try? bot.stop() }
+        try await cast.alice.say(room, "add a note: two")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 2)
+        #expect(replies[1].body == "Added note 2: two")
+        #expect(bot.log.contains("using the configured access token"))
+        #expect(!bot.log.contains(cast.bot.token))
+    }
+
     @Test("The homeserver stops and comes back: the bot recovers without a restart")
     func homeserverRestart() async throws {
         let synapse = try Synapse()
