@@ -323,17 +323,19 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         }
         await joinPending()
 
-        // Rooms we left or were removed from.
+        var candidates: [Candidate] = []
+        var roomUpdates: [String: RoomState] = [:]
+
+        // Rooms we left or were removed from. Their state is reset, so that if the bot is
+        // invited back, what was said while it was away counts as history.
         for (roomID, room) in rooms?["leave"]?.objectValue ?? [:] {
             let mine = (room["timeline"]?["events"]?.arrayValue ?? []).compactMap(MatrixEvent.init).last { $0.type == "m.room.member" && $0.stateKey == me }
             if let mine, mine.sender != me {
                 logger.warning("removed from a room", metadata: ["room.id": "\(roomID)", "by": "\(mine.sender)", "membership": "\(mine.membership ?? "-")"])
             }
             state.withLock { _ = $0.rooms.removeValue(forKey: roomID) }
+            roomUpdates[roomID] = RoomState()
         }
-
-        var candidates: [Candidate] = []
-        var roomUpdates: [String: RoomState] = [:]
         var newest: Int64 = 0
         for (roomID, room) in rooms?["join"]?.objectValue ?? [:] {
             var roomState = try await roomState(roomID)
@@ -367,6 +369,11 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 eventsReceived.increment()
                 newest = max(newest, event.timestamp)
                 if event.sender == me { continue }
+                // Only allowed users talk to the bot, also in rooms others invited it to.
+                guard configuration.allowedUsers.allows(event.sender) else {
+                    logger.debug("not from an allowed user", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "sender": "\(event.sender)"])
+                    continue
+                }
                 if let joinedAt = roomState.joinedAt, event.timestamp < joinedAt {
                     logger.debug("skipping history from before the bot joined", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
                     continue
@@ -543,6 +550,11 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             logger.info("leaving a room everyone else has left", metadata: ["room.id": "\(roomID)"])
             await leave(roomID)
             _ = state.withLock { $0.rooms.removeValue(forKey: roomID) }
+            do {
+                try await store.write { try $0.deleteCursor(Keys.room(roomID)) }
+            } catch {
+                logger.warning("could not forget a room's state", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+            }
         }
     }
 

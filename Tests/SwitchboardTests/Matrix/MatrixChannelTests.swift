@@ -243,7 +243,7 @@ struct MatrixChannelTests {
         #expect(all.map(\.body) == (1...count).map { "Added note \($0): n\($0)" })
     }
 
-    @Test("An invite from someone not allowed is rejected")
+    @Test("An invite from someone not allowed is rejected, and their messages in a shared room are not answered")
     func disallowedInvite() async throws {
         let cast = try MatrixCast()
         let mallory = try cast.synapse.register(Synapse.uniqueName("mallory"))
@@ -252,6 +252,16 @@ struct MatrixChannelTests {
         let room = try await mallory.createRoom(inviting: [cast.bot.userID], direct: true)
         try await mallory.waitForMembership(cast.bot.userID, in: room, "leave")
         #expect(bot.log.contains("rejecting an invite from a user who is not allowed"))
+
+        let shared = try await cast.alice.createRoom(inviting: [cast.bot.userID, mallory.userID])
+        try await mallory.join(shared)
+        try await cast.alice.waitForMembership(cast.bot.userID, in: shared, "join")
+        try await mallory.say(shared, "!sb add a note: sneaky")
+        try await cast.alice.say(shared, "!sb list my notes")
+        let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: shared, count: 1)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await cast.alice.messages(from: cast.bot.userID, in: shared).map(\.body) == ["You have no notes."])
+        #expect(replies[0].inReplyTo != nil)
     }
 
     @Test("Bad input: media, malformed events, an oversized message; the sync loop keeps going")
