@@ -2,7 +2,8 @@
 //
 // The dispatcher takes due messages in order (never past a conversation's message that waits
 // for a retry, and never past one that failed in the same round), hands each to its channel's
-// adapter, and records the outcome: delivered, retry later (the shared
+// adapter (conversations side by side, up to `concurrency` at once; within a conversation one
+// at a time, in order), and records the outcome: delivered, retry later (the shared
 // RetryPolicy, honouring the far end's Retry-After, for as long as the failure is transient),
 // or given up when the far end refuses it for good. A crash between a delivery
 // and its record means the message is delivered again after restart; adapters make that
@@ -23,6 +24,7 @@ public final class OutboxDispatcher: Service, Sendable {
     private let signal: WorkSignal
     private let pollInterval: Duration
     private let batchSize: Int
+    private let concurrency: Int
     private let logger: Logger
     private let crashPoint: (@Sendable (String) -> Void)?
 
@@ -35,6 +37,7 @@ public final class OutboxDispatcher: Service, Sendable {
         signal: WorkSignal,
         pollInterval: Duration = .milliseconds(500),
         batchSize: Int = 256,
+        concurrency: Int = 16,
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil
     ) {
@@ -45,6 +48,7 @@ public final class OutboxDispatcher: Service, Sendable {
         self.signal = signal
         self.pollInterval = pollInterval
         self.batchSize = batchSize
+        self.concurrency = max(1, concurrency)
         self.logger = logger
         self.crashPoint = crashPoint
     }
@@ -87,21 +91,62 @@ public final class OutboxDispatcher: Service, Sendable {
         let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
         guard !due.isEmpty else { return 0 }
 
-        enum Outcome: Sendable {
-            case delivered(OutboxID, String?)
-            case failed(OutboxID, String, Date?)
+        // Conversations are delivered side by side (a slow far end then costs one round trip
+        // per conversation, not per message); within one, in order, and a conversation whose
+        // message fails in this round gets no later message in it.
+        var order: [ConversationKey] = []
+        var queues: [ConversationKey: [OutboundMessage]] = [:]
+        for message in due where adapters[message.conversation.channel] != nil {
+            if queues[message.conversation] == nil { order.append(message.conversation) }
+            queues[message.conversation, default: []].append(message)
         }
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(due.count)
-        // A conversation whose message failed in this round gets no later message in it: order.
-        var blocked = Set<ConversationKey>()
-        for message in due {
-            guard let adapter = adapters[message.conversation.channel], !blocked.contains(message.conversation) else { continue }
+        let concurrency = self.concurrency
+        await withTaskGroup(of: [Outcome].self) { group in
+            var next = 0
+            var running = 0
+            while next < order.count || running > 0 {
+                while running < concurrency, next < order.count {
+                    let messages = queues[order[next]] ?? []
+                    next += 1
+                    running += 1
+                    group.addTask { await self.deliverInOrder(messages) }
+                }
+                if let finished = await group.next() {
+                    running -= 1
+                    outcomes.append(contentsOf: finished)
+                }
+            }
+        }
+        crashPoint?("after_deliver_before_record")
+        let at = clock.now()
+        let recorded = outcomes
+        try await store.write { tx in
+            for outcome in recorded {
+                switch outcome {
+                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
+                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
+                }
+            }
+        }
+        return due.count
+    }
+
+    private enum Outcome: Sendable {
+        case delivered(OutboxID, String?)
+        case failed(OutboxID, String, Date?)
+    }
+
+    /// Delivers one conversation's due messages in order, stopping at the first failure.
+    private func deliverInOrder(_ messages: [OutboundMessage]) async -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for message in messages {
+            guard let adapter = adapters[message.conversation.channel] else { continue }
             do {
                 let receipt = try await adapter.deliver(message)
                 outcomes.append(.delivered(message.id, receipt.externalID))
             } catch {
-                blocked.insert(message.conversation)
                 let channelError = error as? ChannelError
                 let failures = message.attempts + 1
                 let transient = channelError?.isTransient ?? true
@@ -123,19 +168,9 @@ public final class OutboxDispatcher: Service, Sendable {
                     logger.warning("delivery failed; will retry", metadata: metadata)
                 }
                 outcomes.append(.failed(message.id, summary, next))
+                break
             }
         }
-        crashPoint?("after_deliver_before_record")
-        let at = clock.now()
-        let recorded = outcomes
-        try await store.write { tx in
-            for outcome in recorded {
-                switch outcome {
-                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
-                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
-                }
-            }
-        }
-        return due.count
+        return outcomes
     }
 }

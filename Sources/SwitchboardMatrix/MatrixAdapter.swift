@@ -47,6 +47,13 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var rooms: [String: RoomState] = [:]
         /// Invites accepted but not joined yet (the join failed and is retried).
         var pendingJoins: Set<String> = []
+        /// Requests not answered yet, by event id, with their room: typing shows for those
+        /// that take a while.
+        var unanswered: [String: String] = [:]
+        /// Rooms where the bot said it is typing.
+        var typingIn: Set<String> = []
+        /// The newest answered request per room whose read receipt is still to be sent.
+        var receipts: [String: String] = [:]
     }
 
     struct RoomState: Codable, Sendable {
@@ -351,6 +358,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 }
                 return event
             }
+            let newlyJoined = roomState.joinedAt == nil
             if roomState.joinedAt == nil {
                 let join = (stateEvents + timeline).last { $0.type == "m.room.member" && $0.stateKey == me && $0.membership == "join" }
                 roomState.joinedAt = join?.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
@@ -361,7 +369,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 state.withLock { $0.rooms[roomID] = roomState }
                 continue
             }
-            if room["timeline"]?["limited"] == .bool(true), let since, let previous = room["timeline"]?["prev_batch"]?.stringValue {
+            // A room just joined has nothing to fill: what came before the join is history.
+            if !newlyJoined, room["timeline"]?["limited"] == .bool(true), let since, let previous = room["timeline"]?["prev_batch"]?.stringValue {
                 timeline = try await backfill(roomID, from: previous, to: since) + timeline
             }
             var seen = Set<String>()
@@ -409,7 +418,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         }
         // Show that the bot is working on each new addressed request.
         for (message, result) in zip(messages, results) where message.addressed && message.gesture == nil {
-            if case .inserted = result { startTyping(in: message.conversation.conversation.rawValue) }
+            if case .inserted = result { working(on: message.externalID, in: message.conversation.conversation.rawValue) }
         }
         await leaveEmptyRooms()
     }
@@ -560,22 +569,61 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     // MARK: Typing and receipts
 
-    private func startTyping(in roomID: String) {
-        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/typing/\(MatrixClient.segment(configuration.userID))"
+    /// How long a request waits for its answer before the bot shows that it is typing: a quick
+    /// answer needs no typing notice (and saves the homeserver two requests).
+    private static let typingDelay: Duration = .seconds(1)
+    /// How long read receipts are gathered per room: one receipt covers every earlier message.
+    private static let receiptDelay: Duration = .milliseconds(500)
+
+    private func working(on eventID: String, in roomID: String) {
+        state.withLock { $0.unanswered[eventID] = roomID }
         let client = self.client
+        let path = typingPath(roomID)
         Task {
-            _ = try? await client.request(.PUT, path, body: ["typing": true, "timeout": 30000])
+            try? await Task.sleep(for: Self.typingDelay)
+            let start = self.state.withLock { state -> Bool in
+                guard state.unanswered[eventID] != nil, !state.typingIn.contains(roomID) else { return false }
+                state.typingIn.insert(roomID)
+                return true
+            }
+            if start { _ = try? await client.request(.PUT, path, body: ["typing": true, "timeout": 30000]) }
         }
     }
 
-    private func finishedWorking(in roomID: String, readUpTo eventID: String?) {
-        let room = MatrixClient.segment(roomID)
-        let typing = "/_matrix/client/v3/rooms/\(room)/typing/\(MatrixClient.segment(configuration.userID))"
+    private func typingPath(_ roomID: String) -> String {
+        "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/typing/\(MatrixClient.segment(configuration.userID))"
+    }
+
+    /// After a reply: stop typing when nothing else in the room waits, and mark the request read.
+    private func answered(_ eventID: String?, in roomID: String) {
+        let (stopTyping, scheduleReceipt) = state.withLock { state -> (Bool, Bool) in
+            if let eventID { state.unanswered.removeValue(forKey: eventID) }
+            var stop = false
+            if state.typingIn.contains(roomID), !state.unanswered.values.contains(roomID) {
+                state.typingIn.remove(roomID)
+                stop = true
+            }
+            guard let eventID else { return (stop, false) }
+            let first = state.receipts[roomID] == nil
+            state.receipts[roomID] = eventID
+            return (stop, first)
+        }
         let client = self.client
-        Task {
-            _ = try? await client.request(.PUT, typing, body: ["typing": false])
-            if let eventID {
-                _ = try? await client.request(.POST, "/_matrix/client/v3/rooms/\(room)/receipt/m.read/\(MatrixClient.segment(eventID))", body: .object([:]))
+        if stopTyping {
+            let path = typingPath(roomID)
+            Task { _ = try? await client.request(.PUT, path, body: ["typing": false]) }
+        }
+        if scheduleReceipt {
+            Task {
+                try? await Task.sleep(for: Self.receiptDelay)
+                guard let latest = self.state.withLock({ $0.receipts.removeValue(forKey: roomID) }) else { return }
+                let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/receipt/m.read/\(MatrixClient.segment(latest))"
+                do {
+                    try await client.request(.POST, path, body: .object([:]))
+                    self.logger.trace("sent a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)"])
+                } catch {
+                    self.logger.debug("could not send a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)", "error": "\(error)"])
+                }
             }
         }
     }
@@ -592,7 +640,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         do {
             let response = try await client.request(.PUT, path, body: content)
             repliesSent.increment()
-            finishedWorking(in: roomID, readUpTo: message.inReplyTo)
+            answered(message.inReplyTo, in: roomID)
             return DeliveryReceipt(externalID: response["event_id"]?.stringValue)
         } catch {
             sendFailures.increment()
