@@ -11,6 +11,7 @@
 
 import Foundation
 public import Logging
+import Synchronization
 public import ServiceLifecycle
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -55,22 +56,97 @@ public final class OutboxDispatcher: Service, Sendable {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
+            await self.pump()
+        } onGracefulShutdown: {
+            self.signal.signal()
+        }
+    }
+
+    private enum PumpEvent: Sendable {
+        case finished
+        case wake
+    }
+
+    /// The running dispatcher: each conversation's delivery is its own task, and a
+    /// conversation whose delivery finishes is recorded and looked at again at once, without
+    /// waiting for the others. A slow far end (an SMTP server taking seconds) then holds back
+    /// only its own conversations.
+    private func pump() async {
+        let channels = Array(adapters.keys)
+        // Finished conversations, collected as they finish: when the loop wakes it records all
+        // of them in one transaction, not one transaction each.
+        let finished = FinishedDeliveries()
+        await withTaskGroup(of: PumpEvent.self) { group in
+            var inFlight = Set<ConversationKey>()
+            var waking = false
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    let delivered = try await deliverDue()
-                    if delivered == 0 {
-                        await signal.wait(timeout: try await idleWait())
+                    if inFlight.count < concurrency {
+                        let now = clock.now()
+                        let limit = batchSize
+                        let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
+                        for (conversation, messages) in Self.byConversation(due) where !inFlight.contains(conversation) {
+                            guard inFlight.count < concurrency else { break }
+                            inFlight.insert(conversation)
+                            group.addTask {
+                                let outcomes = await self.deliverInOrder(messages)
+                                finished.add(conversation, outcomes)
+                                return .finished
+                            }
+                        }
                     }
-                } catch is CancellationError {
-                    return
+                    if !waking {
+                        waking = true
+                        let wait = inFlight.isEmpty ? try await idleWait() : pollInterval
+                        group.addTask {
+                            await self.signal.wait(timeout: wait)
+                            return .wake
+                        }
+                    }
+                    if await group.next() == .wake { waking = false }
+                    let done = finished.take()
+                    guard !done.isEmpty else { continue }
+                    for (conversation, _) in done { inFlight.remove(conversation) }
+                    crashPoint?("after_deliver_before_record")
+                    try await record(done.flatMap(\.1))
                 } catch {
-                    if Task.isCancelled { return }
+                    if Task.isCancelled { break }
                     logger.error("outbox failed; retrying", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
-        } onGracefulShutdown: {
-            self.signal.signal()
+            // Shutting down: start nothing new, record what is already on its way.
+            while await group.next() != nil {}
+            let done = finished.take()
+            do {
+                try await record(done.flatMap(\.1))
+            } catch {
+                logger.warning("could not record deliveries at shutdown; they will be sent again", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Due messages grouped by conversation, conversations in the order of their first message.
+    private static func byConversation(_ due: [OutboundMessage]) -> [(ConversationKey, [OutboundMessage])] {
+        var order: [ConversationKey] = []
+        var queues: [ConversationKey: [OutboundMessage]] = [:]
+        for message in due {
+            if queues[message.conversation] == nil { order.append(message.conversation) }
+            queues[message.conversation, default: []].append(message)
+        }
+        return order.map { ($0, queues[$0] ?? []) }
+    }
+
+    private func record(_ outcomes: [Outcome]) async throws {
+        guard !outcomes.isEmpty else { return }
+        let at = clock.now()
+        try await store.write { tx in
+            for outcome in outcomes {
+                switch outcome {
+                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
+                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
+                }
+            }
         }
     }
 
@@ -91,24 +167,18 @@ public final class OutboxDispatcher: Service, Sendable {
         let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
         guard !due.isEmpty else { return 0 }
 
-        // Conversations are delivered side by side (a slow far end then costs one round trip
-        // per conversation, not per message); within one, in order, and a conversation whose
-        // message fails in this round gets no later message in it.
-        var order: [ConversationKey] = []
-        var queues: [ConversationKey: [OutboundMessage]] = [:]
-        for message in due where adapters[message.conversation.channel] != nil {
-            if queues[message.conversation] == nil { order.append(message.conversation) }
-            queues[message.conversation, default: []].append(message)
-        }
+        // Conversations are delivered side by side, each in order; one round, all recorded
+        // together (the running dispatcher, `run`, does not wait for a round).
+        let queues = Self.byConversation(due.filter { adapters[$0.conversation.channel] != nil })
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(due.count)
         let concurrency = self.concurrency
         await withTaskGroup(of: [Outcome].self) { group in
             var next = 0
             var running = 0
-            while next < order.count || running > 0 {
-                while running < concurrency, next < order.count {
-                    let messages = queues[order[next]] ?? []
+            while next < queues.count || running > 0 {
+                while running < concurrency, next < queues.count {
+                    let messages = queues[next].1
                     next += 1
                     running += 1
                     group.addTask { await self.deliverInOrder(messages) }
@@ -120,17 +190,24 @@ public final class OutboxDispatcher: Service, Sendable {
             }
         }
         crashPoint?("after_deliver_before_record")
-        let at = clock.now()
-        let recorded = outcomes
-        try await store.write { tx in
-            for outcome in recorded {
-                switch outcome {
-                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
-                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
-                }
+        try await record(outcomes)
+        return due.count
+    }
+
+    /// Deliveries finished but not yet recorded, shared by the pump's tasks.
+    private final class FinishedDeliveries: Sendable {
+        private let items = Mutex<[(ConversationKey, [Outcome])]>([])
+
+        func add(_ conversation: ConversationKey, _ outcomes: [Outcome]) {
+            items.withLock { $0.append((conversation, outcomes)) }
+        }
+
+        func take() -> [(ConversationKey, [Outcome])] {
+            items.withLock { items in
+                defer { items = [] }
+                return items
             }
         }
-        return due.count
     }
 
     private enum Outcome: Sendable {
