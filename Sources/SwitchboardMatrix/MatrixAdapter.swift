@@ -265,8 +265,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             "account_data": ["types": []],
             "room": [
                 "timeline": ["limit": 100, "types": .array(timelineTypes)],
-                // Lazy loading is what makes Synapse send the room summary (member counts).
-                "state": ["types": ["m.room.member", "m.room.encryption"], "lazy_load_members": true],
+                // No lazy loading: it costs the homeserver work on every sync, and the bot counts
+                // members itself (/joined_members) only when a membership changes.
+                "state": ["types": ["m.room.member", "m.room.encryption"]],
                 "ephemeral": ["types": []],
                 "account_data": ["types": []],
             ],
@@ -344,6 +345,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             roomUpdates[roomID] = RoomState()
         }
         var newest: Int64 = 0
+        var membershipChanged: [String] = []
         for (roomID, room) in rooms?["join"]?.objectValue ?? [:] {
             var roomState = try await roomState(roomID)
             var changed = false
@@ -357,6 +359,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     return nil
                 }
                 return event
+            }
+            if (stateEvents + timeline).contains(where: { $0.type == "m.room.member" }) {
+                roomState.members = nil
+                membershipChanged.append(roomID)
             }
             let newlyJoined = roomState.joinedAt == nil
             if roomState.joinedAt == nil {
@@ -420,7 +426,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         for (message, result) in zip(messages, results) where message.addressed && message.gesture == nil {
             if case .inserted = result { working(on: message.externalID, in: message.conversation.conversation.rawValue) }
         }
-        await leaveEmptyRooms()
+        await leaveEmptyRooms(membershipChanged)
     }
 
     private func roomState(_ roomID: String) async throws -> RoomState {
@@ -520,11 +526,16 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     /// A room with the bot and one other member is a direct chat: every message there is for the bot.
     private func isDirect(_ roomID: String) async throws -> Bool {
-        if let members = state.withLock({ $0.rooms[roomID]?.members }) { return members <= 2 }
+        try await memberCount(roomID) <= 2
+    }
+
+    /// Joined members, the bot included; asked of the homeserver once after each membership change.
+    private func memberCount(_ roomID: String) async throws -> Int {
+        if let members = state.withLock({ $0.rooms[roomID]?.members }) { return members }
         let response = try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/joined_members")
         let count = response["joined"]?.objectValue?.count ?? 0
         state.withLock { $0.rooms[roomID, default: RoomState()].members = count }
-        return count <= 2
+        return count
     }
 
     // MARK: Room membership
@@ -553,8 +564,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         }
     }
 
-    private func leaveEmptyRooms() async {
-        let empty = state.withLock { state in state.rooms.filter { $0.value.members == 1 }.map(\.key) }
+    private func leaveEmptyRooms(_ changed: [String]) async {
+        var empty: [String] = []
+        for roomID in changed {
+            do {
+                if try await memberCount(roomID) <= 1 { empty.append(roomID) }
+            } catch {
+                logger.warning("could not count a room's members", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+            }
+        }
         for roomID in empty.sorted() {
             logger.info("leaving a room everyone else has left", metadata: ["room.id": "\(roomID)"])
             await leave(roomID)
@@ -573,7 +591,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     /// answer needs no typing notice (and saves the homeserver two requests).
     private static let typingDelay: Duration = .seconds(1)
     /// How long read receipts are gathered per room: one receipt covers every earlier message.
-    private static let receiptDelay: Duration = .milliseconds(500)
+    private static let receiptDelay: Duration = .seconds(2)
 
     private func working(on eventID: String, in roomID: String) {
         state.withLock { $0.unanswered[eventID] = roomID }
