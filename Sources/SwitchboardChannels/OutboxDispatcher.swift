@@ -96,8 +96,8 @@ public final class OutboxDispatcher: Service, Sendable {
                         }
                     }
                     if !waking {
-                        waking = true
                         let wait = inFlight.isEmpty ? try await idleWait() : pollInterval
+                        waking = true
                         group.addTask {
                             await self.signal.wait(timeout: wait)
                             return .wake
@@ -106,9 +106,16 @@ public final class OutboxDispatcher: Service, Sendable {
                     if await group.next() == .wake { waking = false }
                     let done = finished.take()
                     guard !done.isEmpty else { continue }
-                    for (conversation, _) in done { inFlight.remove(conversation) }
                     crashPoint?("after_deliver_before_record")
-                    try await record(done.flatMap(\.1))
+                    do {
+                        try await record(done.flatMap(\.1))
+                    } catch {
+                        // Keep the outcomes (and the conversations in flight) for the next try:
+                        // recorded late is better than delivered twice or retried too soon.
+                        finished.putBack(done)
+                        throw error
+                    }
+                    for (conversation, _) in done { inFlight.remove(conversation) }
                 } catch {
                     if Task.isCancelled { break }
                     logger.error("outbox failed; retrying", metadata: ["error": "\(error)"])
@@ -202,6 +209,10 @@ public final class OutboxDispatcher: Service, Sendable {
             items.withLock { $0.append((conversation, outcomes)) }
         }
 
+        func putBack(_ done: [(ConversationKey, [Outcome])]) {
+            items.withLock { $0.insert(contentsOf: done, at: 0) }
+        }
+
         func take() -> [(ConversationKey, [Outcome])] {
             items.withLock { items in
                 defer { items = [] }
@@ -215,14 +226,21 @@ public final class OutboxDispatcher: Service, Sendable {
         case failed(OutboxID, String, Date?)
     }
 
-    /// Delivers one conversation's due messages in order, stopping at the first failure.
+    /// Delivers one conversation's due messages in order, stopping at the first failure (and
+    /// when the gateway is shutting down: what is left waits in the outbox).
     private func deliverInOrder(_ messages: [OutboundMessage]) async -> [Outcome] {
         var outcomes: [Outcome] = []
         for message in messages {
-            guard let adapter = adapters[message.conversation.channel] else { continue }
+            guard let adapter = adapters[message.conversation.channel], !Task.isShuttingDownGracefully else { break }
             do {
                 let receipt = try await adapter.deliver(message)
-                outcomes.append(.delivered(message.id, receipt.externalID))
+                let outcome = Outcome.delivered(message.id, receipt.externalID)
+                // A confirmation request is recorded at once: a 👍 on it can arrive before the
+                // rest of the conversation's queue is delivered, and must find it by its id.
+                if message.kind == .confirmationRequest, receipt.externalID != nil, (try? await record([outcome])) != nil {
+                    continue
+                }
+                outcomes.append(outcome)
             } catch {
                 let channelError = error as? ChannelError
                 let failures = message.attempts + 1

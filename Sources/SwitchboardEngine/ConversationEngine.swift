@@ -122,13 +122,14 @@ public final class ConversationEngine: Service, Sendable {
             for item in planned {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
                 if let reply = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger) {
+                    let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
                     _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "reply-\(item.inbound.id.rawValue)",
                     conversation: item.inbound.message.conversation,
                     recipient: item.inbound.message.sender.id,
                     text: reply.text,
-                    inReplyTo: item.inbound.message.externalID,
-                    thread: item.inbound.message.thread,
+                    inReplyTo: placement.inReplyTo,
+                    thread: placement.thread,
                     kind: reply.kind,
                     correlationID: CorrelationID(inbox: item.inbound.id)
                     ), at: now)
@@ -222,13 +223,24 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
-    /// The correlation id of the work a message points at: a request (its inbound id) or one
-    /// of our messages (the correlation id it was sent under).
-    private static func correlation(of externalID: String, channel: ChannelID, tx: any StoreTransaction) throws -> CorrelationID? {
+    /// What a message points at, when that is a confirmation request we sent or a request
+    /// someone made: the correlation id its confirmation (if any) was made under. A pointer at
+    /// any other message (an ordinary reply) says nothing about which request is meant.
+    private static func requestTarget(of externalID: String, channel: ChannelID, tx: any StoreTransaction) throws -> CorrelationID? {
         if let sent = try tx.outbound(channel: channel, externalID: externalID) {
-            return sent.correlationID
+            return sent.kind == .confirmationRequest ? sent.correlationID : nil
         }
         return try tx.inboxID(channel: channel, externalID: externalID).map { CorrelationID(inbox: $0) }
+    }
+
+    /// Where the answer to a message goes: under the message itself, or for a gesture (a
+    /// reaction, a withdrawn request), under what the gesture points at, in that one's thread.
+    private static func replyPlacement(for message: InboundMessage, tx: any StoreTransaction) throws -> (inReplyTo: String?, thread: String?) {
+        guard message.gesture != nil, let target = message.replyTo else { return (message.externalID, message.thread) }
+        if let sent = try tx.outbound(channel: message.channel, externalID: target) {
+            return (target, sent.thread)
+        }
+        return (target, message.thread)
     }
 
     private static func answerConfirmation(
@@ -238,16 +250,23 @@ public final class ConversationEngine: Service, Sendable {
         gate: ToolGate,
         tx: any StoreTransaction
     ) throws -> ToolGate.Result? {
+        // An answer counts only for requests asked before it was said: an old "yes" that reaches
+        // the engine late (a channel catching up on history) never confirms a newer request.
+        // A few seconds of slack cover clocks that differ between the channel and this host.
         var pending = try tx.pendingConfirmations(in: request.conversation)
-        // A reply to (or reaction on) one request, or on the message that asked for it, answers
-        // that request only. A gesture that points at nothing pending is ignored.
-        if let target = message.replyTo, let correlation = try correlation(of: target, channel: message.channel, tx: tx) {
-            let aimed = pending.filter { $0.correlationID == correlation }
-            if !aimed.isEmpty || message.gesture != nil { pending = aimed }
+            .filter { $0.createdAt.addingTimeInterval(-5) <= message.receivedAt }
+        // A reply to (or reaction on) one confirmation request, or on the request that asked
+        // for it, answers that request and no other. A gesture that points at nothing pending
+        // is ignored.
+        let silent = !message.addressed || message.gesture != nil
+        if let target = message.replyTo, let correlation = try requestTarget(of: target, channel: message.channel, tx: tx) {
+            pending = pending.filter { $0.correlationID == correlation }
+            if pending.isEmpty {
+                return silent ? nil : ToolGate.Result("That request isn't waiting any more (it was answered, cancelled or expired). Nothing was done.", status: nil)
+            }
         } else if message.gesture != nil {
             pending = []
         }
-        let silent = !message.addressed || message.gesture != nil
         if silent && pending.isEmpty { return nil }
         let mine = pending.filter { $0.requester == request.person }
         // Only an authenticated message can answer: a forged "yes" from someone posing as the

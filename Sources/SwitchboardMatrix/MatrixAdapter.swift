@@ -47,6 +47,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var rooms: [String: RoomState] = [:]
         /// Invites accepted but not joined yet (the join failed and is retried).
         var pendingJoins: Set<String> = []
+        var pendingJoinsLoaded = false
+        /// Starts every transaction id, so ids stay unique for a device even when the database
+        /// (and with it the outbox numbering) starts over.
+        var transactionPrefix: String?
         /// Requests not answered yet, by event id, with their room: typing shows for those
         /// that take a while.
         var unanswered: [String: String] = [:]
@@ -73,6 +77,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     private enum Keys {
         static let session = "matrix.session"
         static let nextBatch = "matrix.next_batch"
+        static let pendingJoins = "matrix.pending_joins"
+        static let transactionPrefix = "matrix.txn_prefix"
         static func room(_ id: String) -> String { "matrix.room." + id }
     }
 
@@ -175,6 +181,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     /// Makes sure the client has a working access token.
     private func ensureSession() async throws {
+        try await loadTransactionPrefix()
         guard !client.hasAccessToken else { return }
         switch configuration.credential {
         case .accessToken(let token):
@@ -216,6 +223,18 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             logger.info("logged in", metadata: ["device.id": "\(device)"])
         }
         try await loadProfile()
+    }
+
+    /// Loads (or creates, once per database) the prefix of transaction ids.
+    private func loadTransactionPrefix() async throws {
+        guard state.withLock({ $0.transactionPrefix == nil }) else { return }
+        let fresh = String(UUID().uuidString.prefix(8)).lowercased()
+        let prefix = try await store.write { tx -> String in
+            if let existing = try tx.cursor(Keys.transactionPrefix) { return existing }
+            try tx.setCursor(Keys.transactionPrefix, value: fresh)
+            return fresh
+        }
+        state.withLock { $0.transactionPrefix = prefix }
     }
 
     private func whoami() async throws -> (userID: String, deviceID: String?) {
@@ -276,6 +295,14 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     }()
 
     private func syncOnce() async throws {
+        if !state.withLock({ $0.pendingJoinsLoaded }) {
+            let stored = try await store.read { try $0.cursor(Keys.pendingJoins) }
+            let rooms = stored.flatMap { try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue) } ?? []
+            state.withLock {
+                $0.pendingJoins.formUnion(rooms)
+                $0.pendingJoinsLoaded = true
+            }
+        }
         let since = try await store.read { try $0.cursor(Keys.nextBatch) }
         var query = [("filter", Self.filter)]
         let timeoutMS = since == nil ? 0 : Int(configuration.syncTimeout.components.seconds * 1000)
@@ -415,7 +442,17 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             let encoded = String(decoding: try JSONEncoder().encode(roomState), as: UTF8.self)
             cursors.append(InboxWriter.CursorUpdate(name: Keys.room(roomID), value: encoded))
         }
-        let results = try await inbox.accept(messages, cursors: cursors)
+        let joins = state.withLock { Array($0.pendingJoins).sorted() }
+        cursors.append(InboxWriter.CursorUpdate(name: Keys.pendingJoins, value: JSONValue.array(joins.map { .string($0) }).canonicalText))
+        let results: [InboxInsertResult]
+        do {
+            results = try await inbox.accept(messages, cursors: cursors)
+        } catch {
+            // Nothing was committed: forget what this sync taught about rooms, so the retry
+            // (from the same token) starts from what the store says.
+            state.withLock { $0.rooms.removeAll() }
+            throw error
+        }
         if newest > 0 {
             syncLag.record(max(0, Date().timeIntervalSince1970 - Double(newest) / 1000))
         }
@@ -443,17 +480,18 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var token = from
         let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/messages"
         // Bounded: a gap larger than this is logged, not fetched forever.
-        for _ in 0..<20 {
+        for _ in 0..<50 {
             let page = try await client.request(.GET, path, query: [("dir", "b"), ("from", token), ("to", to), ("limit", "100")])
             let chunk = (page["chunk"]?.arrayValue ?? []).compactMap(MatrixEvent.init)
             events.append(contentsOf: chunk)
-            guard !chunk.isEmpty, let end = page["end"]?.stringValue else {
+            // An empty page is not the end (the server may have filtered it); no `end` is.
+            guard let end = page["end"]?.stringValue, end != token else {
                 logger.info("filled a gap in a room's timeline", metadata: ["room.id": "\(roomID)", "events": "\(events.count)"])
                 return events.reversed()
             }
             token = end
         }
-        logger.warning("a timeline gap was larger than 2000 events; older ones were not fetched", metadata: ["room.id": "\(roomID)"])
+        logger.warning("a timeline gap was larger than 5000 events; older ones were not fetched", metadata: ["room.id": "\(roomID)"])
         return events.reversed()
     }
 
@@ -649,12 +687,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     // MARK: Delivery
 
     public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
-        guard client.hasAccessToken else {
+        guard client.hasAccessToken, let prefix = state.withLock({ $0.transactionPrefix }) else {
             throw ChannelError(.unavailable, "not logged in to the homeserver yet", isTransient: true)
         }
         let roomID = message.conversation.conversation.rawValue
         let content = MatrixFormatting.content(for: message)
-        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/send/m.room.message/\(MatrixClient.segment(message.deliveryKey))"
+        // The same outbox message always has the same transaction id: a retried send is the
+        // same event.
+        let txnID = prefix + "-" + message.deliveryKey
+        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/send/m.room.message/\(MatrixClient.segment(txnID))"
         do {
             let response = try await client.request(.PUT, path, body: content)
             repliesSent.increment()

@@ -73,6 +73,7 @@ struct AddressingTests {
         aliceThumb.replyTo = target
         let replies = try await h.post(aliceThumb)
         #expect(replies.first?.text.hasPrefix("Deleted 2 notes.") == true)
+        #expect(replies.first?.inReplyTo == target, "the answer to a reaction goes under the question, not the reaction")
         #expect(try await h.statuses(tool: "notes.delete") == [.proposed, .awaitingConfirmation, .answerIgnored, .confirmed, .executed])
     }
 
@@ -119,6 +120,33 @@ struct AddressingTests {
         yes.replyTo = RecordingChannel.externalID(of: first)
         let replies = try await h.post(yes)
         #expect(replies.first?.text.hasPrefix("Deleted 2 notes.") == true, "not 'you have 2 requests waiting': \(replies.map(\.text))")
+    }
+
+    @Test("A yes in reply to a request that no longer waits confirms nothing else")
+    func staleReply() async throws {
+        let h = try EngineHarness()
+        try await h.say("alice", "add a note: milk")
+        try await h.say("alice", "add a note: eggs")
+        let first = try #require(try await h.post(h.message("alice", "delete all my notes")).first)
+        #expect(try await h.say("alice", "no 1") == "Cancelled. Nothing was changed.")
+        _ = try await h.post(h.message("alice", "delete all my notes"))
+        var yes = h.message("alice", "yes")
+        yes.replyTo = RecordingChannel.externalID(of: first)
+        #expect(try await h.post(yes).map(\.text) == ["That request isn't waiting any more (it was answered, cancelled or expired). Nothing was done."])
+        #expect(try await h.notes("alice") == ["milk", "eggs"], "the newer request did not run")
+    }
+
+    @Test("An answer said before the request was asked never confirms it")
+    func answerOlderThanRequest() async throws {
+        let h = try EngineHarness()
+        try await h.say("alice", "add a note: milk")
+        try await h.say("alice", "add a note: eggs")
+        var old = h.message("alice", "yes")
+        old.receivedAt = h.clock.now().addingTimeInterval(-3600)
+        old.addressed = false
+        _ = try await h.post(h.message("alice", "delete all my notes"))
+        #expect(try await h.post(old).isEmpty, "an hour-old yes, replayed late, is not an answer")
+        #expect(try await h.notes("alice") == ["milk", "eggs"])
     }
 
     @Test("Content that is not text gets a polite answer when addressed")

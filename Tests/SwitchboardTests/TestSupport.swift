@@ -83,10 +83,11 @@ struct EngineHarness {
     /// Commits a prepared message, runs the engine and delivery, and returns every reply to it
     /// (none, for a message the engine ignores).
     func post(_ message: InboundMessage) async throws -> [OutboundMessage] {
-        _ = try await inbox.accept([message])
+        let stored = try await inbox.accept([message])
         try await engine.processBatch()
         try await dispatcher.deliverDue()
-        return channel.delivered.filter { $0.inReplyTo == message.externalID }
+        let correlation = CorrelationID(inbox: stored[0].id)
+        return channel.delivered.filter { $0.correlationID == correlation }
     }
 
     /// Runs engine batches and deliveries until nothing is pending.
