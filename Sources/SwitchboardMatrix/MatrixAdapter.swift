@@ -406,17 +406,29 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             if !newlyJoined, room["timeline"]?["limited"] == .bool(true), let since, let previous = room["timeline"]?["prev_batch"]?.stringValue {
                 timeline = try await backfill(roomID, from: previous, to: since) + timeline
             }
+            // What came before the bot joined is history, decided by position where possible:
+            // in a room just joined, the timeline up to the bot's own join event; if the join
+            // is not in the timeline it happened before all of it. Timestamps (set by each
+            // sender's server) decide only in a fresh sync after a rejected token, which
+            // replays recent history of every room.
+            let beforeJoin = newlyJoined
+                ? timeline.lastIndex { $0.type == "m.room.member" && $0.stateKey == me && $0.membership == "join" } ?? -1
+                : -1
             var seen = Set<String>()
-            for event in timeline where seen.insert(event.id).inserted {
+            for (index, event) in timeline.enumerated() where seen.insert(event.id).inserted {
                 eventsReceived.increment()
                 newest = max(newest, event.timestamp)
+                if index <= beforeJoin {
+                    logger.debug("skipping history from before the bot joined", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
+                    continue
+                }
                 if event.sender == me { continue }
                 // Only allowed users talk to the bot, also in rooms others invited it to.
                 guard configuration.allowedUsers.allows(event.sender) else {
                     logger.debug("not from an allowed user", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "sender": "\(event.sender)"])
                     continue
                 }
-                if let joinedAt = roomState.joinedAt, event.timestamp < joinedAt {
+                if since == nil, let joinedAt = roomState.joinedAt, event.timestamp < joinedAt {
                     logger.debug("skipping history from before the bot joined", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
                     continue
                 }
