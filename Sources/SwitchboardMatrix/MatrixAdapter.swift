@@ -40,6 +40,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     private let retry: RetryPolicy
     private let logger: Logger
     private let state = Mutex(State())
+    private let chores = AsyncStream.makeStream(of: Chore.self, bufferingPolicy: .bufferingNewest(4096))
 
     private struct State {
         var deviceID: String?
@@ -119,7 +120,62 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await self.loop()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.loop() }
+                group.addTask { await self.doChores() }
+                // The sync loop ends only when cancelled; the chores end with it.
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Typing notices and read receipts: small requests that may wait a moment and must not
+    /// hold up receiving or delivery. They run here, inside the adapter's own service.
+    private enum Chore: Sendable {
+        /// Show typing in the room if the request is still unanswered after a moment.
+        case typingIfSlow(room: String, event: String)
+        case stopTyping(room: String)
+        /// Send the room's newest pending read receipt after a moment.
+        case receipt(room: String)
+    }
+
+    private func schedule(_ chore: Chore) {
+        if case .dropped = chores.continuation.yield(chore) {
+            logger.debug("too many typing and receipt updates waiting; dropped one", metadata: ["chore": "\(chore)"])
+        }
+    }
+
+    private func doChores() async {
+        await withDiscardingTaskGroup { group in
+            for await chore in chores.stream {
+                group.addTask { await self.perform(chore) }
+            }
+        }
+    }
+
+    private func perform(_ chore: Chore) async {
+        switch chore {
+        case .typingIfSlow(let roomID, let eventID):
+            try? await Task.sleep(for: Self.typingDelay)
+            let start = state.withLock { state -> Bool in
+                guard state.unanswered[eventID] != nil, !state.typingIn.contains(roomID) else { return false }
+                state.typingIn.insert(roomID)
+                return true
+            }
+            if start { _ = try? await client.request(.PUT, typingPath(roomID), body: ["typing": true, "timeout": 30000]) }
+        case .stopTyping(let roomID):
+            _ = try? await client.request(.PUT, typingPath(roomID), body: ["typing": false])
+        case .receipt(let roomID):
+            try? await Task.sleep(for: Self.receiptDelay)
+            guard let latest = state.withLock({ $0.receipts.removeValue(forKey: roomID) }) else { return }
+            let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/receipt/m.read/\(MatrixClient.segment(latest))"
+            do {
+                try await client.request(.POST, path, body: .object([:]))
+                logger.trace("sent a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)"])
+            } catch {
+                logger.debug("could not send a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)", "error": "\(error)"])
+            }
         }
     }
 
@@ -645,17 +701,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     private func working(on eventID: String, in roomID: String) {
         state.withLock { $0.unanswered[eventID] = roomID }
-        let client = self.client
-        let path = typingPath(roomID)
-        Task {
-            try? await Task.sleep(for: Self.typingDelay)
-            let start = self.state.withLock { state -> Bool in
-                guard state.unanswered[eventID] != nil, !state.typingIn.contains(roomID) else { return false }
-                state.typingIn.insert(roomID)
-                return true
-            }
-            if start { _ = try? await client.request(.PUT, path, body: ["typing": true, "timeout": 30000]) }
-        }
+        schedule(.typingIfSlow(room: roomID, event: eventID))
     }
 
     private func typingPath(_ roomID: String) -> String {
@@ -676,24 +722,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             state.receipts[roomID] = eventID
             return (stop, first)
         }
-        let client = self.client
-        if stopTyping {
-            let path = typingPath(roomID)
-            Task { _ = try? await client.request(.PUT, path, body: ["typing": false]) }
-        }
-        if scheduleReceipt {
-            Task {
-                try? await Task.sleep(for: Self.receiptDelay)
-                guard let latest = self.state.withLock({ $0.receipts.removeValue(forKey: roomID) }) else { return }
-                let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/receipt/m.read/\(MatrixClient.segment(latest))"
-                do {
-                    try await client.request(.POST, path, body: .object([:]))
-                    self.logger.trace("sent a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)"])
-                } catch {
-                    self.logger.debug("could not send a read receipt", metadata: ["room.id": "\(roomID)", "event.id": "\(latest)", "error": "\(error)"])
-                }
-            }
-        }
+        if stopTyping { schedule(.stopTyping(room: roomID)) }
+        if scheduleReceipt { schedule(.receipt(room: roomID)) }
     }
 
     // MARK: Delivery
