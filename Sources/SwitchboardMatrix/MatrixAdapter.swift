@@ -85,6 +85,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     private let eventsReceived = Counter(label: "switchboard_matrix_events_received_total")
     private let repliesSent = Counter(label: "switchboard_matrix_replies_sent_total")
+    /// Sends that failed and will be tried again (429, 5xx, unreachable).
+    private let sendRetries = Counter(label: "switchboard_matrix_send_retries_total")
+    /// Sends the homeserver refused for good (403, 404, 400).
     private let sendFailures = Counter(label: "switchboard_matrix_send_failures_total")
     private let syncFailures = Counter(label: "switchboard_matrix_sync_failures_total")
     private let syncLag = Gauge(label: "switchboard_matrix_sync_lag_seconds")
@@ -744,8 +747,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             answered(message.inReplyTo, in: roomID)
             return DeliveryReceipt(externalID: response["event_id"]?.stringValue)
         } catch {
-            sendFailures.increment()
-            throw Self.channelError(error)
+            let channelError = Self.channelError(error)
+            if channelError.isTransient { sendRetries.increment() } else { sendFailures.increment() }
+            throw channelError
         }
     }
 
