@@ -100,10 +100,29 @@ struct MatrixCast {
         return room
     }
 
+    /// A direct chat where the bot has answered "add a note: one".
+    func directRoomAnsweredOnce() async throws -> String {
+        let room = try await directRoom()
+        try await alice.say(room, "add a note: one")
+        _ = try await alice.waitForMessages(from: bot.userID, in: room, count: 1)
+        return room
+    }
+
+    /// The bot's database, read or changed from the outside.
+    func database() throws -> DatabaseQueue {
+        try DatabaseQueue(path: data.path + "/switchboard.sqlite")
+    }
+
+    /// The access token the bot keeps in its database.
+    func storedAccessToken() async throws -> String {
+        let session = try await database().read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
+        let stored = try #require(session)
+        return try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+    }
+
     /// The audit trail, read from the bot's database.
     func auditStatuses(tool: String) throws -> [String] {
-        let queue = try DatabaseQueue(path: data.path + "/switchboard.sqlite")
-        return try queue.read { db in
+        try database().read { db in
             try String.fetchAll(db, sql: "SELECT status FROM audit WHERE tool = ? ORDER BY seq", arguments: [tool])
         }
     }
@@ -133,8 +152,8 @@ struct MatrixChannelTests {
         // same initial sync would not show a receipt that arrives later.
         var since: String?
         while readers[cast.bot.userID] == nil, ContinuousClock.now < deadline {
-            var query = "timeout=1000&filter=\(filter.canonicalText.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
-            if let since { query += "&since=\(since.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }
+            var query = "timeout=1000&filter=\(MatrixPerson.segment(filter.canonicalText))"
+            if let since { query += "&since=\(MatrixPerson.segment(since))" }
             let sync = try await cast.alice.call(.GET, "/_matrix/client/v3/sync", query: query)
             since = sync["next_batch"]?.stringValue
             for receipt in sync["rooms"]?["join"]?[room]?["ephemeral"]?["events"]?.arrayValue ?? [] {
@@ -144,10 +163,7 @@ struct MatrixChannelTests {
         #expect(readers[cast.bot.userID] != nil, "a read receipt from the bot on the request")
 
         // Neither the password nor the access token reaches the log.
-        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
-        let session = try await queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
-        let stored = try #require(session)
-        let token = try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+        let token = try await cast.storedAccessToken()
         #expect(!bot.log.contains(cast.bot.password))
         #expect(!bot.log.contains(token))
         #expect(bot.log.contains(room), "log lines name the room")
@@ -339,12 +355,9 @@ struct MatrixChannelTests {
     func rejectedSyncToken() async throws {
         let cast = try MatrixCast()
         var bot = try cast.startBot()
-        let room = try await cast.directRoom()
-        try await cast.alice.say(room, "add a note: one")
-        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        let room = try await cast.directRoomAnsweredOnce()
         try bot.stop()
-        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
-        try await queue.write { db in
+        try await cast.database().write { db in
             try db.execute(sql: "UPDATE cursors SET value = 'not-a-token' WHERE name = 'matrix.next_batch'")
         }
         try await cast.alice.say(room, "add a note: two")
@@ -384,7 +397,7 @@ struct MatrixChannelTests {
         let request = try await cast.alice.say(room, "delete all my notes")
         replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 4)
         #expect(replies[3].body.contains("This will delete 2 notes"))
-        try await cast.alice.call(.PUT, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/redact/\(request.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/\(UUID().uuidString)", .object([:]))
+        try await cast.alice.redact(request, in: room)
         replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 5)
         #expect(replies[4].body == "Cancelled. Nothing was changed.")
         #expect(replies.allSatisfy { !$0.body.contains("edited") }, "the edit was not taken as a request")
@@ -397,8 +410,8 @@ struct MatrixChannelTests {
         let bot = try cast.startBot()
         defer { try? bot.stop() }
         let room = try await cast.groupRoom()
-        try await cast.alice.call(.POST, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/leave", .object([:]))
-        try await cast.bob.call(.POST, "/_matrix/client/v3/rooms/\(room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)/leave", .object([:]))
+        try await cast.alice.leave(room)
+        try await cast.bob.leave(room)
         // Asked as the bot's own account: is it still in the room?
         let deadline = ContinuousClock.now + .seconds(30)
         while try await cast.bot.call(.GET, "/_matrix/client/v3/joined_rooms")["joined_rooms"]?.arrayValue?.contains(.string(room)) != false {
@@ -415,8 +428,7 @@ struct MatrixChannelTests {
         defer { try? bot.stop() }
         let group = try await cast.groupRoom()
         let direct = try await cast.directRoom()
-        let encoded = group.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-        try await cast.alice.call(.POST, "/_matrix/client/v3/rooms/\(encoded)/kick", ["user_id": .string(cast.bot.userID), "reason": "testing"])
+        try await cast.alice.kick(cast.bot.userID, from: group)
         try await cast.alice.say(direct, "add a note: after the kick")
         let replies = try await cast.alice.waitForMessages(from: cast.bot.userID, in: direct, count: 1)
         #expect(replies[0].body == "Added note 1: after the kick")
@@ -428,14 +440,9 @@ struct MatrixChannelTests {
     func logoutAndAccessToken() async throws {
         let cast = try MatrixCast()
         var bot = try cast.startBot()
-        let room = try await cast.directRoom()
-        try await cast.alice.say(room, "add a note: one")
-        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        let room = try await cast.directRoomAnsweredOnce()
         try bot.stop()
-        let queue = try DatabaseQueue(path: cast.data.path + "/switchboard.sqlite")
-        let session = try await queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
-        let stored = try #require(session)
-        let token = try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+        let token = try await cast.storedAccessToken()
 
         let logout = try Binary.run(["matrix", "logout", "--data-dir", cast.data.path], environment: cast.environment)
         #expect(logout.status == 0 && logout.stdout.contains("Signed out of Matrix"), "\(logout.stderr)")

@@ -122,7 +122,7 @@ struct MatrixPerson: Sendable {
     let token: String
     let password: String
 
-    private static func segment(_ text: String) -> String {
+    static func segment(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
@@ -159,6 +159,18 @@ struct MatrixPerson: Sendable {
 
     func join(_ room: String) async throws {
         try await call(.POST, "/_matrix/client/v3/join/\(Self.segment(room))", .object([:]))
+    }
+
+    func leave(_ room: String) async throws {
+        try await call(.POST, "/_matrix/client/v3/rooms/\(Self.segment(room))/leave", .object([:]))
+    }
+
+    func kick(_ user: String, from room: String) async throws {
+        try await call(.POST, "/_matrix/client/v3/rooms/\(Self.segment(room))/kick", ["user_id": .string(user), "reason": "testing"])
+    }
+
+    func redact(_ event: String, in room: String) async throws {
+        try await call(.PUT, "/_matrix/client/v3/rooms/\(Self.segment(room))/redact/\(Self.segment(event))/\(UUID().uuidString)", .object([:]))
     }
 
     func invite(_ user: String, to room: String) async throws {
