@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Values only: IDs, messages, risk, confirmations, audit records, errors.
@@ -119,6 +121,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP API: health, readiness and metrics today (Hummingbird, Prometheus text).
+        .target(
+            name: "SwitchboardHTTP",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardChannels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration, wiring, the service group, benchmark, audit report.
         .target(
             name: "SwitchboardApp",
@@ -131,6 +148,7 @@ let package = Package(
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",
+                "SwitchboardHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

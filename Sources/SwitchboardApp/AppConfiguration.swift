@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import SwitchboardChannels
 public import SwitchboardEngine
+public import SwitchboardHTTP
 public import SwitchboardMatrix
 import SwitchboardModel
 public import SwitchboardSQLite
@@ -22,6 +23,7 @@ import SwitchboardTools
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
+/// - `http.host`, `http.port`: the HTTP API (health, readiness, metrics); see `HTTPConfiguration`.
 public struct AppConfiguration: Sendable {
     /// The data directory.
     public var dataDirectory: String
@@ -39,6 +41,8 @@ public struct AppConfiguration: Sendable {
     public var terminalConversation: String
     /// The Matrix channel, when `matrix.homeserver` is set.
     public var matrix: MatrixConfiguration?
+    /// Where the HTTP API listens (it runs beside network channels).
+    public var http: HTTPConfiguration
 
     /// A leading `~/` means the home directory, as in a shell.
     static func expandingHome(_ path: String, home: String) -> String {
@@ -99,6 +103,7 @@ public struct AppConfiguration: Sendable {
         )
         terminalConversation = config.string("terminal.conversation", default: "local")
         matrix = MatrixConfiguration.read(&config)
+        http = HTTPConfiguration(config: &config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }

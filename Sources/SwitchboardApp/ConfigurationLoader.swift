@@ -40,6 +40,7 @@ public enum ConfigSchema {
         "terminal.conversation",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
+        "http.host", "http.port",
     ]
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or

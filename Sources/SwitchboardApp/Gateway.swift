@@ -4,6 +4,7 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchboardChannels
 import SwitchboardEngine
+import SwitchboardHTTP
 import SwitchboardMatrix
 public import SwitchboardModel
 public import SwitchboardSQLite
@@ -93,14 +94,20 @@ public struct Gateway: Sendable {
         if let matrix = configuration.matrix {
             let store = self.store
             let logger = self.logger
+            // Before anything creates a metric: everything from here on is counted.
+            let registry = HTTPServer.bootstrapMetrics()
             let parts = pipeline(channels: { inbox in
                 [MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)]
             })
+            let http = HTTPServer(configuration: configuration.http, store: store, channels: parts.adapters, registry: registry, logger: logger)
             logger.info("serving", metadata: [
                 "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
+                "http": "\(configuration.http.host):\(configuration.http.port)",
             ])
+            // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
             let services: [ServiceGroupConfiguration.ServiceConfiguration] =
                 [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
+                + [.init(service: http.service())]
             var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             group.maximumGracefulShutdownDuration = .seconds(10)
             try await ServiceGroup(configuration: group).run()

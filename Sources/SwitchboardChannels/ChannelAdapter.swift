@@ -33,12 +33,47 @@ public protocol ChannelAdapter: Service {
     /// What it can present.
     var capabilities: ChannelCapabilities { get }
 
+    /// How the channel's connection is doing, for readiness checks.
+    var status: ChannelStatus { get }
+
     /// Delivers one message.
     ///
     /// - Returns: what the far end called the delivered message (a Matrix event id, an email
     ///   Message-ID), when it has such a name: a later reply or reaction can point at it.
     /// - Throws: `ChannelError`; `isTransient` decides between a retry and giving up.
     func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt
+}
+
+/// How a channel's connection to its far end is doing.
+public struct ChannelStatus: Hashable, Sendable {
+    /// The state.
+    public enum State: String, Hashable, Sendable {
+        /// Not connected yet (logging in, first sync).
+        case starting
+        /// Connected and working.
+        case connected
+        /// The far end is failing; the channel keeps trying with backoff.
+        case retrying
+    }
+
+    /// The state.
+    public var state: State
+    /// Failures in a row.
+    public var failures: Int
+    /// The last failure, for the operator; never a credential or a message body.
+    public var lastError: String?
+
+    /// Creates a status.
+    public init(_ state: State, failures: Int = 0, lastError: String? = nil) {
+        self.state = state
+        self.failures = failures
+        self.lastError = lastError
+    }
+}
+
+extension ChannelAdapter {
+    /// Channels with nothing to connect to (the terminal, test doubles) are always connected.
+    public var status: ChannelStatus { ChannelStatus(.connected) }
 }
 
 /// What a channel reports about a delivered message.

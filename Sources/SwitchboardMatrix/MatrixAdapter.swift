@@ -59,6 +59,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var typingIn: Set<String> = []
         /// The newest answered request per room whose read receipt is still to be sent.
         var receipts: [String: String] = [:]
+        var status = ChannelStatus(.starting)
     }
 
     struct RoomState: Codable, Sendable {
@@ -110,6 +111,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         logger[metadataKey: "channel"] = "matrix"
         self.logger = logger
     }
+
+    public var status: ChannelStatus { state.withLock { $0.status } }
 
     private var identity: MatrixIdentity {
         MatrixIdentity(
@@ -192,12 +195,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     logger.notice("homeserver reachable again", metadata: ["failures": "\(failures)"])
                 }
                 failures = 0
+                state.withLock { $0.status = ChannelStatus(.connected) }
             } catch is CancellationError {
                 return
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
                 syncFailures.increment()
+                let summary = (error as? MatrixError)?.description ?? String(describing: type(of: error))
+                state.withLock { $0.status = ChannelStatus(.retrying, failures: failures, lastError: summary) }
                 let matrixError = error as? MatrixError
                 if matrixError?.isUnauthorized == true {
                     // A revoked or expired token: log in again (with a password) on the next turn.

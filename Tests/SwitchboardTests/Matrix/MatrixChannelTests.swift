@@ -3,7 +3,9 @@
 // bot and people on a shared server (or starts its own when it restarts the server).
 
 import Foundation
+import AsyncHTTPClient
 import GRDB
+import NIOCore
 import NIOHTTP1
 import SwitchboardModel
 import Testing
@@ -13,6 +15,8 @@ final class RunningBot: @unchecked Sendable {  // the process is only touched fr
     let process: Process
     let logPath: String
     let dataDir: String
+    /// Where its HTTP API listens.
+    let httpPort: Int
 
     init(dataDir: String, environment: [String: String]) throws {
         try Binary.requireBuilt()
@@ -24,7 +28,9 @@ final class RunningBot: @unchecked Sendable {  // the process is only touched fr
         process.arguments = ["serve", "--data-dir", dataDir]
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SWITCHBOARD_") }
         env["SWITCHBOARD_LOG_LEVEL"] = "debug"
+        env["SWITCHBOARD_HTTP_PORT"] = String(try freePort())
         for (key, value) in environment { env[key] = value }
+        httpPort = Int(env["SWITCHBOARD_HTTP_PORT"] ?? "") ?? 0
         process.environment = env
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
@@ -464,6 +470,55 @@ struct MatrixChannelTests {
         #expect(replies[1].body == "Added note 2: two")
         #expect(bot.log.contains("using the configured access token"))
         #expect(!bot.log.contains(cast.bot.token))
+    }
+
+    @Test("Health, readiness and metrics over HTTP while the bot runs; errors are JSON")
+    func healthReadinessMetrics() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startBot()
+        defer { try? bot.stop() }
+        let base = "http://127.0.0.1:\(bot.httpPort)"
+        func get(_ path: String) async throws -> (status: Int, body: String) {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + path), timeout: .seconds(10))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4 << 20)))
+        }
+        // The server needs a moment to bind.
+        var health: (status: Int, body: String)?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while health == nil, ContinuousClock.now < deadline {
+            health = try? await get("/healthz")
+            if health == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(health?.status == 200 && health?.body.contains("\"ok\"") == true)
+
+        var ready = try await get("/readyz")
+        while ready.status != 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            ready = try await get("/readyz")
+        }
+        let readiness = try JSONValue.parse(ready.body)
+        #expect(ready.status == 200 && readiness["status"] == "ready", "\(ready.body)")
+        #expect(readiness["checks"]?["channels"]?["matrix"]?["status"] == "connected")
+        #expect(readiness["checks"]?["database"]?["status"] == "ok")
+
+        let room = try await cast.directRoom()
+        try await cast.alice.say(room, "add a note: counted")
+        _ = try await cast.alice.waitForMessages(from: cast.bot.userID, in: room, count: 1)
+        try await Task.sleep(for: .milliseconds(300))
+        let metrics = try await get("/metrics")
+        #expect(metrics.status == 200)
+        let lines = metrics.body.split(separator: "\n").map(String.init)
+        func value(_ name: String) -> Double? {
+            lines.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect((value("switchboard_matrix_events_received_total") ?? 0) >= 1, "\(metrics.body)")
+        #expect(value("switchboard_matrix_replies_sent_total") == 1)
+        #expect(value("switchboard_inbox_pending") == 0)
+        #expect(lines.contains { $0.hasPrefix("# TYPE switchboard_matrix_sync_lag_seconds gauge") })
+
+        let missing = try await get("/nope")
+        #expect(missing.status == 404)
+        #expect(try JSONValue.parse(missing.body)["error"]?["code"] == "not_found", "\(missing.body)")
     }
 
     @Test("The homeserver stops and comes back: the bot recovers without a restart")
