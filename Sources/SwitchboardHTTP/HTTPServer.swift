@@ -13,6 +13,7 @@ import Foundation
 import Hummingbird
 public import Logging
 import Metrics
+import NIOCore
 public import Prometheus
 public import ServiceLifecycle
 public import SwitchboardChannels
@@ -76,6 +77,10 @@ public struct HTTPServer: Sendable {
 
     /// The service to run in the gateway's service group.
     public func service() -> some Service {
+        ListeningService(application: application(), host: configuration.host, port: configuration.port)
+    }
+
+    private func application() -> some Service {
         let router = Router()
         router.add(middleware: JSONErrorMiddleware(logger: logger))
         router.get("healthz") { _, _ in
@@ -132,6 +137,30 @@ public struct HTTPServer: Sendable {
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.canonicalText + "\n")))
     }
+}
+
+/// The HTTP application, with a clear error when its address is taken.
+private struct ListeningService<Wrapped: Service>: Service {
+    let application: Wrapped
+    let host: String
+    let port: Int
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES {
+            throw HTTPServerError(
+                message: "Cannot listen on \(host):\(port): \(error.errnoCode == EADDRINUSE ? "another program uses that port" : "permission denied"). Set http.port (SWITCHBOARD_HTTP_PORT) to a free port."
+            )
+        }
+    }
+}
+
+/// The HTTP server could not start.
+public struct HTTPServerError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong and what to do.
+    public var message: String
+    public var description: String { message }
 }
 
 /// Turns every error into `{"error": {"code", "message"}}` with the right status.
