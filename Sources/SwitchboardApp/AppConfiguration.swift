@@ -17,7 +17,7 @@ import SwitchboardTools
 /// - `database.synchronous`: `normal` (default) or `full`.
 /// - `database.busy_timeout_ms` (0–600000, default 5000).
 /// - `log.level`: trace, debug, info, notice, warning, error, critical.
-/// - `log.format`: `text` (default).
+/// - `log.format`: `text` (default, for terminals) or `json` (one object per line, for log collectors).
 /// - `outbox.retry_base_ms` (10–600000, default 500), `outbox.retry_cap_seconds` (1–86400,
 ///   default 300): delivery backoff; transient failures are retried for as long as it takes.
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
@@ -33,6 +33,16 @@ public struct AppConfiguration: Sendable {
     public var sqlite: SQLiteStore.Options
     /// Log level, if configured.
     public var logLevel: Logger.Level?
+    /// How log lines look.
+    public var logFormat: LogFormat
+
+    /// How log lines look.
+    public enum LogFormat: String, Sendable {
+        /// Readable, for terminals.
+        case text
+        /// One JSON object per line, for log collectors.
+        case json
+    }
     /// The engine's settings.
     public var engine: EngineConfiguration
     /// Outbox retries.
@@ -94,7 +104,7 @@ public struct AppConfiguration: Sendable {
         } else {
             logLevel = nil
         }
-        _ = config.choice("log.format", default: "text", from: ["text"])
+        logFormat = LogFormat(rawValue: config.choice("log.format", default: "text", from: ["text", "json"])) ?? .text
         engine = EngineConfiguration(config: &config, toolNames: Self.toolNames)
         retry = RetryPolicy(
             base: Double(config.int("outbox.retry_base_ms", default: 500, range: 10...600_000)) / 1000,

@@ -11,10 +11,19 @@ enum CLI {
         let chosen = configuration.logLevel ?? level
         if !loggingBootstrapped {
             loggingBootstrapped = true
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = chosen
-                return handler
+            switch configuration.logFormat {
+            case .text:
+                LoggingSystem.bootstrap { label in
+                    var handler = StreamLogHandler.standardError(label: label)
+                    handler.logLevel = chosen
+                    return handler
+                }
+            case .json:
+                LoggingSystem.bootstrap { label in
+                    var handler = JSONLogHandler.standardError(label: label)
+                    handler.logLevel = chosen
+                    return handler
+                }
             }
         }
         var logger = Logger(label: "switchboard")

@@ -7,6 +7,7 @@
 
 import Foundation
 import GRDB
+import SwitchboardModel
 import Testing
 
 /// The result of running the binary.
@@ -201,6 +202,22 @@ struct SystemTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("Cannot listen on 127.0.0.1:\(port): another program uses that port. Set http.port (SWITCHBOARD_HTTP_PORT) to a free port."), "\(result.stderr)")
         #expect(!result.stderr.contains("not-a-real-password"))
+
+        // The same start with JSON logs: every log line is a JSON object.
+        let json = try Binary.run(["serve", "--data-dir", dir.path], environment: [
+            "SWITCHBOARD_MATRIX_HOMESERVER": "http://127.0.0.1:1",
+            "SWITCHBOARD_MATRIX_USER_ID": "@bot:localhost",
+            "SWITCHBOARD_MATRIX_PASSWORD": "not-a-real-password",
+            "SWITCHBOARD_HTTP_PORT": String(port),
+            "SWITCHBOARD_LOG_FORMAT": "json",
+        ], timeout: 30)
+        let logLines = json.stderr.split(separator: "\n").filter { !$0.hasPrefix("error: ") }
+        #expect(!logLines.isEmpty)
+        for line in logLines {
+            let object = try JSONValue.parse(String(line))
+            #expect(object["level"]?.stringValue != nil && object["message"]?.stringValue != nil, "\(line)")
+        }
+        #expect(logLines.contains { $0.contains("\"message\":\"serving\"") })
     }
 
     @Test("The rate limit answers at the configured rate, through the environment")
