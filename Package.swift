@@ -66,6 +66,7 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -88,6 +89,7 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

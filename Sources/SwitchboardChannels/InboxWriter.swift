@@ -9,6 +9,7 @@
 // back-pressure.
 
 import Logging
+import Metrics
 public import SwitchboardModel
 public import SwitchboardStorage
 
@@ -138,6 +139,13 @@ public actor InboxWriter {
             }
             crashPoint?("after_inbox_commit")
             signal.signal()
+            var received: [ChannelID: Int] = [:]
+            for (message, result) in zip(messages, results) {
+                if case .inserted = result { received[message.channel, default: 0] += 1 }
+            }
+            for (channel, count) in received {
+                Counter(label: "switchboard_messages_received_total", dimensions: [("channel", channel.rawValue)]).increment(by: count)
+            }
             return .success(results)
         } catch {
             return .failure(error)

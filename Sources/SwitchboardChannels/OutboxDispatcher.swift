@@ -11,6 +11,7 @@
 
 import Foundation
 public import Logging
+import Metrics
 import Synchronization
 public import ServiceLifecycle
 public import SwitchboardModel
@@ -150,10 +151,24 @@ public final class OutboxDispatcher: Service, Sendable {
         try await store.write { tx in
             for outcome in outcomes {
                 switch outcome {
-                case .delivered(let id, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
-                case .failed(let id, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
+                case .delivered(let id, _, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
+                case .failed(let id, _, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
                 }
             }
+        }
+        var sent: [ChannelID: Int] = [:]
+        var failed: [ChannelID: Int] = [:]
+        for outcome in outcomes {
+            switch outcome {
+            case .delivered(_, let channel, _): sent[channel, default: 0] += 1
+            case .failed(_, let channel, _, _): failed[channel, default: 0] += 1
+            }
+        }
+        for (channel, count) in sent {
+            Counter(label: "switchboard_messages_sent_total", dimensions: [("channel", channel.rawValue)]).increment(by: count)
+        }
+        for (channel, count) in failed {
+            Counter(label: "switchboard_delivery_failures_total", dimensions: [("channel", channel.rawValue)]).increment(by: count)
         }
     }
 
@@ -222,8 +237,8 @@ public final class OutboxDispatcher: Service, Sendable {
     }
 
     private enum Outcome: Sendable {
-        case delivered(OutboxID, String?)
-        case failed(OutboxID, String, Date?)
+        case delivered(OutboxID, ChannelID, String?)
+        case failed(OutboxID, ChannelID, String, Date?)
     }
 
     /// Delivers one conversation's due messages in order, stopping at the first failure (and
@@ -234,7 +249,7 @@ public final class OutboxDispatcher: Service, Sendable {
             guard let adapter = adapters[message.conversation.channel], !Task.isShuttingDownGracefully else { break }
             do {
                 let receipt = try await adapter.deliver(message)
-                let outcome = Outcome.delivered(message.id, receipt.externalID)
+                let outcome = Outcome.delivered(message.id, message.conversation.channel, receipt.externalID)
                 // A confirmation request is recorded at once: a 👍 on it can arrive before the
                 // rest of the conversation's queue is delivered, and must find it by its id.
                 if message.kind == .confirmationRequest, receipt.externalID != nil, (try? await record([outcome])) != nil {
@@ -262,7 +277,7 @@ public final class OutboxDispatcher: Service, Sendable {
                 } else {
                     logger.warning("delivery failed; will retry", metadata: metadata)
                 }
-                outcomes.append(.failed(message.id, summary, next))
+                outcomes.append(.failed(message.id, message.conversation.channel, summary, next))
                 break
             }
         }

@@ -10,6 +10,7 @@
 
 import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -142,6 +143,15 @@ public final class ConversationEngine: Service, Sendable {
         }
         crashPoint?("after_engine_commit")
         if answered > 0 { outboxSignal.signal() }
+        // From arrival to the committed answer, per message.
+        let done = clock.now()
+        var timers: [ChannelID: Metrics.Timer] = [:]
+        for item in planned {
+            let channel = item.inbound.message.channel
+            let timer = timers[channel] ?? Metrics.Timer(label: "switchboard_message_processing_seconds", dimensions: [("channel", channel.rawValue)])
+            timers[channel] = timer
+            timer.recordNanoseconds(Int64(max(0, done.timeIntervalSince(item.inbound.message.receivedAt)) * 1_000_000_000))
+        }
         return answered
     }
 

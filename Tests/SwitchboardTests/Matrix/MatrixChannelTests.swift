@@ -514,6 +514,9 @@ struct MatrixChannelTests {
         #expect((value("switchboard_matrix_events_received_total") ?? 0) >= 1, "\(metrics.body)")
         #expect(value("switchboard_matrix_replies_sent_total") == 1)
         #expect(value("switchboard_inbox_pending") == 0)
+        #expect(value("switchboard_messages_received_total{channel=\"matrix\"}") == 1, "\(metrics.body)")
+        #expect(value("switchboard_messages_sent_total{channel=\"matrix\"}") == 1)
+        #expect(value("switchboard_message_processing_seconds_count{channel=\"matrix\"}") == 1)
         #expect(lines.contains { $0.hasPrefix("# TYPE switchboard_matrix_sync_lag_seconds gauge") })
 
         let missing = try await get("/nope")
