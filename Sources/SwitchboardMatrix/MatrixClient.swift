@@ -58,7 +58,8 @@ final class MatrixClient: Sendable {
 
     var hasAccessToken: Bool { token.withLock { $0 != nil } }
 
-    /// Percent-encodes one path segment (room ids, event ids and user ids contain `!`, `$`, `:`).
+    /// Percent-encodes one path segment or query value (room ids, event ids and user ids
+    /// contain `!`, `$`, `:`; filters contain JSON).
     static func segment(_ text: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
@@ -77,11 +78,7 @@ final class MatrixClient: Sendable {
     ) async throws(MatrixError) -> JSONValue {
         var url = homeserver + path
         if !query.isEmpty {
-            var allowed = CharacterSet.alphanumerics
-            allowed.insert(charactersIn: "-._~")
-            url += "?" + query.map { key, value in
-                "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)"
-            }.joined(separator: "&")
+            url += "?" + query.map { key, value in "\(key)=\(Self.segment(value))" }.joined(separator: "&")
         }
         var request = HTTPClientRequest(url: url)
         request.method = method

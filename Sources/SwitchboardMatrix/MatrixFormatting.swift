@@ -15,7 +15,7 @@ enum MatrixFormatting {
             "body": .string(message.text),
         ]
         let html = html(fromMarkdown: message.text)
-        if html != escaped(message.text) {
+        if html != escapeMarkup(message.text) {
             content["format"] = "org.matrix.custom.html"
             content["formatted_body"] = .string(html)
         }
@@ -46,11 +46,6 @@ enum MatrixFormatting {
             html = String(html.dropFirst(3).dropLast(4))
         }
         return html
-    }
-
-    /// The plain text as HTML, for telling whether Markdown changed anything.
-    static func escaped(_ text: String) -> String {
-        escapeMarkup(text)
     }
 
     /// Escapes the characters HTML would interpret. `&` first, so entities stay text.

@@ -181,36 +181,22 @@ struct SystemTests {
     @Test("serve with its HTTP port taken stops with a message that says what to change")
     func httpPortTaken() throws {
         let dir = try TemporaryDirectory()
-        // Hold a port by listening on it.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = listen(fd, 1)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        let result = try Binary.run(["serve", "--data-dir", dir.path], environment: [
+        let held = try ListeningSocket()
+        let port = held.port
+        let environment = [
             // A homeserver that is not there: the HTTP server fails first, and alone decides.
             "SWITCHBOARD_MATRIX_HOMESERVER": "http://127.0.0.1:1",
             "SWITCHBOARD_MATRIX_USER_ID": "@bot:localhost",
             "SWITCHBOARD_MATRIX_PASSWORD": "not-a-real-password",
             "SWITCHBOARD_HTTP_PORT": String(port),
-        ], timeout: 30)
+        ]
+        let result = try Binary.run(["serve", "--data-dir", dir.path], environment: environment, timeout: 30)
         #expect(result.status == 1)
         #expect(result.stderr.contains("Cannot listen on 127.0.0.1:\(port): another program uses that port. Set http.port (SWITCHBOARD_HTTP_PORT) to a free port."), "\(result.stderr)")
         #expect(!result.stderr.contains("not-a-real-password"))
 
         // The same start with JSON logs: every log line is a JSON object.
-        let json = try Binary.run(["serve", "--data-dir", dir.path], environment: [
-            "SWITCHBOARD_MATRIX_HOMESERVER": "http://127.0.0.1:1",
-            "SWITCHBOARD_MATRIX_USER_ID": "@bot:localhost",
-            "SWITCHBOARD_MATRIX_PASSWORD": "not-a-real-password",
-            "SWITCHBOARD_HTTP_PORT": String(port),
-            "SWITCHBOARD_LOG_FORMAT": "json",
-        ], timeout: 30)
+        let json = try Binary.run(["serve", "--data-dir", dir.path], environment: environment.merging(["SWITCHBOARD_LOG_FORMAT": "json"]) { $1 }, timeout: 30)
         let logLines = json.stderr.split(separator: "\n").filter { !$0.hasPrefix("error: ") }
         #expect(!logLines.isEmpty)
         for line in logLines {
