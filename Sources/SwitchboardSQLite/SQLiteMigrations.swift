@@ -12,6 +12,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("002_channel_details") { db in
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("003_http_api") { db in
+            try db.execute(sql: v3)
+        }
         return migrator
     }()
 
@@ -183,5 +186,31 @@ enum SQLiteMigrations {
         ALTER TABLE inbox ADD COLUMN unreadable TEXT;
         ALTER TABLE outbox ADD COLUMN external_id TEXT;
         CREATE INDEX outbox_external ON outbox (channel, external_id) WHERE external_id IS NOT NULL;
+        """
+
+    // The HTTP API: keys (only a hash of the secret part is kept), people's preferences, and the
+    // indexes that show a conversation and find the replies to one message.
+    static let v3 = """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+
+        CREATE TABLE preferences (
+            person TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (person, key)
+        );
+
+        CREATE INDEX inbox_conversation ON inbox (conversation_key, received_at);
+        CREATE INDEX outbox_conversation ON outbox (channel, conversation, created_at);
+        CREATE INDEX outbox_in_reply_to ON outbox (channel, in_reply_to) WHERE in_reply_to IS NOT NULL;
+        CREATE INDEX audit_correlation ON audit (correlation_id) WHERE correlation_id IS NOT NULL;
         """
 }

@@ -208,15 +208,141 @@ final class SQLiteTransaction: StoreTransaction {
     // MARK: Depth
 
     func depth(channel: ChannelID?) throws -> PipelineDepth {
-        let inbound = try Int.fetchOne(
-            db.cachedStatement(sql: "SELECT COUNT(*) FROM inbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
+        let inbound = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*), MIN(received_at) FROM inbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
             arguments: [channel?.rawValue]
-        ) ?? 0
-        let outbound = try Int.fetchOne(
-            db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
+        )
+        let outbound = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending' AND (?1 IS NULL OR channel = ?1)"),
             arguments: [channel?.rawValue]
-        ) ?? 0
-        return PipelineDepth(pendingInbound: inbound, pendingOutbound: outbound)
+        )
+        return PipelineDepth(
+            pendingInbound: inbound?[0] ?? 0,
+            pendingOutbound: outbound?[0] ?? 0,
+            oldestInbound: (inbound?[1] as Int64?).map(AuditChain.date(microseconds:)),
+            oldestOutbound: (outbound?[1] as Int64?).map(AuditChain.date(microseconds:))
+        )
+    }
+
+    // MARK: For the HTTP API
+
+    func inboundRecord(channel: ChannelID, externalID: String) throws -> InboundRecord? {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM inbox WHERE channel = ? AND external_id = ?")
+        return try Row.fetchOne(statement, arguments: [channel.rawValue, externalID]).map(Self.inboundRecord)
+    }
+
+    func inboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [InboundRecord] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM (
+                SELECT * FROM inbox WHERE conversation_key = ?1 AND (?2 IS NULL OR received_at < ?2)
+                ORDER BY received_at DESC, id DESC LIMIT ?3
+            ) ORDER BY received_at, id
+            """)
+        return try Row.fetchAll(statement, arguments: [conversation.storageKey, before.map(AuditChain.microseconds), limit])
+            .map(Self.inboundRecord)
+    }
+
+    func outboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [OutboundRecord] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT * FROM (
+                SELECT * FROM outbox WHERE channel = ?1 AND conversation = ?2 AND (?3 IS NULL OR created_at < ?3)
+                ORDER BY created_at DESC, id DESC LIMIT ?4
+            ) ORDER BY created_at, id
+            """)
+        return try Row.fetchAll(statement, arguments: [
+            conversation.channel.rawValue, conversation.conversation.rawValue, before.map(AuditChain.microseconds), limit,
+        ]).map(Self.outboundRecord)
+    }
+
+    func outboundReplies(channel: ChannelID, inReplyTo externalID: String) throws -> [OutboundRecord] {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM outbox WHERE channel = ? AND in_reply_to = ? ORDER BY id")
+        return try Row.fetchAll(statement, arguments: [channel.rawValue, externalID]).map(Self.outboundRecord)
+    }
+
+    static func inboundRecord(_ row: Row) -> InboundRecord {
+        InboundRecord(stored: inbound(row), doneAt: (row["done_at"] as Int64?).map(AuditChain.date(microseconds:)))
+    }
+
+    static func outboundRecord(_ row: Row) -> OutboundRecord {
+        OutboundRecord(
+            message: outbound(row),
+            state: DeliveryState(rawValue: row["status"]) ?? .pending,
+            deliveredAt: (row["delivered_at"] as Int64?).map(AuditChain.date(microseconds:)),
+            lastError: row["last_error"]
+        )
+    }
+
+    func pendingConfirmations(limit: Int) throws -> [PendingConfirmation] {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM confirmations WHERE status = 'pending' ORDER BY created_at, call_id LIMIT ?")
+        return try Row.fetchAll(statement, arguments: [limit]).map(Self.confirmation)
+    }
+
+    func confirmationRecord(_ callID: ToolCallID) throws -> ConfirmationRecord? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM confirmations WHERE call_id = ?"), arguments: [callID.rawValue]) else {
+            return nil
+        }
+        return ConfirmationRecord(
+            confirmation: try Self.confirmation(row),
+            outcome: ConfirmationOutcome(rawValue: row["status"]),
+            decidedAt: (row["decided_at"] as Int64?).map(AuditChain.date(microseconds:))
+        )
+    }
+
+    func apiKey(id: String) throws -> APIKeyRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_keys WHERE id = ?"), arguments: [id]).map(Self.apiKey)
+    }
+
+    func apiKeys() throws -> [APIKeyRecord] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM api_keys ORDER BY created_at, id")).map(Self.apiKey)
+    }
+
+    static func apiKey(_ row: Row) -> APIKeyRecord {
+        APIKeyRecord(
+            id: row["id"],
+            name: row["name"],
+            secretHash: row["secret_hash"],
+            scopes: (row["scopes"] as String).split(separator: " ").map(String.init),
+            createdAt: AuditChain.date(microseconds: row["created_at"]),
+            revokedAt: (row["revoked_at"] as Int64?).map(AuditChain.date(microseconds:))
+        )
+    }
+
+    func insertAPIKey(_ key: APIKeyRecord) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                key.id, key.name, key.secretHash, key.scopes.joined(separator: " "),
+                AuditChain.microseconds(key.createdAt), key.revokedAt.map(AuditChain.microseconds),
+            ])
+    }
+
+    func revokeAPIKey(id: String, at: Date) throws -> Bool {
+        try db.cachedStatement(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .execute(arguments: [AuditChain.microseconds(at), id])
+        return db.changesCount == 1
+    }
+
+    func preferences(of person: PersonID) throws -> [Preference] {
+        let statement = try db.cachedStatement(sql: "SELECT key, value, updated_at FROM preferences WHERE person = ? ORDER BY key")
+        return try Row.fetchAll(statement, arguments: [person.rawValue]).map { row in
+            let text: String = row["value"]
+            return Preference(
+                key: row["key"], value: (try? JSONValue.parse(text)) ?? .string(text),
+                updatedAt: AuditChain.date(microseconds: row["updated_at"])
+            )
+        }
+    }
+
+    func setPreference(_ person: PersonID, key: String, value: JSONValue, at: Date) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO preferences (person, key, value, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (person, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+            """).execute(arguments: [person.rawValue, key, value.canonicalText, AuditChain.microseconds(at)])
+    }
+
+    func forgetPreferences(of person: PersonID) throws -> Int {
+        try db.cachedStatement(sql: "DELETE FROM preferences WHERE person = ?").execute(arguments: [person.rawValue])
+        return db.changesCount
     }
 
     // MARK: Confirmations
@@ -343,6 +469,26 @@ final class SQLiteTransaction: StoreTransaction {
         if let since = query.since {
             conditions.append("at >= ?")
             arguments += [AuditChain.microseconds(since)]
+        }
+        if let until = query.until {
+            conditions.append("at < ?")
+            arguments += [AuditChain.microseconds(until)]
+        }
+        if let tool = query.tool {
+            conditions.append("tool = ?")
+            arguments += [tool]
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        if let conversation = query.conversation {
+            conditions.append("channel = ? AND conversation = ?")
+            arguments += [conversation.channel.rawValue, conversation.conversation.rawValue]
+        }
+        if let correlation = query.correlationID {
+            conditions.append("correlation_id = ?")
+            arguments += [correlation.rawValue]
         }
         if let after = query.afterSequence {
             conditions.append("seq > ?")

@@ -84,6 +84,36 @@ public protocol StoreReader {
 
     /// The notes data.
     var notes: any NoteStore { get }
+
+    // MARK: For the HTTP API
+
+    /// The inbound message with this channel and external id, with whether it was answered.
+    func inboundRecord(channel: ChannelID, externalID: String) throws -> InboundRecord?
+
+    /// A conversation's inbound messages, the newest `limit` received before `before` (all
+    /// when nil), oldest first.
+    func inboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [InboundRecord]
+
+    /// A conversation's outbound messages, the newest `limit` written before `before`, oldest first.
+    func outboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [OutboundRecord]
+
+    /// The outbound messages that answer the inbound message with this external id, oldest first.
+    func outboundReplies(channel: ChannelID, inReplyTo externalID: String) throws -> [OutboundRecord]
+
+    /// Pending confirmations in every conversation, oldest first, at most `limit`.
+    func pendingConfirmations(limit: Int) throws -> [PendingConfirmation]
+
+    /// One confirmation, pending or decided.
+    func confirmationRecord(_ callID: ToolCallID) throws -> ConfirmationRecord?
+
+    /// An API key by its id.
+    func apiKey(id: String) throws -> APIKeyRecord?
+
+    /// Every API key, revoked ones included, oldest first.
+    func apiKeys() throws -> [APIKeyRecord]
+
+    /// A person's preferences, by key.
+    func preferences(of person: PersonID) throws -> [Preference]
 }
 
 /// Writes; only inside `Store.write`.
@@ -126,6 +156,18 @@ public protocol StoreTransaction: StoreReader {
 
     /// Stores a token bucket's state.
     func setRateBucket(person: PersonID, category: String, state: RateBucketState) throws
+
+    /// Stores a new API key. Its id must be new.
+    func insertAPIKey(_ key: APIKeyRecord) throws
+
+    /// Revokes an API key. Returns false if there is no such key or it was revoked already.
+    func revokeAPIKey(id: String, at: Date) throws -> Bool
+
+    /// Sets one of a person's preferences.
+    func setPreference(_ person: PersonID, key: String, value: JSONValue, at: Date) throws
+
+    /// Forgets every preference of a person. Returns how many there were.
+    func forgetPreferences(of person: PersonID) throws -> Int
 
     /// Runs `body` in a savepoint: if it throws, only its own changes roll back.
     func savepoint<T>(_ body: () throws -> T) throws -> T

@@ -91,15 +91,40 @@ public struct AuditQuery: Hashable, Sendable {
     public var person: PersonID?
     /// Only records at or after this time.
     public var since: Date?
+    /// Only records before this time.
+    public var until: Date?
+    /// Only records of this tool.
+    public var tool: String?
+    /// Only records in this state.
+    public var status: AuditStatus?
+    /// Only records in this conversation.
+    public var conversation: ConversationKey?
+    /// Only records of the work with this correlation id.
+    public var correlationID: CorrelationID?
     /// Only records after this sequence number (for paging).
     public var afterSequence: Int64?
     /// At most this many.
     public var limit: Int?
 
     /// Creates a query; no arguments means every record.
-    public init(person: PersonID? = nil, since: Date? = nil, afterSequence: Int64? = nil, limit: Int? = nil) {
+    public init(
+        person: PersonID? = nil,
+        since: Date? = nil,
+        until: Date? = nil,
+        tool: String? = nil,
+        status: AuditStatus? = nil,
+        conversation: ConversationKey? = nil,
+        correlationID: CorrelationID? = nil,
+        afterSequence: Int64? = nil,
+        limit: Int? = nil
+    ) {
         self.person = person
         self.since = since
+        self.until = until
+        self.tool = tool
+        self.status = status
+        self.conversation = conversation
+        self.correlationID = correlationID
         self.afterSequence = afterSequence
         self.limit = limit
     }
@@ -111,10 +136,16 @@ public struct PipelineDepth: Hashable, Sendable {
     public var pendingInbound: Int
     /// Outbound messages not yet delivered (and not given up).
     public var pendingOutbound: Int
+    /// When the oldest pending inbound message arrived.
+    public var oldestInbound: Date?
+    /// When the oldest pending outbound message was written.
+    public var oldestOutbound: Date?
 
     /// Creates a depth reading.
-    public init(pendingInbound: Int, pendingOutbound: Int) {
+    public init(pendingInbound: Int, pendingOutbound: Int, oldestInbound: Date? = nil, oldestOutbound: Date? = nil) {
         self.pendingInbound = pendingInbound
         self.pendingOutbound = pendingOutbound
+        self.oldestInbound = oldestInbound
+        self.oldestOutbound = oldestOutbound
     }
 }

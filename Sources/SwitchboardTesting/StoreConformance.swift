@@ -34,6 +34,12 @@ public enum StoreConformance {
         ("an inbound message keeps its addressing, gesture and unreadable content", inboundDetails),
         ("a delivered message is found by the channel's id for it", outboundByExternalID),
         ("notes belong to their owner and keep their ids on restore", notesOwnership),
+        ("a conversation reads back with answers and delivery states", conversationRecords),
+        ("confirmations read back with their outcome", confirmationRecords),
+        ("audit records filter by tool, status, conversation, time and correlation", auditFilters),
+        ("an API key is stored by hash and revoked once", apiKeys),
+        ("preferences are per person and forgotten together", preferences),
+        ("depth reports the age of the oldest waiting work", depthAges),
     ]
 
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -331,5 +337,123 @@ public enum StoreConformance {
         try await store.write { try $0.notes.restore([a]) }
         let back = try await store.read { try $0.notes.notes(owner: "alice", ids: [a.id]) }
         try expect(back == [a], "restored with its id and time")
+    }
+
+    static func conversationRecords(_ store: any Store) async throws {
+        try await store.write { tx in
+            for (index, id) in ["a", "b", "c"].enumerated() {
+                _ = try tx.insertInbound(message(id, at: t0.addingTimeInterval(Double(index))))
+            }
+            _ = try tx.insertInbound(message("other", conversation: "elsewhere"))
+            var reply = draft("reply-a")
+            reply.inReplyTo = "a"
+            let id = try tx.enqueueOutbound(reply, at: t0.addingTimeInterval(0.5))
+            try tx.markDelivered(id, at: t0.addingTimeInterval(0.6), externalID: "$out")
+            var second = draft("reply-b")
+            second.inReplyTo = "b"
+            _ = try tx.enqueueOutbound(second, at: t0.addingTimeInterval(1.5))
+            let a = try tx.inboxID(channel: "test", externalID: "a")!
+            _ = try tx.markInboundDone(a, at: t0.addingTimeInterval(0.5))
+        }
+        let all = try await store.read { try $0.inboundRecords(in: key, before: nil, limit: 10) }
+        try expect(all.map(\.stored.message.externalID) == ["a", "b", "c"], "one conversation, oldest first")
+        try expect(all[0].doneAt == t0.addingTimeInterval(0.5) && all[1].doneAt == nil, "answered or waiting")
+        let newest = try await store.read { try $0.inboundRecords(in: key, before: nil, limit: 2) }
+        try expect(newest.map(\.stored.message.externalID) == ["b", "c"], "the newest two, oldest first")
+        let earlier = try await store.read { try $0.inboundRecords(in: key, before: t0.addingTimeInterval(1), limit: 10) }
+        try expect(earlier.map(\.stored.message.externalID) == ["a"], "paging back by time")
+        let out = try await store.read { try $0.outboundRecords(in: key, before: nil, limit: 10) }
+        try expect(out.map(\.message.deliveryKey) == ["reply-a", "reply-b"], "outbound, oldest first")
+        try expect(out.map(\.state) == [.delivered, .pending], "delivery states")
+        let replies = try await store.read { try $0.outboundReplies(channel: "test", inReplyTo: "b") }
+        try expect(replies.map(\.message.deliveryKey) == ["reply-b"], "replies to one message")
+        let record = try await store.read { try $0.inboundRecord(channel: "test", externalID: "c") }
+        try expect(record?.stored.message.text == "hello" && record?.doneAt == nil, "one inbound record")
+        let missing = try await store.read { try $0.inboundRecord(channel: "test", externalID: "nope") }
+        try expect(missing == nil, "no such message")
+    }
+
+    static func confirmationRecords(_ store: any Store) async throws {
+        try await store.write { tx in
+            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600), number: 1))
+            try tx.savePendingConfirmation(confirmation("c2", expires: t0.addingTimeInterval(600), number: 2))
+            _ = try tx.resolveConfirmation(ToolCallID("c1"), outcome: .declined, at: t0.addingTimeInterval(5))
+        }
+        let pending = try await store.read { try $0.pendingConfirmations(limit: 10) }
+        try expect(pending.map(\.callID.rawValue) == ["c2"], "only pending ones, across conversations")
+        let c1 = try await store.read { try $0.confirmationRecord(ToolCallID("c1")) }
+        try expect(c1?.outcome == .declined && c1?.decidedAt == t0.addingTimeInterval(5), "decided, with when")
+        let c2 = try await store.read { try $0.confirmationRecord(ToolCallID("c2")) }
+        try expect(c2 != nil && c2?.outcome == nil && c2?.confirmation.preview == "This will delete 2 notes", "pending")
+        let none = try await store.read { try $0.confirmationRecord(ToolCallID("c9")) }
+        try expect(none == nil, "no such confirmation")
+    }
+
+    static func auditFilters(_ store: any Store) async throws {
+        try await store.write { tx in
+            _ = try tx.appendAudit(entry("c1", .proposed))
+            var other = entry("c2", .executed)
+            other.tool = "notes.delete"
+            other.at = t0.addingTimeInterval(10)
+            other.correlationID = CorrelationID("in-2")
+            other.conversation = ConversationKey(channel: "test", conversation: ConversationID("elsewhere"))
+            _ = try tx.appendAudit(other)
+        }
+        func sequences(_ query: AuditQuery) async throws -> [Int64] {
+            try await store.read { try $0.auditRecords(query) }.map(\.sequence)
+        }
+        try expect(try await sequences(AuditQuery(tool: "notes.delete")) == [2], "by tool")
+        try expect(try await sequences(AuditQuery(status: .proposed)) == [1], "by status")
+        try expect(try await sequences(AuditQuery(conversation: key)) == [1], "by conversation")
+        try expect(try await sequences(AuditQuery(until: t0.addingTimeInterval(5))) == [1], "before a time")
+        try expect(try await sequences(AuditQuery(since: t0.addingTimeInterval(5))) == [2], "from a time")
+        try expect(try await sequences(AuditQuery(correlationID: CorrelationID("in-2"))) == [2], "by correlation id")
+    }
+
+    static func apiKeys(_ store: any Store) async throws {
+        let key = APIKeyRecord(id: "k1", name: "ci", secretHash: String(repeating: "a", count: 64), scopes: ["send", "read"], createdAt: t0)
+        try await store.write { try $0.insertAPIKey(key) }
+        do {
+            try await store.write { try $0.insertAPIKey(key) }
+            throw ConformanceFailure(description: "a second key with the same id was accepted")
+        } catch let error as StoreError {
+            try expect(error.code == .constraint, "expected a constraint error, got \(error.code)")
+        }
+        let stored = try await store.read { try $0.apiKey(id: "k1") }
+        try expect(stored == key, "read back exactly")
+        let first = try await store.write { try $0.revokeAPIKey(id: "k1", at: t0.addingTimeInterval(1)) }
+        let again = try await store.write { try $0.revokeAPIKey(id: "k1", at: t0.addingTimeInterval(2)) }
+        let unknown = try await store.write { try $0.revokeAPIKey(id: "nope", at: t0) }
+        try expect(first && !again && !unknown, "revoked once")
+        let all = try await store.read { try $0.apiKeys() }
+        try expect(all.count == 1 && all[0].revokedAt == t0.addingTimeInterval(1), "listed with the revocation time")
+    }
+
+    static func preferences(_ store: any Store) async throws {
+        try await store.write { tx in
+            try tx.setPreference("alice", key: "timezone", value: "Europe/Berlin", at: t0)
+            try tx.setPreference("alice", key: "name", value: "Al", at: t0)
+            try tx.setPreference("alice", key: "name", value: "Alice", at: t0.addingTimeInterval(1))
+            try tx.setPreference("bob", key: "brief", value: true, at: t0)
+        }
+        let alice = try await store.read { try $0.preferences(of: "alice") }
+        try expect(alice.map(\.key) == ["name", "timezone"], "by key")
+        try expect(alice[0].value == "Alice" && alice[0].updatedAt == t0.addingTimeInterval(1), "the latest value wins")
+        let forgotten = try await store.write { try $0.forgetPreferences(of: "alice") }
+        try expect(forgotten == 2, "both forgotten")
+        let left = try await store.read { (try $0.preferences(of: "alice"), try $0.preferences(of: "bob")) }
+        try expect(left.0.isEmpty && left.1.first?.value == true, "only alice's")
+    }
+
+    static func depthAges(_ store: any Store) async throws {
+        let empty = try await store.read { try $0.depth(channel: nil) }
+        try expect(empty.oldestInbound == nil && empty.oldestOutbound == nil, "nothing waits")
+        try await store.write { tx in
+            _ = try tx.insertInbound(message("a", at: t0))
+            _ = try tx.insertInbound(message("b", at: t0.addingTimeInterval(3)))
+            _ = try tx.enqueueOutbound(draft("k"), at: t0.addingTimeInterval(7))
+        }
+        let depth = try await store.read { try $0.depth(channel: nil) }
+        try expect(depth.oldestInbound == t0 && depth.oldestOutbound == t0.addingTimeInterval(7), "oldest of each")
     }
 }
