@@ -23,7 +23,9 @@ import SwitchboardTools
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
-/// - `http.host`, `http.port`: the HTTP API (health, readiness, metrics); see `HTTPConfiguration`.
+/// - `http.*`: the HTTP API; see `HTTPConfiguration`.
+/// - `shutdown.grace_period_seconds` (1–3600, default 10): how long SIGTERM waits for work in
+///   flight before cancelling what is left.
 public struct AppConfiguration: Sendable {
     /// The data directory.
     public var dataDirectory: String
@@ -51,8 +53,13 @@ public struct AppConfiguration: Sendable {
     public var terminalConversation: String
     /// The Matrix channel, when `matrix.homeserver` is set.
     public var matrix: MatrixConfiguration?
-    /// Where the HTTP API listens (it runs beside network channels).
+    /// The HTTP API.
     public var http: HTTPConfiguration
+    /// How long a graceful shutdown may take.
+    public var gracePeriod: Duration = .seconds(10)
+
+    /// Whether `serve` runs the HTTP API: when asked to, or beside a network channel.
+    public var runsHTTP: Bool { http.enabled ?? (matrix != nil) }
 
     /// A leading `~/` means the home directory, as in a shell.
     static func expandingHome(_ path: String, home: String) -> String {
@@ -114,6 +121,8 @@ public struct AppConfiguration: Sendable {
         terminalConversation = config.string("terminal.conversation", default: "local")
         matrix = MatrixConfiguration.read(&config)
         http = HTTPConfiguration(config: &config)
+        http.maxTextBytes = engine.maxMessageBytes
+        gracePeriod = .seconds(config.int("shutdown.grace_period_seconds", default: 10, range: 1...3600))
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }

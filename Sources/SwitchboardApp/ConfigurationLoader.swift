@@ -35,17 +35,21 @@ public enum ConfigSchema {
         "log.level", "log.format",
         "engine.batch_size", "engine.poll_interval_ms", "engine.max_message_bytes",
         "confirmations.expiry_seconds", "confirmations.yes_words", "confirmations.no_words",
+        "confirmations.operator_may_approve", "confirmations.operator_may_decline",
         "people.owners", "people.users", "people.guests", "people.default_role",
         "outbox.alert_after_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
         "terminal.conversation",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
-        "http.host", "http.port",
+        "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
+        "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
+        "http.callback_secret",
+        "shutdown.grace_period_seconds",
     ]
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or
     /// `SWITCHBOARD_KEY_FILE` in the environment.
-    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token"]
+    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token", "http.callback_secret"]
 
     /// Prefixes whose next component is a tool name or category.
     static let dynamicPrefixes = ["permissions", "risk"]

@@ -4,11 +4,11 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchboardChannels
 import SwitchboardEngine
-import SwitchboardHTTP
+public import SwitchboardHTTP
 import SwitchboardMatrix
 public import SwitchboardModel
 public import SwitchboardSQLite
-import SwitchboardStorage
+public import SwitchboardStorage
 import SwitchboardTerminal
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +79,7 @@ public struct Gateway: Sendable {
         services += parts.adapters.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past this, whatever still runs is cancelled: a stuck far end never blocks an exit.
-        configuration.maximumGracefulShutdownDuration = .seconds(10)
+        configuration.maximumGracefulShutdownDuration = self.configuration.gracePeriod
         let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
@@ -89,33 +89,63 @@ public struct Gateway: Sendable {
         try await chat(person: PersonID(name), conversation: conversation, interactive: interactive)
     }
 
-    /// Runs the configured channels; with none configured, a terminal conversation.
+    /// Runs the configured channels and the HTTP API; with none configured, a terminal conversation.
     public func serve() async throws {
-        if let matrix = configuration.matrix {
-            let store = self.store
-            let logger = self.logger
-            // Before anything creates a metric: everything from here on is counted.
-            let registry = HTTPServer.bootstrapMetrics()
-            let parts = pipeline(channels: { inbox in
-                [MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)]
-            })
-            let http = HTTPServer(configuration: configuration.http, store: store, channels: parts.adapters, registry: registry, logger: logger)
-            logger.info("serving", metadata: [
-                "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
-                "http": "\(configuration.http.host):\(configuration.http.port)",
-            ])
-            // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
-            let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-                [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
-                + [.init(service: http.service())]
-            var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            group.maximumGracefulShutdownDuration = .seconds(10)
-            try await ServiceGroup(configuration: group).run()
+        guard configuration.matrix != nil || configuration.runsHTTP else {
+            logger.info("no channels configured; talking in the terminal", metadata: ["database": "\(store.locationDescription)"])
+            let person = PersonID(ProcessInfo.processInfo.environment["USER"] ?? "operator")
+            try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
             return
         }
-        logger.info("no channels configured; talking in the terminal", metadata: ["database": "\(store.locationDescription)"])
-        let person = PersonID(ProcessInfo.processInfo.environment["USER"] ?? "operator")
-        try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
+        let store = self.store
+        let logger = self.logger
+        let matrix = configuration.matrix
+        // Before anything creates a metric: everything from here on is counted.
+        let registry = HTTPServer.bootstrapMetrics()
+        let api = configuration.runsHTTP ? APIChannel(store: store, callbackSecret: configuration.http.callbackSecret, logger: logger) : nil
+        let parts = pipeline(channels: { inbox in
+            var adapters: [any ChannelAdapter] = []
+            if let api { adapters.append(api) }
+            if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)) }
+            return adapters
+        })
+        // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
+        if let api {
+            let http = HTTPServer(
+                configuration: configuration.http, store: store, inbox: parts.inbox, api: api, channels: parts.adapters,
+                operations: OperatorDesk(engine: parts.engine, registry: parts.gate.registry, store: store),
+                registry: registry, logger: logger
+            )
+            services.append(.init(service: http.service()))
+        }
+        logger.info("serving", metadata: [
+            "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
+            "http": "\(api == nil ? "off" : "\(configuration.http.host):\(configuration.http.port)")",
+        ])
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.gracePeriod
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    /// Makes an API key; the returned secret is shown once and stored only as a hash.
+    public func createAPIKey(name: String, scopes: Set<APIScope>) async throws -> (record: APIKeyRecord, key: Secret) {
+        let made = APIKeys.make(name: name, scopes: scopes, at: Date())
+        try await store.write { try $0.insertAPIKey(made.record) }
+        return made
+    }
+
+    /// Every API key, revoked ones included.
+    public func apiKeys() async throws -> [APIKeyRecord] {
+        try await store.read { try $0.apiKeys() }
+    }
+
+    /// Revokes an API key by its id (or the whole key). Returns false if there was no such
+    /// key or it was revoked already.
+    public func revokeAPIKey(_ idOrKey: String) async throws -> Bool {
+        let id = APIKeys.id(of: idOrKey)
+        return try await store.write { try $0.revokeAPIKey(id: id, at: Date()) }
     }
 
     /// Signs the stored Matrix session out. Returns false if there was none.

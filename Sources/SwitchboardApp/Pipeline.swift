@@ -8,6 +8,7 @@ import SwitchboardStorage
 /// store, connected by their wake-up signals. `Gateway` and the benchmark both build it here.
 struct Pipeline {
     let inbox: InboxWriter
+    let gate: ToolGate
     let engine: ConversationEngine
     let dispatcher: OutboxDispatcher
     let adapters: [any ChannelAdapter]
@@ -21,7 +22,7 @@ struct Pipeline {
         crashPoint: (@Sendable (String) -> Void)? = nil,
         channels: (InboxWriter) -> [any ChannelAdapter]
     ) {
-        let gate = ToolGate(
+        gate = ToolGate(
             registry: ToolRegistry(BuiltinTools.all),
             access: configuration.access,
             riskPolicy: configuration.risk,

@@ -118,11 +118,14 @@ public final class ConversationEngine: Service, Sendable {
         let gate = self.gate
         let logger = self.logger
         let crashPoint = self.crashPoint
-        let answered = try await store.write { tx -> Int in
+        let (answered, events) = try await store.write { tx -> (Int, [GateEvent]) in
             var answered = 0
+            var events: [GateEvent] = []
             for item in planned {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
-                if let reply = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger) {
+                let (result, recorded) = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
+                events += recorded
+                if let reply = result {
                     let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
                     _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "reply-\(item.inbound.id.rawValue)",
@@ -139,9 +142,10 @@ public final class ConversationEngine: Service, Sendable {
                 answered += 1
             }
             crashPoint?("before_engine_commit")
-            return answered
+            return (answered, events)
         }
         crashPoint?("after_engine_commit")
+        Self.count(events)
         if answered > 0 { outboxSignal.signal() }
         // From arrival to the committed answer, per message.
         let done = clock.now()
@@ -185,7 +189,7 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
-    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> ToolGate.Result? {
+    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> (ToolGate.Result?, [GateEvent]) {
         let message = item.inbound.message
         let request = ToolGate.Request(
             person: message.sender.id,
@@ -197,7 +201,7 @@ public final class ConversationEngine: Service, Sendable {
             now: now
         )
         do {
-            return try tx.savepoint { () -> ToolGate.Result? in
+            let result = try tx.savepoint { () -> ToolGate.Result? in
                 switch item.action {
                 case .ignore:
                     return nil
@@ -217,6 +221,7 @@ public final class ConversationEngine: Service, Sendable {
                     return ToolGate.Result(Replies.notUnderstood, status: nil)
                 }
             }
+            return (result, request.events.all)
         } catch let error as StoreError where error.isTransient {
             // The database itself is in trouble (locked, disk full): answering would fail too.
             // Abort the batch; it is retried with backoff and nothing is marked done.
@@ -226,10 +231,31 @@ public final class ConversationEngine: Service, Sendable {
                 "message failed; answered with an apology",
                 metadata: ["correlation.id": "\(request.correlationID)", "error": "\(error)"]
             )
-            return ToolGate.Result(
+            // The savepoint rolled back whatever the gate recorded.
+            return (ToolGate.Result(
                 "Sorry, something went wrong on my side and nothing was changed. (ref \(request.correlationID))",
                 status: nil
-            )
+            ), [])
+        }
+    }
+
+    /// Counts the gate's committed state changes: tool calls by tool, risk and outcome;
+    /// confirmations by outcome; rate-limit hits by category.
+    static func count(_ events: [GateEvent]) {
+        for event in events where event.status != .proposed {
+            Counter(label: "switchboard_tool_calls_total", dimensions: [
+                ("tool", event.tool), ("risk", event.risk.description), ("outcome", event.status.rawValue),
+            ]).increment()
+            switch event.status {
+            case .awaitingConfirmation:
+                Counter(label: "switchboard_confirmations_total", dimensions: [("outcome", "requested")]).increment()
+            case .confirmed, .declined, .expired:
+                Counter(label: "switchboard_confirmations_total", dimensions: [("outcome", event.status.rawValue)]).increment()
+            case .rateLimited:
+                Counter(label: "switchboard_rate_limit_hits_total", dimensions: [("category", event.category)]).increment()
+            default:
+                break
+            }
         }
     }
 
@@ -329,10 +355,12 @@ public final class ConversationEngine: Service, Sendable {
         let due = try await store.read { try !$0.expiredConfirmations(now: now, limit: 1).isEmpty }
         guard due else { return }
         let gate = self.gate
+        let events = GateEvents()
         let expired = try await store.write { tx -> Int in
+            events.clear()
             let overdue = try tx.expiredConfirmations(now: now, limit: 100)
             for pending in overdue {
-                guard let notice = try gate.expire(pending, now: now, in: tx) else { continue }
+                guard let notice = try gate.expire(pending, now: now, events: events, in: tx) else { continue }
                 _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "expired-\(pending.callID.rawValue)",
                     conversation: pending.conversation,
@@ -346,6 +374,69 @@ public final class ConversationEngine: Service, Sendable {
             }
             return overdue.count
         }
+        Self.count(events.all)
         if expired > 0 { outboxSignal.signal() }
+    }
+
+    /// What an operator's answer to a confirmation did.
+    public enum OperatorAnswer: Sendable {
+        /// No confirmation has that id.
+        case notFound
+        /// It was decided already (or expired).
+        case alreadyDecided(ConfirmationOutcome)
+        /// Policy keeps operators from answering this way.
+        case forbidden(String)
+        /// Done: how it ended and what the requester was told.
+        case done(ConfirmationOutcome, reply: String)
+    }
+
+    /// Approves or declines a pending confirmation for its requester, where policy allows, through
+    /// the gate: audited under the operator's name, and the requester is told in their conversation.
+    public func answerForRequester(_ callID: ToolCallID, approve: Bool, operatorID: String, operatorName: String) async throws -> OperatorAnswer {
+        let now = clock.now()
+        let gate = self.gate
+        let configuration = self.configuration
+        let events = GateEvents()
+        let answer = try await store.write { tx -> OperatorAnswer in
+            events.clear()
+            guard let record = try tx.confirmationRecord(callID) else { return .notFound }
+            if let outcome = record.outcome { return .alreadyDecided(outcome) }
+            if approve && !configuration.operatorMayApprove {
+                return .forbidden("Only the requester can approve this; confirmations.operator_may_approve is off.")
+            }
+            if !approve && !configuration.operatorMayDecline {
+                return .forbidden("Only the requester can decline this; confirmations.operator_may_decline is off.")
+            }
+            let pending = record.confirmation
+            let person = PersonID("operator:\(operatorID)")
+            let summary = "\(approve ? "approved" : "declined") by operator \(operatorName) for \(pending.requester)"
+            let result = approve
+                ? try gate.confirm(pending, by: person, summary: summary, correlationID: pending.correlationID, now: now, events: events, in: tx)
+                : try gate.decline(pending, by: person, summary: summary, correlationID: pending.correlationID, now: now, events: events, in: tx)
+            let outcome: ConfirmationOutcome = result.status == .expired ? .expired : approve ? .confirmed : .declined
+            let text: String
+            switch outcome {
+            case .confirmed: text = "An operator approved your request: \(pending.preview.firstLine)\n\(result.text)"
+            case .declined: text = "An operator declined your request, so nothing was done: \(pending.preview.firstLine)"
+            case .expired: text = result.text
+            }
+            _ = try tx.enqueueOutbound(OutboundDraft(
+                deliveryKey: "operator-\(pending.callID.rawValue)",
+                conversation: pending.conversation,
+                recipient: pending.requester,
+                text: text,
+                inReplyTo: nil,
+                thread: nil,
+                kind: .notice,
+                correlationID: pending.correlationID
+            ), at: now)
+            return .done(outcome, reply: text)
+        }
+        Self.count(events.all)
+        if case .done = answer { outboxSignal.signal() }
+        logger.notice("operator answered a confirmation", metadata: [
+            "tool.call_id": "\(callID)", "operator": "\(operatorName)", "approve": "\(approve)", "answer": "\(answer)",
+        ])
+        return answer
     }
 }

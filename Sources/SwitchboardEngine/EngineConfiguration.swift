@@ -9,6 +9,8 @@ public import SwitchboardModel
 /// - `engine.max_message_bytes` (1–16777216, default 65536): longer messages get a polite refusal.
 /// - `confirmations.expiry_seconds` (1–604800, default 600).
 /// - `confirmations.yes_words`, `confirmations.no_words`: lists of keywords.
+/// - `confirmations.operator_may_approve` (default false), `confirmations.operator_may_decline`
+///   (default true): whether an operator (an admin API key) may answer for the requester.
 /// - `people.owners`, `people.users`, `people.guests`: lists of person ids.
 /// - `people.default_role` (guest, user, owner; default user).
 /// - `permissions.<tool or category>`: the minimum role (guest, user, owner).
@@ -25,6 +27,10 @@ public struct EngineConfiguration: Sendable {
     public var confirmationLifetime: TimeInterval = 600
     /// Yes / no keywords.
     public var keywords: ConfirmationKeywords = .defaults
+    /// Whether an operator may approve a pending confirmation for its requester.
+    public var operatorMayApprove = false
+    /// Whether an operator may decline one for its requester.
+    public var operatorMayDecline = true
     /// Roles and permissions.
     public var access = AccessPolicy()
     /// Risk overrides.
@@ -54,6 +60,8 @@ public struct EngineConfiguration: Sendable {
             config.report("confirmations.yes_words", "keywords are single words; \"\(word)\" has a space")
         }
         keywords = ConfirmationKeywords(yes: Set(yes), no: Set(no))
+        operatorMayApprove = config.bool("confirmations.operator_may_approve", default: operatorMayApprove)
+        operatorMayDecline = config.bool("confirmations.operator_may_decline", default: operatorMayDecline)
 
         var roles: [PersonID: Role] = [:]
         for (key, role) in [("people.guests", Role.guest), ("people.users", .user), ("people.owners", .owner)] {

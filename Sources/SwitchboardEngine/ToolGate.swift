@@ -9,6 +9,7 @@
 // twice. `Approval`, which `Tool.execute` requires, can only be made here.
 
 public import Foundation
+import Synchronization
 public import Logging
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -60,6 +61,8 @@ public struct ToolGate: Sendable {
         public var tainted: Bool
         /// Now.
         public var now: Date
+        /// What the gate recorded for this request, counted in metrics once the transaction commits.
+        public let events = GateEvents()
 
         /// Creates a request.
         public init(
@@ -116,7 +119,7 @@ public struct ToolGate: Sendable {
         let context = ToolContext(person: request.person, conversation: request.conversation, now: request.now, store: tx)
         var audit = AuditWriter(
             tx: tx, callID: callID, person: request.person, conversation: request.conversation,
-            descriptor: descriptor, correlationID: request.correlationID, now: request.now
+            descriptor: descriptor, correlationID: request.correlationID, now: request.now, events: request.events
         )
 
         // Resolve arguments first, so every later record shows exactly what would run.
@@ -191,45 +194,78 @@ public struct ToolGate: Sendable {
 
     /// Runs a confirmed call, unless it expired or was already used.
     public func confirm(_ pending: PendingConfirmation, request: Request, in tx: any StoreTransaction) throws -> Result {
+        try confirm(
+            pending, by: request.person, summary: "confirmed by requester", correlationID: request.correlationID,
+            now: request.now, events: request.events, in: tx
+        )
+    }
+
+    /// Runs a confirmed call for whoever decided it (the requester, or an operator where policy
+    /// lets one answer for them), recording `person` and `summary` in the audit trail.
+    public func confirm(
+        _ pending: PendingConfirmation,
+        by person: PersonID,
+        summary: String,
+        correlationID: CorrelationID?,
+        now: Date,
+        events: GateEvents,
+        in tx: any StoreTransaction
+    ) throws -> Result {
         guard let tool = registry[pending.tool] else {
-            if try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now) {
+            if try tx.resolveConfirmation(pending.callID, outcome: .declined, at: now) {
                 var audit = AuditWriter(
-                    tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
-                    descriptor: nil, tool: pending.tool, correlationID: request.correlationID, now: request.now
+                    tx: tx, callID: pending.callID, person: person, conversation: pending.conversation,
+                    descriptor: nil, tool: pending.tool, correlationID: correlationID, now: now, events: events
                 )
                 try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: "tool no longer available")
             }
             return Result("The tool \(pending.tool) is no longer available, so nothing was done.", status: .declined)
         }
         var audit = AuditWriter(
-            tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
-            descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now
+            tx: tx, callID: pending.callID, person: person, conversation: pending.conversation,
+            descriptor: tool.descriptor, correlationID: correlationID, now: now, events: events
         )
-        if request.now >= pending.expiresAt {
-            if try tx.resolveConfirmation(pending.callID, outcome: .expired, at: request.now) {
+        if now >= pending.expiresAt {
+            if try tx.resolveConfirmation(pending.callID, outcome: .expired, at: now) {
                 try audit.append(.expired, arguments: pending.arguments, risk: pending.risk, summary: "confirmation arrived after expiry")
             }
             return Result("That request expired before you confirmed it, so nothing was done. Ask again if you still want it.", status: .expired)
         }
-        guard try tx.resolveConfirmation(pending.callID, outcome: .confirmed, at: request.now) else {
+        guard try tx.resolveConfirmation(pending.callID, outcome: .confirmed, at: now) else {
             return Result("That request was already handled.", status: nil)
         }
-        try audit.append(.confirmed, arguments: pending.arguments, risk: pending.risk, summary: "confirmed by requester")
-        let context = ToolContext(person: pending.requester, conversation: pending.conversation, now: request.now, store: tx)
+        try audit.append(.confirmed, arguments: pending.arguments, risk: pending.risk, summary: summary)
+        let context = ToolContext(person: pending.requester, conversation: pending.conversation, now: now, store: tx)
         let prepared = PreparedCall(arguments: pending.arguments, preview: pending.preview, risk: pending.risk)
         return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx)
     }
 
     /// Declines a pending call.
     public func decline(_ pending: PendingConfirmation, request: Request, in tx: any StoreTransaction) throws -> Result {
-        guard try tx.resolveConfirmation(pending.callID, outcome: .declined, at: request.now) else {
+        try decline(
+            pending, by: request.person, summary: "declined by requester", correlationID: request.correlationID,
+            now: request.now, events: request.events, in: tx
+        )
+    }
+
+    /// Declines a pending call for whoever decided it, recording `person` and `summary`.
+    public func decline(
+        _ pending: PendingConfirmation,
+        by person: PersonID,
+        summary: String,
+        correlationID: CorrelationID?,
+        now: Date,
+        events: GateEvents,
+        in tx: any StoreTransaction
+    ) throws -> Result {
+        guard try tx.resolveConfirmation(pending.callID, outcome: .declined, at: now) else {
             return Result("That request was already handled.", status: nil)
         }
         var audit = AuditWriter(
-            tx: tx, callID: pending.callID, person: request.person, conversation: pending.conversation,
-            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: request.correlationID, now: request.now
+            tx: tx, callID: pending.callID, person: person, conversation: pending.conversation,
+            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: correlationID, now: now, events: events
         )
-        try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: "declined by requester")
+        try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: summary)
         return Result("Cancelled. Nothing was changed.", status: .declined)
     }
 
@@ -239,7 +275,7 @@ public struct ToolGate: Sendable {
         var audit = AuditWriter(
             tx: tx, callID: ToolCallID(inbox: request.inboxID, index: 0), person: request.person,
             conversation: request.conversation, descriptor: registry[pending.tool]?.descriptor, tool: pending.tool,
-            correlationID: request.correlationID, now: request.now
+            correlationID: request.correlationID, now: request.now, events: request.events
         )
         try audit.append(
             .answerIgnored,
@@ -250,11 +286,12 @@ public struct ToolGate: Sendable {
     }
 
     /// Expires a pending call whose time is up; returns the notice for the requester.
-    public func expire(_ pending: PendingConfirmation, now: Date, in tx: any StoreTransaction) throws -> String? {
+    public func expire(_ pending: PendingConfirmation, now: Date, events: GateEvents, in tx: any StoreTransaction) throws -> String? {
         guard try tx.resolveConfirmation(pending.callID, outcome: .expired, at: now) else { return nil }
         var audit = AuditWriter(
             tx: tx, callID: pending.callID, person: pending.requester, conversation: pending.conversation,
-            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: pending.correlationID, now: now
+            descriptor: registry[pending.tool]?.descriptor, tool: pending.tool, correlationID: pending.correlationID, now: now,
+            events: events
         )
         try audit.append(.expired, arguments: pending.arguments, risk: pending.risk, summary: "no answer before expiry")
         return "Your request expired without a yes, so nothing was done: \(pending.preview.firstLine)"
@@ -278,7 +315,7 @@ public struct ToolGate: Sendable {
         }
         var audit = AuditWriter(
             tx: tx, callID: entry.callID, person: request.person, conversation: request.conversation,
-            descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now
+            descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now, events: request.events
         )
         let context = ToolContext(person: entry.person, conversation: entry.conversation, now: request.now, store: tx)
         let approval = Approval(callID: entry.callID, person: request.person)
@@ -371,11 +408,15 @@ struct AuditWriter {
     let secretArguments: Set<String>
     let correlationID: CorrelationID?
     let now: Date
+    let category: String?
+    let events: GateEvents
 
     init(
         tx: any StoreTransaction, callID: ToolCallID, person: PersonID, conversation: ConversationKey,
-        descriptor: ToolDescriptor?, tool: String? = nil, correlationID: CorrelationID?, now: Date
+        descriptor: ToolDescriptor?, tool: String? = nil, correlationID: CorrelationID?, now: Date, events: GateEvents
     ) {
+        self.category = descriptor?.category
+        self.events = events
         self.tx = tx
         self.callID = callID
         self.person = person
@@ -392,6 +433,7 @@ struct AuditWriter {
             status: status, arguments: Redaction.redact(arguments, declared: secretArguments),
             summary: String(summary.prefix(500)), correlationID: correlationID
         ))
+        events.record(GateEvent(tool: tool, category: category ?? tool, risk: risk, status: status))
     }
 }
 
@@ -399,4 +441,37 @@ extension String {
     var firstLine: String {
         split(separator: "\n", maxSplits: 1).first.map(String.init) ?? self
     }
+}
+
+/// A state change the gate recorded, for metrics.
+public struct GateEvent: Hashable, Sendable {
+    /// The tool.
+    public var tool: String
+    /// Its category (its name when unknown).
+    public var category: String
+    /// The call's risk.
+    public var risk: Risk
+    /// The new state.
+    public var status: AuditStatus
+}
+
+/// The state changes recorded while handling one request. The engine counts them in metrics
+/// only after their transaction commits, so a rolled-back attempt is never counted.
+public final class GateEvents: Sendable {
+    private let recorded = Mutex<[GateEvent]>([])
+
+    /// Creates an empty list.
+    public init() {}
+
+    func record(_ event: GateEvent) {
+        recorded.withLock { $0.append(event) }
+    }
+
+    /// Forgets everything (the work was rolled back).
+    public func clear() {
+        recorded.withLock { $0.removeAll() }
+    }
+
+    /// What was recorded, in order.
+    public var all: [GateEvent] { recorded.withLock { $0 } }
 }

@@ -1,13 +1,14 @@
-// The HTTP API, first part: what operators and monitoring need to run the gateway.
+// The HTTP API: the generic `api` channel for integrations (/v1/messages), operator routes
+// (conversations, audit, confirmations, tools, preferences), and monitoring:
 //
-//   GET /healthz   the process is up
-//   GET /readyz    the database answers and every channel has started (connected, or
-//                  retrying with backoff); 503 otherwise, with the details either way
-//   GET /metrics   Prometheus text: every swift-metrics counter, gauge and timer of the
-//                  process, plus inbox and outbox depth read at scrape time
+//   GET /healthz       the process is up
+//   GET /readyz        the database answers and every channel has started (connected, or
+//                      retrying with backoff); 503 otherwise, with the details either way
+//   GET /metrics       Prometheus text: every swift-metrics counter, gauge and timer, plus
+//                      inbox and outbox depth and age and channel states read at scrape time
+//   GET /openapi.json  the OpenAPI 3.1 description of all of it
 //
 // Every error, an unknown route included, is JSON of one shape: {"error": {"code", "message"}}.
-// The routes for integrations (messages, audit, confirmations, keys) come with their issue.
 
 import Foundation
 import Hummingbird
@@ -20,22 +21,58 @@ public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
 
-/// Where the HTTP API listens.
+/// Where and how the HTTP API listens.
 ///
-/// Keys: `http.host` (default `127.0.0.1`), `http.port` (1–65535, default 8080).
+/// Keys: `http.enabled` (`auto`: with a network channel), `http.host`, `http.port`,
+/// `http.max_body_bytes`, `http.request_timeout_seconds`, `http.idle_timeout_seconds`,
+/// `http.max_wait_seconds`, `http.public_health`, `http.public_metrics`,
+/// `http.callback_secret` (or `_file`).
 public struct HTTPConfiguration: Sendable {
+    /// Whether `serve` runs the API: nil means only beside a network channel.
+    public var enabled: Bool?
     /// The address to bind.
     public var host: String = "127.0.0.1"
     /// The port.
     public var port: Int = 8080
+    /// The largest request body accepted.
+    public var maxBodyBytes: Int = 1 << 20
+    /// How long a client may take to send a request body.
+    public var requestTimeout: Int = 60
+    /// How long an idle keep-alive connection (or one that never finishes its headers) stays open.
+    public var idleTimeout: Int = 60
+    /// The longest `?wait=` a caller may ask for.
+    public var maxWaitSeconds: Double = 30
+    /// Whether /healthz and /readyz answer without a key.
+    public var publicHealth = true
+    /// Whether /metrics answers without a key.
+    public var publicMetrics = true
+    /// The key that signs callbacks (HMAC-SHA256).
+    public var callbackSecret: Secret?
+    /// The longest message text accepted (the engine's `engine.max_message_bytes`).
+    public var maxTextBytes: Int = 65536
 
     /// The defaults.
     public init() {}
 
     /// Reads the `http.*` keys, recording problems in `config`.
     public init(config: inout ConfigValues) {
+        switch config.choice("http.enabled", default: "auto", from: ["auto", "true", "false"]) {
+        case "true": enabled = true
+        case "false": enabled = false
+        default: enabled = nil
+        }
         host = config.string("http.host", default: host)
         port = config.int("http.port", default: port, range: 1...65535)
+        maxBodyBytes = config.int("http.max_body_bytes", default: maxBodyBytes, range: 1024...(64 << 20))
+        requestTimeout = config.int("http.request_timeout_seconds", default: requestTimeout, range: 1...3600)
+        idleTimeout = config.int("http.idle_timeout_seconds", default: idleTimeout, range: 1...3600)
+        maxWaitSeconds = Double(config.int("http.max_wait_seconds", default: Int(maxWaitSeconds), range: 0...3600))
+        publicHealth = config.bool("http.public_health", default: publicHealth)
+        publicMetrics = config.bool("http.public_metrics", default: publicMetrics)
+        callbackSecret = config.secret("http.callback_secret")
+        if maxWaitSeconds >= Double(requestTimeout) {
+            config.report("http.max_wait_seconds", "must be shorter than http.request_timeout_seconds (\(requestTimeout))")
+        }
     }
 }
 
@@ -44,18 +81,22 @@ public struct HTTPServer: Sendable {
     private let configuration: HTTPConfiguration
     private let store: any Store
     private let channels: [any ChannelAdapter]
+    private let routes: APIRoutes
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
-    private let inboxDepth: Metrics.Gauge
-    private let outboxDepth: Metrics.Gauge
 
     /// Creates the server's parts.
     ///
-    /// - Parameter registry: the Prometheus registry swift-metrics was bootstrapped with.
+    /// - Parameters:
+    ///   - api: the `api` channel, which must be among `channels` so its replies are delivered.
+    ///   - registry: the Prometheus registry swift-metrics was bootstrapped with.
     public init(
         configuration: HTTPConfiguration,
         store: any Store,
+        inbox: InboxWriter,
+        api: APIChannel,
         channels: [any ChannelAdapter],
+        operations: any GatewayOperations,
         registry: PrometheusCollectorRegistry,
         logger: Logger
     ) {
@@ -64,8 +105,7 @@ public struct HTTPServer: Sendable {
         self.channels = channels
         self.registry = registry
         self.logger = logger
-        inboxDepth = Metrics.Gauge(label: "switchboard_inbox_pending")
-        outboxDepth = Metrics.Gauge(label: "switchboard_outbox_pending")
+        routes = APIRoutes(configuration: configuration, store: store, inbox: inbox, channel: api, operations: operations, logger: logger)
     }
 
     /// Makes swift-metrics report into a new Prometheus registry, once per process, and returns it.
@@ -80,20 +120,39 @@ public struct HTTPServer: Sendable {
         ListeningService(application: application(), host: configuration.host, port: configuration.port)
     }
 
-    private func application() -> some Service {
+    /// Every route, for the OpenAPI check.
+    public func routeList() -> [(method: String, path: String)] {
+        router().routes.map { (String(describing: $0.method), $0.path.description) }
+    }
+
+    func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: JSONErrorMiddleware(logger: logger))
-        router.get("healthz") { _, _ in
-            Self.json(.ok, ["status": "ok"])
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.get("healthz") { request, _ in
+            if !configuration.publicHealth { try await routes.authorize(request, .read) }
+            return JSONResponse.make(.ok, ["status": "ok"])
         }
-        router.get("readyz") { _, _ in
-            await readiness()
+        router.get("readyz") { request, _ in
+            if !configuration.publicHealth { try await routes.authorize(request, .read) }
+            return await readiness()
         }
-        router.get("metrics") { _, _ in
-            await metrics()
+        router.get("metrics") { request, _ in
+            if !configuration.publicMetrics { try await routes.authorize(request, .read) }
+            return await metrics()
         }
-        return Application(
-            router: router,
+        router.get("openapi.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        }
+        routes.register(on: router)
+        return router
+    }
+
+    private func application() -> some Service {
+        Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Switchboard"),
             logger: logger
         )
@@ -119,23 +178,26 @@ public struct HTTPServer: Sendable {
             channelChecks[channel.channel.rawValue] = .object(entry)
         }
         checks["channels"] = .object(channelChecks)
-        return Self.json(ready ? .ok : .serviceUnavailable, ["status": .string(ready ? "ready" : "not_ready"), "checks": .object(checks)])
+        return JSONResponse.make(ready ? .ok : .serviceUnavailable, ["status": .string(ready ? "ready" : "not_ready"), "checks": .object(checks)])
     }
 
     private func metrics() async -> Response {
         if let depth = try? await store.read({ try $0.depth(channel: nil) }) {
-            inboxDepth.record(depth.pendingInbound)
-            outboxDepth.record(depth.pendingOutbound)
+            let now = Date()
+            Metrics.Gauge(label: "switchboard_inbox_pending").record(depth.pendingInbound)
+            Metrics.Gauge(label: "switchboard_outbox_pending").record(depth.pendingOutbound)
+            Metrics.Gauge(label: "switchboard_inbox_oldest_age_seconds").record(depth.oldestInbound.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+            Metrics.Gauge(label: "switchboard_outbox_oldest_age_seconds").record(depth.oldestOutbound.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+        }
+        for channel in channels {
+            let status = channel.status
+            // 1 connected, 0 starting or retrying: the dependency's state for alerting.
+            Metrics.Gauge(label: "switchboard_channel_up", dimensions: [("channel", channel.channel.rawValue)]).record(status.state == .connected ? 1 : 0)
+            Metrics.Gauge(label: "switchboard_channel_consecutive_failures", dimensions: [("channel", channel.channel.rawValue)]).record(status.failures)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.canonicalText + "\n")))
     }
 }
 
@@ -161,29 +223,4 @@ public struct HTTPServerError: Error, CustomStringConvertible, Sendable {
     /// What went wrong and what to do.
     public var message: String
     public var description: String { message }
-}
-
-/// Turns every error into `{"error": {"code", "message"}}` with the right status.
-struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let logger: Logger
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as HTTPError {
-            let code: String
-            switch error.status {
-            case .notFound: code = "not_found"
-            case .methodNotAllowed: code = "method_not_allowed"
-            case .badRequest: code = "bad_request"
-            case .contentTooLarge: code = "too_large"
-            default: code = "http_\(error.status.code)"
-            }
-            let message = error.body ?? (error.status == .notFound ? "There is nothing at \(request.uri.path)." : error.status.reasonPhrase)
-            return HTTPServer.json(error.status, ["error": ["code": .string(code), "message": .string(message)]])
-        } catch {
-            logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(type(of: error))"])
-            return HTTPServer.json(.internalServerError, ["error": ["code": "internal", "message": "Something went wrong on our side."]])
-        }
-    }
 }

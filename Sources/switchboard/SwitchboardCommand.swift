@@ -2,13 +2,16 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchboardApp
+import SwitchboardHTTP
+import SwitchboardModel
+import SwitchboardStorage
 
 @main
 struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
-        subcommands: [Serve.self, Chat.self, Audit.self, Migrate.self, Matrix.self, Bench.self],
+        subcommands: [Serve.self, Chat.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -135,6 +138,104 @@ struct Matrix: AsyncParsableCommand {
                     print("Signed out of Matrix and forgot the session.")
                 } else {
                     print("There was no stored Matrix session.")
+                }
+            }
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the HTTP API's keys (stored hashed; a key is shown once, when it is made).",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a key. It is printed alone on the last line, once: keep it somewhere safe."
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        @Option(name: .long, help: "What it may do: send (POST /v1/messages), read (conversations, audit, confirmations, tools, preferences) or admin (everything, and deciding for people). Repeat for several.")
+        var scope: [String] = []
+
+        @Option(name: .long, help: "A name for it, shown in `keys list` and in the audit trail of what it does.")
+        var name: String = "api"
+
+        func validate() throws {
+            guard !scope.isEmpty else { throw ValidationError("Give at least one --scope: send, read or admin.") }
+            for word in scope where APIScope(rawValue: word) == nil {
+                throw ValidationError("Unknown scope \"\(word)\"; the scopes are send, read and admin.")
+            }
+            guard !name.isEmpty, name.count <= 100, !name.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) else {
+                throw ValidationError("--name must be 1 to 100 characters without control characters.")
+            }
+        }
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let made = try await gateway.createAPIKey(name: name, scopes: Set(scope.compactMap(APIScope.init(rawValue:))))
+                print("Made key \(made.record.id) (\(made.record.name)) with scopes \(made.record.scopes.joined(separator: ", ")). It is shown only now:")
+                print(made.key.revealed)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never the keys themselves).")
+
+        @OptionGroup var common: CommonOptions
+
+        @Flag(help: "One JSON object per line.")
+        var json = false
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let keys = try await gateway.apiKeys()
+                if json {
+                    for key in keys {
+                        var object: [String: JSONValue] = [
+                            "id": .string(key.id), "name": .string(key.name), "scopes": .array(key.scopes.map(JSONValue.string)),
+                            "created_at": .string(key.createdAt.formatted(.iso8601)),
+                        ]
+                        if let at = key.revokedAt { object["revoked_at"] = .string(at.formatted(.iso8601)) }
+                        print(JSONValue.object(object).canonicalText)
+                    }
+                    return
+                }
+                if keys.isEmpty {
+                    print("No keys. Make one with `switchboard keys create --scope send`.")
+                    return
+                }
+                for key in keys {
+                    let state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
+                    print("\(key.id)  \(key.name)  \(key.scopes.joined(separator: ","))  created \(key.createdAt.formatted(.iso8601))  \(state)")
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key at once; requests with it are refused from then on.")
+
+        @OptionGroup var common: CommonOptions
+
+        @Argument(help: "The key's id (from `keys list`), or the whole key.")
+        var id: String
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                if try await gateway.revokeAPIKey(id) {
+                    print("Revoked key \(APIKeys.id(of: id)).")
+                } else {
+                    throw GatewayError("There is no active key \(APIKeys.id(of: id)); `switchboard keys list` shows them.")
                 }
             }
         }

@@ -1,0 +1,273 @@
+// The generic channel behind `POST /v1/messages`: any system can talk to the assistant.
+//
+// A request becomes an inbound message on the `api` channel whose external id is the caller's
+// idempotency key, so the inbox's (channel, external id) uniqueness is what makes a repeated
+// key run nothing twice. Replies travel through the outbox like any other channel's; their
+// "delivery" is (1) waking a caller that waits for them (`?wait=`) and (2) when the request
+// named a callback URL, a signed POST to it, retried with backoff by the outbox dispatcher
+// like any delivery. Without a callback, a reply stays in the outbox, fetched by
+// `GET /v1/messages/{id}` or `GET /v1/conversations/{id}`.
+
+import AsyncHTTPClient
+import Crypto
+public import Foundation
+public import Logging
+import Metrics
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+public import ServiceLifecycle
+public import SwitchboardChannels
+public import SwitchboardModel
+public import SwitchboardStorage
+import Synchronization
+
+/// The `api` channel.
+public final class APIChannel: ChannelAdapter, Sendable {
+    /// The channel's name.
+    public static let channelID: ChannelID = "api"
+
+    public let channel: ChannelID = APIChannel.channelID
+    public let capabilities: ChannelCapabilities = []
+
+    private let store: any Store
+    private let callbackSecret: Secret?
+    private let logger: Logger
+    private let client: HTTPClient
+    let waiters = ReplyWaiters()
+
+    /// Creates the channel.
+    ///
+    /// - Parameter callbackSecret: the key that signs callback requests; without it, requests
+    ///   that name a callback URL are refused.
+    public init(store: any Store, callbackSecret: Secret?, logger: Logger) {
+        self.store = store
+        self.callbackSecret = callbackSecret
+        self.logger = logger
+        var configuration = HTTPClient.Configuration()
+        // A callback URL is the caller's, not a redirect's: never follow one somewhere else.
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Whether callbacks can be signed.
+    var signsCallbacks: Bool { callbackSecret != nil }
+
+    public func run() async throws {
+        // Nothing to poll: requests arrive through the HTTP server. Stay up until shutdown,
+        // then let the client finish.
+        try? await gracefulShutdown()
+        try? await client.shutdown()
+    }
+
+    /// The cursor that remembers a request's callback URL.
+    static func replyCallbackCursor(_ externalID: String) -> String { "api.reply_callback.\(externalID)" }
+    /// The cursor that remembers a conversation's latest callback URL, for notices that answer
+    /// no particular request (an expired confirmation).
+    static func conversationCallbackCursor(_ conversation: ConversationID) -> String { "api.conversation_callback.\(conversation.rawValue)" }
+
+    public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
+        let url = try await store.read { reader -> String? in
+            if let request = message.inReplyTo, let url = try reader.cursor(Self.replyCallbackCursor(request)) {
+                return url
+            }
+            return try reader.cursor(Self.conversationCallbackCursor(message.conversation.conversation))
+        }
+        if let url, let secret = callbackSecret {
+            try await post(message, to: url, secret: secret)
+        }
+        if let request = message.inReplyTo {
+            waiters.resume(request, with: message)
+        }
+        return DeliveryReceipt(externalID: nil)
+    }
+
+    private func post(_ message: OutboundMessage, to url: String, secret: Secret) async throws {
+        let body = Self.replyJSON(OutboundRecord(message: message, state: .delivered, deliveredAt: nil, lastError: nil)).canonicalText
+        let timestamp = Int(Date().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Switchboard")
+        request.headers.add(name: "Switchboard-Delivery", value: message.deliveryKey)
+        request.headers.add(name: "Switchboard-Signature", value: Self.signature(body: body, timestamp: timestamp, secret: secret))
+        request.body = .bytes(ByteBuffer(string: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(20))
+            _ = try await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            throw ChannelError(.unreachable, "callback \(Self.hostOf(url)) failed: \(type(of: error))", isTransient: true)
+        }
+        let status = response.status.code
+        switch status {
+        case 200..<300:
+            return
+        case 408, 429, 500...:
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
+            throw ChannelError(.unreachable, "callback \(Self.hostOf(url)) answered \(status)", isTransient: true, retryAfter: retryAfter)
+        default:
+            throw ChannelError(.rejected, "callback \(Self.hostOf(url)) refused the reply with \(status)", isTransient: false)
+        }
+    }
+
+    /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the receiver recomputes it
+    /// with the shared secret, and rejects stale timestamps to stop replays.
+    static func signature(body: String, timestamp: Int, secret: Secret) -> String {
+        let key = SymmetricKey(data: Array(secret.revealed.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).\(body)".utf8), using: key)
+        return "t=\(timestamp),v1=\(APIKeys.hex(Array(mac)))"
+    }
+
+    static func hostOf(_ url: String) -> String {
+        URL(string: url)?.host ?? "(unparsable URL)"
+    }
+
+    /// A reply as the API shows it.
+    static func replyJSON(_ record: OutboundRecord) -> JSONValue {
+        let message = record.message
+        var object: [String: JSONValue] = [
+            "id": .string(message.deliveryKey),
+            "conversation": .string(message.conversation.conversation.rawValue),
+            "channel": .string(message.conversation.channel.rawValue),
+            "text": .string(message.text),
+            "kind": .string(message.kind.rawValue),
+            "created_at": .string(APITime.format(message.createdAt)),
+            "delivery": .string(record.state.rawValue),
+        ]
+        if let to = message.inReplyTo { object["in_reply_to"] = .string(to) }
+        if let correlation = message.correlationID { object["correlation_id"] = .string(correlation.rawValue) }
+        if let recipient = message.recipient { object["recipient"] = .string(recipient.rawValue) }
+        if let at = record.deliveredAt { object["delivered_at"] = .string(APITime.format(at)) }
+        if let error = record.lastError { object["last_error"] = .string(error) }
+        return .object(object)
+    }
+}
+
+/// Callers waiting for the first reply to a message.
+///
+/// A caller registers (synchronously) before it commits or reads, then waits; a reply that
+/// arrives in between is kept in its slot, so none slips past unseen.
+final class ReplyWaiters: Sendable {
+    /// A registration.
+    struct Ticket: Sendable {
+        fileprivate let id: UInt64
+        fileprivate let key: String
+    }
+
+    private enum Slot {
+        case registered
+        case waiting(CheckedContinuation<OutboundMessage?, Never>)
+        case arrived(OutboundMessage)
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var slots: [UInt64: Slot] = [:]
+        var byKey: [String: [UInt64]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Starts listening for a reply to `key`.
+    func register(_ key: String) -> Ticket {
+        state.withLock { state in
+            state.next += 1
+            state.slots[state.next] = .registered
+            state.byKey[key, default: []].append(state.next)
+            return Ticket(id: state.next, key: key)
+        }
+    }
+
+    /// Waits up to `timeout` for the reply; nil when none came in time. Ends the registration.
+    func wait(_ ticket: Ticket, timeout: Duration) async -> OutboundMessage? {
+        await withTaskGroup(of: OutboundMessage?.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let early: OutboundMessage?? = self.state.withLock { state in
+                            switch state.slots[ticket.id] {
+                            case .arrived(let message):
+                                Self.remove(ticket, from: &state)
+                                return .some(message)
+                            case .registered where !Task.isCancelled:
+                                state.slots[ticket.id] = .waiting(continuation)
+                                return nil
+                            default:
+                                Self.remove(ticket, from: &state)
+                                return .some(nil)
+                            }
+                        }
+                        if let early { continuation.resume(returning: early) }
+                    }
+                } onCancel: {
+                    self.finish(ticket)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Ends a registration without waiting.
+    func finish(_ ticket: Ticket) {
+        let slot = state.withLock { state -> Slot? in
+            let slot = state.slots[ticket.id]
+            Self.remove(ticket, from: &state)
+            return slot
+        }
+        if case .waiting(let continuation) = slot { continuation.resume(returning: nil) }
+    }
+
+    /// Hands a reply to everyone registered for `key`.
+    func resume(_ key: String, with message: OutboundMessage) {
+        let continuations = state.withLock { state -> [CheckedContinuation<OutboundMessage?, Never>] in
+            var waking: [CheckedContinuation<OutboundMessage?, Never>] = []
+            for id in state.byKey.removeValue(forKey: key) ?? [] {
+                switch state.slots[id] {
+                case .waiting(let continuation):
+                    waking.append(continuation)
+                    state.slots[id] = nil
+                case .registered:
+                    state.slots[id] = .arrived(message)
+                    state.byKey[key, default: []].append(id)
+                default:
+                    break
+                }
+            }
+            return waking
+        }
+        for continuation in continuations { continuation.resume(returning: message) }
+    }
+
+    private static func remove(_ ticket: Ticket, from state: inout State) {
+        state.slots[ticket.id] = nil
+        if var ids = state.byKey[ticket.key] {
+            ids.removeAll { $0 == ticket.id }
+            state.byKey[ticket.key] = ids.isEmpty ? nil : ids
+        }
+    }
+
+    /// How many registrations are open (for tests: none may leak).
+    var open: Int { state.withLock { $0.slots.count } }
+}
+
+/// Times as the API writes and reads them: RFC 3339 in UTC with milliseconds.
+enum APITime {
+    static func format(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    /// Reads RFC 3339 with or without fractional seconds.
+    static func parse(_ text: some StringProtocol) -> Date? {
+        let string = String(text)
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(string) { return date }
+        return try? Date.ISO8601FormatStyle().parse(string)
+    }
+}
