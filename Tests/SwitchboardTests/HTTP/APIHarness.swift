@@ -1,0 +1,116 @@
+// A running `switchboard serve` with its HTTP API, keys made with `switchboard keys create`,
+// and a small client that returns status, headers and JSON as they came.
+
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import NIOCore
+import NIOHTTP1
+import SwitchboardModel
+import Testing
+
+/// One API server with its own data directory.
+final class APIServer: @unchecked Sendable {  // the process is only touched from the test's task
+    let data: TemporaryDirectory
+    let bot: RunningBot
+    let environment: [String: String]
+    var base: String { "http://127.0.0.1:\(bot.httpPort)" }
+
+    /// Starts `serve` with the API on and waits until it answers.
+    init(data: TemporaryDirectory? = nil, extra: [String: String] = [:]) async throws {
+        self.data = try data ?? TemporaryDirectory()
+        environment = ["SWITCHBOARD_HTTP_ENABLED": "true"].merging(extra) { $1 }
+        bot = try RunningBot(dataDir: self.data.path, environment: environment)
+        try await waitUntilUp()
+    }
+
+    func waitUntilUp() async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            // Answering at all is up (with http.public_health off, that answer is 401).
+            if let response = try? await APIClient.send(.GET, base + "/healthz"), [200, 401].contains(response.status) { return }
+            guard bot.process.isRunning else { throw HarnessError(description: "serve exited:\n\(bot.log)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError(description: "serve's HTTP API did not come up:\n\(bot.log)")
+    }
+
+    /// Makes a key with `switchboard keys create` and returns it (the last line of the output).
+    func key(_ scopes: String..., name: String = "test") throws -> String {
+        try Self.makeKey(dataDir: data.path, scopes: scopes, name: name)
+    }
+
+    static func makeKey(dataDir: String, scopes: [String], name: String = "test") throws -> String {
+        let output = try runCommand(Binary.path, ["keys", "create", "--data-dir", dataDir, "--name", name] + scopes.flatMap { ["--scope", $0] })
+        return String(output.split(separator: "\n").last ?? "")
+    }
+
+    func get(_ path: String, key: String?) async throws -> APIResponse {
+        try await APIClient.send(.GET, base + path, key: key)
+    }
+
+    func post(_ path: String, key: String?, json: JSONValue? = nil) async throws -> APIResponse {
+        try await APIClient.send(.POST, base + path, key: key, body: json.map { Data($0.canonicalText.utf8) })
+    }
+
+    /// The bot's database, read from the outside.
+    func database() throws -> DatabaseQueue {
+        try DatabaseQueue(path: data.path + "/switchboard.sqlite")
+    }
+
+    func stop() throws { try bot.stop() }
+}
+
+/// What came back.
+struct APIResponse: Sendable {
+    var status: UInt
+    var headers: HTTPHeaders
+    var text: String
+
+    var json: JSONValue {
+        get throws { try JSONValue.parse(text) }
+    }
+
+    /// The error code of a `{"error": {"code", "message"}}` body, checking its shape.
+    var errorCode: String? {
+        guard let value = try? json, case .object(let top) = value, top.count == 1,
+            case .object(let error)? = top["error"], error["message"]?.stringValue?.isEmpty == false
+        else { return nil }
+        return error["code"]?.stringValue
+    }
+}
+
+enum APIClient {
+    static func send(
+        _ method: HTTPMethod, _ url: String, key: String? = nil, body: Data? = nil,
+        contentType: String? = "application/json", headers extra: [(String, String)] = []
+    ) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let body {
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            request.body = .bytes(ByteBuffer(bytes: Array(body)))
+        }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        return APIResponse(status: response.status.code, headers: response.headers, text: String(buffer: buffer))
+    }
+}
+
+/// A message body for `POST /v1/messages`.
+func message(_ text: String, sender: String = "bob", conversation: String = "c1", key: String? = nil, extra: [String: JSONValue] = [:]) -> JSONValue {
+    var object: [String: JSONValue] = ["sender": .string(sender), "conversation": .string(conversation), "text": .string(text)]
+    if let key { object["idempotency_key"] = .string(key) }
+    for (name, value) in extra { object[name] = value }
+    return .object(object)
+}
+
+extension JSONValue {
+    /// An array element, if this is an array long enough.
+    subscript(index: Int) -> JSONValue? {
+        guard case .array(let items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+}
