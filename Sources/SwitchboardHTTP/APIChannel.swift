@@ -33,7 +33,8 @@ public final class APIChannel: ChannelAdapter, Sendable {
     private let store: any Store
     private let callbackSecret: Secret?
     private let logger: Logger
-    private let client: HTTPClient
+    /// Made on the first callback, shut down when the channel stops.
+    private let client = Mutex<(client: HTTPClient?, closed: Bool)>((nil, false))
     let waiters = ReplyWaiters()
 
     /// Creates the channel.
@@ -44,11 +45,20 @@ public final class APIChannel: ChannelAdapter, Sendable {
         self.store = store
         self.callbackSecret = callbackSecret
         self.logger = logger
-        var configuration = HTTPClient.Configuration()
-        // A callback URL is the caller's, not a redirect's: never follow one somewhere else.
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    private func callbackClient() throws -> HTTPClient {
+        try client.withLock { state in
+            if let client = state.client { return client }
+            if state.closed { throw ChannelError(.unavailable, "the api channel has stopped", isTransient: true) }
+            var configuration = HTTPClient.Configuration()
+            // A callback URL is the caller's, not a redirect's: never follow one somewhere else.
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            state.client = made
+            return made
+        }
     }
 
     /// Whether callbacks can be signed.
@@ -58,7 +68,11 @@ public final class APIChannel: ChannelAdapter, Sendable {
         // Nothing to poll: requests arrive through the HTTP server. Stay up until shutdown,
         // then let the client finish.
         try? await gracefulShutdown()
-        try? await client.shutdown()
+        let made = client.withLock { state in
+            state.closed = true
+            return state.client
+        }
+        try? await made?.shutdown()
     }
 
     /// The cursor that remembers a request's callback URL.
@@ -93,6 +107,7 @@ public final class APIChannel: ChannelAdapter, Sendable {
         request.headers.add(name: "Switchboard-Delivery", value: message.deliveryKey)
         request.headers.add(name: "Switchboard-Signature", value: Self.signature(body: body, timestamp: timestamp, secret: secret))
         request.body = .bytes(ByteBuffer(string: body))
+        let client = try callbackClient()
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .seconds(20))

@@ -120,6 +120,9 @@ public struct HTTPServer: Sendable {
         ListeningService(application: application(), host: configuration.host, port: configuration.port)
     }
 
+    /// The OpenAPI 3.1 document served at /openapi.json.
+    public static var openAPIDocument: String { OpenAPIDocument.text }
+
     /// Every route, for the OpenAPI check.
     public func routeList() -> [(method: String, path: String)] {
         router().routes.map { (String(describing: $0.method), $0.path.description) }

@@ -83,7 +83,7 @@ struct APIResponse: Sendable {
 enum APIClient {
     static func send(
         _ method: HTTPMethod, _ url: String, key: String? = nil, body: Data? = nil,
-        contentType: String? = "application/json", headers extra: [(String, String)] = []
+        contentType: String? = "application/json", headers extra: [(String, String)] = [], timeout: TimeAmount = .seconds(60)
     ) async throws -> APIResponse {
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -93,7 +93,7 @@ enum APIClient {
             request.body = .bytes(ByteBuffer(bytes: Array(body)))
         }
         for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 64 << 20)
         return APIResponse(status: response.status.code, headers: response.headers, text: String(buffer: buffer))
     }
