@@ -2,15 +2,17 @@
 # The whole test suite: installs what is missing, builds, and runs every test. Arguments go to
 # `swift test` (for example --filter Engine).
 #
-# Real servers: Synapse is installed into a venv here (scripts/test-servers/synapse.sh
-# install); the Matrix tests start their own homeservers on free 127.0.0.1 ports in temporary
-# directories. Everything they leave running is stopped on exit, whatever happens.
+# Real servers and tools: Synapse and schemathesis are installed into venvs here
+# (scripts/test-servers/synapse.sh install, schemathesis.sh install); the Matrix tests start
+# their own homeservers, and the API tests their own `switchboard serve`, on free 127.0.0.1
+# ports in temporary directories. Everything they leave running is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
 echo "== test servers" >&2
 bash scripts/test-servers/synapse.sh install >&2
+bash scripts/test-servers/schemathesis.sh install >&2
 
 echo "== build" >&2
 swift build --build-tests

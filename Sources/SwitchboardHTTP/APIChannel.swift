@@ -88,11 +88,13 @@ public final class APIChannel: ChannelAdapter, Sendable {
             }
             return try reader.cursor(Self.conversationCallbackCursor(message.conversation.conversation))
         }
-        if let url, let secret = callbackSecret {
-            try await post(message, to: url, secret: secret)
-        }
+        // A caller waiting on the request gets the reply now, whatever the callback's far end
+        // does; a retried delivery finds nobody waiting any more.
         if let request = message.inReplyTo {
             waiters.resume(request, with: message)
+        }
+        if let url, let secret = callbackSecret {
+            try await post(message, to: url, secret: secret)
         }
         return DeliveryReceipt(externalID: nil)
     }
@@ -279,10 +281,58 @@ enum APITime {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
 
-    /// Reads RFC 3339 with or without fractional seconds.
+    /// Reads an RFC 3339 date-time (section 5.6): `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `T`
+    /// and `Z` in either case.
     static func parse(_ text: some StringProtocol) -> Date? {
-        let string = String(text)
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(string) { return date }
-        return try? Date.ISO8601FormatStyle().parse(string)
+        let bytes = Array(text.utf8)
+        var index = 0
+        func number(_ digits: Int) -> Int? {
+            guard index + digits <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[index..<index + digits] {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            index += digits
+            return value
+        }
+        func expect(_ characters: String) -> Bool {
+            guard index < bytes.count, characters.utf8.contains(bytes[index]) else { return false }
+            index += 1
+            return true
+        }
+        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2), expect("Tt"),
+            let hour = number(2), expect(":"), let minute = number(2), expect(":"), let second = number(2),
+            (1...12).contains(month), (1...31).contains(day), hour <= 23, minute <= 59, second <= 60
+        else { return nil }
+        var fraction = 0.0
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            var scale = 0.1
+            let start = index
+            while index < bytes.count, bytes[index] >= 48 && bytes[index] <= 57 {
+                fraction += Double(bytes[index] - 48) * scale
+                scale /= 10
+                index += 1
+            }
+            guard index > start else { return nil }
+        }
+        var offset = 0
+        if expect("Zz") {
+            offset = 0
+        } else if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
+            index += 1
+            guard let hours = number(2), expect(":"), let minutes = number(2), hours <= 23, minutes <= 59 else { return nil }
+            offset = sign * (hours * 3600 + minutes * 60)
+        } else {
+            return nil
+        }
+        guard index == bytes.count else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let components = DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: min(second, 59))
+        guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else { return nil }
+        return date.addingTimeInterval(fraction - Double(offset))
     }
 }

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SwitchboardModel
+import Synchronization
 
 /// An error a handler returns to the caller.
 struct APIError: Error, Sendable {
@@ -56,9 +57,11 @@ enum JSONResponse {
     }
 }
 
-/// Turns every error into `{"error": {"code", "message"}}` with the right status.
+/// Turns every error into `{"error": {"code", "message"}}` with the right status; a known path
+/// asked with the wrong method is 405 with an `Allow` header, not 404.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let methods: MethodTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -75,6 +78,11 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .badRequest: code = "bad_request"
             case .contentTooLarge: code = "too_large"
             default: code = "http_\(error.status.code)"
+            }
+            if error.status == .notFound, let allowed = methods.allowed(for: request.uri.path) {
+                var refusal = APIError(.methodNotAllowed, "method_not_allowed", "\(request.uri.path) answers \(allowed.joined(separator: ", ")), not \(request.method).")
+                refusal.headers[.allow] = allowed.joined(separator: ", ")
+                return refusal.response
             }
             let message = error.body ?? (error.status == .notFound ? "There is nothing at \(request.uri.path)." : error.status.reasonPhrase)
             return APIError(error.status, code, message).response
@@ -101,5 +109,30 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
         }
         defer { group.cancelAll() }
         return try await group.next()!
+    }
+}
+
+/// Which methods each route path answers, to tell "wrong method" from "no such path".
+final class MethodTable: Sendable {
+    private let routes = Mutex<[(segments: [String?], methods: [String])]>([])
+
+    /// Sets the routes from `(method, path)` pairs, with `:name` segments as parameters.
+    func fill(_ pairs: [(method: String, path: String)]) {
+        var byPath: [String: [String]] = [:]
+        for pair in pairs { byPath[pair.path, default: []].append(pair.method.uppercased()) }
+        let table = byPath.keys.sorted().map { path in
+            (path.split(separator: "/").map { $0.hasPrefix(":") ? nil : String($0) }, byPath[path]!.sorted())
+        }
+        routes.withLock { $0 = table }
+    }
+
+    /// The methods a path answers, or nil when no route has it.
+    func allowed(for path: String) -> [String]? {
+        let parts = path.split(separator: "/")
+        var methods = Set<String>()
+        for route in routes.withLock({ $0 }) where route.segments.count == parts.count {
+            if zip(route.segments, parts).allSatisfy({ $0 == nil || $0! == $1 }) { methods.formUnion(route.methods) }
+        }
+        return methods.isEmpty ? nil : methods.sorted()
     }
 }

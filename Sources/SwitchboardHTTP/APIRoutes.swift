@@ -96,18 +96,25 @@ struct APIRoutes: Sendable {
     /// The message with its replies: 200 once it has a reply, 202 while it waits.
     private func messageResponse(_ key: String, wait: Double, replayed: Bool) async throws -> Response {
         let channelID = APIChannel.channelID
-        // Listen before reading: a reply delivered in between is kept for us.
-        let ticket = channel.waiters.register(key)
-        defer { channel.waiters.finish(ticket) }
-        guard var stored = try await store.read({ try $0.inboundRecord(channel: channelID, externalID: key) }) else {
-            throw APIError.notFound("There is no message with the id \(key).")
-        }
-        var replies = try await store.read { try $0.outboundReplies(channel: channelID, inReplyTo: key) }
-        if replies.isEmpty && wait > 0 {
-            if await channel.waiters.wait(ticket, timeout: .milliseconds(Int64(wait * 1000))) != nil {
-                replies = try await store.read { try $0.outboundReplies(channel: channelID, inReplyTo: key) }
-                stored = try await store.read { try $0.inboundRecord(channel: channelID, externalID: key) } ?? stored
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        var stored: InboundRecord
+        var replies: [OutboundRecord]
+        // A reply wakes us when it is delivered; one committed but held back (behind an earlier
+        // reply whose callback is being retried) is found by looking again every 250 ms.
+        while true {
+            // Listen before reading: a reply delivered in between is kept for us.
+            let ticket = channel.waiters.register(key)
+            defer { channel.waiters.finish(ticket) }
+            // One snapshot: the message is answered exactly when its reply is there.
+            let (record, found) = try await store.read { reader in
+                (try reader.inboundRecord(channel: channelID, externalID: key), try reader.outboundReplies(channel: channelID, inReplyTo: key))
             }
+            guard let record else { throw APIError.notFound("There is no message with the id \(key).") }
+            stored = record
+            replies = found
+            let left = deadline - ContinuousClock.now
+            if !replies.isEmpty || left <= .zero { break }
+            _ = await channel.waiters.wait(ticket, timeout: min(left, .milliseconds(250)))
         }
         var headers = HTTPFields()
         headers[.location] = "/v1/messages/\(Self.pathEscape(key))"
@@ -199,8 +206,8 @@ struct APIRoutes: Sendable {
             }
             audit.status = parsed
         }
+        let channelName = try query.text("channel", maxLength: 64) ?? APIChannel.channelID.rawValue
         if let conversation = try query.text("conversation", maxLength: 512) {
-            let channelName = try query.text("channel", maxLength: 64) ?? APIChannel.channelID.rawValue
             audit.conversation = ConversationKey(channel: ChannelID(channelName), conversation: ConversationID(conversation))
         }
         audit.correlationID = try query.text("correlation_id", maxLength: 128).map(CorrelationID.init)
@@ -210,7 +217,7 @@ struct APIRoutes: Sendable {
         let format = try query.text("format", maxLength: 8) ?? "json"
         switch format {
         case "json":
-            let limit = try query.integer("limit", range: 1...1000) ?? 100
+            let limit = min(1000, try query.integer("limit", range: 1...1_000_000_000) ?? 100)
             audit.limit = limit
             let selection = audit
             let records = try await store.read { try $0.auditRecords(selection) }
@@ -221,7 +228,7 @@ struct APIRoutes: Sendable {
             return JSONResponse.make(.ok, .object(body))
         case "jsonl":
             // The whole selection, one record per line, read and written a page at a time.
-            let total = try query.integer("limit", range: 1...Int.max)
+            let total = try query.integer("limit", range: 1...1_000_000_000)
             let store = self.store
             var headers = HTTPFields()
             headers[.contentType] = "application/x-ndjson"
@@ -384,17 +391,15 @@ struct MessageSubmission {
         }
         sender = try Self.identifier(object, "sender", required: true)!
         conversation = try Self.identifier(object, "conversation", required: true)!
-        senderName = try Self.string(object, "sender_name", maxBytes: 256)
+        senderName = try Self.string(object, "sender_name", maxCharacters: 256)
         guard let text = try Self.string(object, "text", maxBytes: maxTextBytes) else {
             throw APIError.invalid("text is required: the message, as plain text.")
         }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw APIError.invalid("text is empty.")
-        }
+        guard !text.isEmpty else { throw APIError.invalid("text is empty.") }
         self.text = text
         idempotencyKey = try Self.identifier(object, "idempotency_key", required: false) ?? "auto-\(UUID().uuidString.lowercased())"
         replyTo = try Self.identifier(object, "reply_to", required: false)
-        if let url = try Self.string(object, "callback_url", maxBytes: 2048) {
+        if let url = try Self.string(object, "callback_url", maxCharacters: 2048) {
             guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
                 let host = parsed.host, !host.isEmpty
             else {
@@ -409,26 +414,27 @@ struct MessageSubmission {
         }
     }
 
-    private static func string(_ object: [String: JSONValue], _ name: String, maxBytes: Int) throws -> String? {
+    /// A string field; `maxBytes` bounds its UTF-8 size, `maxCharacters` its length as JSON
+    /// Schema counts it (Unicode code points).
+    private static func string(_ object: [String: JSONValue], _ name: String, maxBytes: Int = .max, maxCharacters: Int = .max) throws -> String? {
         switch object[name] {
         case nil, .null: return nil
         case .string(let value):
             guard value.utf8.count <= maxBytes else { throw APIError.invalid("\(name) is longer than \(maxBytes) bytes.") }
+            guard value.unicodeScalars.count <= maxCharacters else { throw APIError.invalid("\(name) is longer than \(maxCharacters) characters.") }
             guard !value.unicodeScalars.contains(where: { $0.value == 0 }) else { throw APIError.invalid("\(name) contains a NUL character.") }
             return value
         default: throw APIError.invalid("\(name) must be a string.")
         }
     }
 
-    /// 1 to 200 bytes, no control characters.
+    /// 1 to 200 characters.
     private static func identifier(_ object: [String: JSONValue], _ name: String, required: Bool) throws -> String? {
-        guard let value = try string(object, name, maxBytes: 200) else {
+        guard let value = try string(object, name, maxCharacters: 200) else {
             if required { throw APIError.invalid("\(name) is required.") }
             return nil
         }
-        guard !value.isEmpty, !value.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) else {
-            throw APIError.invalid("\(name) must be 1 to 200 bytes without control characters.")
-        }
+        guard !value.isEmpty else { throw APIError.invalid("\(name) must be 1 to 200 characters.") }
         return value
     }
 

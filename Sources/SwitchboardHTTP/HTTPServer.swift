@@ -121,7 +121,7 @@ public struct HTTPServer: Sendable {
     }
 
     /// The OpenAPI 3.1 document served at /openapi.json.
-    public static var openAPIDocument: String { OpenAPIDocument.text }
+    public var openAPIDocument: String { OpenAPIDocument.text(configuration) }
 
     /// Every route, for the OpenAPI check.
     public func routeList() -> [(method: String, path: String)] {
@@ -130,7 +130,10 @@ public struct HTTPServer: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: APIErrorMiddleware(logger: logger))
+        // Middleware comes before the routes it wraps; the table of methods is filled in once
+        // every route is there.
+        let methods = MethodTable()
+        router.add(middleware: APIErrorMiddleware(logger: logger, methods: methods))
         router.get("healthz") { request, _ in
             if !configuration.publicHealth { try await routes.authorize(request, .read) }
             return JSONResponse.make(.ok, ["status": "ok"])
@@ -146,9 +149,10 @@ public struct HTTPServer: Sendable {
         router.get("openapi.json") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: openAPIDocument)))
         }
         routes.register(on: router)
+        methods.fill(router.routes.map { (String(describing: $0.method), $0.path.description) })
         return router
     }
 

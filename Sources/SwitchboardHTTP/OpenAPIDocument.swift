@@ -1,8 +1,18 @@
 // The OpenAPI 3.1 description of the API, served at /openapi.json. A test checks that it
 // names exactly the routes the server has; keep the two together.
 
+import Foundation
+
 enum OpenAPIDocument {
-    static let text = #"""
+    /// The document with this server's limits filled in.
+    static func text(_ configuration: HTTPConfiguration) -> String {
+        template
+            .replacingOccurrences(of: "__MAX_WAIT__", with: String(Int(configuration.maxWaitSeconds)))
+            // A code point is at most 4 bytes of UTF-8: this many always fit.
+            .replacingOccurrences(of: "__MAX_TEXT__", with: String(max(1, configuration.maxTextBytes / 4)))
+    }
+
+    static let template = #"""
         {
           "openapi": "3.1.0",
           "info": {
@@ -101,8 +111,8 @@ enum OpenAPIDocument {
                   {"name": "correlation_id", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
                   {"name": "since", "in": "query", "description": "Records at or after this time", "schema": {"type": "string", "format": "date-time"}},
                   {"name": "until", "in": "query", "description": "Records before this time", "schema": {"type": "string", "format": "date-time"}},
-                  {"name": "after", "in": "query", "description": "Records after this sequence number (the next_after of the previous page)", "schema": {"type": "integer", "minimum": 0}},
-                  {"name": "limit", "in": "query", "description": "json: records per page (default 100, at most 1000); jsonl: at most this many in all", "schema": {"type": "integer", "minimum": 1}},
+                  {"name": "after", "in": "query", "description": "Records after this sequence number (the next_after of the previous page)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}},
+                  {"name": "limit", "in": "query", "description": "json: records per page (default 100; above 1000 gives 1000); jsonl: at most this many in all", "schema": {"type": "integer", "minimum": 1, "maximum": 1000000000}},
                   {"name": "format", "in": "query", "description": "json (a page) or jsonl (everything selected, one record per line)", "schema": {"type": "string", "enum": ["json", "jsonl"]}}
                 ],
                 "responses": {
@@ -276,7 +286,7 @@ enum OpenAPIDocument {
               "bearer": {"type": "http", "scheme": "bearer", "description": "An API key from `switchboard keys create --scope send|read|admin`; admin may do everything."}
             },
             "parameters": {
-              "wait": {"name": "wait", "in": "query", "description": "Seconds to wait for the reply (0 to http.max_wait_seconds, default 0)", "schema": {"type": "number", "minimum": 0, "maximum": 3600}},
+              "wait": {"name": "wait", "in": "query", "description": "Seconds to wait for the reply (0 to http.max_wait_seconds, default 0)", "schema": {"type": "number", "minimum": 0, "maximum": __MAX_WAIT__}},
               "confirmationID": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
               "personID": {"name": "id", "in": "path", "required": true, "description": "The person (API senders are api:SENDER)", "schema": {"type": "string", "minLength": 1}}
             },
@@ -306,14 +316,14 @@ enum OpenAPIDocument {
                 "additionalProperties": false,
                 "required": ["sender", "conversation", "text"],
                 "properties": {
-                  "sender": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Who speaks; the person is api:SENDER"},
-                  "sender_name": {"type": "string", "maxLength": 256},
-                  "conversation": {"type": "string", "minLength": 1, "maxLength": 200},
-                  "text": {"type": "string", "minLength": 1, "description": "At most engine.max_message_bytes bytes"},
-                  "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Also the message's id; one is made up when missing"},
-                  "reply_to": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The id of an earlier message or reply this answers"},
-                  "callback_url": {"type": "string", "format": "uri", "maxLength": 2048, "description": "http(s) URL that receives each reply; needs http.callback_secret"},
-                  "untrusted_content": {"type": "boolean", "description": "The text carries third-party content: every change then needs confirmation"}
+                  "sender": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$", "description": "Who speaks; the person is api:SENDER"},
+                  "sender_name": {"type": ["string", "null"], "maxLength": 256, "pattern": "^[^\\u0000]*$"},
+                  "conversation": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$"},
+                  "text": {"type": "string", "minLength": 1, "maxLength": __MAX_TEXT__, "pattern": "^[^\\u0000]*$", "description": "At most engine.max_message_bytes bytes of UTF-8"},
+                  "idempotency_key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$", "description": "Also the message's id; one is made up when missing"},
+                  "reply_to": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$", "description": "The id of an earlier message or reply this answers"},
+                  "callback_url": {"type": ["string", "null"], "format": "uri", "maxLength": 2048, "description": "http(s) URL that receives each reply; needs http.callback_secret"},
+                  "untrusted_content": {"type": ["boolean", "null"], "description": "The text carries third-party content: every change then needs confirmation"}
                 }
               },
               "Message": {

@@ -33,7 +33,7 @@ struct OpenAPITests {
             let path = route.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
             return "\(route.method.uppercased()) /\(path)"
         })
-        let document = try JSONValue.parse(HTTPServer.openAPIDocument)
+        let document = try JSONValue.parse(server.openAPIDocument)
         #expect(document["openapi"] == "3.1.0")
         var documented = Set<String>()
         for (path, item) in document["paths"]?.objectValue ?? [:] {
