@@ -249,6 +249,12 @@ public final class OutboxDispatcher: Service, Sendable {
             guard let adapter = adapters[message.conversation.channel], !Task.isShuttingDownGracefully else { break }
             do {
                 let receipt = try await adapter.deliver(message)
+                if logger.logLevel <= .debug {
+                    logger.debug("delivered", metadata: [
+                        "correlation.id": "\(message.correlationID?.rawValue ?? "-")", "outbox.id": "\(message.id)",
+                        "channel": "\(message.conversation.channel)", "message.kind": "\(message.kind.rawValue)",
+                    ])
+                }
                 let outcome = Outcome.delivered(message.id, message.conversation.channel, receipt.externalID)
                 // A confirmation request is recorded at once: a 👍 on it can arrive before the
                 // rest of the conversation's queue is delivered, and must find it by its id.

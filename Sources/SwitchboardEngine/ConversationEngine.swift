@@ -95,6 +95,20 @@ public final class ConversationEngine: Service, Sendable {
         case reply(String)
         case confirmation(ConfirmationReply)
         case plan(Plan)
+
+        /// What kind of action it is, for logs (never the text).
+        var kind: String {
+            switch self {
+            case .ignore: "ignore"
+            case .reply: "reply"
+            case .confirmation: "confirmation"
+            case .plan(.call(let tool, _)): "call \(tool)"
+            case .plan(.undo): "undo"
+            case .plan(.help): "help"
+            case .plan(.reply): "planned reply"
+            case .plan(.notUnderstood): "not understood"
+            }
+        }
     }
 
     /// Plans and applies one batch. Returns how many messages it answered.
@@ -146,6 +160,20 @@ public final class ConversationEngine: Service, Sendable {
         }
         crashPoint?("after_engine_commit")
         Self.count(events)
+        if logger.logLevel <= .debug {
+            for item in planned {
+                logger.debug("answered", metadata: [
+                    "correlation.id": "\(CorrelationID(inbox: item.inbound.id))", "channel": "\(item.inbound.message.channel)",
+                    "action": "\(item.action.kind)",
+                ])
+            }
+            for event in events {
+                logger.debug("tool call", metadata: [
+                    "tool.name": "\(event.tool)", "tool.risk": "\(event.risk)", "tool.status": "\(event.status.rawValue)",
+                    "correlation.id": "\(event.correlationID?.rawValue ?? "-")",
+                ])
+            }
+        }
         if answered > 0 { outboxSignal.signal() }
         // From arrival to the committed answer, per message.
         let done = clock.now()

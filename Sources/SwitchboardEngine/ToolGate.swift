@@ -433,7 +433,7 @@ struct AuditWriter {
             status: status, arguments: Redaction.redact(arguments, declared: secretArguments),
             summary: String(summary.prefix(500)), correlationID: correlationID
         ))
-        events.record(GateEvent(tool: tool, category: category ?? tool, risk: risk, status: status))
+        events.record(GateEvent(tool: tool, category: category ?? tool, risk: risk, status: status, correlationID: correlationID))
     }
 }
 
@@ -453,6 +453,8 @@ public struct GateEvent: Hashable, Sendable {
     public var risk: Risk
     /// The new state.
     public var status: AuditStatus
+    /// The work it belongs to.
+    public var correlationID: CorrelationID?
 }
 
 /// The state changes recorded while handling one request. The engine counts them in metrics

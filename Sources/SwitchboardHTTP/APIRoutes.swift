@@ -74,6 +74,11 @@ struct APIRoutes: Sendable {
             cursors.append(.init(name: APIChannel.conversationCallbackCursor(message.conversation.conversation), value: url))
         }
         let result = try await inbox.accept([message], cursors: cursors)
+        if let first = result.first {
+            logger.debug("message accepted", metadata: [
+                "correlation.id": "\(CorrelationID(inbox: first.id))", "channel": "api", "duplicate": "\(first != .inserted(first.id))",
+            ])
+        }
         if case .duplicate = result.first {
             // Another request with this key won the race.
             let stored = try await store.read { try $0.inboundRecord(channel: APIChannel.channelID, externalID: key) }
@@ -118,6 +123,7 @@ struct APIRoutes: Sendable {
         }
         var headers = HTTPFields()
         headers[.location] = "/v1/messages/\(Self.pathEscape(key))"
+        headers[HTTPField.Name("Correlation-ID")!] = CorrelationID(inbox: stored.stored.id).rawValue
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         let body: JSONValue = ["message": Self.inboundJSON(stored), "replies": .array(replies.map(APIChannel.replyJSON))]
         return JSONResponse.make(replies.isEmpty ? .accepted : .ok, body, headers: headers)

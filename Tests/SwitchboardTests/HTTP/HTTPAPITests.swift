@@ -281,6 +281,29 @@ struct HTTPAPITests {
         #expect(audit["records"]?[0]?["summary"]?.stringValue?.contains("forgot 2 preferences of api:bob for operator privacy") == true)
     }
 
+    @Test("One correlation id follows a message from the API through the engine and the tool to delivery, in JSON logs")
+    func correlationInLogs() async throws {
+        let server = try await APIServer(extra: ["SWITCHBOARD_LOG_FORMAT": "json", "SWITCHBOARD_LOG_LEVEL": "debug"])
+        defer { try? server.stop() }
+        let key = try server.key("send")
+        let response = try await server.post("/v1/messages?wait=10", key: key, json: message("add a note: traced", key: "trace-1"))
+        let correlation = try #require(response.headers.first(name: "Correlation-ID"))
+        #expect(try response.json["message"]?["correlation_id"]?.stringValue == correlation)
+        var messages: Set<String> = []
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            messages = []
+            for line in server.bot.log.split(separator: "\n") {
+                guard let entry = try? JSONValue.parse(String(line)), entry["metadata"]?["correlation.id"]?.stringValue == correlation else { continue }
+                if let text = entry["message"]?.stringValue { messages.insert(text) }
+            }
+            if messages.contains("delivered") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        } while Date() < deadline
+        #expect(messages.isSuperset(of: ["message accepted", "answered", "tool call", "delivered"]), "\(messages)")
+        #expect(!server.bot.log.contains(key), "the API key never reaches the log")
+    }
+
     @Test("Health and metrics are open by default and protected when configured")
     func monitoringAccess() async throws {
         let server = try await APIServer(extra: ["SWITCHBOARD_HTTP_PUBLIC_HEALTH": "false", "SWITCHBOARD_HTTP_PUBLIC_METRICS": "false"])
