@@ -57,11 +57,17 @@ public final class ConversationEngine: Service, Sendable {
 
     public func run() async throws {
         var failures = 0
+        // Expiry is in whole seconds: looking once a second is enough, and spares a busy engine
+        // a read per batch.
+        var lastExpiryCheck = ContinuousClock.now - .seconds(1)
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     let processed = try await processBatch()
-                    try await expireConfirmations()
+                    if ContinuousClock.now - lastExpiryCheck >= .seconds(1) {
+                        try await expireConfirmations()
+                        lastExpiryCheck = .now
+                    }
                     failures = 0
                     if processed == 0 {
                         await inboxSignal.wait(timeout: configuration.pollInterval)

@@ -3,6 +3,7 @@
 // needs no slow password hash: guessing it is as hard as guessing the hash's preimage.
 
 import Crypto
+import Synchronization
 public import Foundation
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -98,5 +99,39 @@ public enum APIKeys {
             out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Keys checked in the last second, so a busy integration does not cost a database read per
+/// request. Only good keys are remembered; a revocation (made by `switchboard keys revoke`, in
+/// another process) takes effect within `lifetime`.
+final class APIKeyCache: Sendable {
+    private struct Entry {
+        var principal: APIPrincipal
+        var expires: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let lifetime: Duration
+
+    init(lifetime: Duration = .seconds(1)) {
+        self.lifetime = lifetime
+    }
+
+    /// The key's principal, from memory when it was checked within `lifetime`.
+    func verify(_ key: Substring, store: any Store) async throws -> APIPrincipal? {
+        // Remembered by the hash of the whole key: a wrong secret never matches a good entry.
+        let digest = APIKeys.hash(String(key))
+        let now = ContinuousClock.now
+        if let entry = entries.withLock({ $0[digest] }), entry.expires > now { return entry.principal }
+        guard let principal = try await APIKeys.verify(key, store: store) else {
+            entries.withLock { _ = $0.removeValue(forKey: digest) }
+            return nil
+        }
+        entries.withLock { entries in
+            if entries.count > 10_000 { entries.removeAll() }
+            entries[digest] = Entry(principal: principal, expires: now + lifetime)
+        }
+        return principal
     }
 }

@@ -18,6 +18,7 @@ struct APIRoutes: Sendable {
     let channel: APIChannel
     let operations: any GatewayOperations
     let logger: Logger
+    let keys = APIKeyCache()
 
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
@@ -42,7 +43,7 @@ struct APIRoutes: Sendable {
         guard let header = request.headers[.authorization] else { throw APIError.unauthenticated }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthenticated }
-        guard let principal = try await APIKeys.verify(parts[1].trimmingCharacters(in: .whitespaces)[...], store: store) else {
+        guard let principal = try await keys.verify(parts[1].trimmingCharacters(in: .whitespaces)[...], store: store) else {
             throw APIError.badKey
         }
         guard principal.allows(scope) || other.map(principal.allows) == true else { throw APIError.forbidden(scope: scope) }
@@ -62,29 +63,45 @@ struct APIRoutes: Sendable {
         let message = submission.inbound(at: Date())
         let key = message.externalID
 
-        // An idempotency key seen before: the same request is answered with what it got;
-        // different content under the same key is a client bug, refused.
-        if let existing = try await store.read({ try $0.inboundRecord(channel: APIChannel.channelID, externalID: key) }) {
-            guard submission.matches(existing.stored.message) else { throw Self.idempotencyConflict(key) }
-            return try await messageResponse(key, wait: wait, replayed: true)
-        }
+        // A request with a callback stores its URL with the message: look first, so a reused
+        // key never changes where the original's replies go.
         var cursors: [InboxWriter.CursorUpdate] = []
         if let url = submission.callbackURL {
+            if let existing = try await store.read({ try $0.inboundRecord(channel: APIChannel.channelID, externalID: key) }) {
+                guard submission.matches(existing.stored.message) else { throw Self.idempotencyConflict(key) }
+                return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: true)
+            }
             cursors.append(.init(name: APIChannel.replyCallbackCursor(key), value: url))
             cursors.append(.init(name: APIChannel.conversationCallbackCursor(message.conversation.conversation), value: url))
         }
-        let result = try await inbox.accept([message], cursors: cursors)
-        if let first = result.first {
-            logger.debug("message accepted", metadata: [
-                "correlation.id": "\(CorrelationID(inbox: first.id))", "channel": "api", "duplicate": "\(first != .inserted(first.id))",
-            ])
+        // Listen before the commit: the reply cannot slip past unseen.
+        let ticket = wait > 0 ? channel.waiters.register(key) : nil
+        defer { ticket.map(channel.waiters.finish) }
+        guard let result = try await inbox.accept([message], cursors: cursors).first else {
+            throw APIError(.internalServerError, "internal", "The message was not stored.")
         }
-        if case .duplicate = result.first {
-            // Another request with this key won the race.
+        logger.debug("message accepted", metadata: [
+            "correlation.id": "\(CorrelationID(inbox: result.id))", "channel": "api", "duplicate": "\(result != .inserted(result.id))",
+        ])
+        guard case .inserted(let id) = result else {
+            // The key was used before: the same request gets what the first one got; different
+            // content under the same key is a client bug, refused.
             let stored = try await store.read { try $0.inboundRecord(channel: APIChannel.channelID, externalID: key) }
             if let stored, !submission.matches(stored.stored.message) { throw Self.idempotencyConflict(key) }
+            return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: true)
         }
-        return try await messageResponse(key, wait: wait, replayed: false)
+        // The usual case: the reply is handed over the moment it is delivered, and the answer is
+        // made from what is in hand (the engine marks a message answered in the reply's commit,
+        // at the reply's time). Past the first 250 ms, the store is consulted.
+        if let ticket {
+            let started = ContinuousClock.now
+            if let reply = await channel.waiters.wait(ticket, timeout: min(.milliseconds(Int64(wait * 1000)), .milliseconds(250))) {
+                let stored = InboundRecord(stored: StoredInbound(id: id, message: message), doneAt: reply.createdAt)
+                return render(stored, [OutboundRecord(message: reply, state: .delivered, deliveredAt: nil, lastError: nil)], replayed: false)
+            }
+            return try await messageResponse(key, until: started + .milliseconds(Int64(wait * 1000)), replayed: false)
+        }
+        return render(InboundRecord(stored: StoredInbound(id: id, message: message), doneAt: nil), [], replayed: false)
     }
 
     static func idempotencyConflict(_ key: String) -> APIError {
@@ -95,13 +112,12 @@ struct APIRoutes: Sendable {
         try await authorize(request, .send, or: .read)
         let key = try context.parameters.require("id")
         let wait = try Query(request).seconds("wait", max: configuration.maxWaitSeconds)
-        return try await messageResponse(key, wait: wait, replayed: false)
+        return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: false)
     }
 
     /// The message with its replies: 200 once it has a reply, 202 while it waits.
-    private func messageResponse(_ key: String, wait: Double, replayed: Bool) async throws -> Response {
+    private func messageResponse(_ key: String, until deadline: ContinuousClock.Instant, replayed: Bool) async throws -> Response {
         let channelID = APIChannel.channelID
-        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         var stored: InboundRecord
         var replies: [OutboundRecord]
         // A reply wakes us when it is delivered; one committed but held back (behind an earlier
@@ -121,6 +137,12 @@ struct APIRoutes: Sendable {
             if !replies.isEmpty || left <= .zero { break }
             _ = await channel.waiters.wait(ticket, timeout: min(left, .milliseconds(250)))
         }
+        return render(stored, replies, replayed: replayed)
+    }
+
+    /// The message with its replies: 200 once it has a reply, 202 while it waits.
+    private func render(_ stored: InboundRecord, _ replies: [OutboundRecord], replayed: Bool) -> Response {
+        let key = stored.stored.message.externalID
         var headers = HTTPFields()
         headers[.location] = "/v1/messages/\(Self.pathEscape(key))"
         headers[HTTPField.Name("Correlation-ID")!] = CorrelationID(inbox: stored.stored.id).rawValue

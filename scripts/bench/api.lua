@@ -17,6 +17,7 @@ function init(args)
     late = 0
     other = 0
     wait = os.getenv("BENCH_WAIT") or "5"
+    if wait == "0" then path = "/v1/messages" else path = "/v1/messages?wait=" .. wait end
     conversations = tonumber(os.getenv("BENCH_CONVERSATIONS") or "256")
     run = os.getenv("BENCH_RUN") or "run"
     headers = {
@@ -31,7 +32,7 @@ function request()
     local body = string.format(
         '{"sender":"p%d","conversation":"c%d","text":"add a note: bench %d","idempotency_key":"%s-%d-%d"}',
         conversation, conversation, counter, run, id, counter)
-    return wrk.format("POST", "/v1/messages?wait=" .. wait, headers, body)
+    return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

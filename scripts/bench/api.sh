@@ -4,6 +4,10 @@
 # one RESULT line: requests per second, p50/p90/p99 latency, and how many were answered in time.
 #
 #   scripts/bench/api.sh [--binary PATH] [--connections N] [--duration SECONDS] [--threads N]
+#                        [--wait SECONDS] [--synchronous normal|full]
+#
+# --wait 0 measures intake alone: each message is stored and answered 202 at once (the engine
+# answers it in the background, still under the same load).
 #
 # Needs a release binary (swift build -c release --product switchboard) and wrk (Debian's
 # wrk package; installed here when missing). Uses a fresh temporary database and a free port.
@@ -15,6 +19,7 @@ connections=64
 duration=30
 threads=2
 synchronous=normal
+wait=5
 while [[ $# -gt 0 ]]; do
     case $1 in
         --binary) binary=$2; shift 2 ;;
@@ -22,6 +27,7 @@ while [[ $# -gt 0 ]]; do
         --duration) duration=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --synchronous) synchronous=$2; shift 2 ;;
+        --wait) wait=$2; shift 2 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -51,8 +57,8 @@ for _ in $(seq 100); do
 done
 
 # A short warm-up, then the measured run.
-BENCH_KEY="$key" BENCH_RUN=warm wrk -t "$threads" -c "$connections" -d 3s -s scripts/bench/api.lua \
+BENCH_WAIT="$wait" BENCH_KEY="$key" BENCH_RUN=warm wrk -t "$threads" -c "$connections" -d 3s -s scripts/bench/api.lua \
     "http://127.0.0.1:$port" >/dev/null
-BENCH_KEY="$key" BENCH_RUN=run wrk -t "$threads" -c "$connections" -d "${duration}s" --latency -s scripts/bench/api.lua \
+BENCH_WAIT="$wait" BENCH_KEY="$key" BENCH_RUN=run wrk -t "$threads" -c "$connections" -d "${duration}s" --latency -s scripts/bench/api.lua \
     "http://127.0.0.1:$port"
 echo "database: $(du -sh "$data" | cut -f1), synchronous=$synchronous"
