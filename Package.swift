@@ -34,11 +34,23 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter would bring grpc-swift for nothing.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Values only: IDs, messages, risk, confirmations, audit records, errors.
         .target(
             name: "SwitchboardModel",
+            swiftSettings: swiftSettings
+        ),
+        // Carrying a trace from one stage to the next through the database (W3C trace context).
+        .target(
+            name: "SwitchboardTracing",
+            dependencies: [
+                "SwitchboardModel",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Store protocols (the ports), StoreError, the audit hash chain.
@@ -64,6 +76,8 @@ let package = Package(
         .target(
             name: "SwitchboardEngine",
             dependencies: [
+                "SwitchboardTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +101,8 @@ let package = Package(
         .target(
             name: "SwitchboardChannels",
             dependencies: [
+                "SwitchboardTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 .product(name: "Logging", package: "swift-log"),
@@ -111,6 +127,8 @@ let package = Package(
         .target(
             name: "SwitchboardMatrix",
             dependencies: [
+                "SwitchboardTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardChannels",
@@ -128,6 +146,8 @@ let package = Package(
         .target(
             name: "SwitchboardHTTP",
             dependencies: [
+                "SwitchboardTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardChannels",
@@ -149,6 +169,9 @@ let package = Package(
         .target(
             name: "SwitchboardApp",
             dependencies: [
+                "SwitchboardTracing",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardSQLite",
@@ -192,6 +215,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
+                "SwitchboardTracing",
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardSQLite",

@@ -24,6 +24,7 @@ import SwitchboardTools
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
 /// - `http.*`: the HTTP API; see `HTTPConfiguration`.
+/// - `tracing.*`: OTLP traces; see `TracingConfiguration`.
 /// - `shutdown.grace_period_seconds` (1–3600, default 10): how long SIGTERM waits for work in
 ///   flight before cancelling what is left.
 public struct AppConfiguration: Sendable {
@@ -57,6 +58,8 @@ public struct AppConfiguration: Sendable {
     public var http: HTTPConfiguration
     /// How long a graceful shutdown may take.
     public var gracePeriod: Duration = .seconds(10)
+    /// Where traces go.
+    public var tracing = TracingConfiguration()
 
     /// Whether `serve` runs the HTTP API: when asked to, or beside a network channel.
     public var runsHTTP: Bool { http.enabled ?? (matrix != nil) }
@@ -123,6 +126,7 @@ public struct AppConfiguration: Sendable {
         http = HTTPConfiguration(config: &config)
         http.maxTextBytes = engine.maxMessageBytes
         gracePeriod = .seconds(config.int("shutdown.grace_period_seconds", default: 10, range: 1...3600))
+        tracing = TracingConfiguration(config: &config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }

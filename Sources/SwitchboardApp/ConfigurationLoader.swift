@@ -45,6 +45,7 @@ public enum ConfigSchema {
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
         "http.callback_secret",
         "shutdown.grace_period_seconds",
+        "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
     ]
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or

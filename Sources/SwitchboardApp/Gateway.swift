@@ -100,8 +100,9 @@ public struct Gateway: Sendable {
         let store = self.store
         let logger = self.logger
         let matrix = configuration.matrix
-        // Before anything creates a metric: everything from here on is counted.
+        // Before anything creates a metric or a span: everything from here on is counted and traced.
         let registry = HTTPServer.bootstrapMetrics()
+        let tracer = try configuration.tracing.bootstrap(logger: logger)
         let api = configuration.runsHTTP ? APIChannel(store: store, callbackSecret: configuration.http.callbackSecret, logger: logger) : nil
         let parts = pipeline(channels: { inbox in
             var adapters: [any ChannelAdapter] = []
@@ -112,6 +113,8 @@ public struct Gateway: Sendable {
         // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] =
             [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
+        // First in, last out: the exporter flushes after everything else has stopped.
+        if let tracer { services.insert(.init(service: tracer), at: 0) }
         if let api {
             let http = HTTPServer(
                 configuration: configuration.http, store: store, inbox: parts.inbox, api: api, channels: parts.adapters,

@@ -16,6 +16,8 @@ import Synchronization
 public import ServiceLifecycle
 public import SwitchboardModel
 public import SwitchboardStorage
+import SwitchboardTracing
+import Tracing
 
 /// Delivers outbox messages through channel adapters.
 public final class OutboxDispatcher: Service, Sendable {
@@ -248,7 +250,14 @@ public final class OutboxDispatcher: Service, Sendable {
         for message in messages {
             guard let adapter = adapters[message.conversation.channel], !Task.isShuttingDownGracefully else { break }
             do {
-                let receipt = try await adapter.deliver(message)
+                let receipt = try await withSpan(
+                    "deliver \(message.conversation.channel)", context: TraceCarrier.restore(message.traceContext), ofKind: .producer
+                ) { span in
+                    span.attributes["switchboard.correlation_id"] = message.correlationID?.rawValue
+                    span.attributes["switchboard.outbox.id"] = Int(message.id.rawValue)
+                    span.attributes["switchboard.delivery.attempt"] = message.attempts + 1
+                    return try await adapter.deliver(message)
+                }
                 if logger.logLevel <= .debug {
                     logger.debug("delivered", metadata: [
                         "correlation.id": "\(message.correlationID?.rawValue ?? "-")", "outbox.id": "\(message.id)",

@@ -14,6 +14,8 @@ import Metrics
 public import ServiceLifecycle
 public import SwitchboardModel
 public import SwitchboardStorage
+import SwitchboardTracing
+import Tracing
 
 /// Processes inbound messages into replies.
 public final class ConversationEngine: Service, Sendable {
@@ -143,20 +145,28 @@ public final class ConversationEngine: Service, Sendable {
             var events: [GateEvent] = []
             for item in planned {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
-                let (result, recorded) = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
-                events += recorded
-                if let reply = result {
-                    let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
-                    _ = try tx.enqueueOutbound(OutboundDraft(
-                    deliveryKey: "reply-\(item.inbound.id.rawValue)",
-                    conversation: item.inbound.message.conversation,
-                    recipient: item.inbound.message.sender.id,
-                    text: reply.text,
-                    inReplyTo: placement.inReplyTo,
-                    thread: placement.thread,
-                    kind: reply.kind,
-                    correlationID: CorrelationID(inbox: item.inbound.id)
-                    ), at: now)
+                // The message's span continues the trace its channel started; the reply carries
+                // this span on to delivery.
+                try withSpan("engine.message", context: TraceCarrier.restore(item.inbound.message.traceContext), ofKind: .consumer) { span in
+                    span.attributes["switchboard.correlation_id"] = CorrelationID(inbox: item.inbound.id).rawValue
+                    span.attributes["switchboard.channel"] = item.inbound.message.channel.rawValue
+                    span.attributes["switchboard.action"] = item.action.kind
+                    let (result, recorded) = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
+                    events += recorded
+                    if let reply = result {
+                        let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
+                        _ = try tx.enqueueOutbound(OutboundDraft(
+                            deliveryKey: "reply-\(item.inbound.id.rawValue)",
+                            conversation: item.inbound.message.conversation,
+                            recipient: item.inbound.message.sender.id,
+                            text: reply.text,
+                            inReplyTo: placement.inReplyTo,
+                            thread: placement.thread,
+                            kind: reply.kind,
+                            correlationID: CorrelationID(inbox: item.inbound.id),
+                            traceContext: TraceCarrier.capture()
+                        ), at: now)
+                    }
                 }
                 _ = try tx.markInboundDone(item.inbound.id, at: now)
                 answered += 1

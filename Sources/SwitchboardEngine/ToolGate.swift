@@ -13,6 +13,7 @@ import Synchronization
 public import Logging
 public import SwitchboardModel
 public import SwitchboardStorage
+import Tracing
 
 /// Runs tool calls under policy, recording every state change.
 public struct ToolGate: Sendable {
@@ -344,7 +345,11 @@ public struct ToolGate: Sendable {
         let approval = Approval(callID: callID, person: context.person)
         let output: ToolOutput
         do {
-            output = try tx.savepoint { try tool.execute(prepared, approval: approval, context: context) }
+            output = try withSpan("tool \(descriptor.name)") { span in
+                span.attributes["switchboard.tool.call_id"] = callID.rawValue
+                span.attributes["switchboard.tool.risk"] = risk.description
+                return try tx.savepoint { try tool.execute(prepared, approval: approval, context: context) }
+            }
         } catch let failure as ToolFailure {
             try audit.append(.failed, arguments: prepared.arguments, risk: risk, summary: failure.message)
             return Result(failure.message, status: .failed)

@@ -9,6 +9,7 @@ import NIOCore
 import SwitchboardChannels
 import SwitchboardModel
 import SwitchboardStorage
+import SwitchboardTracing
 
 /// The handlers, with what they need.
 struct APIRoutes: Sendable {
@@ -60,7 +61,9 @@ struct APIRoutes: Sendable {
         if submission.callbackURL != nil && !channel.signsCallbacks {
             throw APIError.invalid("callback_url needs http.callback_secret (the key that signs callbacks) to be configured.")
         }
-        let message = submission.inbound(at: Date())
+        var message = submission.inbound(at: Date())
+        // The engine continues this request's trace.
+        message.traceContext = TraceCarrier.capture()
         let key = message.externalID
 
         // A request with a callback stores its URL with the message: look first, so a reused

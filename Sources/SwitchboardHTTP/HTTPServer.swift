@@ -133,6 +133,8 @@ public struct HTTPServer: Sendable {
         // Middleware comes before the routes it wraps; the table of methods is filled in once
         // every route is there.
         let methods = MethodTable()
+        // A span per request (status and route in its attributes), around the error rendering.
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: APIErrorMiddleware(logger: logger, methods: methods))
         router.get("healthz") { request, _ in
             if !configuration.publicHealth { try await routes.authorize(request, .read) }

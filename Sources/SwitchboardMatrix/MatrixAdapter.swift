@@ -26,6 +26,8 @@ import Synchronization
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
+import SwitchboardTracing
+import Tracing
 
 /// The Matrix channel adapter.
 public final class MatrixAdapter: ChannelAdapter, Sendable {
@@ -583,11 +585,16 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             let event = candidate.event
             let received = Date(timeIntervalSince1970: Double(event.timestamp) / 1000)
             func message(_ text: String, addressed: Bool, replyTo: String? = nil, thread: String? = nil) -> InboundMessage {
-                InboundMessage(
-                    externalID: event.id, conversation: key, sender: Sender(id: PersonID(event.sender)), text: text,
-                    replyTo: replyTo, thread: thread, trust: TrustFacts(senderAuthenticated: true), receivedAt: received,
-                    addressed: addressed
-                )
+                // The trace of a Matrix message starts here, with a span for its arrival.
+                withSpan("matrix.receive", ofKind: .consumer) { span in
+                    span.attributes["matrix.room_id"] = roomID
+                    span.attributes["matrix.event_id"] = event.id
+                    return InboundMessage(
+                        externalID: event.id, conversation: key, sender: Sender(id: PersonID(event.sender)), text: text,
+                        replyTo: replyTo, thread: thread, trust: TrustFacts(senderAuthenticated: true), receivedAt: received,
+                        addressed: addressed, traceContext: TraceCarrier.capture()
+                    )
+                }
             }
             switch candidate.meaning {
             case .text(let body, let named, let replyTo, let thread):

@@ -98,6 +98,9 @@ public struct InboundMessage: Hashable, Sendable, Codable {
     public var gesture: ConfirmationGesture?
     /// What the channel could not read, if the message was not text.
     public var unreadable: UnreadableContent?
+    /// The trace context of the span that received it (W3C propagation headers as text), so
+    /// the engine's work joins the same trace; nil when tracing is off.
+    public var traceContext: String?
 
     /// Creates an inbound message.
     public init(
@@ -111,7 +114,8 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         receivedAt: Date,
         addressed: Bool = true,
         gesture: ConfirmationGesture? = nil,
-        unreadable: UnreadableContent? = nil
+        unreadable: UnreadableContent? = nil,
+        traceContext: String? = nil
     ) {
         self.externalID = externalID
         self.conversation = conversation
@@ -124,6 +128,7 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         self.addressed = addressed
         self.gesture = gesture
         self.unreadable = unreadable
+        self.traceContext = traceContext
     }
 
     /// The channel this message arrived on.

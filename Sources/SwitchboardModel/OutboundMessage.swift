@@ -38,6 +38,8 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
     public var createdAt: Date
     /// How many delivery attempts failed so far.
     public var attempts: Int
+    /// The trace context of the work that wrote it, so delivery joins the same trace.
+    public var traceContext: String?
 
     /// Creates an outbound message.
     public init(
@@ -51,7 +53,8 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
         kind: OutboundKind,
         correlationID: CorrelationID?,
         createdAt: Date,
-        attempts: Int
+        attempts: Int,
+        traceContext: String? = nil
     ) {
         self.id = id
         self.deliveryKey = deliveryKey
@@ -64,6 +67,7 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
         self.correlationID = correlationID
         self.createdAt = createdAt
         self.attempts = attempts
+        self.traceContext = traceContext
     }
 }
 
@@ -85,6 +89,8 @@ public struct OutboundDraft: Hashable, Sendable {
     public var kind: OutboundKind
     /// The correlation id of the work that produced it.
     public var correlationID: CorrelationID?
+    /// The trace context of the work that wrote it.
+    public var traceContext: String?
 
     /// Creates a draft.
     public init(
@@ -95,8 +101,10 @@ public struct OutboundDraft: Hashable, Sendable {
         inReplyTo: String?,
         thread: String?,
         kind: OutboundKind,
-        correlationID: CorrelationID?
+        correlationID: CorrelationID?,
+        traceContext: String? = nil
     ) {
+        self.traceContext = traceContext
         self.deliveryKey = deliveryKey
         self.conversation = conversation
         self.recipient = recipient

@@ -210,6 +210,10 @@ enum SQLiteMigrations {
             PRIMARY KEY (person, key)
         );
 
+        -- W3C trace context of the stage that wrote the row (NULL with tracing off).
+        ALTER TABLE inbox ADD COLUMN trace_context TEXT;
+        ALTER TABLE outbox ADD COLUMN trace_context TEXT;
+
         CREATE INDEX inbox_conversation ON inbox (conversation_key, received_at);
         CREATE INDEX outbox_conversation ON outbox (channel, conversation, created_at);
         CREATE INDEX outbox_in_reply_to ON outbox (channel, in_reply_to) WHERE in_reply_to IS NOT NULL;

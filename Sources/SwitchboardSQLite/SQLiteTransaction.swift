@@ -31,8 +31,8 @@ final class SQLiteTransaction: StoreTransaction {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
                                text, reply_to, thread, authenticated, untrusted, received_at,
-                               addressed, gesture, unreadable)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               addressed, gesture, unreadable, trace_context)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (channel, external_id) DO NOTHING
             """)
         try insert.execute(arguments: [
@@ -40,7 +40,7 @@ final class SQLiteTransaction: StoreTransaction {
             message.conversation.storageKey, message.sender.id.rawValue, message.sender.displayName,
             message.text, message.replyTo, message.thread, message.trust.senderAuthenticated,
             message.trust.containsUntrustedContent, AuditChain.microseconds(message.receivedAt),
-            message.addressed, message.gesture?.rawValue, message.unreadable?.storageValue,
+            message.addressed, message.gesture?.rawValue, message.unreadable?.storageValue, message.traceContext,
         ])
         if db.changesCount == 1 {
             return .inserted(InboxID(db.lastInsertedRowID))
@@ -96,7 +96,8 @@ final class SQLiteTransaction: StoreTransaction {
                 receivedAt: AuditChain.date(microseconds: row["received_at"]),
                 addressed: row["addressed"],
                 gesture: (row["gesture"] as String?).flatMap(ConfirmationGesture.init(rawValue:)),
-                unreadable: UnreadableContent(storageValue: row["unreadable"])
+                unreadable: UnreadableContent(storageValue: row["unreadable"]),
+                traceContext: row["trace_context"]
             )
         )
     }
@@ -106,14 +107,14 @@ final class SQLiteTransaction: StoreTransaction {
     func enqueueOutbound(_ draft: OutboundDraft, at: Date) throws -> OutboxID {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO outbox (delivery_key, channel, conversation, recipient, text, in_reply_to, thread, kind,
-                                correlation_id, created_at, next_attempt_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                correlation_id, created_at, next_attempt_at, trace_context)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let micros = AuditChain.microseconds(at)
         try statement.execute(arguments: [
             draft.deliveryKey, draft.conversation.channel.rawValue, draft.conversation.conversation.rawValue,
             draft.recipient?.rawValue, draft.text, draft.inReplyTo, draft.thread, draft.kind.rawValue,
-            draft.correlationID?.rawValue, micros, micros,
+            draft.correlationID?.rawValue, micros, micros, draft.traceContext,
         ])
         return OutboxID(db.lastInsertedRowID)
     }
@@ -184,7 +185,8 @@ final class SQLiteTransaction: StoreTransaction {
             kind: OutboundKind(rawValue: row["kind"]) ?? .reply,
             correlationID: (row["correlation_id"] as String?).map(CorrelationID.init),
             createdAt: AuditChain.date(microseconds: row["created_at"]),
-            attempts: row["attempts"]
+            attempts: row["attempts"],
+            traceContext: row["trace_context"]
         )
     }
 

@@ -82,6 +82,52 @@ struct HTTPDeliveryTests {
         #expect(!server.bot.log.contains(secret), "the callback secret never reaches the log")
     }
 
+    @Test("With tracing.otlp_endpoint set, one trace runs from the HTTP request through the engine and the tool to delivery")
+    func tracesExported() async throws {
+        let collector = CallbackRecorder()
+        let router = Router()
+        router.post("v1/traces") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 16 << 20)
+            _ = await collector.add(.init(signature: nil, delivery: nil, body: String(buffer: body)))
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{}")))
+        }
+        let port = try freePort()
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        let receiving = Task { try await receiver.run() }
+        defer { receiving.cancel() }
+
+        let server = try await APIServer(extra: [
+            "SWITCHBOARD_TRACING_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "SWITCHBOARD_TRACING_PROTOCOL": "http/json",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        ])
+        let key = try server.key("send")
+        let response = try await server.post("/v1/messages?wait=10", key: key, json: message("add a note: traced", key: "traced-1"))
+        #expect(response.status == 200)
+        try server.stop()  // flushes what is left
+
+        var spans: [JSONValue] = []
+        for received in await collector.received {
+            let export = try JSONValue.parse(received.body)
+            for resource in export["resourceSpans"]?.arrayValue ?? [] {
+                for scope in resource["scopeSpans"]?.arrayValue ?? [] { spans += scope["spans"]?.arrayValue ?? [] }
+            }
+        }
+        func span(_ name: String) throws -> JSONValue {
+            try #require(spans.first { $0["name"]?.stringValue == name }, "no span \(name) among \(spans.compactMap { $0["name"]?.stringValue })")
+        }
+        let engine = try span("engine.message")
+        let tool = try span("tool notes.add")
+        let delivery = try span("deliver api")
+        let request = try #require(spans.first { $0["spanId"] == engine["parentSpanId"] }, "the engine's span has the request's span as parent")
+        #expect(request["name"]?.stringValue?.contains("/v1/messages") == true, "\(request)")
+        for child in [engine, tool, delivery] {
+            #expect(child["traceId"] == request["traceId"], "one trace: \(child["name"] ?? "?")")
+        }
+        #expect(tool["parentSpanId"] == engine["spanId"])
+        #expect(delivery["parentSpanId"] == engine["spanId"])
+        #expect(engine["attributes"]?.arrayValue?.contains { $0["key"] == "switchboard.correlation_id" } == true)
+    }
+
     @Test("/metrics parses as Prometheus text and its counters move with a scripted conversation")
     func metricsMove() async throws {
         let server = try await APIServer()
