@@ -250,12 +250,12 @@ public final class OutboxDispatcher: Service, Sendable {
         for message in messages {
             guard let adapter = adapters[message.conversation.channel], !Task.isShuttingDownGracefully else { break }
             do {
-                let receipt = try await withSpan(
+                let receipt = try await withTracedSpan(
                     "deliver \(message.conversation.channel)", context: TraceCarrier.restore(message.traceContext), ofKind: .producer
                 ) { span in
-                    span.attributes["switchboard.correlation_id"] = message.correlationID?.rawValue
-                    span.attributes["switchboard.outbox.id"] = Int(message.id.rawValue)
-                    span.attributes["switchboard.delivery.attempt"] = message.attempts + 1
+                    span?.attributes["switchboard.correlation_id"] = message.correlationID?.rawValue
+                    span?.attributes["switchboard.outbox.id"] = Int(message.id.rawValue)
+                    span?.attributes["switchboard.delivery.attempt"] = message.attempts + 1
                     return try await adapter.deliver(message)
                 }
                 if logger.logLevel <= .debug {

@@ -147,10 +147,10 @@ public final class ConversationEngine: Service, Sendable {
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
                 // The message's span continues the trace its channel started; the reply carries
                 // this span on to delivery.
-                try withSpan("engine.message", context: TraceCarrier.restore(item.inbound.message.traceContext), ofKind: .consumer) { span in
-                    span.attributes["switchboard.correlation_id"] = CorrelationID(inbox: item.inbound.id).rawValue
-                    span.attributes["switchboard.channel"] = item.inbound.message.channel.rawValue
-                    span.attributes["switchboard.action"] = item.action.kind
+                try withTracedSpan("engine.message", context: TraceCarrier.restore(item.inbound.message.traceContext), ofKind: .consumer) { span in
+                    span?.attributes["switchboard.correlation_id"] = CorrelationID(inbox: item.inbound.id).rawValue
+                    span?.attributes["switchboard.channel"] = item.inbound.message.channel.rawValue
+                    span?.attributes["switchboard.action"] = item.action.kind
                     let (result, recorded) = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
                     events += recorded
                     if let reply = result {

@@ -13,6 +13,7 @@ import Synchronization
 public import Logging
 public import SwitchboardModel
 public import SwitchboardStorage
+import SwitchboardTracing
 import Tracing
 
 /// Runs tool calls under policy, recording every state change.
@@ -345,9 +346,9 @@ public struct ToolGate: Sendable {
         let approval = Approval(callID: callID, person: context.person)
         let output: ToolOutput
         do {
-            output = try withSpan("tool \(descriptor.name)") { span in
-                span.attributes["switchboard.tool.call_id"] = callID.rawValue
-                span.attributes["switchboard.tool.risk"] = risk.description
+            output = try withTracedSpan("tool \(descriptor.name)") { span in
+                span?.attributes["switchboard.tool.call_id"] = callID.rawValue
+                span?.attributes["switchboard.tool.risk"] = risk.description
                 return try tx.savepoint { try tool.execute(prepared, approval: approval, context: context) }
             }
         } catch let failure as ToolFailure {

@@ -586,9 +586,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             let received = Date(timeIntervalSince1970: Double(event.timestamp) / 1000)
             func message(_ text: String, addressed: Bool, replyTo: String? = nil, thread: String? = nil) -> InboundMessage {
                 // The trace of a Matrix message starts here, with a span for its arrival.
-                withSpan("matrix.receive", ofKind: .consumer) { span in
-                    span.attributes["matrix.room_id"] = roomID
-                    span.attributes["matrix.event_id"] = event.id
+                withTracedSpan("matrix.receive", ofKind: .consumer) { span in
+                    span?.attributes["matrix.room_id"] = roomID
+                    span?.attributes["matrix.event_id"] = event.id
                     return InboundMessage(
                         externalID: event.id, conversation: key, sender: Sender(id: PersonID(event.sender)), text: text,
                         replyTo: replyTo, thread: thread, trust: TrustFacts(senderAuthenticated: true), receivedAt: received,

@@ -40,3 +40,32 @@ public enum TraceCarrier {
         }
     }
 }
+
+extension TraceCarrier {
+    /// Whether a real tracer is installed (`tracing.otlp_endpoint` set).
+    public static var isOn: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
+}
+
+/// Runs `body` in a span when tracing is on, and without any span work when it is off: a busy
+/// engine pays nothing for tracing it does not use.
+public func withTracedSpan<T>(
+    _ name: String,
+    context: @autoclosure () -> ServiceContext = ServiceContext.current ?? .topLevel,
+    ofKind kind: SpanKind = .internal,
+    _ body: ((any Span)?) throws -> T
+) rethrows -> T {
+    guard TraceCarrier.isOn else { return try body(nil) }
+    return try withSpan(name, context: context(), ofKind: kind) { span in try body(span) }
+}
+
+/// The asynchronous form of `withTracedSpan`.
+public func withTracedSpan<T>(
+    _ name: String,
+    context: @autoclosure () -> ServiceContext = ServiceContext.current ?? .topLevel,
+    ofKind kind: SpanKind = .internal,
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: ((any Span)?) async throws -> T
+) async rethrows -> T {
+    guard TraceCarrier.isOn else { return try await body(nil) }
+    return try await withSpan(name, context: context(), ofKind: kind, isolation: isolation) { span in try await body(span) }
+}
