@@ -114,3 +114,74 @@ extension JSONValue {
         return items[index]
     }
 }
+
+/// scripts/test-servers/http-recorder.py in its own process: records POSTs (callbacks, OTLP
+/// exports) and answers with scripted statuses, unaffected by how busy the test process is.
+final class HTTPRecorder: @unchecked Sendable {  // the process is only touched from the test's task
+    struct Record: Sendable {
+        var path: String
+        var headers: [String: String]
+        var body: String
+    }
+
+    static let script = packageRoot + "/scripts/test-servers/http-recorder.py"
+    let port: Int
+    private let file: String
+    private let process = Process()
+    private let directory: TemporaryDirectory
+
+    /// Starts it; the first requests get `statuses`, the rest 200.
+    init(statuses: [Int] = []) async throws {
+        directory = try TemporaryDirectory()
+        file = directory.path + "/requests.jsonl"
+        port = try freePort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Self.script, String(port), file] + statuses.map(String.init)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if (try? SlowClient(port: port)) != nil { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError(description: "http-recorder.py did not start on port \(port) (is python3 installed?)")
+    }
+
+    /// Every request so far.
+    var records: [Record] {
+        get throws {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return [] }
+            return try text.split(separator: "\n").map { line in
+                let value = try JSONValue.parse(String(line))
+                return Record(
+                    path: value["path"]?.stringValue ?? "",
+                    headers: value["headers"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                    body: value["body"]?.stringValue ?? ""
+                )
+            }
+        }
+    }
+
+    /// Waits until `done` holds for the records, or `timeout` passes; returns the records.
+    func wait(timeout: TimeInterval = 30, until done: ([Record]) -> Bool) async throws -> [Record] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = try records
+        while !done(seen) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            seen = try records
+        }
+        return seen
+    }
+
+    /// Stops it. SIGKILL: a child spawned from a dispatch worker thread inherits its blocked
+    /// signals, so SIGTERM would stay pending for ever.
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}

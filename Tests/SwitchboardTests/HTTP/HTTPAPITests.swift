@@ -95,19 +95,14 @@ struct HTTPAPITests {
         let adminReads = try await server.get("/v1/tools", key: admin)
         #expect(adminReads.status == 200)
 
-        // Revoked with the CLI (another process): refused within a second (good keys are
-        // remembered for one second).
+        // Revoked with the CLI (another process): refused once the server's one-second memory
+        // of good keys has passed.
         #expect(try await server.get("/v1/tools", key: reader).status == 200)
         let id = try #require(reader.split(separator: "_").dropFirst().first)
         try runCommand(Binary.path, ["keys", "revoke", "--data-dir", server.data.path, String(id)])
-        let revokedAt = Date()
-        var revoked = try await server.get("/v1/tools", key: reader)
-        while revoked.status == 200 && Date().timeIntervalSince(revokedAt) < 3 {
-            try await Task.sleep(for: .milliseconds(100))
-            revoked = try await server.get("/v1/tools", key: reader)
-        }
+        try await Task.sleep(for: .milliseconds(1100))
+        let revoked = try await server.get("/v1/tools", key: reader)
         #expect(revoked.status == 401 && revoked.errorCode == "invalid_key")
-        #expect(Date().timeIntervalSince(revokedAt) < 1.5, "refused within the cache's second")
         let listed = try runCommand(Binary.path, ["keys", "list", "--data-dir", server.data.path, "--json"])
         #expect(listed.contains("\"revoked_at\""))
         #expect(!listed.contains(String(reader.suffix(64))), "the key itself is never shown again")
@@ -158,7 +153,7 @@ struct HTTPAPITests {
         // A slow client that never finishes its body gets 408 after the request timeout.
         let slow = try SlowClient(port: server.bot.httpPort)
         try slow.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sender\":")
-        let answer = try slow.readAll(timeout: 10)
+        let answer = try await slow.readAll(timeout: 10)
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
         #expect(answer.contains("\"timeout\""))
 
@@ -345,14 +340,16 @@ final class SlowClient {
         guard write(fd, bytes, bytes.count) == bytes.count else { throw HarnessError(description: "write failed") }
     }
 
-    /// Everything the server sends until it closes or `timeout` passes.
-    func readAll(timeout: TimeInterval) throws -> String {
+    /// Everything the server sends until it closes or `timeout` passes. Waits with Task.sleep,
+    /// not in poll(2), so it never holds one of the few threads the test process has.
+    func readAll(timeout: TimeInterval) async throws -> String {
         var out = [UInt8]()
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while Date() < deadline {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else {
+            guard poll(&poller, 1, 0) > 0 else {
+                try await Task.sleep(for: .milliseconds(50))
                 if !out.isEmpty, String(decoding: out, as: UTF8.self).contains("\r\n\r\n{") { break }
                 continue
             }

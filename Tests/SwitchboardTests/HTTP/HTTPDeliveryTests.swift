@@ -5,72 +5,38 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import GRDB
-import Hummingbird
 import NIOCore
 import NIOHTTP1
 import SwitchboardModel
 import Testing
 
-/// Receives callbacks: refuses the first with 503, accepts the rest.
-actor CallbackRecorder {
-    struct Received: Sendable {
-        var signature: String?
-        var delivery: String?
-        var body: String
-    }
-
-    private(set) var received: [Received] = []
-
-    func add(_ received: Received) -> Int {
-        self.received.append(received)
-        return self.received.count
-    }
-}
-
 @Suite("HTTP API: callbacks, metrics, shutdown", .serialized)
 struct HTTPDeliveryTests {
     @Test("A reply is POSTed to the callback URL, signed with HMAC-SHA256, and retried until accepted")
     func signedCallbackWithRetry() async throws {
-        let recorder = CallbackRecorder()
-        let router = Router()
-        router.post("hook") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            let count = await recorder.add(.init(
-                signature: request.headers.first { $0.name.rawName.lowercased() == "switchboard-signature" }?.value,
-                delivery: request.headers.first { $0.name.rawName.lowercased() == "switchboard-delivery" }?.value,
-                body: String(buffer: body)
-            ))
-            return Response(status: count == 1 ? .serviceUnavailable : .ok)
-        }
-        let hookPort = try freePort()
-        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: hookPort)))
-        let receiving = Task { try await receiver.run() }
-        defer { receiving.cancel() }
-
+        let hook = try await HTTPRecorder(statuses: [503])
+        defer { hook.stop() }
         let secret = "callback-secret-\(UUID().uuidString)"
         let server = try await APIServer(extra: ["SWITCHBOARD_HTTP_CALLBACK_SECRET": secret, "SWITCHBOARD_OUTBOX_RETRY_BASE_MS": "50"])
         defer { try? server.stop() }
         let key = try server.key("send")
         let posted = try await server.post(
             "/v1/messages", key: key,
-            json: message("add a note: milk", key: "cb-1", extra: ["callback_url": .string("http://127.0.0.1:\(hookPort)/hook")])
+            json: message("add a note: milk", key: "cb-1", extra: ["callback_url": .string("http://127.0.0.1:\(hook.port)/hook")])
         )
         #expect([200, 202].contains(posted.status), "\(posted.text)")
 
-        let deadline = Date().addingTimeInterval(20)
-        while await recorder.received.count < 2, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let received = await recorder.received
+        let received = try await hook.wait { $0.count >= 2 }
         try #require(received.count == 2, "expected a refused and a retried callback, got \(received.count)\n\(server.bot.log)")
+        #expect(received.allSatisfy { $0.path == "/hook" })
         #expect(received[0].body == received[1].body, "the retry sends the same reply")
         let reply = try JSONValue.parse(received[1].body)
         #expect(reply["text"] == "Added note 1: milk")
         #expect(reply["in_reply_to"] == "cb-1")
-        #expect(received[1].delivery == reply["id"]?.stringValue)
+        #expect(received[1].headers["switchboard-delivery"] == reply["id"]?.stringValue)
 
         // The receiver checks the signature with the shared secret.
-        let signature = try #require(received[1].signature)
+        let signature = try #require(received[1].headers["switchboard-signature"])
         let fields = Dictionary(uniqueKeysWithValues: signature.split(separator: ",").map { part -> (String, String) in
             let pair = part.split(separator: "=", maxSplits: 1)
             return (String(pair[0]), String(pair.count > 1 ? pair[1] : ""))
@@ -84,41 +50,36 @@ struct HTTPDeliveryTests {
 
     @Test("With tracing.otlp_endpoint set, one trace runs from the HTTP request through the engine and the tool to delivery")
     func tracesExported() async throws {
-        let collector = CallbackRecorder()
-        let router = Router()
-        router.post("v1/traces") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 16 << 20)
-            _ = await collector.add(.init(signature: nil, delivery: nil, body: String(buffer: body)))
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{}")))
-        }
-        let port = try freePort()
-        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        let receiving = Task { try await receiver.run() }
-        defer { receiving.cancel() }
-
+        let collector = try await HTTPRecorder()
+        defer { collector.stop() }
         let server = try await APIServer(extra: [
-            "SWITCHBOARD_TRACING_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "SWITCHBOARD_TRACING_PROTOCOL": "http/json",
+            "SWITCHBOARD_TRACING_OTLP_ENDPOINT": "http://127.0.0.1:\(collector.port)", "SWITCHBOARD_TRACING_PROTOCOL": "http/json",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         ])
+        defer { try? server.stop() }
         let key = try server.key("send")
         let response = try await server.post("/v1/messages?wait=10", key: key, json: message("add a note: traced", key: "traced-1"))
         #expect(response.status == 200)
-        try server.stop()  // flushes what is left
 
-        var spans: [JSONValue] = []
-        for received in await collector.received {
-            let export = try JSONValue.parse(received.body)
-            for resource in export["resourceSpans"]?.arrayValue ?? [] {
-                for scope in resource["scopeSpans"]?.arrayValue ?? [] { spans += scope["spans"]?.arrayValue ?? [] }
+        func spans(_ records: [HTTPRecorder.Record]) -> [JSONValue] {
+            var spans: [JSONValue] = []
+            for record in records where record.path == "/v1/traces" {
+                guard let export = try? JSONValue.parse(record.body) else { continue }
+                for resource in export["resourceSpans"]?.arrayValue ?? [] {
+                    for scope in resource["scopeSpans"]?.arrayValue ?? [] { spans += scope["spans"]?.arrayValue ?? [] }
+                }
             }
+            return spans
         }
+        let names: Set<String> = ["engine.message", "tool notes.add", "deliver api"]
+        let all = spans(try await collector.wait { names.isSubset(of: Set(spans($0).compactMap { $0["name"]?.stringValue })) })
         func span(_ name: String) throws -> JSONValue {
-            try #require(spans.first { $0["name"]?.stringValue == name }, "no span \(name) among \(spans.compactMap { $0["name"]?.stringValue })")
+            try #require(all.first { $0["name"]?.stringValue == name }, "no span \(name) among \(all.compactMap { $0["name"]?.stringValue })")
         }
         let engine = try span("engine.message")
         let tool = try span("tool notes.add")
         let delivery = try span("deliver api")
-        let request = try #require(spans.first { $0["spanId"] == engine["parentSpanId"] }, "the engine's span has the request's span as parent")
+        let request = try #require(all.first { $0["spanId"] == engine["parentSpanId"] }, "the engine's span has the request's span as parent")
         #expect(request["name"]?.stringValue?.contains("/v1/messages") == true, "\(request)")
         for child in [engine, tool, delivery] {
             #expect(child["traceId"] == request["traceId"], "one trace: \(child["name"] ?? "?")")

@@ -18,6 +18,9 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
+    // The binary refuses SWITCHBOARD_* variables it does not know (the test run's own
+    // SWITCHBOARD_BINARY among them): it gets only what the test gives it.
+    if executable == Binary.path { env = env.filter { !$0.key.hasPrefix("SWITCHBOARD_") } }
     for (key, value) in environment { env[key] = value }
     process.environment = env
     let directory = try TemporaryDirectory()
