@@ -43,7 +43,7 @@ public enum ConfigSchema {
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
         "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
-        "http.callback_secret",
+        "http.callback_secret", "http.callback_allow_private",
         "shutdown.grace_period_seconds",
         "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
     ]

@@ -21,6 +21,10 @@ struct OperatorDesk: GatewayOperations {
         }
     }
 
+    func redacted(_ arguments: JSONValue, tool: String) -> JSONValue {
+        Redaction.redact(arguments, declared: registry[tool]?.descriptor.secretArguments ?? [])
+    }
+
     func decide(_ callID: ToolCallID, approve: Bool, operator principal: APIPrincipal) async throws -> OperatorDecision {
         switch try await engine.answerForRequester(callID, approve: approve, operatorID: principal.keyID, operatorName: principal.name) {
         case .notFound: throw OperatorDecisionError.notFound

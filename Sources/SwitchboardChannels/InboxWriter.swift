@@ -22,11 +22,15 @@ public actor InboxWriter {
         public var name: String
         /// Its new value.
         public var value: String
+        /// When set, the update applies only if this message (by channel and external id) is
+        /// new in the same commit: state that belongs to a message is never changed by a repeat.
+        public var onlyWithNew: (channel: ChannelID, externalID: String)?
 
         /// Creates a cursor update.
-        public init(name: String, value: String) {
+        public init(name: String, value: String, onlyWithNew message: (channel: ChannelID, externalID: String)? = nil) {
             self.name = name
             self.value = value
+            self.onlyWithNew = message
         }
     }
 
@@ -129,10 +133,14 @@ public actor InboxWriter {
             let results = try await store.write { tx in
                 var results: [InboxInsertResult] = []
                 results.reserveCapacity(messages.count)
+                var inserted = Set<String>()
                 for message in messages {
-                    results.append(try tx.insertInbound(message))
+                    let result = try tx.insertInbound(message)
+                    if case .inserted = result { inserted.insert("\(message.channel.rawValue)\u{0}\(message.externalID)") }
+                    results.append(result)
                 }
                 for cursor in cursors {
+                    if let message = cursor.onlyWithNew, !inserted.contains("\(message.channel.rawValue)\u{0}\(message.externalID)") { continue }
                     try tx.setCursor(cursor.name, value: cursor.value)
                 }
                 return results

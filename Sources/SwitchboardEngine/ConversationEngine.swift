@@ -457,7 +457,13 @@ public final class ConversationEngine: Service, Sendable {
             let result = approve
                 ? try gate.confirm(pending, by: person, summary: summary, correlationID: pending.correlationID, now: now, events: events, in: tx)
                 : try gate.decline(pending, by: person, summary: summary, correlationID: pending.correlationID, now: now, events: events, in: tx)
-            let outcome: ConfirmationOutcome = result.status == .expired ? .expired : approve ? .confirmed : .declined
+            // What happened, not what was asked: an approval of a tool that is gone is a decline.
+            let outcome: ConfirmationOutcome
+            switch result.status {
+            case .expired: outcome = .expired
+            case .declined: outcome = .declined
+            default: outcome = approve ? .confirmed : .declined
+            }
             let text: String
             switch outcome {
             case .confirmed: text = "An operator approved your request: \(pending.preview.firstLine)\n\(result.text)"
@@ -478,8 +484,15 @@ public final class ConversationEngine: Service, Sendable {
         }
         Self.count(events.all)
         if case .done = answer { outboxSignal.signal() }
+        let summary: String
+        switch answer {
+        case .notFound: summary = "not_found"
+        case .alreadyDecided(let outcome): summary = "already_\(outcome.rawValue)"
+        case .forbidden: summary = "forbidden"
+        case .done(let outcome, _): summary = outcome.rawValue
+        }
         logger.notice("operator answered a confirmation", metadata: [
-            "tool.call_id": "\(callID)", "operator": "\(operatorName)", "approve": "\(approve)", "answer": "\(answer)",
+            "tool.call_id": "\(callID)", "operator": "\(operatorName)", "approve": "\(approve)", "outcome": "\(summary)",
         ])
         return answer
     }

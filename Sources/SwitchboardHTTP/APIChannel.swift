@@ -82,9 +82,11 @@ public final class APIChannel: ChannelAdapter, Sendable {
     static func conversationCallbackCursor(_ conversation: ConversationID) -> String { "api.conversation_callback.\(conversation.rawValue)" }
 
     public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
+        // A reply goes to its own request's callback only; a notice that answers no request
+        // (an expired confirmation, an operator's decision) to the conversation's latest one.
         let url = try await store.read { reader -> String? in
-            if let request = message.inReplyTo, let url = try reader.cursor(Self.replyCallbackCursor(request)) {
-                return url
+            if let request = message.inReplyTo {
+                return try reader.cursor(Self.replyCallbackCursor(request))
             }
             return try reader.cursor(Self.conversationCallbackCursor(message.conversation.conversation))
         }
@@ -113,9 +115,15 @@ public final class APIChannel: ChannelAdapter, Sendable {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .seconds(20))
-            _ = try await response.body.collect(upTo: 64 * 1024)
+            // Read (and drop) what the receiver says, up to 1 MiB; past that the connection is
+            // simply closed. Its answer is the status.
+            var seen = 0
+            for try await chunk in response.body {
+                seen += chunk.readableBytes
+                if seen > 1 << 20 { break }
+            }
         } catch {
-            throw ChannelError(.unreachable, "callback \(Self.hostOf(url)) failed: \(type(of: error))", isTransient: true)
+            throw ChannelError(.unreachable, "the callback could not be reached (\(type(of: error)))", isTransient: true)
         }
         let status = response.status.code
         switch status {
@@ -123,9 +131,9 @@ public final class APIChannel: ChannelAdapter, Sendable {
             return
         case 408, 429, 500...:
             let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
-            throw ChannelError(.unreachable, "callback \(Self.hostOf(url)) answered \(status)", isTransient: true, retryAfter: retryAfter)
+            throw ChannelError(.unreachable, "the callback answered \(status)", isTransient: true, retryAfter: retryAfter)
         default:
-            throw ChannelError(.rejected, "callback \(Self.hostOf(url)) refused the reply with \(status)", isTransient: false)
+            throw ChannelError(.rejected, "the callback refused the reply with \(status)", isTransient: false)
         }
     }
 
@@ -135,10 +143,6 @@ public final class APIChannel: ChannelAdapter, Sendable {
         let key = SymmetricKey(data: Array(secret.revealed.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).\(body)".utf8), using: key)
         return "t=\(timestamp),v1=\(APIKeys.hex(Array(mac)))"
-    }
-
-    static func hostOf(_ url: String) -> String {
-        URL(string: url)?.host ?? "(unparsable URL)"
     }
 
     /// A reply as the API shows it.

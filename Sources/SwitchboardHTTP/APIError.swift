@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SwitchboardModel
+import SwitchboardStorage
 import Synchronization
 
 /// An error a handler returns to the caller.
@@ -88,6 +89,11 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(error.status, code, message).response
         } catch let error as any HTTPResponseError {
             return APIError(error.status, "http_\(error.status.code)", error.status.reasonPhrase).response
+        } catch let error as StoreError where error.isTransient {
+            var busy = APIError(.serviceUnavailable, "busy", "The database is busy; try again shortly.")
+            busy.headers[.retryAfter] = "1"
+            logger.warning("request refused: database busy", metadata: ["http.path": "\(request.uri.path)", "error": "\(error.code)"])
+            return busy.response
         } catch is CancellationError {
             return APIError(.serviceUnavailable, "shutting_down", "The server is shutting down; try again shortly.").response
         } catch {

@@ -36,6 +36,15 @@ struct APIRoutes: Sendable {
         v1.delete("people/:id/preferences") { request, context in try await forgetPreferences(request, context) }
     }
 
+    /// The `{id}` of the path, percent-decoded (the router hands it over as sent).
+    static func pathID(_ context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require("id")
+        guard let decoded = raw.removingPercentEncoding, !decoded.isEmpty else {
+            throw APIError.badRequest("The id in the path is not valid percent-encoding.")
+        }
+        return decoded
+    }
+
     // MARK: Authentication
 
     /// The caller's key, if it allows `scope` (or, with several, any of them).
@@ -57,7 +66,7 @@ struct APIRoutes: Sendable {
         try await authorize(request, .send)
         let wait = try Query(request).seconds("wait", max: configuration.maxWaitSeconds)
         let body = try await JSONBody.read(request, limit: configuration.maxBodyBytes, timeout: .seconds(configuration.requestTimeout))
-        let submission = try MessageSubmission(body, maxTextBytes: configuration.maxTextBytes)
+        let submission = try MessageSubmission(body, maxTextBytes: configuration.maxTextBytes, allowPrivateCallbacks: configuration.callbackAllowPrivate)
         if submission.callbackURL != nil && !channel.signsCallbacks {
             throw APIError.invalid("callback_url needs http.callback_secret (the key that signs callbacks) to be configured.")
         }
@@ -74,8 +83,11 @@ struct APIRoutes: Sendable {
                 guard submission.matches(existing.stored.message) else { throw Self.idempotencyConflict(key) }
                 return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: true)
             }
-            cursors.append(.init(name: APIChannel.replyCallbackCursor(key), value: url))
-            cursors.append(.init(name: APIChannel.conversationCallbackCursor(message.conversation.conversation), value: url))
+            // Stored only if this request's message is the new one: a racing repeat of the key
+            // changes nothing.
+            let mine = (channel: APIChannel.channelID, externalID: key)
+            cursors.append(.init(name: APIChannel.replyCallbackCursor(key), value: url, onlyWithNew: mine))
+            cursors.append(.init(name: APIChannel.conversationCallbackCursor(message.conversation.conversation), value: url, onlyWithNew: mine))
         }
         // Listen before the commit: the reply cannot slip past unseen.
         let ticket = wait > 0 ? channel.waiters.register(key) : nil
@@ -100,7 +112,7 @@ struct APIRoutes: Sendable {
             let started = ContinuousClock.now
             if let reply = await channel.waiters.wait(ticket, timeout: min(.milliseconds(Int64(wait * 1000)), .milliseconds(250))) {
                 let stored = InboundRecord(stored: StoredInbound(id: id, message: message), doneAt: reply.createdAt)
-                return render(stored, [OutboundRecord(message: reply, state: .delivered, deliveredAt: nil, lastError: nil)], replayed: false)
+                return render(stored, [OutboundRecord(message: reply, state: .pending, deliveredAt: nil, lastError: nil)], replayed: false)
             }
             return try await messageResponse(key, until: started + .milliseconds(Int64(wait * 1000)), replayed: false)
         }
@@ -113,7 +125,7 @@ struct APIRoutes: Sendable {
 
     func getMessage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try await authorize(request, .send, or: .read)
-        let key = try context.parameters.require("id")
+        let key = try Self.pathID(context)
         let wait = try Query(request).seconds("wait", max: configuration.maxWaitSeconds)
         return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: false)
     }
@@ -181,7 +193,7 @@ struct APIRoutes: Sendable {
 
     func getConversation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try await authorize(request, .read)
-        let id = try context.parameters.require("id")
+        let id = try Self.pathID(context)
         let query = try Query(request)
         let channelName = try query.text("channel", maxLength: 64) ?? APIChannel.channelID.rawValue
         let limit = try query.integer("limit", range: 1...500) ?? 50
@@ -316,21 +328,21 @@ struct APIRoutes: Sendable {
         try await authorize(request, .read)
         let limit = try Query(request).integer("limit", range: 1...1000) ?? 100
         let pending = try await store.read { try $0.pendingConfirmations(limit: limit) }
-        return JSONResponse.make(.ok, ["confirmations": .array(pending.map { Self.confirmationJSON(ConfirmationRecord(confirmation: $0, outcome: nil, decidedAt: nil)) })])
+        return JSONResponse.make(.ok, ["confirmations": .array(pending.map { confirmationJSON(ConfirmationRecord(confirmation: $0, outcome: nil, decidedAt: nil)) })])
     }
 
     func getConfirmation(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try await authorize(request, .read)
-        let id = try context.parameters.require("id")
+        let id = try Self.pathID(context)
         guard let record = try await store.read({ try $0.confirmationRecord(ToolCallID(id)) }) else {
             throw APIError.notFound("There is no confirmation \(id).")
         }
-        return JSONResponse.make(.ok, ["confirmation": Self.confirmationJSON(record)])
+        return JSONResponse.make(.ok, ["confirmation": confirmationJSON(record)])
     }
 
     func decide(_ request: Request, _ context: BasicRequestContext, approve: Bool) async throws -> Response {
         let principal = try await authorize(request, .admin)
-        let id = try context.parameters.require("id")
+        let id = try Self.pathID(context)
         let decision: OperatorDecision
         do {
             decision = try await operations.decide(ToolCallID(id), approve: approve, operator: principal)
@@ -343,11 +355,11 @@ struct APIRoutes: Sendable {
         }
         let record = try await store.read { try $0.confirmationRecord(ToolCallID(id)) }
         var body: [String: JSONValue] = ["outcome": .string(decision.outcome.rawValue), "reply": .string(decision.reply)]
-        if let record { body["confirmation"] = Self.confirmationJSON(record) }
+        if let record { body["confirmation"] = confirmationJSON(record) }
         return JSONResponse.make(.ok, .object(body))
     }
 
-    static func confirmationJSON(_ record: ConfirmationRecord) -> JSONValue {
+    func confirmationJSON(_ record: ConfirmationRecord) -> JSONValue {
         let c = record.confirmation
         var object: [String: JSONValue] = [
             "id": .string(c.callID.rawValue),
@@ -355,7 +367,7 @@ struct APIRoutes: Sendable {
             "channel": .string(c.conversation.channel.rawValue),
             "conversation": .string(c.conversation.conversation.rawValue),
             "tool": .string(c.tool),
-            "arguments": c.arguments,
+            "arguments": operations.redacted(c.arguments, tool: c.tool),
             "preview": .string(c.preview),
             "risk": .string(c.risk.description),
             "tainted": .bool(c.tainted),
@@ -385,7 +397,7 @@ struct APIRoutes: Sendable {
 
     func getPreferences(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try await authorize(request, .read)
-        let person = PersonID(try context.parameters.require("id"))
+        let person = PersonID(try Self.pathID(context))
         let preferences = try await store.read { try $0.preferences(of: person) }
         var values: [String: JSONValue] = [:]
         for preference in preferences {
@@ -396,7 +408,7 @@ struct APIRoutes: Sendable {
 
     func forgetPreferences(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let principal = try await authorize(request, .admin)
-        let person = PersonID(try context.parameters.require("id"))
+        let person = PersonID(try Self.pathID(context))
         let count = try await operations.forgetPreferences(of: person, operator: principal)
         return JSONResponse.make(.ok, ["person": .string(person.rawValue), "forgotten": .int(Int64(count))])
     }
@@ -415,7 +427,7 @@ struct MessageSubmission {
     var callbackURL: String?
     var untrusted: Bool
 
-    init(_ body: JSONValue, maxTextBytes: Int) throws {
+    init(_ body: JSONValue, maxTextBytes: Int, allowPrivateCallbacks: Bool) throws {
         guard case .object(let object) = body else { throw APIError.invalid("The body must be a JSON object.") }
         if let unknown = object.keys.filter({ !Self.fields.contains($0) }).sorted().first {
             throw APIError.invalid("Unknown field \"\(unknown)\"; the fields are \(Self.fields.sorted().joined(separator: ", ")).")
@@ -435,6 +447,9 @@ struct MessageSubmission {
                 let host = parsed.host, !host.isEmpty
             else {
                 throw APIError.invalid("callback_url must be an absolute http:// or https:// URL.")
+            }
+            if !allowPrivateCallbacks, CallbackHost.isInternal(host) {
+                throw APIError.invalid("callback_url names a loopback, private or link-local address; set http.callback_allow_private to allow it.")
             }
             callbackURL = url
         }
@@ -525,7 +540,8 @@ struct Query {
         for (key, value) in request.uri.queryParameters {
             let name = String(key)
             guard parameters[name] == nil else { throw APIError.badRequest("The query parameter \(name) is given twice.") }
-            parameters[name] = String(value).removingPercentEncoding ?? String(value)
+            // Already percent-decoded by the router.
+            parameters[name] = String(value)
         }
         self.parameters = parameters
     }
@@ -561,5 +577,47 @@ struct Query {
             throw APIError.badRequest("\(name) must be an RFC 3339 time, such as 2026-11-29T09:00:00Z.")
         }
         return date
+    }
+}
+
+/// Which callback hosts point inside: the server must not become a way to reach them.
+///
+/// Literal addresses and `localhost` names are checked; a DNS name is not resolved here (it
+/// could resolve differently at delivery), so an operator who needs a hard guarantee also
+/// blocks internal networks for the process at the firewall.
+enum CallbackHost {
+    static func isInternal(_ host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        if name == "localhost" || name.hasSuffix(".localhost") || name.hasSuffix(".localhost.") { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, name, &v4) == 1 {
+            return isInternal(v4: UInt32(bigEndian: v4.s_addr))
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, name, &v6) == 1 {
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            if bytes.allSatisfy({ $0 == 0 }) { return true }                                  // ::
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }      // ::1
+            if bytes[0] & 0xFE == 0xFC { return true }                                      // fc00::/7
+            if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return true }                  // fe80::/10
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                // ::ffff:a.b.c.d
+                return isInternal(v4: UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]))
+            }
+            return false
+        }
+        return false
+    }
+
+    static func isInternal(v4 address: UInt32) -> Bool {
+        let first = address >> 24
+        let second = (address >> 16) & 0xFF
+        return first == 0 || first == 10 || first == 127                   // this host, private, loopback
+            || (first == 169 && second == 254)                              // link-local (cloud metadata)
+            || (first == 172 && (16...31).contains(second))                 // private
+            || (first == 192 && second == 168)                              // private
+            || (first == 100 && (64...127).contains(second))                // carrier-grade NAT
+            || first >= 224                                                 // multicast, reserved, broadcast
     }
 }

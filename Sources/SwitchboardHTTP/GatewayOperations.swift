@@ -7,6 +7,10 @@ public protocol GatewayOperations: Sendable {
     /// The tools, with their schemas and risk.
     var tools: [ToolSummary] { get }
 
+    /// A call's arguments with its secrets replaced, as the audit trail shows them: a pending
+    /// confirmation keeps them in full (it must run them later), the API never shows them.
+    func redacted(_ arguments: JSONValue, tool: String) -> JSONValue
+
     /// Approves or declines a pending confirmation on its requester's behalf, through the tool
     /// gate, audited under the operator's name; the requester is told in their conversation.
     ///

@@ -26,7 +26,7 @@ public import SwitchboardStorage
 /// Keys: `http.enabled` (`auto`: with a network channel), `http.host`, `http.port`,
 /// `http.max_body_bytes`, `http.request_timeout_seconds`, `http.idle_timeout_seconds`,
 /// `http.max_wait_seconds`, `http.public_health`, `http.public_metrics`,
-/// `http.callback_secret` (or `_file`).
+/// `http.callback_secret` (or `_file`), `http.callback_allow_private`.
 public struct HTTPConfiguration: Sendable {
     /// Whether `serve` runs the API: nil means only beside a network channel.
     public var enabled: Bool?
@@ -48,6 +48,8 @@ public struct HTTPConfiguration: Sendable {
     public var publicMetrics = true
     /// The key that signs callbacks (HMAC-SHA256).
     public var callbackSecret: Secret?
+    /// Whether callback URLs may name loopback, private or link-local addresses.
+    public var callbackAllowPrivate = false
     /// The longest message text accepted (the engine's `engine.max_message_bytes`).
     public var maxTextBytes: Int = 65536
 
@@ -70,6 +72,7 @@ public struct HTTPConfiguration: Sendable {
         publicHealth = config.bool("http.public_health", default: publicHealth)
         publicMetrics = config.bool("http.public_metrics", default: publicMetrics)
         callbackSecret = config.secret("http.callback_secret")
+        callbackAllowPrivate = config.bool("http.callback_allow_private", default: callbackAllowPrivate)
         if maxWaitSeconds >= Double(requestTimeout) {
             config.report("http.max_wait_seconds", "must be shorter than http.request_timeout_seconds (\(requestTimeout))")
         }

@@ -41,8 +41,8 @@ enum OpenAPIDocument {
                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageRequest"}}}
                 },
                 "responses": {
-                  "200": {"description": "The message and its reply", "headers": {"Location": {"$ref": "#/components/headers/Location"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
-                  "202": {"description": "Stored; the reply is not ready yet", "headers": {"Location": {"$ref": "#/components/headers/Location"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
+                  "200": {"description": "The message and its reply", "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Correlation-ID": {"$ref": "#/components/headers/CorrelationID"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
+                  "202": {"description": "Stored; the reply is not ready yet", "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Correlation-ID": {"$ref": "#/components/headers/CorrelationID"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
                   "400": {"$ref": "#/components/responses/BadRequest"},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "403": {"$ref": "#/components/responses/Forbidden"},
@@ -50,7 +50,8 @@ enum OpenAPIDocument {
                   "409": {"$ref": "#/components/responses/Conflict"},
                   "413": {"$ref": "#/components/responses/TooLarge"},
                   "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-                  "422": {"$ref": "#/components/responses/Invalid"}
+                  "422": {"$ref": "#/components/responses/Invalid"},
+                  "503": {"$ref": "#/components/responses/Busy"}
                 }
               }
             },
@@ -65,13 +66,12 @@ enum OpenAPIDocument {
                   {"$ref": "#/components/parameters/wait"}
                 ],
                 "responses": {
-                  "200": {"description": "The message and its replies", "headers": {"Location": {"$ref": "#/components/headers/Location"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
-                  "202": {"description": "No reply yet", "headers": {"Location": {"$ref": "#/components/headers/Location"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
+                  "200": {"description": "The message and its replies", "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Correlation-ID": {"$ref": "#/components/headers/CorrelationID"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
+                  "202": {"description": "No reply yet", "headers": {"Location": {"$ref": "#/components/headers/Location"}, "Correlation-ID": {"$ref": "#/components/headers/CorrelationID"}, "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageWithReplies"}}}},
                   "400": {"$ref": "#/components/responses/BadRequest"},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "403": {"$ref": "#/components/responses/Forbidden"},
-                  "404": {"$ref": "#/components/responses/NotFound"},
-                  "408": {"$ref": "#/components/responses/Timeout"}
+                  "404": {"$ref": "#/components/responses/NotFound"}
                 }
               }
             },
@@ -291,7 +291,9 @@ enum OpenAPIDocument {
               "personID": {"name": "id", "in": "path", "required": true, "description": "The person (API senders are api:SENDER)", "schema": {"type": "string", "minLength": 1}}
             },
             "headers": {
-              "Location": {"description": "Where to fetch the message and its replies", "schema": {"type": "string"}}
+              "Location": {"description": "Where to fetch the message and its replies", "schema": {"type": "string"}},
+              "CorrelationID": {"description": "The correlation id of the message, in logs, traces and the audit trail", "schema": {"type": "string"}},
+              "IdempotentReplayed": {"description": "true when the idempotency key was used before and this is the first request's answer", "schema": {"type": "string", "enum": ["true"]}}
             },
             "responses": {
               "BadRequest": {"description": "Malformed JSON or a bad query parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -302,7 +304,8 @@ enum OpenAPIDocument {
               "Timeout": {"description": "The request took longer than http.request_timeout_seconds", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "TooLarge": {"description": "The body is larger than http.max_body_bytes", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "UnsupportedMediaType": {"description": "The body is not application/json", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-              "Invalid": {"description": "Well-formed JSON with a wrong field", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Invalid": {"description": "Well-formed JSON with a wrong field, or a callback URL naming an internal address", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Busy": {"description": "The database is busy or the server is shutting down; try again (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Decision": {"description": "Decided", "content": {"application/json": {"schema": {"type": "object", "required": ["outcome", "reply"], "properties": {"outcome": {"type": "string", "enum": ["confirmed", "declined", "expired"]}, "reply": {"type": "string"}, "confirmation": {"$ref": "#/components/schemas/Confirmation"}}}}}}
             },
             "schemas": {

@@ -36,3 +36,22 @@ struct APITimeTests {
         #expect(APITime.parse(text) == nil)
     }
 }
+
+@Suite("Callback hosts")
+struct CallbackHostTests {
+    @Test("Loopback, private, link-local and reserved addresses count as internal", arguments: [
+        "127.0.0.1", "10.0.0.1", "172.16.5.4", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+        "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "[::1]", "::", "fd00::1", "fe80::1", "::ffff:10.0.0.1",
+        "localhost", "LOCALHOST", "api.localhost",
+    ])
+    func internalHosts(host: String) {
+        #expect(CallbackHost.isInternal(host))
+    }
+
+    @Test("Public addresses and names do not", arguments: [
+        "93.184.216.34", "172.32.0.1", "100.128.0.1", "8.8.8.8", "2001:db8::1", "::ffff:8.8.8.8", "example.org", "localhost.example.org",
+    ])
+    func publicHosts(host: String) {
+        #expect(!CallbackHost.isInternal(host))
+    }
+}

@@ -110,7 +110,10 @@ struct HTTPAPITests {
 
     @Test("Bad input gets the documented error and the server keeps serving")
     func badInput() async throws {
-        let server = try await APIServer(extra: ["SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECONDS": "2", "SWITCHBOARD_HTTP_MAX_WAIT_SECONDS": "1"])
+        let server = try await APIServer(extra: [
+            "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECONDS": "2", "SWITCHBOARD_HTTP_MAX_WAIT_SECONDS": "1",
+            "SWITCHBOARD_HTTP_CALLBACK_SECRET": "secret",
+        ])
         defer { try? server.stop() }
         let key = try server.key("admin")
         let url = server.base + "/v1/messages"
@@ -127,7 +130,10 @@ struct HTTPAPITests {
         #expect(try await post(#"{"sender": "b", "conversation": "c", "text": "a\u0000b"}"#).errorCode == "invalid")
         #expect(try await post(#"{"sender": "b", "conversation": "c", "text": "hi", "colour": "red"}"#).errorCode == "invalid")
         #expect(try await post(#"{"sender": "b", "conversation": "c", "text": "hi", "callback_url": "ftp://x"}"#).errorCode == "invalid")
-        #expect(try await post(#"{"sender": "b", "conversation": "c", "text": "hi", "callback_url": "http://x"}"#).errorCode == "invalid", "no callback secret configured")
+        for address in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]/x", "http://169.254.169.254/latest", "http://10.1.2.3/"] {
+            let refused = try await post(#"{"sender": "b", "conversation": "c", "text": "hi", "callback_url": "\#(address)"}"#)
+            #expect(refused.errorCode == "invalid", "\(address) is internal")
+        }
         #expect(try await post("{}", contentType: "text/plain").status == 415)
 
         // 10 MB: refused as too large, and the server is still there.

@@ -12,6 +12,7 @@ struct OpenAPITests {
     /// Operations the routes need but this check never calls.
     struct NoOperations: GatewayOperations {
         var tools: [ToolSummary] { [] }
+        func redacted(_ arguments: JSONValue, tool: String) -> JSONValue { arguments }
         func decide(_ callID: ToolCallID, approve: Bool, operator: APIPrincipal) async throws -> OperatorDecision {
             throw OperatorDecisionError.notFound
         }
