@@ -17,17 +17,26 @@ struct APIFuzzTests {
         ])
         defer { try? server.stop() }
         let key = try server.key("admin", name: "fuzz")
-        let report = server.data.path + "/schemathesis.txt"
-        let output: String
-        do {
-            output = try runCommand("/bin/bash", [
-                Self.script, "run", server.base, key,
-                "--checks", "all", "--max-examples", "40", "--workers", "2", "--request-timeout", "40",
-                "--seed", "20261129", "--report", "junit", "--report-junit-path", report + ".xml",
-            ])
-        } catch let error as HarnessError where error.description.contains("is not installed") {
-            Issue.record("schemathesis is missing: run `bash scripts/test-servers/schemathesis.sh install` (scripts/test.sh does)")
-            return
+        let arguments = [
+            Self.script, "run", server.base, key,
+            "--checks", "all", "--max-examples", "40", "--workers", "2", "--request-timeout", "40", "--seed", "20261129",
+        ]
+        var output = ""
+        // Schemathesis (on Python 3.11) now and then stops on an error inside itself ("Runtime
+        // Error", a traceback in hypothesis); that says nothing about the API, so such a run is
+        // tried once more. A failure of a check is never retried.
+        for attempt in 1...2 {
+            do {
+                output = try runCommand("/bin/bash", arguments)
+                break
+            } catch let error as HarnessError where error.description.contains("is not installed") {
+                Issue.record("schemathesis is missing: run `bash scripts/test-servers/schemathesis.sh install` (scripts/test.sh does)")
+                return
+            } catch let error as HarnessError
+                where attempt == 1 && error.description.contains("Runtime Error") && !error.description.contains("=== FAILURES ===")
+            {
+                print("schemathesis stopped on an internal error; running it again:\n\(error.description.suffix(1500))")
+            }
         }
         #expect(output.contains("passed"), "\(output.suffix(4000))")
         #expect(server.bot.process.isRunning, "the server survived the run")
