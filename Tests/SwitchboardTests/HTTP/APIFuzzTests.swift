@@ -19,15 +19,18 @@ struct APIFuzzTests {
         let key = try server.key("admin", name: "fuzz")
         let arguments = [
             Self.script, "run", server.base, key,
-            "--checks", "all", "--max-examples", "40", "--workers", "2", "--request-timeout", "40", "--seed", "20261129",
+            // One worker: CPython 3.11's ast module is not safe when two threads parse at once,
+            // which hypothesis does while describing strategies (see below).
+            "--checks", "all", "--max-examples", "40", "--workers", "1", "--request-timeout", "40", "--seed", "20261129",
         ]
         var output = ""
-        // Schemathesis (on Python 3.11) now and then stops on an error inside itself ("Runtime
-        // Error", a traceback in hypothesis); that says nothing about the API, so such a run is
-        // tried once more. A failure of a check is never retried.
+        // Should schemathesis still stop on an error inside Python itself ("Runtime Error: AST
+        // constructor recursion depth mismatch", seen in its coverage phase), which says nothing
+        // about the API, the run is done again without that phase (examples, fuzzing and
+        // stateful still run, with every check). A failure of a check is never retried.
         for attempt in 1...2 {
             do {
-                output = try runCommand("/bin/bash", arguments)
+                output = try runCommand("/bin/bash", arguments + (attempt == 2 ? ["--phases", "examples,fuzzing,stateful"] : []))
                 break
             } catch let error as HarnessError where error.description.contains("is not installed") {
                 Issue.record("schemathesis is missing: run `bash scripts/test-servers/schemathesis.sh install` (scripts/test.sh does)")
@@ -35,7 +38,7 @@ struct APIFuzzTests {
             } catch let error as HarnessError
                 where attempt == 1 && error.description.contains("Runtime Error") && !error.description.contains("=== FAILURES ===")
             {
-                print("schemathesis stopped on an internal error; running it again:\n\(error.description.suffix(1500))")
+                print("schemathesis stopped on an internal error; running it again without the coverage phase:\n\(error.description.suffix(1500))")
             }
         }
         #expect(output.contains("passed"), "\(output.suffix(4000))")
