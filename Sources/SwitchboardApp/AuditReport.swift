@@ -4,25 +4,9 @@ import SwitchboardStorage
 
 /// Reading the audit trail for people: JSON lines or a readable table, and verification.
 public enum AuditReport {
-    /// One record as a JSON object (one line).
+    /// One record as a JSON object (one line), in the shape the HTTP API uses too.
     public static func jsonLine(_ record: AuditRecord) -> String {
-        let entry = record.entry
-        var object: [String: JSONValue] = [
-            "seq": .int(record.sequence),
-            "at": .string(timestamp(entry.at)),
-            "call_id": .string(entry.callID.rawValue),
-            "person": .string(entry.person.rawValue),
-            "channel": .string(entry.conversation.channel.rawValue),
-            "conversation": .string(entry.conversation.conversation.rawValue),
-            "tool": .string(entry.tool),
-            "risk": .string(entry.risk.description),
-            "status": .string(entry.status.rawValue),
-            "arguments": entry.arguments,
-            "summary": .string(entry.summary),
-            "hash": .string(record.hash),
-        ]
-        if let correlation = entry.correlationID { object["correlation_id"] = .string(correlation.rawValue) }
-        return JSONValue.object(object).canonicalText
+        record.jsonValue.canonicalText
     }
 
     /// One record as a readable line.
@@ -33,7 +17,7 @@ public enum AuditReport {
 
     /// ISO 8601 with milliseconds, UTC.
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        RFC3339.format(date)
     }
 
     /// Parses `--since`: ISO 8601 (date or date-time), or a duration back from now (`15m`, `2h`, `3d`).

@@ -264,7 +264,7 @@ struct APIRoutes: Sendable {
             audit.limit = limit
             let selection = audit
             let records = try await store.read { try $0.auditRecords(selection) }
-            var body: [String: JSONValue] = ["records": .array(records.map(Self.auditJSON))]
+            var body: [String: JSONValue] = ["records": .array(records.map(\.jsonValue))]
             if records.count == limit, let last = records.last {
                 body["next_after"] = .int(last.sequence)
             }
@@ -286,7 +286,7 @@ struct APIRoutes: Sendable {
                     if records.isEmpty { break }
                     var buffer = ByteBuffer()
                     for record in records {
-                        buffer.writeString(Self.auditJSON(record).canonicalText)
+                        buffer.writeString(record.jsonValue.canonicalText)
                         buffer.writeString("\n")
                     }
                     try await writer.write(buffer)
@@ -299,27 +299,6 @@ struct APIRoutes: Sendable {
         default:
             throw APIError.badRequest("format must be json or jsonl.")
         }
-    }
-
-    static func auditJSON(_ record: AuditRecord) -> JSONValue {
-        let entry = record.entry
-        var object: [String: JSONValue] = [
-            "sequence": .int(record.sequence),
-            "at": .string(APITime.format(entry.at)),
-            "call_id": .string(entry.callID.rawValue),
-            "person": .string(entry.person.rawValue),
-            "channel": .string(entry.conversation.channel.rawValue),
-            "conversation": .string(entry.conversation.conversation.rawValue),
-            "tool": .string(entry.tool),
-            "risk": .string(entry.risk.description),
-            "status": .string(entry.status.rawValue),
-            "arguments": entry.arguments,
-            "summary": .string(entry.summary),
-            "previous_hash": .string(record.previousHash),
-            "hash": .string(record.hash),
-        ]
-        if let correlation = entry.correlationID { object["correlation_id"] = .string(correlation.rawValue) }
-        return .object(object)
     }
 
     // MARK: Confirmations

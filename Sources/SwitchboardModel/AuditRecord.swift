@@ -86,3 +86,26 @@ public struct AuditRecord: Hashable, Sendable, Codable {
         self.hash = hash
     }
 }
+
+extension AuditRecord {
+    /// The record as JSON: what `switchboard audit --json` prints and `GET /v1/audit` returns.
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = [
+            "sequence": .int(sequence),
+            "at": .string(RFC3339.format(entry.at)),
+            "call_id": .string(entry.callID.rawValue),
+            "person": .string(entry.person.rawValue),
+            "channel": .string(entry.conversation.channel.rawValue),
+            "conversation": .string(entry.conversation.conversation.rawValue),
+            "tool": .string(entry.tool),
+            "risk": .string(entry.risk.description),
+            "status": .string(entry.status.rawValue),
+            "arguments": entry.arguments,
+            "summary": .string(entry.summary),
+            "previous_hash": .string(previousHash),
+            "hash": .string(hash),
+        ]
+        if let correlation = entry.correlationID { object["correlation_id"] = .string(correlation.rawValue) }
+        return .object(object)
+    }
+}
