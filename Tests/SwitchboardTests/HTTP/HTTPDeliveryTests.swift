@@ -75,8 +75,16 @@ struct HTTPDeliveryTests {
             }
             return spans
         }
+        // The request's own span ends after its response, so it may come in a later export than
+        // the spans it contains: wait for it too.
         let names: Set<String> = ["engine.message", "tool notes.add", "deliver api"]
-        let all = spans(try await collector.wait { names.isSubset(of: Set(spans($0).compactMap { $0["name"]?.stringValue })) })
+        func complete(_ spans: [JSONValue]) -> Bool {
+            guard names.isSubset(of: Set(spans.compactMap { $0["name"]?.stringValue })),
+                let engine = spans.first(where: { $0["name"] == "engine.message" })
+            else { return false }
+            return spans.contains { $0["spanId"] == engine["parentSpanId"] }
+        }
+        let all = spans(try await collector.wait { complete(spans($0)) })
         func span(_ name: String) throws -> JSONValue {
             try #require(all.first { $0["name"]?.stringValue == name }, "no span \(name) among \(all.compactMap { $0["name"]?.stringValue })")
         }
