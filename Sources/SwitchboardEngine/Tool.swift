@@ -28,6 +28,9 @@ public struct ToolDescriptor: Hashable, Sendable {
     public var effect: ToolEffect
     /// Argument names whose values are secrets and never reach the audit trail or logs.
     public var secretArguments: Set<String>
+    /// Example requests that this tool serves, with `{slot}` markers for the parts that vary
+    /// (`remind me {when} to {text}`): the intent engine learns from them.
+    public var examples: [String]
 
     /// Creates a descriptor.
     public init(
@@ -37,8 +40,10 @@ public struct ToolDescriptor: Hashable, Sendable {
         parameters: JSONValue,
         baseRisk: Risk,
         effect: ToolEffect,
-        secretArguments: Set<String> = []
+        secretArguments: Set<String> = [],
+        examples: [String] = []
     ) {
+        self.examples = examples
         self.name = name
         self.category = category
         self.summary = summary
@@ -113,8 +118,9 @@ public struct Approval: Sendable {
     }
 }
 
-/// What a tool sees while it runs: who asked, when, and the tool data in the current
-/// transaction. Nothing else: no inbox, no outbox, no audit trail.
+/// What a tool sees while it runs: who asked, where, when, the tool data and the person's
+/// preferences in the current transaction, and a way to send a message through the outbox.
+/// Nothing else: no inbox, no audit trail, no other tool.
 public struct ToolContext {
     /// On whose behalf.
     public let person: PersonID
@@ -122,14 +128,63 @@ public struct ToolContext {
     public let conversation: ConversationKey
     /// The current time.
     public let now: Date
+    /// The call being prepared or run.
+    public let callID: ToolCallID
+    /// The correlation id of the message that asked.
+    public let correlationID: CorrelationID?
     /// The notes data.
     public let notes: any NoteStore
+    /// The other tools' data.
+    public let records: any RecordStore
+    /// The channels that can deliver messages a tool sends (`email`, `matrix`).
+    public let sendingChannels: Set<ChannelID>
+    private let tx: any StoreTransaction
 
-    init(person: PersonID, conversation: ConversationKey, now: Date, store: any StoreReader) {
+    init(
+        person: PersonID, conversation: ConversationKey, now: Date, callID: ToolCallID, correlationID: CorrelationID?,
+        sendingChannels: Set<ChannelID>, store: any StoreTransaction
+    ) {
+        self.correlationID = correlationID
         self.person = person
         self.conversation = conversation
         self.now = now
+        self.callID = callID
         self.notes = store.notes
+        self.records = store.records
+        self.sendingChannels = sendingChannels
+        self.tx = store
+    }
+
+    /// The person's preferences, by key.
+    public func preferences() throws -> [String: JSONValue] {
+        Dictionary(try tx.preferences(of: person).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+
+    /// Sets one of the person's preferences.
+    public func setPreference(_ key: String, _ value: JSONValue) throws {
+        try tx.setPreference(person, key: key, value: value, at: now)
+    }
+
+    /// Removes one of the person's preferences, keeping the others. Returns whether it was set.
+    public func removePreference(_ key: String) throws -> Bool {
+        try tx.deletePreference(person, key: key)
+    }
+
+    /// Forgets all the person's preferences; returns how many there were.
+    public func forgetPreferences() throws -> Int {
+        try tx.forgetPreferences(of: person)
+    }
+
+    /// Queues a message for delivery by a channel, in this transaction: it goes out once the call
+    /// commits, with the outbox's retries. `index` tells apart several messages of one call.
+    public func send(to conversation: ConversationKey, recipient: PersonID?, subject: String?, text: String, index: Int = 0) throws {
+        guard sendingChannels.contains(conversation.channel) else {
+            throw ToolFailure("I can't send messages over \(conversation.channel) here: that channel isn't configured.")
+        }
+        _ = try tx.enqueueOutbound(OutboundDraft(
+            deliveryKey: "send-\(callID.rawValue)-\(index)", conversation: conversation, recipient: recipient, text: text,
+            inReplyTo: nil, thread: nil, kind: .notice, correlationID: correlationID, subject: subject
+        ), at: now)
     }
 }
 

@@ -28,6 +28,8 @@ public struct ToolGate: Sendable {
     public let rateLimits: RateLimitPolicy
     /// How long a confirmation stays valid.
     public let confirmationLifetime: TimeInterval
+    /// The channels tools may send messages through (`email.send`, `matrix.post`).
+    public let sendingChannels: Set<ChannelID>
     private let logger: Logger
 
     /// Creates a gate.
@@ -37,8 +39,10 @@ public struct ToolGate: Sendable {
         riskPolicy: RiskPolicy,
         rateLimits: RateLimitPolicy,
         confirmationLifetime: TimeInterval,
+        sendingChannels: Set<ChannelID> = [],
         logger: Logger
     ) {
+        self.sendingChannels = sendingChannels
         self.registry = registry
         self.access = access
         self.riskPolicy = riskPolicy
@@ -118,7 +122,10 @@ public struct ToolGate: Sendable {
         }
         let descriptor = tool.descriptor
         let callID = ToolCallID(inbox: request.inboxID, index: index)
-        let context = ToolContext(person: request.person, conversation: request.conversation, now: request.now, store: tx)
+        let context = ToolContext(
+            person: request.person, conversation: request.conversation, now: request.now, callID: callID,
+            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx
+        )
         var audit = AuditWriter(
             tx: tx, callID: callID, person: request.person, conversation: request.conversation,
             descriptor: descriptor, correlationID: request.correlationID, now: request.now, events: request.events
@@ -237,7 +244,10 @@ public struct ToolGate: Sendable {
             return Result("That request was already handled.", status: nil)
         }
         try audit.append(.confirmed, arguments: pending.arguments, risk: pending.risk, summary: summary)
-        let context = ToolContext(person: pending.requester, conversation: pending.conversation, now: now, store: tx)
+        let context = ToolContext(
+            person: pending.requester, conversation: pending.conversation, now: now, callID: pending.callID,
+            correlationID: correlationID, sendingChannels: sendingChannels, store: tx
+        )
         let prepared = PreparedCall(arguments: pending.arguments, preview: pending.preview, risk: pending.risk)
         return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx)
     }
@@ -319,7 +329,10 @@ public struct ToolGate: Sendable {
             tx: tx, callID: entry.callID, person: request.person, conversation: request.conversation,
             descriptor: tool.descriptor, correlationID: request.correlationID, now: request.now, events: request.events
         )
-        let context = ToolContext(person: entry.person, conversation: entry.conversation, now: request.now, store: tx)
+        let context = ToolContext(
+            person: entry.person, conversation: entry.conversation, now: request.now, callID: entry.callID,
+            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx
+        )
         let approval = Approval(callID: entry.callID, person: request.person)
         do {
             let text = try tx.savepoint { try tool.undo(payload, approval: approval, context: context) }

@@ -40,6 +40,9 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
     public var attempts: Int
     /// The trace context of the work that wrote it, so delivery joins the same trace.
     public var traceContext: String?
+    /// A subject line, for channels that have one (email); nil for replies, which reuse the
+    /// subject of what they answer.
+    public var subject: String?
 
     /// Creates an outbound message.
     public init(
@@ -54,8 +57,10 @@ public struct OutboundMessage: Hashable, Sendable, Codable {
         correlationID: CorrelationID?,
         createdAt: Date,
         attempts: Int,
-        traceContext: String? = nil
+        traceContext: String? = nil,
+        subject: String? = nil
     ) {
+        self.subject = subject
         self.id = id
         self.deliveryKey = deliveryKey
         self.conversation = conversation
@@ -91,6 +96,8 @@ public struct OutboundDraft: Hashable, Sendable {
     public var correlationID: CorrelationID?
     /// The trace context of the work that wrote it.
     public var traceContext: String?
+    /// A subject line, for channels that have one (email).
+    public var subject: String?
 
     /// Creates a draft.
     public init(
@@ -102,9 +109,11 @@ public struct OutboundDraft: Hashable, Sendable {
         thread: String?,
         kind: OutboundKind,
         correlationID: CorrelationID?,
-        traceContext: String? = nil
+        traceContext: String? = nil,
+        subject: String? = nil
     ) {
         self.traceContext = traceContext
+        self.subject = subject
         self.deliveryKey = deliveryKey
         self.conversation = conversation
         self.recipient = recipient

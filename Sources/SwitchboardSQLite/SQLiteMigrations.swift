@@ -15,6 +15,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("003_http_api") { db in
             try db.execute(sql: v3)
         }
+        migrator.registerMigration("004_tool_records") { db in
+            try db.execute(sql: v4)
+        }
         return migrator
     }()
 
@@ -217,5 +220,30 @@ enum SQLiteMigrations {
         CREATE INDEX inbox_conversation ON inbox (conversation_key, received_at);
         CREATE INDEX outbox_conversation ON outbox (channel, conversation, created_at);
         CREATE INDEX outbox_in_reply_to ON outbox (channel, in_reply_to) WHERE in_reply_to IS NOT NULL;
+        """
+
+    // The data of tasks, reminders, calendar events, contacts and logged interactions: one row
+    // each. `at` is what the due-reminder scan and the calendar's ranges query; `search_text` is
+    // the title and every text field, lowercased by the writer for search.
+    static let v4 = """
+        CREATE TABLE records (
+            -- AUTOINCREMENT: an id is never reused, so undoing a delete restores the same ids.
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at INTEGER,
+            end_at INTEGER,
+            fields TEXT NOT NULL,
+            search_text TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX records_owner ON records (owner, kind, at);
+        CREATE INDEX records_due ON records (kind, status, at) WHERE at IS NOT NULL;
+
+        -- A subject line for channels that have one: an email the email.send tool writes.
+        ALTER TABLE outbox ADD COLUMN subject TEXT;
         """
 }

@@ -21,6 +21,8 @@ final class SQLiteTransaction: StoreTransaction {
 
     var notes: any NoteStore { SQLiteNoteStore(db: db) }
 
+    var records: any RecordStore { SQLiteRecordStore(db: db) }
+
     func appliedMigrations() throws -> (stored: [String], known: [String]) {
         (try SQLiteMigrations.migrator.completedMigrations(db), SQLiteMigrations.migrator.migrations)
     }
@@ -107,14 +109,14 @@ final class SQLiteTransaction: StoreTransaction {
     func enqueueOutbound(_ draft: OutboundDraft, at: Date) throws -> OutboxID {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO outbox (delivery_key, channel, conversation, recipient, text, in_reply_to, thread, kind,
-                                correlation_id, created_at, next_attempt_at, trace_context)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                correlation_id, created_at, next_attempt_at, trace_context, subject)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let micros = AuditChain.microseconds(at)
         try statement.execute(arguments: [
             draft.deliveryKey, draft.conversation.channel.rawValue, draft.conversation.conversation.rawValue,
             draft.recipient?.rawValue, draft.text, draft.inReplyTo, draft.thread, draft.kind.rawValue,
-            draft.correlationID?.rawValue, micros, micros, draft.traceContext,
+            draft.correlationID?.rawValue, micros, micros, draft.traceContext, draft.subject,
         ])
         return OutboxID(db.lastInsertedRowID)
     }
@@ -186,7 +188,8 @@ final class SQLiteTransaction: StoreTransaction {
             correlationID: (row["correlation_id"] as String?).map(CorrelationID.init),
             createdAt: AuditChain.date(microseconds: row["created_at"]),
             attempts: row["attempts"],
-            traceContext: row["trace_context"]
+            traceContext: row["trace_context"],
+            subject: row["subject"]
         )
     }
 
@@ -345,6 +348,11 @@ final class SQLiteTransaction: StoreTransaction {
     func forgetPreferences(of person: PersonID) throws -> Int {
         try db.cachedStatement(sql: "DELETE FROM preferences WHERE person = ?").execute(arguments: [person.rawValue])
         return db.changesCount
+    }
+
+    func deletePreference(_ person: PersonID, key: String) throws -> Bool {
+        try db.cachedStatement(sql: "DELETE FROM preferences WHERE person = ? AND key = ?").execute(arguments: [person.rawValue, key])
+        return db.changesCount > 0
     }
 
     // MARK: Confirmations
@@ -660,6 +668,123 @@ struct SQLiteNoteStore: NoteStore {
             owner: PersonID(row["owner"] as String),
             text: row["text"],
             createdAt: AuditChain.date(microseconds: row["created_at"])
+        )
+    }
+}
+
+/// The records table.
+struct SQLiteRecordStore: RecordStore {
+    let db: Database
+
+    func add(_ draft: ToolRecordDraft, at: Date) throws -> ToolRecord {
+        try db.cachedStatement(sql: """
+            INSERT INTO records (kind, owner, title, status, at, end_at, fields, search_text, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                draft.kind, draft.owner.rawValue, draft.title, draft.status, draft.at.map(AuditChain.microseconds),
+                draft.endAt.map(AuditChain.microseconds), draft.fields.canonicalText,
+                RecordSearch.text(title: draft.title, fields: draft.fields), AuditChain.microseconds(at), AuditChain.microseconds(at),
+            ])
+        return ToolRecord(
+            id: db.lastInsertedRowID, kind: draft.kind, owner: draft.owner, title: draft.title, status: draft.status,
+            at: draft.at, endAt: draft.endAt, fields: draft.fields, createdAt: at, updatedAt: at
+        )
+    }
+
+    func update(_ record: ToolRecord) throws -> Bool {
+        try db.cachedStatement(sql: """
+            UPDATE records SET title = ?, status = ?, at = ?, end_at = ?, fields = ?, search_text = ?, updated_at = ?
+            WHERE id = ? AND owner = ? AND kind = ?
+            """).execute(arguments: [
+                record.title, record.status, record.at.map(AuditChain.microseconds), record.endAt.map(AuditChain.microseconds),
+                record.fields.canonicalText, RecordSearch.text(title: record.title, fields: record.fields),
+                AuditChain.microseconds(record.updatedAt), record.id, record.owner.rawValue, record.kind,
+            ])
+        return db.changesCount > 0
+    }
+
+    func records(owner: PersonID, kind: String, ids: [Int64]) throws -> [ToolRecord] {
+        guard !ids.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var arguments = StatementArguments([owner.rawValue, kind])
+        arguments += StatementArguments(ids)
+        return try Row.fetchAll(db, sql: "SELECT * FROM records WHERE owner = ? AND kind = ? AND id IN (\(placeholders)) ORDER BY id", arguments: arguments)
+            .map(Self.record)
+    }
+
+    func list(owner: PersonID, kind: String, statuses: [String]?, from: Date?, to: Date?) throws -> [ToolRecord] {
+        var sql = "SELECT * FROM records WHERE owner = ? AND kind = ?"
+        var arguments = StatementArguments([owner.rawValue, kind])
+        if let statuses {
+            guard !statuses.isEmpty else { return [] }
+            sql += " AND status IN (\(Array(repeating: "?", count: statuses.count).joined(separator: ", ")))"
+            arguments += StatementArguments(statuses)
+        }
+        if let from {
+            sql += " AND at >= ?"
+            arguments += [AuditChain.microseconds(from)]
+        }
+        if let to {
+            sql += " AND at < ?"
+            arguments += [AuditChain.microseconds(to)]
+        }
+        sql += " ORDER BY at IS NULL, at, id"
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.record)
+    }
+
+    func search(owner: PersonID, kind: String, query: String) throws -> [ToolRecord] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM records WHERE owner = ? AND kind = ? AND instr(search_text, ?) > 0 ORDER BY id"),
+            arguments: [owner.rawValue, kind, RecordSearch.fold(query)]
+        ).map(Self.record)
+    }
+
+    func delete(owner: PersonID, kind: String, ids: [Int64]) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var arguments = StatementArguments([owner.rawValue, kind])
+        arguments += StatementArguments(ids)
+        try db.execute(sql: "DELETE FROM records WHERE owner = ? AND kind = ? AND id IN (\(placeholders))", arguments: arguments)
+        return db.changesCount
+    }
+
+    func restore(_ records: [ToolRecord]) throws {
+        for record in records {
+            try db.cachedStatement(sql: """
+                INSERT INTO records (id, kind, owner, title, status, at, end_at, fields, search_text, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    record.id, record.kind, record.owner.rawValue, record.title, record.status,
+                    record.at.map(AuditChain.microseconds), record.endAt.map(AuditChain.microseconds), record.fields.canonicalText,
+                    RecordSearch.text(title: record.title, fields: record.fields),
+                    AuditChain.microseconds(record.createdAt), AuditChain.microseconds(record.updatedAt),
+                ])
+        }
+    }
+
+    func due(kind: String, status: String, now: Date, limit: Int) throws -> [ToolRecord] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM records WHERE kind = ? AND status = ? AND at IS NOT NULL AND at <= ? ORDER BY at, id LIMIT ?"),
+            arguments: [kind, status, AuditChain.microseconds(now), limit]
+        ).map(Self.record)
+    }
+
+    func nextDue(kind: String, status: String) throws -> Date? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT min(at) FROM records WHERE kind = ? AND status = ? AND at IS NOT NULL"),
+            arguments: [kind, status]
+        ).map(AuditChain.date(microseconds:))
+    }
+
+    static func record(_ row: Row) -> ToolRecord {
+        let fieldsText: String = row["fields"]
+        let at: Int64? = row["at"]
+        let endAt: Int64? = row["end_at"]
+        return ToolRecord(
+            id: row["id"], kind: row["kind"], owner: PersonID(row["owner"] as String), title: row["title"],
+            status: row["status"], at: at.map(AuditChain.date(microseconds:)), endAt: endAt.map(AuditChain.date(microseconds:)),
+            fields: (try? JSONValue.parse(fieldsText)) ?? [:],
+            createdAt: AuditChain.date(microseconds: row["created_at"]), updatedAt: AuditChain.date(microseconds: row["updated_at"])
         )
     }
 }

@@ -85,6 +85,9 @@ public protocol StoreReader {
     /// The notes data.
     var notes: any NoteStore { get }
 
+    /// The other tools' data.
+    var records: any RecordStore { get }
+
     // MARK: For the HTTP API
 
     /// The inbound message with this channel and external id, with whether it was answered.
@@ -169,6 +172,9 @@ public protocol StoreTransaction: StoreReader {
     /// Forgets every preference of a person. Returns how many there were.
     func forgetPreferences(of person: PersonID) throws -> Int
 
+    /// Forgets one preference of a person. Returns whether it was set.
+    func deletePreference(_ person: PersonID, key: String) throws -> Bool
+
     /// Runs `body` in a savepoint: if it throws, only its own changes roll back.
     func savepoint<T>(_ body: () throws -> T) throws -> T
 }
@@ -187,4 +193,60 @@ public protocol NoteStore {
     func delete(owner: PersonID, ids: [Int64]) throws -> Int
     /// Puts deleted notes back with their original ids and times.
     func restore(_ notes: [Note]) throws
+}
+
+/// The data of the tools beyond notes (tasks, reminders, calendar events, contacts, logged
+/// interactions), one `ToolRecord` each. Every method but `due` and `nextDue` sees one owner's
+/// records only.
+public protocol RecordStore {
+    /// Stores a new record and returns it with its id.
+    func add(_ draft: ToolRecordDraft, at: Date) throws -> ToolRecord
+    /// Replaces a stored record's title, status, times and fields (matched by id and owner).
+    /// Returns false if there is no such record.
+    @discardableResult
+    func update(_ record: ToolRecord) throws -> Bool
+    /// The owner's records of a kind with these ids, by id.
+    func records(owner: PersonID, kind: String, ids: [Int64]) throws -> [ToolRecord]
+    /// The owner's records of a kind, optionally only with one of `statuses` and with `at` in
+    /// `[from, to)`, ordered by `at` (records without one last), then id.
+    func list(owner: PersonID, kind: String, statuses: [String]?, from: Date?, to: Date?) throws -> [ToolRecord]
+    /// The owner's records of a kind whose title or fields contain `query`, ignoring the case of
+    /// ASCII letters, by id.
+    func search(owner: PersonID, kind: String, query: String) throws -> [ToolRecord]
+    /// Deletes the owner's records of a kind with these ids; returns how many were deleted.
+    func delete(owner: PersonID, kind: String, ids: [Int64]) throws -> Int
+    /// Puts deleted records back with their ids and times.
+    func restore(_ records: [ToolRecord]) throws
+    /// Every owner's records of a kind and status with `at` at or before `now`, oldest first.
+    func due(kind: String, status: String, now: Date, limit: Int) throws -> [ToolRecord]
+    /// The earliest `at` of any owner's records of a kind and status.
+    func nextDue(kind: String, status: String) throws -> Date?
+}
+
+/// What a record's search matches: its title and every text in its fields, case-folded. Every
+/// engine stores this text beside the record, so search behaves the same on each.
+public enum RecordSearch {
+    /// The searchable text of a record.
+    public static func text(title: String, fields: JSONValue) -> String {
+        var parts = [title]
+        collect(fields, into: &parts)
+        return fold(parts.joined(separator: "\n"))
+    }
+
+    /// Case-folds ASCII letters only, as the engines' `lower()` does, so a query and the stored
+    /// text fold alike.
+    public static func fold(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            ("A"..."Z").contains(scalar) ? Unicode.Scalar(scalar.value + 32)! : scalar
+        }))
+    }
+
+    private static func collect(_ value: JSONValue, into parts: inout [String]) {
+        switch value {
+        case .string(let text): parts.append(text)
+        case .array(let items): for item in items { collect(item, into: &parts) }
+        case .object(let members): for key in members.keys.sorted() { collect(members[key]!, into: &parts) }
+        default: break
+        }
+    }
 }

@@ -46,7 +46,8 @@ public struct NotesAdd: Tool {
             "additionalProperties": false,
         ],
         baseRisk: .medium,
-        effect: .reversible
+        effect: .reversible,
+        examples: ToolExamples.examples("notes.add")
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -82,7 +83,8 @@ public struct NotesList: Tool {
         summary: "List your notes",
         parameters: ["type": "object", "properties": [:], "additionalProperties": false],
         baseRisk: .low,
-        effect: .readOnly
+        effect: .readOnly,
+        examples: ToolExamples.examples("notes.list")
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -113,7 +115,8 @@ public struct NotesSearch: Tool {
             "additionalProperties": false,
         ],
         baseRisk: .low,
-        effect: .readOnly
+        effect: .readOnly,
+        examples: ToolExamples.examples("notes.search")
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -161,7 +164,8 @@ public struct NotesDelete: Tool {
             "additionalProperties": false,
         ],
         baseRisk: .medium,
-        effect: .reversible
+        effect: .reversible,
+        examples: ToolExamples.examples("notes.delete")
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
