@@ -96,6 +96,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The local intent engine: classifies a message into a tool and reads its arguments,
+        // learning from the examples each tool declares. No network, no storage.
+        .target(
+            name: "SwitchboardIntent",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardEngine",
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What every channel adapter shares: the adapter protocol, inbox writer (group
         // commit), outbox dispatcher, and the one retry/backoff state machine.
         .target(
@@ -177,6 +187,7 @@ let package = Package(
                 "SwitchboardSQLite",
                 "SwitchboardEngine",
                 "SwitchboardTools",
+                "SwitchboardIntent",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",
@@ -221,6 +232,7 @@ let package = Package(
                 "SwitchboardSQLite",
                 "SwitchboardEngine",
                 "SwitchboardTools",
+                "SwitchboardIntent",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",

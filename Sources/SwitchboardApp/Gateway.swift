@@ -74,6 +74,7 @@ public struct Gateway: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: parts.engine),
             .init(service: parts.dispatcher),
+            .init(service: parts.reminders),
         ]
         // The terminal ends the group when its input is done.
         services += parts.adapters.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
@@ -112,7 +113,7 @@ public struct Gateway: Sendable {
         })
         // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: parts.engine), .init(service: parts.dispatcher)] + parts.adapters.map { .init(service: $0) }
+            [.init(service: parts.engine), .init(service: parts.dispatcher), .init(service: parts.reminders)] + parts.adapters.map { .init(service: $0) }
         // First in, last out: the exporter flushes after everything else has stopped.
         if let tracer { services.insert(.init(service: tracer), at: 0) }
         if let api {

@@ -1,6 +1,8 @@
 import Logging
 import SwitchboardChannels
+import Foundation
 import SwitchboardEngine
+import SwitchboardIntent
 import SwitchboardModel
 import SwitchboardStorage
 
@@ -11,6 +13,7 @@ struct Pipeline {
     let gate: ToolGate
     let engine: ConversationEngine
     let dispatcher: OutboxDispatcher
+    let reminders: ReminderScheduler
     let adapters: [any ChannelAdapter]
 
     /// Assembles a pipeline. `engine.batchSize` also bounds inbox and delivery batches.
@@ -22,21 +25,28 @@ struct Pipeline {
         crashPoint: (@Sendable (String) -> Void)? = nil,
         channels: (InboxWriter) -> [any ChannelAdapter]
     ) {
-        gate = ToolGate(
-            registry: ToolRegistry(BuiltinTools.all),
-            access: configuration.access,
-            riskPolicy: configuration.risk,
-            rateLimits: configuration.rateLimits,
-            confirmationLifetime: configuration.confirmationLifetime,
-            logger: logger
-        )
         let inboxSignal = WorkSignal()
         let outboxSignal = WorkSignal()
         let clock = SystemWallClock()
         inbox = InboxWriter(store: store, signal: inboxSignal, maxBatch: configuration.batchSize, crashPoint: crashPoint)
         adapters = channels(inbox)
+        let tools = BuiltinTools.all
+        gate = ToolGate(
+            registry: ToolRegistry(tools),
+            access: configuration.access,
+            riskPolicy: configuration.risk,
+            rateLimits: configuration.rateLimits,
+            confirmationLifetime: configuration.confirmationLifetime,
+            sendingChannels: Set(adapters.map(\.channel)),
+            logger: logger
+        )
+        let planner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
+            let zone = try? await store.read { try $0.preferences(of: person).first { $0.key == "timezone" }?.value.stringValue }
+            return zone.flatMap { $0 }.flatMap(TimeZone.init(identifier:))
+        }
+        reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: WorkSignal(), logger: logger)
         engine = ConversationEngine(
-            store: store, planner: CommandPlanner(), gate: gate, configuration: configuration, clock: clock,
+            store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
             inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crashPoint
         )
         dispatcher = OutboxDispatcher(

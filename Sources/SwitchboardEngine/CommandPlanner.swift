@@ -41,7 +41,7 @@ public struct CommandPlanner: Planner {
         case "delete all my notes", "delete all notes", "delete my notes", "remove all my notes", "clear my notes":
             return .call(tool: "notes.delete", arguments: ["all": true])
         case "undo", "undo that", "undo last", "revert":
-            return .undo
+            return .undo()
         case "help", "what can you do", "commands", "?":
             return .help
         default:

@@ -112,6 +112,7 @@ public final class ConversationEngine: Service, Sendable {
             case .confirmation: "confirmation"
             case .plan(.call(let tool, _)): "call \(tool)"
             case .plan(.undo): "undo"
+            case .plan(.history): "history"
             case .plan(.help): "help"
             case .plan(.reply): "planned reply"
             case .plan(.notUnderstood): "not understood"
@@ -255,8 +256,10 @@ public final class ConversationEngine: Service, Sendable {
                     return try answerConfirmation(reply, message: message, request: request, gate: gate, tx: tx)
                 case .plan(.call(let tool, let arguments)):
                     return try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
-                case .plan(.undo):
-                    return try gate.undo(request: request, in: tx)
+                case .plan(.undo(let count)):
+                    return try gate.undo(count: count, request: request, in: tx)
+                case .plan(.history):
+                    return ToolGate.Result(try Replies.history(of: request.person, now: now, tx: tx), status: nil)
                 case .plan(.help):
                     return ToolGate.Result(Replies.help(gate.registry), status: nil)
                 case .plan(.reply(let text)):

@@ -4,8 +4,10 @@ public import SwitchboardModel
 public enum Plan: Hashable, Sendable {
     /// Call a tool with these arguments (through the gate).
     case call(tool: String, arguments: JSONValue)
-    /// Revert the person's last undoable action.
-    case undo
+    /// Revert the person's last `count` undoable actions, newest first.
+    case undo(count: Int = 1)
+    /// Say what the assistant did for the person in the last day, from the audit trail.
+    case history
     /// Explain what the assistant can do.
     case help
     /// Answer directly, with no tool.

@@ -311,6 +311,26 @@ public struct ToolGate: Sendable {
 
     // MARK: Undo
 
+    /// Reverts the person's last `count` undoable actions, newest first, stopping at the first
+    /// that cannot be undone.
+    public func undo(count: Int, request: Request, in tx: any StoreTransaction) throws -> Result {
+        guard count > 1 else { return try undo(request: request, in: tx) }
+        guard count <= 20 else { return Result("I can undo up to 20 actions at a time.", status: nil) }
+        var lines: [String] = []
+        var last: AuditStatus?
+        for _ in 0..<count {
+            let result = try undo(request: request, in: tx)
+            if result.status != .undone {
+                if lines.isEmpty { return result }
+                lines.append("I stopped there: " + result.text)
+                break
+            }
+            lines.append(result.text)
+            last = result.status
+        }
+        return Result(lines.joined(separator: "\n"), status: last)
+    }
+
     /// Reverts the person's last undoable action.
     public func undo(request: Request, in tx: any StoreTransaction) throws -> Result {
         guard let entry = try tx.lastUndoEntry(for: request.person) else {

@@ -1,7 +1,7 @@
 /// Messages no tool serves: small talk and requests for things Switchboard cannot do. The
 /// intent engine learns the "none" intent from them.
-enum OutOfScopeExamples {
-    static let all: [String] = [
+public enum OutOfScopeExamples {
+    public static let all: [String] = [
         "hi",
         "hello",
         "hey there",

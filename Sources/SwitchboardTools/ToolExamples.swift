@@ -3,7 +3,7 @@
 // sample values (or treats them as placeholders) so that it learns the wording, not the values.
 
 /// Example requests per tool name. Slots in braces stand for the parts that vary.
-enum ToolExamples {
+public enum ToolExamples {
     static let byTool: [String: [String]] = [
         "contacts.merge": [
             "merge contacts {number} and {number}",
@@ -506,5 +506,5 @@ enum ToolExamples {
     ]
 
     /// The examples for one tool; empty for a tool without any.
-    static func examples(_ tool: String) -> [String] { byTool[tool] ?? [] }
+    public static func examples(_ tool: String) -> [String] { byTool[tool] ?? [] }
 }

@@ -11,7 +11,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
-        subcommands: [Serve.self, Chat.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
+        subcommands: [Serve.self, Chat.self, Intent.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -298,6 +298,63 @@ struct Bench: AsyncParsableCommand {
                     \(String(format: "%.2f", result.seconds)) s, \(Int(result.messagesPerSecond)) messages/s
                     latency p50 \(String(format: "%.2f", result.p50 * 1000)) ms, p99 \(String(format: "%.2f", result.p99 * 1000)) ms, max \(String(format: "%.2f", result.max * 1000)) ms
                     """)
+            }
+        }
+    }
+}
+
+struct Intent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the intent engine makes of a message: intent, confidence and arguments.",
+        discussion: "With --benchmark FILE, times classification of every line of FILE (plain text, or JSON lines with a \"text\" field) instead."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The message.")
+    var text: String?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(name: .customLong("as"), help: "Whose time zone preference to use (from the database).")
+    var person: String = ProcessInfo.processInfo.environment["USER"] ?? "me"
+
+    @Option(help: "Time every message of this file instead.")
+    var benchmark: String?
+
+    @Option(help: "Rounds over the benchmark file.")
+    var rounds: Int = 20
+
+    func validate() throws {
+        guard text != nil || benchmark != nil else { throw ValidationError("Give a message to analyse, or --benchmark FILE.") }
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive") }
+    }
+
+    func run() async throws {
+        try await CLI.guarding {
+            if let benchmark {
+                let lines = try String(contentsOfFile: benchmark, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+                let messages = lines.map { line in
+                    (try? JSONValue.parse(line))?["text"]?.stringValue ?? line
+                }
+                print(IntentReport.benchmark(messages, rounds: rounds))
+                return
+            }
+            let configuration = try common.load()
+            var zone = TimeZone.current
+            if FileManager.default.fileExists(atPath: configuration.dataDirectory) {
+                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                zone = try await IntentReport.zone(of: person, gateway: gateway) ?? zone
+            }
+            let report = IntentReport.json(text ?? "", zone: zone)
+            if json {
+                print(report)
+            } else {
+                let value = try JSONValue.parse(report)
+                print("\(value["intent"]?.stringValue ?? "?") (confidence \(value["confidence"]?.canonicalText ?? "?"))")
+                print("arguments: \(value["arguments"]?.canonicalText ?? "{}")")
+                if let question = value["question"]?.stringValue { print("would ask: \(question)") }
             }
         }
     }

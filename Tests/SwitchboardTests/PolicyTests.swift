@@ -209,7 +209,7 @@ struct CommandPlannerTests {
             ("delete notes 3, 4", .call(tool: "notes.delete", arguments: ["ids": [3, 4]])),
             ("delete all my notes", .call(tool: "notes.delete", arguments: ["all": true])),
             ("delete notes containing milk", .call(tool: "notes.delete", arguments: ["query": "milk"])),
-            ("undo", .undo),
+            ("undo", .undo()),
             ("help", .help),
             ("what is the meaning of life", .notUnderstood),
             ("delete note banana", .notUnderstood),

@@ -1,0 +1,72 @@
+public import Foundation
+public import SwitchboardEngine
+public import SwitchboardModel
+
+/// The default planner: the local intent engine, with the exact command sentences as a
+/// fallback for what it is unsure of.
+public struct IntentPlanner: Planner {
+    private let engineProvider: @Sendable () -> IntentEngine
+    private var engine: IntentEngine { engineProvider() }
+    private let summaries: [String: String]
+    private let zoneOf: @Sendable (PersonID) async -> TimeZone?
+    private let clock: any WallClock
+
+    /// Creates the planner.
+    ///
+    /// - Parameters:
+    ///   - engine: the trained engine, asked for only when a message is not an exact command
+    ///     (training takes a moment, which a session of plain commands never pays).
+    ///   - zoneOf: the person's time zone preference, if they set one (read-only lookup).
+    public init(
+        engine: @escaping @Sendable () -> IntentEngine, tools: [ToolDescriptor], clock: any WallClock,
+        zoneOf: @escaping @Sendable (PersonID) async -> TimeZone?
+    ) {
+        self.engineProvider = engine
+        var summaries = Dictionary(tools.map { ($0.name, $0.summary.lowercasedFirst) }, uniquingKeysWith: { first, _ in first })
+        summaries["help"] = "hear what I can do"
+        summaries["history"] = "see what I did for you today"
+        summaries["undo"] = "undo your last change"
+        self.summaries = summaries
+        self.zoneOf = zoneOf
+        self.clock = clock
+    }
+
+    /// Plans are made from the message alone.
+    public var plansFromHistory: Bool { false }
+
+    public func plan(_ message: InboundMessage) async throws -> Plan {
+        // The exact commands stay exact: "delete all my notes" never depends on a model's guess.
+        let command = CommandPlanner.plan(text: message.text)
+        if command != .notUnderstood { return command }
+        let zone = await zoneOf(message.sender.id) ?? TimeZone.current
+        let result = engine.analyse(message.text, zone: zone, now: clock.now())
+        return plan(for: result)
+    }
+
+    /// The plan for an analysed message. Pure.
+    public func plan(for result: IntentResult) -> Plan {
+        if result.intent == IntentEngine.none {
+            return result.confidence >= engine.threshold ? .reply(Self.smallTalk) : .notUnderstood
+        }
+        if result.confidence < engine.threshold {
+            guard let alternative = result.alternative, alternative.intent != IntentEngine.none,
+                  let first = summaries[result.intent], let second = summaries[alternative.intent] else {
+                return .notUnderstood
+            }
+            return .reply("I'm not sure what you mean. Do you want to \(first), or to \(second)? Please say it another way, or say \"help\".")
+        }
+        if let question = result.question { return .reply(question) }
+        switch result.intent {
+        case "help": return .help
+        case "history": return .history
+        case "undo": return .undo(count: Int(result.arguments["nth"]?.intValue ?? 1))
+        default: return .call(tool: result.intent, arguments: result.arguments)
+        }
+    }
+
+    static let smallTalk = "I'm Switchboard, an assistant for notes, tasks, reminders, your calendar and contacts. Say \"help\" to see what I can do."
+}
+
+extension String {
+    fileprivate var lowercasedFirst: String { isEmpty ? self : prefix(1).lowercased() + dropFirst() }
+}
