@@ -64,7 +64,7 @@ public struct IntentPlanner: Planner {
         }
     }
 
-    static let smallTalk = "I'm Switchboard, an assistant for notes, tasks, reminders, your calendar and contacts. Say \"help\" to see what I can do."
+    static let smallTalk = "Sorry, I can't help with that. I look after your notes, tasks, reminders, calendar and contacts; say \"help\" to see how to ask."
 }
 
 extension String {

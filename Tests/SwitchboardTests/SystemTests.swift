@@ -153,7 +153,10 @@ struct SystemTests {
 
         let aliceAgain = try Binary.chat("alice", ["yesterday", "no", "list my notes", "delete all my notes", "yes", "list my notes", "undo", "list my notes"], dataDir: dir.path)
         let replies = aliceAgain.stdout
-        #expect(replies.contains("didn't understand"))
+        // "yesterday" is not a yes: the intent engine reads it as a date (yesterday's calendar),
+        // and the request is still waiting for the "no" that follows.
+        let first = try #require(replies.split(separator: "\n").first)
+        #expect(!first.contains("Deleted") && !first.contains("Cancelled"), "\(first)")
         #expect(replies.contains("Cancelled. Nothing was changed."))
         #expect(replies.contains("Deleted 2 notes."))
         #expect(replies.contains("You have no notes."))
@@ -251,7 +254,7 @@ struct SystemTests {
         #expect(lines[1].contains("1048576 bytes"))
         #expect(lines[2].contains("UTF-8"))
         #expect(lines[3] == "Added note 1: [2Jbell")
-        #expect(lines[4].contains("didn't understand"))
+        #expect(lines[4].contains("can't help with that"))
         #expect(lines[5] == "There's nothing waiting for your confirmation.")
         #expect(!result.stdout.contains("\u{1B}"), "no escape sequence reaches the terminal")
     }

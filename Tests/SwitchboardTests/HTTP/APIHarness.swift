@@ -140,7 +140,8 @@ final class HTTPRecorder: @unchecked Sendable {  // the process is only touched 
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(10)
+        // Generous: on two busy cores (the intent engine training beside it) Python can be slow to start.
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if (try? SlowClient(port: port)) != nil { return }
             try await Task.sleep(for: .milliseconds(50))

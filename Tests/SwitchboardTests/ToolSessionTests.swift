@@ -1,0 +1,79 @@
+// Scripted `switchboard chat` sessions with the built-in tools, in plain English, through the
+// intent engine: what a person sees, and what undo brings back.
+
+import Foundation
+import Testing
+
+@Suite("System: tools in plain English", .serialized)
+struct ToolSessionTests {
+    @Test("Tasks: add with a due date, list, complete, undo, reopen, delete, undo")
+    func tasks() throws {
+        let dir = try TemporaryDirectory()
+        let session = try Binary.chat("sam", [
+            "add task renew passport by Friday",
+            "add a task: book the venue",
+            "what's on my to-do list",
+            "done with task 2",
+            "undo",
+            "mark task 2 as done",
+            "reopen task 2",
+            "delete task 1",
+            "undo",
+            "show all my tasks",
+        ], dataDir: dir.path)
+        #expect(session.status == 0, "stderr: \(session.stderr)")
+        let out = session.stdout
+        #expect(out.contains("Added task 1: renew passport (due Fri"), "\(out)")
+        #expect(out.contains("Added task 2: book the venue"), "\(out)")
+        #expect(out.contains("You have 2 open tasks:"), "\(out)")
+        #expect(out.contains("Done: task 2, book the venue"), "\(out)")
+        #expect(out.contains("Undone: put back task 2 as it was."), "\(out)")
+        #expect(out.contains("Reopened task 2: book the venue"), "\(out)")
+        #expect(out.contains("Deleted task 1: renew passport"), "\(out)")
+        #expect(out.contains("Undone: restored task 1."), "\(out)")
+        #expect(out.contains("You have 2 tasks:"), "\(out)")
+    }
+
+    @Test("A reminder set in one session fires after a restart, in the same conversation")
+    func reminderAfterRestart() throws {
+        let dir = try TemporaryDirectory()
+        let first = try Binary.chat("sam", ["remind me in 2 seconds to stretch"], dataDir: dir.path)
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        #expect(first.stdout.contains("OK, I'll remind you"), "\(first.stdout)")
+        Thread.sleep(forTimeInterval: 3)
+        let second = try Binary.chat("sam", ["what reminders do I have"], dataDir: dir.path)
+        #expect(second.stdout.contains("⏰ Reminder: stretch"), "\(second.stdout)")
+        #expect(second.stdout.contains("You have no upcoming reminders."), "\(second.stdout)")
+        let third = try Binary.chat("sam", ["list my reminders"], dataDir: dir.path)
+        #expect(!third.stdout.contains("⏰"), "a reminder fired twice: \(third.stdout)")
+    }
+
+    @Test("Calendar, contacts, time, arithmetic and preferences answer in plain English")
+    func everydayTools() throws {
+        let dir = try TemporaryDirectory()
+        let session = try Binary.chat("sam", [
+            "my timezone is Europe/Berlin",
+            "schedule a meeting with Alice on 12 March at 3pm for an hour",
+            "put dentist on 12 March at 3:30pm in the calendar",
+            "add contact Alice Smith, alice@example.com",
+            "log call with Alice: discussed renewal",
+            "what's 17% of 240",
+            "convert 5 miles to km",
+            "what do you know about me",
+            "remind me on 31 February to pay rent",
+            "remind me 3/4 to call mum",
+        ], dataDir: dir.path)
+        #expect(session.status == 0, "stderr: \(session.stderr)")
+        let out = session.stdout
+        #expect(out.contains("Got it. Your time zone: Europe/Berlin"), "\(out)")
+        #expect(out.contains("15:00–16:00 meeting with Alice"), "\(out)")
+        #expect(out.contains("Heads up: this overlaps with event"), "\(out)")
+        #expect(out.contains("Added contact"), "\(out)")
+        #expect(out.contains("Logged for Alice Smith: discussed renewal"), "\(out)")
+        #expect(out.contains("= 40.8"), "\(out)")
+        #expect(out.contains("5 km") == false && out.contains("8.04672 km"), "\(out)")
+        #expect(out.contains("Here's what I know about you:"), "\(out)")
+        #expect(out.contains("isn't a date that exists"), "\(out)")
+        #expect(out.contains("could mean"), "\(out)")
+    }
+}
