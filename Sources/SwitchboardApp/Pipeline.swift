@@ -43,6 +43,9 @@ struct Pipeline {
         let planner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
             let zone = try? await store.read { try $0.preferences(of: person).first { $0.key == "timezone" }?.value.stringValue }
             return zone.flatMap { $0 }.flatMap(TimeZone.init(identifier:))
+        } lastReply: { conversation in
+            let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }
+            return last.flatMap { $0 }
         }
         reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: WorkSignal(), logger: logger)
         engine = ConversationEngine(

@@ -18,20 +18,30 @@ enum Replies {
     }
 
     static func help(_ registry: ToolRegistry) -> String {
-        var lines = ["Here's what I can do:"]
-        let examples: [String: String] = [
-            "notes.add": "add a note: buy milk",
-            "notes.list": "list my notes",
-            "notes.search": "search notes for milk",
-            "notes.delete": "delete note 3 · delete all my notes",
-        ]
-        for descriptor in registry.descriptors {
-            let example = examples[descriptor.name].map { " — e.g. \"\($0)\"" } ?? ""
-            lines.append("• \(descriptor.summary)\(example)")
+        var lines = ["Here's what I can do, with a way to ask for each:"]
+        var byCategory: [String: [ToolDescriptor]] = [:]
+        for descriptor in registry.descriptors { byCategory[descriptor.category, default: []].append(descriptor) }
+        for category in byCategory.keys.sorted() {
+            let examples = byCategory[category]!.map { descriptor in
+                (descriptor.usage ?? descriptor.examples.first).map { "\"\(example($0))\"" } ?? descriptor.summary.lowercased()
+            }
+            lines.append("• \(category.capitalized): " + examples.joined(separator: " · "))
         }
-        lines.append("• Undo your last change — \"undo\"")
+        lines.append("• Undo: \"undo\" reverts your last change, \"undo 3\" the last three · \"what did you do today\"")
         lines.append("Risky actions wait for you to reply \"yes\" (or \"no\" to cancel).")
         return lines.joined(separator: "\n")
+    }
+
+    /// An example request with sample values in its slots.
+    static func example(_ template: String) -> String {
+        let samples = [
+            "text": "buy milk", "query": "milk", "when": "tomorrow at 9", "duration": "an hour", "email": "bob@example.com",
+            "name": "Alice", "number": "3", "zone": "Tokyo", "expression": "17% of 240", "room": "!room:example.org",
+            "phone": "+44 20 7946 0000", "company": "Acme",
+        ]
+        var out = template
+        for (slot, value) in samples { out = out.replacingOccurrences(of: "{\(slot)}", with: value) }
+        return out
     }
 
     /// What was done for a person in the last 24 hours, from the audit trail: each executed or

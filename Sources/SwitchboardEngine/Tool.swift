@@ -31,6 +31,8 @@ public struct ToolDescriptor: Hashable, Sendable {
     /// Example requests that this tool serves, with `{slot}` markers for the parts that vary
     /// (`remind me {when} to {text}`): the intent engine learns from them.
     public var examples: [String]
+    /// One concrete request that `help` shows ("remind me tomorrow at 9 to call bob").
+    public var usage: String?
 
     /// Creates a descriptor.
     public init(
@@ -41,9 +43,11 @@ public struct ToolDescriptor: Hashable, Sendable {
         baseRisk: Risk,
         effect: ToolEffect,
         secretArguments: Set<String> = [],
-        examples: [String] = []
+        examples: [String] = [],
+        usage: String? = nil
     ) {
         self.examples = examples
+        self.usage = usage
         self.name = name
         self.category = category
         self.summary = summary

@@ -169,7 +169,10 @@ public struct ToolGate: Sendable {
         }
 
         // Risk and confirmation.
-        switch riskPolicy.assess(prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated) {
+        let personal = try Self.askFirst(tx.preferences(of: request.person), tool: descriptor)
+        switch riskPolicy.assess(
+            prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated, askFirst: personal
+        ) {
         case .run:
             return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx)
         case .refuse(_, let reason):
@@ -196,6 +199,18 @@ public struct ToolGate: Sendable {
                 Self.confirmationRequest(pending, waiting: mine.count + 1, lifetime: confirmationLifetime),
                 kind: .confirmationRequest, status: .awaitingConfirmation
             )
+        }
+    }
+
+    /// The person's own rule for asking first about this tool (`confirm:notes.add`), else its
+    /// category (`confirm:notes`): true for always, false for never, nil when they set none.
+    static func askFirst(_ preferences: [Preference], tool: ToolDescriptor) -> Bool? {
+        let rules = Dictionary(preferences.map { ($0.key, $0.value.stringValue) }, uniquingKeysWith: { _, last in last })
+        guard let rule = rules["confirm:\(tool.name)"] ?? rules["confirm:\(tool.category)"] else { return nil }
+        switch rule {
+        case "always": return true
+        case "never": return false
+        default: return nil
         }
     }
 

@@ -253,7 +253,9 @@ struct ArgumentReader {
 
     /// "Alice's" → "Alice".
     private func possessive() -> String? {
+        let contractions: Set<String> = ["what", "that", "it", "who", "where", "when", "how", "there", "here", "let", "he", "she", "today", "week", "tomorrow"]
         for (index, token) in tokens.enumerated() where token.lower.hasSuffix("'s") || token.lower.hasSuffix("’s") {
+            if contractions.contains(String(token.lower.dropLast(2))) { continue }
             var name = String(token.text.dropLast(2))
             if index > 0, tokens[index - 1].text.first?.isUppercase == true, !carriers.contains(tokens[index - 1].lower), !Self.politeness.contains(tokens[index - 1].lower) {
                 name = tokens[index - 1].text + " " + name

@@ -73,7 +73,8 @@ public struct DateParser: Sendable {
     }
 
     func scan(_ tokens: [Token]) -> DateScan {
-        let words = tokens.map(\.lower)
+        // "this week's", "Friday's": the day without the possessive.
+        let words = tokens.map { $0.lower.hasSuffix("'s") || $0.lower.hasSuffix("’s") ? String($0.lower.dropLast(2)) : $0.lower }
         var used: [Int] = []
         var day: DayPart?
         var times: [(hour: Int, minute: Int, index: [Int])] = []

@@ -45,7 +45,9 @@ public struct IntentEngine: Sendable {
         var random = SplitMix64(seed: 42)
         let parser = DateParser(zone: TimeZone(identifier: "UTC")!, now: Date(timeIntervalSince1970: 1_800_000_000))
         for (intent, template) in templates {
-            carriers[intent, default: []].formUnion(Self.literalWords(template))
+            // Only templates with slots say which words are wording: in a concrete example
+            // ("remind me tomorrow at 9 to call bob") every word could be content.
+            if template.contains("{") { carriers[intent, default: []].formUnion(Self.literalWords(template)) }
             // Each template five times, with different sample values in its slots.
             for _ in 0..<5 {
                 let filled = SlotFiller.fill(template, using: &random)

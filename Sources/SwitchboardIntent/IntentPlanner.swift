@@ -9,6 +9,7 @@ public struct IntentPlanner: Planner {
     private var engine: IntentEngine { engineProvider() }
     private let summaries: [String: String]
     private let zoneOf: @Sendable (PersonID) async -> TimeZone?
+    private let lastReply: @Sendable (ConversationKey) async -> String?
     private let clock: any WallClock
 
     /// Creates the planner.
@@ -17,10 +18,14 @@ public struct IntentPlanner: Planner {
     ///   - engine: the trained engine, asked for only when a message is not an exact command
     ///     (training takes a moment, which a session of plain commands never pays).
     ///   - zoneOf: the person's time zone preference, if they set one (read-only lookup).
+    ///   - lastReply: the text of the last message sent in a conversation, so a second failure
+    ///     in a row gets a different answer than the first.
     public init(
         engine: @escaping @Sendable () -> IntentEngine, tools: [ToolDescriptor], clock: any WallClock,
-        zoneOf: @escaping @Sendable (PersonID) async -> TimeZone?
+        zoneOf: @escaping @Sendable (PersonID) async -> TimeZone?,
+        lastReply: @escaping @Sendable (ConversationKey) async -> String? = { _ in nil }
     ) {
+        self.lastReply = lastReply
         self.engineProvider = engine
         var summaries = Dictionary(tools.map { ($0.name, $0.summary.lowercasedFirst) }, uniquingKeysWith: { first, _ in first })
         summaries["help"] = "hear what I can do"
@@ -40,8 +45,25 @@ public struct IntentPlanner: Planner {
         if command != .notUnderstood { return command }
         let zone = await zoneOf(message.sender.id) ?? TimeZone.current
         let result = engine.analyse(message.text, zone: zone, now: clock.now())
-        return plan(for: result)
+        let plan = plan(for: result)
+        if Self.isFailure(plan), let previous = await lastReply(message.conversation), Self.isFailure(.reply(previous)) {
+            return .reply(Self.giveUp)
+        }
+        return plan
     }
+
+    /// Whether a plan (or a reply already sent) says the request was not understood.
+    static func isFailure(_ plan: Plan) -> Bool {
+        switch plan {
+        case .notUnderstood: return true
+        case .reply(let text): return text.hasPrefix(Self.unsure) || text.hasPrefix("Sorry, I didn't understand") || text == giveUp
+        default: return false
+        }
+    }
+
+    static let unsure = "I'm not sure what you mean."
+    static let giveUp = "I still can't work out what you need, so I'd rather not guess. Say \"help\" for examples of what I can do, or ask the person who runs this assistant for help."
+
 
     /// The plan for an analysed message. Pure.
     public func plan(for result: IntentResult) -> Plan {
@@ -53,7 +75,7 @@ public struct IntentPlanner: Planner {
                   let first = summaries[result.intent], let second = summaries[alternative.intent] else {
                 return .notUnderstood
             }
-            return .reply("I'm not sure what you mean. Do you want to \(first), or to \(second)? Please say it another way, or say \"help\".")
+            return .reply("\(Self.unsure) Do you want to \(first), or to \(second)? Please say it another way, or say \"help\".")
         }
         if let question = result.question { return .reply(question) }
         switch result.intent {

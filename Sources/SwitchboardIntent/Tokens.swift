@@ -24,7 +24,8 @@ enum Tokenizer {
             while end < text.endIndex, !text[end].isWhitespace { end = text.index(after: end) }
             var start = index
             var stop = end
-            while start < stop, trim.contains(text[start]) { start = text.index(after: start) }
+            // A leading "!" or "#" is part of a room id ("!abc:example.org", "#ops").
+            while start < stop, trim.contains(text[start]), text[start] != "!" { start = text.index(after: start) }
             while stop > start, trim.contains(text[text.index(before: stop)]) { stop = text.index(before: stop) }
             if start < stop {
                 let word = String(text[start..<stop])

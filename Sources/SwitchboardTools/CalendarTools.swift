@@ -87,7 +87,8 @@ public struct CalendarCreate: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("calendar.create")
+        examples: ToolExamples.examples("calendar.create"),
+        usage: ToolExamples.usage["calendar.create"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -141,7 +142,8 @@ public struct CalendarList: Tool {
         ],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("calendar.list")
+        examples: ToolExamples.examples("calendar.list"),
+        usage: ToolExamples.usage["calendar.list"]
     )
 
     static func range(_ arguments: JSONValue, context: ToolContext) throws -> (Date, Date) {
@@ -194,7 +196,8 @@ public struct CalendarMove: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("calendar.move")
+        examples: ToolExamples.examples("calendar.move"),
+        usage: ToolExamples.usage["calendar.move"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -246,7 +249,8 @@ public struct CalendarCancel: Tool {
         parameters: RecordTools.pickOne,
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("calendar.cancel")
+        examples: ToolExamples.examples("calendar.cancel"),
+        usage: ToolExamples.usage["calendar.cancel"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -287,7 +291,8 @@ public struct CalendarExport: Tool {
         ],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("calendar.export")
+        examples: ToolExamples.examples("calendar.export"),
+        usage: ToolExamples.usage["calendar.export"]
     )
 
     static func range(_ arguments: JSONValue, context: ToolContext) throws -> (Date, Date) {
@@ -370,7 +375,7 @@ public enum ICalendar {
     }
 
     /// Folds a content line into lines of at most 75 octets, never splitting a UTF-8 sequence.
-    static func fold(_ line: String) -> String {
+    public static func fold(_ line: String) -> String {
         var result = ""
         var count = 0
         var limit = 75

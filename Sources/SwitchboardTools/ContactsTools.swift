@@ -84,7 +84,8 @@ public struct ContactsAdd: Tool {
         parameters: ["type": "object", "properties": .object(ContactsTools.properties), "required": ["name"], "additionalProperties": false],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("contacts.add")
+        examples: ToolExamples.examples("contacts.add"),
+        usage: ToolExamples.usage["contacts.add"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -123,7 +124,8 @@ public struct ContactsFind: Tool {
         parameters: ["type": "object", "properties": ["query": ["type": "string"]], "additionalProperties": false],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("contacts.find")
+        examples: ToolExamples.examples("contacts.find"),
+        usage: ToolExamples.usage["contacts.find"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -169,7 +171,8 @@ public struct ContactsUpdate: Tool {
             parameters: ["type": "object", "properties": .object(properties), "additionalProperties": false],
             baseRisk: .medium,
             effect: .reversible,
-            examples: ToolExamples.examples("contacts.update")
+            examples: ToolExamples.examples("contacts.update"),
+        usage: ToolExamples.usage["contacts.update"]
         )
     }()
 
@@ -219,7 +222,8 @@ public struct ContactsDelete: Tool {
         parameters: ["type": "object", "properties": ["id": ["type": "integer"], "query": ["type": "string", "minLength": 1], "name": ["type": "string", "minLength": 1]], "additionalProperties": false],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("contacts.delete")
+        examples: ToolExamples.examples("contacts.delete"),
+        usage: ToolExamples.usage["contacts.delete"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -264,7 +268,8 @@ public struct ContactsLog: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("contacts.log")
+        examples: ToolExamples.examples("contacts.log"),
+        usage: ToolExamples.usage["contacts.log"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -308,7 +313,8 @@ public struct ContactsMerge: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("contacts.merge")
+        examples: ToolExamples.examples("contacts.merge"),
+        usage: ToolExamples.usage["contacts.merge"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

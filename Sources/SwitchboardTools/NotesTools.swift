@@ -47,7 +47,8 @@ public struct NotesAdd: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("notes.add")
+        examples: ToolExamples.examples("notes.add"),
+        usage: ToolExamples.usage["notes.add"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -84,7 +85,8 @@ public struct NotesList: Tool {
         parameters: ["type": "object", "properties": [:], "additionalProperties": false],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("notes.list")
+        examples: ToolExamples.examples("notes.list"),
+        usage: ToolExamples.usage["notes.list"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -116,7 +118,8 @@ public struct NotesSearch: Tool {
         ],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("notes.search")
+        examples: ToolExamples.examples("notes.search"),
+        usage: ToolExamples.usage["notes.search"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -165,7 +168,8 @@ public struct NotesDelete: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("notes.delete")
+        examples: ToolExamples.examples("notes.delete"),
+        usage: ToolExamples.usage["notes.delete"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

@@ -54,7 +54,8 @@ public struct PreferencesSet: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("preferences.set")
+        examples: ToolExamples.examples("preferences.set"),
+        usage: ToolExamples.usage["preferences.set"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -131,7 +132,8 @@ public struct PreferencesShow: Tool {
         parameters: ["type": "object", "properties": [:], "additionalProperties": false],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("preferences.show")
+        examples: ToolExamples.examples("preferences.show"),
+        usage: ToolExamples.usage["preferences.show"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -159,7 +161,8 @@ public struct PreferencesForget: Tool {
         parameters: ["type": "object", "properties": [:], "additionalProperties": false],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("preferences.forget")
+        examples: ToolExamples.examples("preferences.forget"),
+        usage: ToolExamples.usage["preferences.forget"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

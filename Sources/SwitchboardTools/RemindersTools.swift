@@ -40,7 +40,8 @@ public struct RemindersAdd: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("reminders.add")
+        examples: ToolExamples.examples("reminders.add"),
+        usage: ToolExamples.usage["reminders.add"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -92,7 +93,8 @@ public struct RemindersList: Tool {
         parameters: ["type": "object", "properties": [:], "additionalProperties": false],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("reminders.list")
+        examples: ToolExamples.examples("reminders.list"),
+        usage: ToolExamples.usage["reminders.list"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -121,7 +123,8 @@ public struct RemindersCancel: Tool {
         parameters: RecordTools.pickOne,
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("reminders.cancel")
+        examples: ToolExamples.examples("reminders.cancel"),
+        usage: ToolExamples.usage["reminders.cancel"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

@@ -37,7 +37,8 @@ public struct TasksAdd: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("tasks.add")
+        examples: ToolExamples.examples("tasks.add"),
+        usage: ToolExamples.usage["tasks.add"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -83,7 +84,8 @@ public struct TasksList: Tool {
         ],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("tasks.list")
+        examples: ToolExamples.examples("tasks.list"),
+        usage: ToolExamples.usage["tasks.list"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -145,7 +147,8 @@ public struct TasksComplete: Tool {
         parameters: RecordTools.pickOne,
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("tasks.complete")
+        examples: ToolExamples.examples("tasks.complete"),
+        usage: ToolExamples.usage["tasks.complete"]
     )
 
     private let change = TaskStatusChange(to: "done", from: "open", verb: "Complete")
@@ -174,7 +177,8 @@ public struct TasksReopen: Tool {
         parameters: RecordTools.pickOne,
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("tasks.reopen")
+        examples: ToolExamples.examples("tasks.reopen"),
+        usage: ToolExamples.usage["tasks.reopen"]
     )
 
     private let change = TaskStatusChange(to: "open", from: "done", verb: "Reopen")
@@ -210,7 +214,8 @@ public struct TasksDelete: Tool {
         ],
         baseRisk: .medium,
         effect: .reversible,
-        examples: ToolExamples.examples("tasks.delete")
+        examples: ToolExamples.examples("tasks.delete"),
+        usage: ToolExamples.usage["tasks.delete"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

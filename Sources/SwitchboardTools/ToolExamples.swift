@@ -507,4 +507,22 @@ public enum ToolExamples {
 
     /// The examples for one tool; empty for a tool without any.
     public static func examples(_ tool: String) -> [String] { byTool[tool] ?? [] }
+
+    /// One concrete request per tool, for `help` (not training data).
+    public static let usage: [String: String] = [
+        "notes.add": "add a note: buy milk", "notes.list": "list my notes", "notes.search": "search my notes for milk",
+        "notes.delete": "delete note 3", "tasks.add": "add task renew passport by friday", "tasks.list": "list my tasks",
+        "tasks.complete": "done with task 2", "tasks.reopen": "reopen task 2", "tasks.delete": "delete task 2",
+        "reminders.add": "remind me tomorrow at 9 to call bob", "reminders.list": "what reminders do i have",
+        "reminders.cancel": "cancel reminder 4", "calendar.create": "meeting with alice on friday at 3pm for an hour",
+        "calendar.list": "what's on my calendar tomorrow", "calendar.move": "move event 5 to monday at 10",
+        "calendar.cancel": "cancel event 5", "calendar.export": "export next week's calendar",
+        "contacts.add": "add contact alice smith, alice@example.com, works at acme", "contacts.find": "what's alice's email",
+        "contacts.update": "update alice's phone to +44 20 7946 0000", "contacts.delete": "delete contact bob",
+        "contacts.log": "log call with alice: discussed renewal", "contacts.merge": "merge contacts 3 and 7",
+        "email.send": "email bob@example.com that the report is ready", "matrix.post": "post in !ops:example.org that the deploy is done",
+        "time.now": "what time is it in tokyo", "math.calc": "what's 17% of 240", "preferences.set": "my timezone is europe/berlin",
+        "preferences.show": "what do you know about me", "preferences.forget": "forget my preferences",
+        "help": "what can you do", "history": "what did you do today", "undo": "undo",
+    ]
 }

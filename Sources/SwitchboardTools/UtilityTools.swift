@@ -44,7 +44,8 @@ public struct TimeNow: Tool {
         parameters: ["type": "object", "properties": ["zone": ["type": "string"]], "additionalProperties": false],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("time.now")
+        examples: ToolExamples.examples("time.now"),
+        usage: ToolExamples.usage["time.now"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -86,7 +87,8 @@ public struct MathCalc: Tool {
         ],
         baseRisk: .low,
         effect: .readOnly,
-        examples: ToolExamples.examples("math.calc")
+        examples: ToolExamples.examples("math.calc"),
+        usage: ToolExamples.usage["math.calc"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -132,7 +134,8 @@ public struct EmailSend: Tool {
         ],
         baseRisk: .high,
         effect: .irreversible,
-        examples: ToolExamples.examples("email.send")
+        examples: ToolExamples.examples("email.send"),
+        usage: ToolExamples.usage["email.send"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
@@ -182,7 +185,8 @@ public struct MatrixPost: Tool {
         ],
         baseRisk: .high,
         effect: .irreversible,
-        examples: ToolExamples.examples("matrix.post")
+        examples: ToolExamples.examples("matrix.post"),
+        usage: ToolExamples.usage["matrix.post"]
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {

@@ -28,8 +28,11 @@ final class TemporaryDirectory: Sendable {
 struct EngineHarness {
     let directory: TemporaryDirectory
     let store: SQLiteStore
-    let clock = ManualClock()
+    let clock: ManualClock
     let channel = RecordingChannel()
+    /// Channels that tools send through (`email.send` → "email", `matrix.post` → "matrix").
+    let email = RecordingChannel(channel: "email")
+    let matrix = RecordingChannel(channel: "matrix")
     let engine: ConversationEngine
     let dispatcher: OutboxDispatcher
     let inbox: InboxWriter
@@ -39,8 +42,11 @@ struct EngineHarness {
     init(
         planner: any Planner = CommandPlanner(),
         extraTools: [any Tool] = [],
+        sending: Bool = false,
+        clock: ManualClock = ManualClock(),
         configure: (inout EngineConfiguration) -> Void = { _ in }
     ) throws {
+        self.clock = clock
         directory = try TemporaryDirectory()
         store = try SQLiteStore(path: directory.path + "/test.sqlite")
         var configuration = EngineConfiguration()
@@ -49,7 +55,8 @@ struct EngineHarness {
         logger.logLevel = .critical
         let gate = ToolGate(
             registry: ToolRegistry(NotesTools.all + extraTools), access: configuration.access, riskPolicy: configuration.risk,
-            rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime, logger: logger
+            rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime,
+            sendingChannels: sending ? ["email", "matrix"] : [], logger: logger
         )
         let inboxSignal = WorkSignal()
         let outboxSignal = WorkSignal()
@@ -58,7 +65,7 @@ struct EngineHarness {
             store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
             inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
         )
-        dispatcher = OutboxDispatcher(store: store, adapters: [channel], clock: clock, signal: outboxSignal, logger: logger)
+        dispatcher = OutboxDispatcher(store: store, adapters: [channel, email, matrix], clock: clock, signal: outboxSignal, logger: logger)
     }
 
     func message(_ person: PersonID, _ text: String, id: String? = nil, authenticated: Bool = true, untrusted: Bool = false) -> InboundMessage {

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+import SwitchboardEngine
+import SwitchboardIntent
+import SwitchboardModel
+import SwitchboardStorage
+import SwitchboardTesting
+import SwitchboardTools
+import Testing
+
+@testable import SwitchboardApp
+
+/// The whole tool set behind the intent planner, on a manual clock in Europe/London.
+struct ToolHarness {
+    let harness: EngineHarness
+    let sam: PersonID = "sam"
+
+    init(sending: Bool = true, configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_796_029_200))  // Monday 30 Nov 2026, 09:00 UTC
+        let tools = BuiltinTools.all.filter { !$0.descriptor.name.hasPrefix("notes.") }
+        let planner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: BuiltinTools.all.map(\.descriptor), clock: clock) { _ in
+            TimeZone(identifier: "Europe/London")
+        }
+        harness = try EngineHarness(planner: planner, extraTools: tools, sending: sending, clock: clock, configure: configure)
+    }
+
+    @discardableResult
+    func say(_ text: String, as person: PersonID = "sam") async throws -> String {
+        try await harness.say(person, text)
+    }
+}
+
+@Suite("Tools: bad input gets a clear answer and writes nothing")
+struct ToolBadInputTests {
+    @Test("Reminders in the past, ten years ahead, or on a day that does not exist are refused")
+    func reminders() async throws {
+        let tools = try ToolHarness()
+        #expect(try await tools.say("remind me yesterday at 9 to call Bob").contains("has already passed"))
+        #expect(try await tools.say("remind me on 12 March 2036 to renew the lease").contains("more than five years ahead"))
+        #expect(try await tools.say("remind me on 31 February to pay rent").contains("isn't a date that exists"))
+        #expect(try await tools.say("remind me 3/4 to call mum").contains("could mean"))
+        #expect(try await tools.say("what reminders do I have") == "You have no upcoming reminders.")
+    }
+
+    @Test("Unknown time zones, events that end before they start, and merging a contact with itself")
+    func others() async throws {
+        let tools = try ToolHarness()
+        #expect(try await tools.say("what time is it in Atlantis").contains("I don't know the time zone \"Atlantis\""))
+        #expect(try await tools.say("my timezone is Mars/Olympus").contains("I don't know the time zone"))
+        #expect(try await tools.say("schedule a meeting with Alice on Friday from 3pm to 2pm").contains("end before it starts"))
+        #expect(try await tools.say("what's on my calendar on Friday").hasPrefix("Nothing in your calendar"))
+        _ = try await tools.say("add contact Alice Smith, alice@example.com")
+        #expect(try await tools.say("merge contacts 1 and 1").contains("the same contact"))
+        let found = try await tools.say("what's Alice's email")
+        #expect(found.contains("alice@example.com"), "\(found)")
+    }
+
+    @Test("\"next Friday\" said on a Friday is a question, not a guess")
+    func nextFridayOnAFriday() {
+        let friday = Date(timeIntervalSince1970: 1_796_382_000)  // Friday 4 Dec 2026, 11:00 UTC
+        let parser = DateParser(zone: TimeZone(identifier: "UTC")!, now: friday)
+        guard case .ambiguous(_, let options) = parser.scan("remind me next Friday to pay") else {
+            Issue.record("next Friday on a Friday should be ambiguous")
+            return
+        }
+        #expect(options.count == 2)
+        guard case .found(let mention) = parser.scan("remind me on Friday at 3pm") else {
+            Issue.record("Friday at 3pm on a Friday is today")
+            return
+        }
+        #expect(mention.date == friday.addingTimeInterval(4 * 3600))
+    }
+}
+
+@Suite("Tools: every writing tool can be undone")
+struct ToolUndoTests {
+    @Test("Tasks, reminders, calendar, contacts and preferences: do, undo, and the data is as before")
+    func undoEach() async throws {
+        let tools = try ToolHarness()
+        let steps: [(String, String)] = [
+            ("add task renew passport by Friday", "removed task 1"),
+            ("add contact Alice Smith, alice@example.com, works at Acme", "removed contact 2"),
+            ("add contact Alice Smith, alice@example.com, works at Acme", ""),
+            ("update Alice's phone to +44 20 7946 0000", "put back contact 3"),
+            ("log call with Alice: discussed renewal", "removed interaction 4"),
+            ("remind me tomorrow at 9 to call Bob", "removed reminder 5"),
+            ("meeting with Alice on Friday at 3pm for an hour", "removed event 6"),
+            ("my timezone is Europe/Berlin", "forgot timezone"),
+        ]
+        for (request, undone) in steps {
+            let done = try await tools.say(request)
+            #expect(!done.contains("?"), "\(request) → \(done)")
+            guard !undone.isEmpty else { continue }
+            let reply = try await tools.say("undo")
+            #expect(reply.contains(undone), "\(request) → \(done) → \(reply)")
+        }
+        // Changes of existing records come back as they were.
+        _ = try await tools.say("add task book the venue")
+        _ = try await tools.say("done with task 7")
+        #expect(try await tools.say("undo").contains("put back task 7"))
+        _ = try await tools.say("meeting with Bob on Monday at 10")
+        _ = try await tools.say("move event 8 to Tuesday at 11")
+        #expect(try await tools.say("undo").contains("put back event 8"))
+        _ = try await tools.say("cancel event 8")
+        #expect(try await tools.say("undo").contains("put back event 8"))
+        #expect(try await tools.say("what's on my calendar on Monday").contains("Bob"))
+        _ = try await tools.say("remind me tomorrow at 10 to water the plants")
+        _ = try await tools.say("cancel reminder 9")
+        #expect(try await tools.say("undo").contains("put back reminder 9"))
+        _ = try await tools.say("add contact Bob Jones, bob@example.com")
+        _ = try await tools.say("add contact Bobby Jones, bobby@example.org")
+        let merged = try await tools.say("merge contacts 10 and 11")
+        #expect(merged.contains("bobby@example.org"), "\(merged)")
+        let undoMerge = try await tools.say("undo")
+        #expect(undoMerge.contains("restored contact 11"), "\(undoMerge)")
+        #expect(try await tools.say("find contact bobby").contains("bobby@example.org"))
+        _ = try await tools.say("delete contact Bobby")
+        #expect(try await tools.say("undo").contains("restored contact 11"))
+        _ = try await tools.say("call me Sam")
+        _ = try await tools.say("forget my preferences")
+        #expect(try await tools.say("undo").contains("remembered your 1 preferences"))
+        #expect(try await tools.say("what do you know about me").contains("I call you: Sam"))
+    }
+
+    @Test("\"undo 3\" reverts the last three changes, newest first")
+    func undoThree() async throws {
+        let tools = try ToolHarness()
+        for title in ["one", "two", "three", "four"] { _ = try await tools.say("add task \(title)") }
+        let reply = try await tools.say("undo 3")
+        #expect(reply.components(separatedBy: "Undone:").count == 4, "\(reply)")
+        #expect(try await tools.say("list my tasks") == "You have 1 open task:\n1: one")
+    }
+}
+
+@Suite("Tools: sending, preferences in the gate, reminders firing")
+struct ToolEffectTests {
+    @Test("email.send and matrix.post always wait for a yes, then go out through their channels")
+    func sending() async throws {
+        let tools = try ToolHarness()
+        let ask = try await tools.say("email bob@example.com that the report is ready")
+        #expect(ask.contains("Send an email to bob@example.com") && ask.contains("Reply yes"), "\(ask)")
+        #expect(tools.harness.email.delivered.isEmpty)
+        _ = try await tools.say("yes")
+        try await tools.harness.drain()
+        let mail = try #require(tools.harness.email.delivered.first)
+        #expect(mail.conversation.conversation.rawValue == "bob@example.com" && mail.text == "the report is ready")
+        #expect(mail.subject == "the report is ready")
+        #expect(try await tools.say("undo").contains("can't be undone"))
+
+        let post = try await tools.say("post in !ops:example.org that the deploy is done")
+        #expect(post.contains("Post in !ops:example.org: the deploy is done"), "\(post)")
+        _ = try await tools.say("yes")
+        try await tools.harness.drain()
+        #expect(tools.harness.matrix.delivered.map(\.text) == ["the deploy is done"])
+    }
+
+    @Test("Without the channel configured, sending is refused with a reason")
+    func sendingUnconfigured() async throws {
+        let tools = try ToolHarness(sending: false)
+        #expect(try await tools.say("email bob@example.com that the report is ready").contains("no email account is configured"))
+    }
+
+    @Test("\"always ask\" makes a change wait; \"don't ask\" never lowers a high-risk tool")
+    func confirmPreferences() async throws {
+        let tools = try ToolHarness()
+        _ = try await tools.say("always ask before adding tasks")
+        #expect(try await tools.say("add task water the plants").contains("Reply yes"))
+        _ = try await tools.say("yes")
+        _ = try await tools.say("don't ask again for adding tasks")
+        #expect(try await tools.say("add task feed the cat").hasPrefix("Added task"))
+        let never = try await tools.say("don't ask before sending email")
+        #expect(never.contains("high-risk, so I'll still ask"), "\(never)")
+        #expect(try await tools.say("email bob@example.com that hello").contains("Reply yes"))
+    }
+
+    @Test("A reminder fires once, in its conversation; one missed while down says it is late")
+    func reminderFiring() async throws {
+        let tools = try ToolHarness()
+        _ = try await tools.say("remind me in 10 minutes to stretch")
+        _ = try await tools.say("remind me in 1 hour to drink water")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let scheduler = ReminderScheduler(store: tools.harness.store, clock: tools.harness.clock, outboxSignal: WorkSignal(), wake: WorkSignal(), logger: logger)
+        #expect(try await scheduler.fireDue() == 0)
+        tools.harness.clock.advance(by: 11 * 60)
+        #expect(try await scheduler.fireDue() == 1)
+        #expect(try await scheduler.fireDue() == 0)
+        tools.harness.clock.advance(by: 3 * 3600)
+        #expect(try await scheduler.fireDue() == 1)
+        try await tools.harness.drain()
+        let notices = tools.harness.channel.delivered.filter { $0.kind == .notice }.map(\.text)
+        #expect(notices.count == 2)
+        #expect(notices.first == "⏰ Reminder: stretch")
+        #expect(notices.last?.hasPrefix("⏰ Reminder: drink water\n(This is late") == true, "\(notices)")
+        #expect(tools.harness.channel.delivered.allSatisfy { $0.conversation == tools.harness.conversation })
+    }
+
+    @Test("The calendar exports as iCalendar text: CRLF, escaped, folded, in UTC")
+    func icalendar() async throws {
+        let tools = try ToolHarness()
+        _ = try await tools.say("meeting with Alice; Bob, and Carol on Friday at 3pm for 90 minutes")
+        let ics = try await tools.say("export this week's calendar")
+        #expect(ics.hasPrefix("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"), "\(ics)")
+        #expect(ics.contains("DTSTART:20261204T150000Z\r\nDTEND:20261204T163000Z\r\n"), "\(ics)")
+        #expect(ics.contains("SUMMARY:meeting with Alice\\; Bob\\, and Carol"), "\(ics)")
+        #expect(ics.hasSuffix("END:VEVENT\r\nEND:VCALENDAR\r\n"))
+        for line in ics.components(separatedBy: "\r\n") { #expect(line.utf8.count <= 75) }
+        let long = ICalendar.fold("SUMMARY:" + String(repeating: "ü", count: 60))
+        #expect(long.components(separatedBy: "\r\n").allSatisfy { $0.utf8.count <= 75 })
+    }
+
+    @Test("Arithmetic and units")
+    func calculator() async throws {
+        let tools = try ToolHarness()
+        #expect(try await tools.say("what is 12*7+3") == "12*7+3 = 87")
+        #expect(try await tools.say("what's 17% of 240").hasSuffix("= 40.8"))
+        #expect(try await tools.say("convert 5 miles to km") == "5 mi = 8.04672 km")
+        #expect(try await tools.say("convert 100 f to c") == "100 f = 37.777778 c")
+        #expect(try await tools.say("calculate 1/0").contains("divides by zero"))
+        #expect(try await tools.say("convert 5 kg to km").contains("can't convert"))
+    }
+}
