@@ -259,7 +259,9 @@ public final class ConversationEngine: Service, Sendable {
                 case .plan(.undo(let count)):
                     return try gate.undo(count: count, request: request, in: tx)
                 case .plan(.history):
-                    return ToolGate.Result(try Replies.history(of: request.person, now: now, tx: tx), status: nil)
+                    let history = try Replies.history(of: request.person, now: now, registry: gate.registry, tx: tx)
+                    let short = ToolGate.wantsShortAnswers(try tx.preferences(of: request.person))
+                    return ToolGate.Result(short ? ToolGate.shorten(history) : history, status: nil)
                 case .plan(.help):
                     return ToolGate.Result(Replies.help(gate.registry), status: nil)
                 case .plan(.reply(let text)):

@@ -46,11 +46,14 @@ enum Replies {
 
     /// What was done for a person in the last 24 hours, from the audit trail: each executed or
     /// undone call, newest first.
-    static func history(of person: PersonID, now: Date, tx: any StoreReader) throws -> String {
+    static func history(of person: PersonID, now: Date, registry: ToolRegistry, tx: any StoreReader) throws -> String {
         var query = AuditQuery(person: person, since: now.addingTimeInterval(-86400))
         query.limit = 500
-        let records = try tx.auditRecords(query).filter { $0.entry.status == .executed || $0.entry.status == .undone }
-        guard !records.isEmpty else { return "I haven't done anything for you in the last 24 hours." }
+        // What changed something: reads ("list my notes") are in the audit trail, not in this story.
+        let records = try tx.auditRecords(query).filter { record in
+            (record.entry.status == .executed || record.entry.status == .undone) && registry[record.entry.tool]?.descriptor.effect != .readOnly
+        }
+        guard !records.isEmpty else { return "I haven't changed anything for you in the last 24 hours." }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -169,12 +169,14 @@ public struct ToolGate: Sendable {
         }
 
         // Risk and confirmation.
-        let personal = try Self.askFirst(tx.preferences(of: request.person), tool: descriptor)
+        let preferences = try tx.preferences(of: request.person)
+        let personal = Self.askFirst(preferences, tool: descriptor)
+        let short = Self.wantsShortAnswers(preferences)
         switch riskPolicy.assess(
             prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated, askFirst: personal
         ) {
         case .run:
-            return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx)
+            return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx, short: short)
         case .refuse(_, let reason):
             try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
             return Result("I can't do that: \(reason).", status: .denied)
@@ -264,7 +266,8 @@ public struct ToolGate: Sendable {
             correlationID: correlationID, sendingChannels: sendingChannels, store: tx
         )
         let prepared = PreparedCall(arguments: pending.arguments, preview: pending.preview, risk: pending.risk)
-        return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx)
+        let short = Self.wantsShortAnswers(try tx.preferences(of: pending.requester))
+        return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx, short: short)
     }
 
     /// Declines a pending call.
@@ -388,7 +391,8 @@ public struct ToolGate: Sendable {
         callID: ToolCallID,
         context: ToolContext,
         audit: inout AuditWriter,
-        tx: any StoreTransaction
+        tx: any StoreTransaction,
+        short: Bool = false
     ) throws -> Result {
         let descriptor = tool.descriptor
         let approval = Approval(callID: callID, person: context.person)
@@ -420,7 +424,20 @@ public struct ToolGate: Sendable {
                 description: output.summary, createdAt: context.now
             ))
         }
-        return Result(output.reply, status: .executed)
+        return Result(short ? Self.shorten(output.reply) : output.reply, status: .executed)
+    }
+
+    /// Whether the person asked for short answers ("keep answers short").
+    static func wantsShortAnswers(_ preferences: [Preference]) -> Bool {
+        preferences.contains { $0.key == "reply_length" && $0.value.stringValue == "short" }
+    }
+
+    /// A long answer cut to its first lines, saying how much was left out. iCalendar text is
+    /// never cut: half a calendar file is no use.
+    static func shorten(_ reply: String, lines limit: Int = 6) -> String {
+        let lines = reply.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > limit, !reply.hasPrefix("BEGIN:VCALENDAR") else { return reply }
+        return lines.prefix(limit).joined(separator: "\n") + "\n…and \(lines.count - limit) more lines (you asked for short answers; say \"keep answers normal\" to see everything)."
     }
 
     // MARK: Wording

@@ -242,7 +242,9 @@ struct ArgumentReader {
         guard let index = lowers.lastIndex(of: marker), index + 1 < tokens.count else { return nil }
         let stops: Set<String> = ["about", "on", "at", "for", "to", "today", "yesterday", "and", "regarding", "re", "that", "please", "now", "right"]
         var words: [String] = []
-        for token in tokens[(index + 1)...] {
+        let dated = excludedTokens(dates: true)
+        for (position, token) in tokens.enumerated().dropFirst(index + 1) {
+            if dated.contains(position) { break }
             if !all && (stops.contains(token.lower) || words.count == 3) { break }
             if all && ["please", "right", "now"].contains(token.lower) { break }
             words.append(token.text)
@@ -347,7 +349,9 @@ struct ArgumentReader {
         }
         if !emails.isEmpty { arguments["emails"] = .array(emails.map(JSONValue.string)) }
         if let phone = phones.first { arguments["phone"] = .string(phone) }
-        if let company = afterWord("at") ?? afterWord("for") { arguments["company"] = .string(company) }
+        if let company = afterWord("at") ?? afterWord("for") ?? (has("company") ? after(["to", "is"]) : nil) {
+            arguments["company"] = .string(company.trimmingCharacters(in: .punctuationCharacters))
+        }
         guard arguments["query"] != nil || arguments["id"] != nil else { return .question("Whose details should I change?") }
         guard arguments.count > 1 else { return .question("What should change? Try: update Alice's phone to +44 20 7946 0000") }
         return .arguments(.object(arguments))

@@ -184,6 +184,22 @@ public struct DateParser: Sendable {
                     i = last + 1
                     continue
                 }
+                // A month alone: "in March", "for december", "march": that whole month, the next one
+                // to come ("may" only after a preposition: it is a verb too).
+                if let m = Self.months[w], w != "may" || ["in", "for", "during", "of"].contains(word(i - 1) ?? ""),
+                   word(i + 1).flatMap(Self.ordinal) == nil, word(i - 1).flatMap(Self.ordinal) == nil {
+                    let thisMonth = calendar.component(.month, from: now)
+                    var year = calendar.component(.year, from: now)
+                    if m < thisMonth { year += 1 }
+                    var start = calendar.date(from: DateComponents(year: year, month: m, day: 1))!
+                    if m == thisMonth { start = calendar.startOfDay(for: now) }
+                    let end = calendar.date(from: DateComponents(year: year, month: m + 1, day: 1))!
+                    day = .span(start: start, end: end)
+                    used.append(i)
+                    if let before = word(i - 1), ["in", "for", "during", "of"].contains(before) { used.append(i - 1) }
+                    i += 1
+                    continue
+                }
                 if let iso = Self.isoDate(w) {
                     day = .date(year: iso.0, month: iso.1, day: iso.2)
                     used.append(i)

@@ -214,6 +214,11 @@ public enum ToolExamples {
             "can you schedule a call with {name} and {name} {when}",
             "put a meeting with {email} in my calendar {when}",
             "arrange {text} at {when} at the office",
+            "meeting with {name} {when}",
+            "lunch with {name} {when}",
+            "dentist appointment {when}",
+            "meeting with {name} on {when} for {duration}",
+            "{text} with {name} {when} at the office",
         ],
         "calendar.list": [
             "what's on {when}",

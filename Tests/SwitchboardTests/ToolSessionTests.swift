@@ -76,4 +76,78 @@ struct ToolSessionTests {
         #expect(out.contains("isn't a date that exists"), "\(out)")
         #expect(out.contains("could mean"), "\(out)")
     }
+
+    @Test("Every other tool in one session: notes, reminders, calendar, contacts, sending, time, history, undo, preferences, help")
+    func everyTool() throws {
+        let dir = try TemporaryDirectory()
+        let session = try Binary.chat("sam", [
+            "add a note: the wifi password is on the fridge",
+            "search my notes for wifi",
+            "delete note 1",
+            "undo",
+            "remind me on 12 March at 9 to call Bob",
+            "what reminders do I have",
+            "cancel reminder 1",
+            "undo",
+            "meeting with Alice on 12 March at 3pm",
+            "what's on my calendar on 12 March",
+            "move event 2 to 12 March at 4pm",
+            "export my calendar for March",
+            "cancel event 2",
+            "add contact Bob Jones, bob@example.com",
+            "add contact Robert Jones, rob@example.org",
+            "update Bob's company to Initech",
+            "find contact jones",
+            "merge contacts 3 and 4",
+            "delete contact Bob",
+            "undo",
+            "email bob@example.com that the report is ready",
+            "post in !ops:example.org that the deploy is done",
+            "what time is it in Tokyo",
+            "keep answers short",
+            "what did you do today",
+            "undo 2",
+            "what do you know about me",
+            "call me Sam",
+            "forget my preferences",
+            "help",
+        ], dataDir: dir.path)
+        #expect(session.status == 0, "stderr: \(session.stderr)")
+        let out = session.stdout
+        for expected in [
+            "Added note 1: the wifi password is on the fridge",
+            "1 note contains \"wifi\"",
+            "Undone: restored note 1",
+            "OK, I'll remind you Fri 12 Mar", "call Bob (reminder 1)",
+            "You have 1 upcoming reminder:",
+            "Cancelled reminder 1:",
+            "Undone: put back reminder 1 as it was.",
+            "Added event 2: Fri 12 Mar", "15:00–16:00 meeting with Alice",
+            "1 event from Fri 12 Mar",
+            "Moved event 2: Fri 12 Mar", "16:00–17:00 meeting with Alice",
+            "BEGIN:VCALENDAR", "SUMMARY:meeting with Alice",
+            "Cancelled event 2:",
+            "Added contact 3: Bob Jones · bob@example.com",
+            "Updated 3: Bob Jones · bob@example.com · Initech",
+            "3: Bob Jones", "4: Robert Jones",
+            "Merged Robert Jones (4) into 3: Bob Jones · bob@example.com, rob@example.org · Initech",
+            "Deleted contact 3: Bob Jones.",
+            "Undone: restored contact 3.",
+            "I can't send email: no email account is configured for me.",
+            "I can't post to Matrix rooms: no Matrix account is configured for me.",
+            "in Asia/Tokyo (UTC+09:00)",
+            "Got it. Answers: short",
+            "contacts.merge: merged contact 4 into 3",
+            "…and", "more lines (you asked for short answers",
+            "Undone: forgot reply_length.",
+            "Got it. I call you: Sam",
+            "I've forgotten your 1 preference",
+            "Here's what I can do",
+        ] {
+            #expect(out.contains(expected), "missing \"\(expected)\" in:\n\(out)")
+        }
+        // Nothing was sent anywhere: no channel for it.
+        let audit = try Binary.auditJSON(dataDir: dir.path)
+        #expect(!audit.contains { ($0["tool"] as? String)?.hasPrefix("email.") == true && $0["status"] as? String == "executed" })
+    }
 }
