@@ -104,7 +104,9 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardEngine",
             ],
-            swiftSettings: swiftSettings
+            // Optimised in debug builds too: unoptimised, training at start-up takes seconds
+            // instead of a fraction of one, in every test process that needs it.
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // What every channel adapter shares: the adapter protocol, inbox writer (group
         // commit), outbox dispatcher, and the one retry/backoff state machine.
