@@ -411,10 +411,10 @@ struct ArgumentReader {
     }
 
     static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        date.formatted(isoStyle)
     }
+
+    private static let isoStyle = Date.ISO8601FormatStyle()
 }
 
 extension Calendar {

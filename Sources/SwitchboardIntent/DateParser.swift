@@ -30,21 +30,21 @@ public enum DateScan: Hashable, Sendable {
 /// "at noon", "3/4", "2026-12-03 14:00", "this weekend", "tonight".
 public struct DateParser: Sendable {
     /// The zone the words mean.
-    public var zone: TimeZone
+    public let zone: TimeZone
     /// Now.
-    public var now: Date
+    public let now: Date
+
+    /// Made once: a calendar is costly to set up, and a scan asks it many questions.
+    private let calendar: Calendar
 
     /// Creates a parser for a zone and a moment.
     public init(zone: TimeZone, now: Date) {
         self.zone = zone
         self.now = now
-    }
-
-    private var calendar: Calendar {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
         calendar.firstWeekday = 2
-        return calendar
+        self.calendar = calendar
     }
 
     static let months: [String: Int] = [
