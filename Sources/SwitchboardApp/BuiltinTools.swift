@@ -6,7 +6,7 @@ import SwitchboardTools
 enum BuiltinTools {
     static var all: [any Tool] {
         let tools: [any Tool] = NotesTools.all + TasksTools.all + RemindersTools.all + CalendarTools.all + ContactsTools.all
-            + UtilityTools.all + SendingTools.all
+            + UtilityTools.all + SendingTools.all + IdentityTools.all
         return tools + PreferencesTools.all(tools: tools.map(\.descriptor))
     }
 

@@ -41,7 +41,9 @@ struct Pipeline {
             logger: logger
         )
         let planner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
-            let zone = try? await store.read { try $0.preferences(of: person).first { $0.key == "timezone" }?.value.stringValue }
+            let zone = try? await store.read { reader in
+                try reader.preferences(of: reader.linkedPerson(for: person) ?? person).first { $0.key == "timezone" }?.value.stringValue
+            }
             return zone.flatMap { $0 }.flatMap(TimeZone.init(identifier:))
         } lastReply: { conversation in
             let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }

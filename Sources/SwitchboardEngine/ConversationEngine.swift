@@ -236,8 +236,10 @@ public final class ConversationEngine: Service, Sendable {
 
     private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> (ToolGate.Result?, [GateEvent]) {
         let message = item.inbound.message
+        // A channel identity the person linked ("link my email …") acts as that person.
+        let person = try tx.linkedPerson(for: message.sender.id) ?? message.sender.id
         let request = ToolGate.Request(
-            person: message.sender.id,
+            person: person,
             conversation: message.conversation,
             inboxID: item.inbound.id,
             correlationID: CorrelationID(inbox: item.inbound.id),

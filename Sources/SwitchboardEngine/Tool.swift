@@ -174,6 +174,30 @@ public struct ToolContext {
         try tx.deletePreference(person, key: key)
     }
 
+    /// The channel identities linked to the person ("email:sam@example.org").
+    public func linkedIdentities() throws -> [PersonID] {
+        try tx.linkedIdentities(of: person)
+    }
+
+    /// The person a channel identity is linked to, if any.
+    public func linkedPerson(for identity: PersonID) throws -> PersonID? {
+        try tx.linkedPerson(for: identity)
+    }
+
+    /// Links a channel identity to the person (after they proved they hold it).
+    public func link(_ identity: PersonID) throws {
+        try tx.linkIdentity(identity, to: person, at: now)
+    }
+
+    /// Removes a link, or gives the identity back to `previous`.
+    public func unlink(_ identity: PersonID, restoring previous: PersonID?) throws {
+        if let previous {
+            try tx.linkIdentity(identity, to: previous, at: now)
+        } else {
+            _ = try tx.unlinkIdentity(identity)
+        }
+    }
+
     /// Forgets all the person's preferences; returns how many there were.
     public func forgetPreferences() throws -> Int {
         try tx.forgetPreferences(of: person)

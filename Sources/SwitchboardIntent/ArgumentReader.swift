@@ -114,6 +114,14 @@ struct ArgumentReader {
             guard let name = afterWord("with") ?? possessive() else { return .question("With whom? Try: log call with Alice: discussed renewal") }
             let body = colonText() ?? quoted() ?? text.trimmingWhitespace()
             return .arguments(["name": .string(name), "text": .string(body)])
+        case "identity.link":
+            guard let email = emails.first else { return .question("Which address? Try: link my email sam@example.org") }
+            return .arguments(["email": .string(email)])
+        case "identity.verify":
+            guard let code = tokens.map(\.text).first(where: { $0.count == 6 && $0.allSatisfy(\.isNumber) }) else {
+                return .question("The code has 6 digits. Try: link code 123456")
+            }
+            return .arguments(["code": .string(code)])
         case "contacts.merge":
             guard numbers.count >= 2 else { return .question("Which two contacts? Try: merge contacts 3 and 7") }
             return .arguments(["ids": [.int(Int64(numbers[0])), .int(Int64(numbers[1]))]])

@@ -123,3 +123,11 @@ public struct CorrelationID: Hashable, Sendable, Codable, CustomStringConvertibl
 
     public var description: String { rawValue }
 }
+
+extension PersonID {
+    /// The identity of an email sender: `email:` and the address in lower case. The email channel
+    /// names senders this way, and linking ("link my email …") maps it to a person.
+    public static func email(_ address: String) -> PersonID {
+        PersonID("email:" + address.lowercased())
+    }
+}

@@ -245,5 +245,14 @@ enum SQLiteMigrations {
 
         -- A subject line for channels that have one: an email the email.send tool writes.
         ALTER TABLE outbox ADD COLUMN subject TEXT;
+
+        -- One person across channels: a channel identity (email:sam@example.org) linked, after
+        -- proof by a code, to the person who asked (@sam:example.org).
+        CREATE TABLE identities (
+            identity TEXT PRIMARY KEY,
+            person TEXT NOT NULL,
+            linked_at INTEGER NOT NULL
+        );
+        CREATE INDEX identities_person ON identities (person, linked_at);
         """
 }

@@ -355,6 +355,30 @@ final class SQLiteTransaction: StoreTransaction {
         return db.changesCount > 0
     }
 
+    // MARK: Identities
+
+    func linkedPerson(for identity: PersonID) throws -> PersonID? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT person FROM identities WHERE identity = ?"), arguments: [identity.rawValue])
+            .map { PersonID($0) }
+    }
+
+    func linkedIdentities(of person: PersonID) throws -> [PersonID] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT identity FROM identities WHERE person = ? ORDER BY linked_at, identity"), arguments: [person.rawValue])
+            .map { PersonID($0) }
+    }
+
+    func linkIdentity(_ identity: PersonID, to person: PersonID, at: Date) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO identities (identity, person, linked_at) VALUES (?, ?, ?)
+            ON CONFLICT (identity) DO UPDATE SET person = excluded.person, linked_at = excluded.linked_at
+            """).execute(arguments: [identity.rawValue, person.rawValue, AuditChain.microseconds(at)])
+    }
+
+    func unlinkIdentity(_ identity: PersonID) throws -> Bool {
+        try db.cachedStatement(sql: "DELETE FROM identities WHERE identity = ?").execute(arguments: [identity.rawValue])
+        return db.changesCount > 0
+    }
+
     // MARK: Confirmations
 
     func savePendingConfirmation(_ c: PendingConfirmation) throws {

@@ -117,6 +117,13 @@ public protocol StoreReader {
 
     /// A person's preferences, by key.
     func preferences(of person: PersonID) throws -> [Preference]
+
+    /// The person a channel identity is linked to ("email:sam@example.org" → "@sam:example.org"),
+    /// if it is linked.
+    func linkedPerson(for identity: PersonID) throws -> PersonID?
+
+    /// The channel identities linked to a person, in the order they were linked.
+    func linkedIdentities(of person: PersonID) throws -> [PersonID]
 }
 
 /// Writes; only inside `Store.write`.
@@ -174,6 +181,12 @@ public protocol StoreTransaction: StoreReader {
 
     /// Forgets one preference of a person. Returns whether it was set.
     func deletePreference(_ person: PersonID, key: String) throws -> Bool
+
+    /// Links a channel identity to a person, replacing any earlier link of that identity.
+    func linkIdentity(_ identity: PersonID, to person: PersonID, at: Date) throws
+
+    /// Removes a link. Returns whether there was one.
+    func unlinkIdentity(_ identity: PersonID) throws -> Bool
 
     /// Runs `body` in a savepoint: if it throws, only its own changes roll back.
     func savepoint<T>(_ body: () throws -> T) throws -> T

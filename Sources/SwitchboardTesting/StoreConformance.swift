@@ -40,6 +40,8 @@ public enum StoreConformance {
         ("an API key is stored by hash and revoked once", apiKeys),
         ("preferences are per person and forgotten together", preferences),
         ("depth reports the age of the oldest waiting work", depthAges),
+        ("tool records are per owner and kind, searchable, due in time order, restored with their ids", records),
+        ("a channel identity links to one person, and unlinks", identities),
     ]
 
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -455,5 +457,58 @@ public enum StoreConformance {
         }
         let depth = try await store.read { try $0.depth(channel: nil) }
         try expect(depth.oldestInbound == t0 && depth.oldestOutbound == t0.addingTimeInterval(7), "oldest of each")
+    }
+
+    static func records(_ store: any Store) async throws {
+        let (task, reminder, other) = try await store.write { tx in
+            (
+                try tx.records.add(ToolRecordDraft(kind: "task", owner: "alice", title: "Renew Passport", status: "open", fields: ["note": "at the Town Hall"]), at: t0),
+                try tx.records.add(ToolRecordDraft(kind: "reminder", owner: "alice", title: "stretch", status: "pending", at: t0.addingTimeInterval(60)), at: t0),
+                try tx.records.add(ToolRecordDraft(kind: "reminder", owner: "bob", title: "water", status: "pending", at: t0.addingTimeInterval(30)), at: t0)
+            )
+        }
+        try expect(task.id < reminder.id && reminder.id < other.id, "ids count up across kinds")
+        let found = try await store.read { tx in
+            (try tx.records.search(owner: "alice", kind: "task", query: "PASSPORT"), try tx.records.search(owner: "alice", kind: "task", query: "town hall"),
+             try tx.records.search(owner: "bob", kind: "task", query: "passport"), try tx.records.records(owner: "bob", kind: "task", ids: [task.id]))
+        }
+        try expect(found.0.map(\.id) == [task.id] && found.1.map(\.id) == [task.id], "search title and fields, any case")
+        try expect(found.2.isEmpty && found.3.isEmpty, "never another owner's")
+        let due = try await store.read { tx in
+            (try tx.records.due(kind: "reminder", status: "pending", now: t0.addingTimeInterval(45), limit: 10), try tx.records.nextDue(kind: "reminder", status: "pending"))
+        }
+        try expect(due.0.map(\.id) == [other.id] && due.1 == t0.addingTimeInterval(30), "due in time order, any owner")
+        var changed = task
+        changed.status = "done"
+        changed.updatedAt = t0.addingTimeInterval(5)
+        let done = changed
+        let updated = try await store.write { tx in (try tx.records.update(done), try tx.records.update(ToolRecord(id: 9999, kind: "task", owner: "alice", title: "", status: "", at: nil, endAt: nil, fields: [:], createdAt: t0, updatedAt: t0))) }
+        try expect(updated.0 && !updated.1, "update finds only a stored record")
+        let listed = try await store.read { tx in
+            (try tx.records.list(owner: "alice", kind: "task", statuses: ["open"], from: nil, to: nil), try tx.records.list(owner: "alice", kind: "task", statuses: ["done"], from: nil, to: nil),
+             try tx.records.list(owner: "alice", kind: "reminder", statuses: nil, from: t0, to: t0.addingTimeInterval(61)))
+        }
+        try expect(listed.0.isEmpty && listed.1.first == done && listed.2.map(\.id) == [reminder.id], "list by status and time range")
+        let deleted = try await store.write { try $0.records.delete(owner: "alice", kind: "task", ids: [task.id, other.id]) }
+        try expect(deleted == 1, "delete only the owner's, of the kind")
+        try await store.write { try $0.records.restore([done]) }
+        let back = try await store.read { try $0.records.records(owner: "alice", kind: "task", ids: [done.id]) }
+        try expect(back == [done], "restored with its id, fields and times")
+    }
+
+    static func identities(_ store: any Store) async throws {
+        try await store.write { tx in
+            try tx.linkIdentity("email:sam@example.org", to: "@sam:example.org", at: t0)
+            try tx.linkIdentity("email:s@example.net", to: "@sam:example.org", at: t0.addingTimeInterval(1))
+            try tx.linkIdentity("email:x@example.org", to: "@bob:example.org", at: t0)
+            try tx.linkIdentity("email:x@example.org", to: "@sam:example.org", at: t0.addingTimeInterval(2))
+        }
+        let read = try await store.read { tx in
+            (try tx.linkedPerson(for: "email:sam@example.org"), try tx.linkedPerson(for: "email:nobody@example.org"), try tx.linkedIdentities(of: "@sam:example.org"), try tx.linkedIdentities(of: "@bob:example.org"))
+        }
+        try expect(read.0 == "@sam:example.org" && read.1 == nil, "linked and unlinked identities")
+        try expect(read.2 == ["email:sam@example.org", "email:s@example.net", "email:x@example.org"] && read.3.isEmpty, "a relink moves the identity")
+        let unlinked = try await store.write { tx in (try tx.unlinkIdentity("email:s@example.net"), try tx.unlinkIdentity("email:s@example.net")) }
+        try expect(unlinked.0 && !unlinked.1, "unlinked once")
     }
 }

@@ -142,10 +142,12 @@ public struct PreferencesShow: Tool {
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         let preferences = try context.preferences()
-        guard !preferences.isEmpty else {
+        let linked = try context.linkedIdentities().map { $0.rawValue.hasPrefix("email:") ? String($0.rawValue.dropFirst(6)) : $0.rawValue }
+        guard !preferences.isEmpty || !linked.isEmpty else {
             return ToolOutput(reply: "I don't know anything about you yet. Tell me, e.g.: my timezone is Europe/Berlin, or call me Sam.", summary: "0 preferences")
         }
-        let lines = preferences.keys.sorted().map { "• " + PreferencesTools.describe($0, preferences[$0]!) }
+        var lines = preferences.keys.sorted().map { "• " + PreferencesTools.describe($0, preferences[$0]!) }
+        if !linked.isEmpty { lines.append("• Linked addresses: " + linked.joined(separator: ", ")) }
         return ToolOutput(reply: (["Here's what I know about you:"] + lines + ["Say \"forget my preferences\" to clear them."]).joined(separator: "\n"), summary: "\(preferences.count) preferences")
     }
 }

@@ -5,6 +5,21 @@
 /// Example requests per tool name. Slots in braces stand for the parts that vary.
 public enum ToolExamples {
     static let byTool: [String: [String]] = [
+        "identity.link": [
+            "link my email {email}",
+            "link my email address {email}",
+            "connect my email {email} to you",
+            "add my email address {email} to my account",
+            "i also write from {email}, link it",
+            "verify my email {email}",
+        ],
+        "identity.verify": [
+            "link code {number}",
+            "the code is {number}",
+            "my link code is {number}",
+            "verification code {number}",
+            "here's the code: {number}",
+        ],
         "contacts.merge": [
             "merge contacts {number} and {number}",
             "combine contacts {number} and {number}",
@@ -528,6 +543,7 @@ public enum ToolExamples {
         "email.send": "email bob@example.com that the report is ready", "matrix.post": "post in !ops:example.org that the deploy is done",
         "time.now": "what time is it in tokyo", "math.calc": "what's 17% of 240", "preferences.set": "my timezone is europe/berlin",
         "preferences.show": "what do you know about me", "preferences.forget": "forget my preferences",
+        "identity.link": "link my email sam@example.org", "identity.verify": "link code 123456",
         "help": "what can you do", "history": "what did you do today", "undo": "undo",
     ]
 }

@@ -219,4 +219,30 @@ struct ToolEffectTests {
         #expect(try await tools.say("calculate 1/0").contains("divides by zero"))
         #expect(try await tools.say("convert 5 kg to km").contains("can't convert"))
     }
+
+    @Test("Linking an email address: a code goes to that address, a wrong code is refused, the right one links; preferences and confirmations follow the person")
+    func linking() async throws {
+        let tools = try ToolHarness()
+        let sam: PersonID = "@sam:example.org"
+        let mailbox = PersonID.email("Sam@Example.org")
+        _ = try await tools.say("my timezone is Europe/Berlin", as: sam)
+        #expect(try await tools.say("link my email Sam@Example.org", as: sam).contains("I've sent a 6-digit code to sam@example.org"))
+        try await tools.harness.drain()
+        let mail = try #require(tools.harness.email.delivered.last)
+        #expect(mail.conversation.conversation.rawValue == "sam@example.org" && mail.subject == "Your Switchboard link code")
+        let code = try #require(mail.text.split(separator: "\n").first { $0.hasPrefix("link code ") }).dropFirst("link code ".count)
+        // Someone else cannot use the code, and a wrong code is counted.
+        #expect(try await tools.say("link code \(code)", as: "@eve:example.org").contains("no link waiting"))
+        let wrong = code == "000000" ? "111111" : "000000"
+        #expect(try await tools.say("link code \(wrong)", as: sam).contains("doesn't match. 4 tries left"))
+        #expect(try await tools.say("link code \(code)", as: sam).contains("Linked sam@example.org"))
+        // The code is never in the audit trail.
+        let audit = try await tools.harness.audit()
+        #expect(!audit.contains { $0.entry.arguments.canonicalText.contains(String(code)) || $0.entry.summary.contains(String(code)) })
+        // Mail from the address is now Sam: Sam's preferences and history.
+        #expect(try await tools.say("what do you know about me", as: mailbox).contains("Your time zone: Europe/Berlin"))
+        #expect(try await tools.say("what do you know about me", as: sam).contains("Linked addresses: sam@example.org"))
+        #expect(try await tools.say("undo", as: sam).contains("unlinked sam@example.org"))
+        #expect(try await tools.say("what do you know about me", as: mailbox).contains("I don't know anything about you yet"))
+    }
 }
