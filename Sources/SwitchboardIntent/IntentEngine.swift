@@ -122,7 +122,23 @@ public struct IntentEngine: Sendable {
             let parts = Set(phrase.lowercased().split(separator: " ").map(String.init))
             for index in words.indices where parts.contains(words[index]) { words[index] = "<when>" }
         }
-        return Normalised(words: words.filter { !$0.isEmpty }, tokens: tokens, dates: dates, duration: duration)
+        return Normalised(words: Self.withoutCourtesy(words.filter { !$0.isEmpty }), tokens: tokens, dates: dates, duration: duration)
+    }
+
+    static let courtesyBefore: Set<String> = [
+        "please", "pls", "plz", "kindly", "hey", "hi", "hello", "ok", "okay", "so", "could", "can", "would", "you", "u", "mind",
+        "just", "quickly", "assistant", "switchboard",
+    ]
+    static let courtesyAfter: Set<String> = ["please", "pls", "plz", "thanks", "thank", "you", "thx", "ty", "cheers", "mate"]
+
+    /// The request without the courtesy around it ("could you please …, thanks"): it says
+    /// nothing about which tool is meant. A message that is nothing but courtesy keeps it.
+    static func withoutCourtesy(_ words: [String]) -> [String] {
+        var start = 0
+        var end = words.count
+        while end - start > 1, courtesyBefore.contains(words[start]) { start += 1 }
+        while end - start > 1, courtesyAfter.contains(words[end - 1]) { end -= 1 }
+        return Array(words[start..<end])
     }
 
     static func literalWords(_ template: String) -> Set<String> {
