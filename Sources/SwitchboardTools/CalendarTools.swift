@@ -65,7 +65,7 @@ public enum CalendarTools {
 }
 
 /// `calendar.create`: adds an event, warning about overlaps.
-public struct CalendarCreate: Tool {
+public struct CalendarCreate: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -121,10 +121,6 @@ public struct CalendarCreate: Tool {
             summary: "added event \(event.id)", undo: RecordTools.undoCreate([event])
         )
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `calendar.list`: the events in a range (today when none is given).
@@ -178,7 +174,7 @@ public struct CalendarList: Tool {
 }
 
 /// `calendar.move`: gives an event a new start (keeping its length, unless a new end is given).
-public struct CalendarMove: Tool {
+public struct CalendarMove: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -232,14 +228,10 @@ public struct CalendarMove: Tool {
             summary: "moved event \(id)", undo: RecordTools.undoRestore([event])
         )
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `calendar.cancel`: cancels an event (kept, marked cancelled, so undo can bring it back).
-public struct CalendarCancel: Tool {
+public struct CalendarCancel: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -269,10 +261,6 @@ public struct CalendarCancel: Tool {
         cancelled.updatedAt = context.now
         try context.records.update(cancelled)
         return ToolOutput(reply: "Cancelled event \(CalendarTools.line(event, context: context))", summary: "cancelled event \(id)", undo: RecordTools.undoRestore([event]))
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }
 

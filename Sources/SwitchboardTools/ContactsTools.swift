@@ -74,7 +74,7 @@ public enum ContactsTools {
 }
 
 /// `contacts.add`: adds a person.
-public struct ContactsAdd: Tool {
+public struct ContactsAdd: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -106,10 +106,6 @@ public struct ContactsAdd: Tool {
         var reply = "Added contact \(ContactsTools.card(contact))"
         if let twin = existing.first { reply += "\nYou already had a contact named \(twin.title) (\(twin.id)); say \"merge contacts \(twin.id) and \(contact.id)\" if they're the same person." }
         return ToolOutput(reply: reply, summary: "added contact \(contact.id)", undo: RecordTools.undoCreate([contact]))
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }
 
@@ -156,7 +152,7 @@ public struct ContactsFind: Tool {
 }
 
 /// `contacts.update`: changes a contact's details.
-public struct ContactsUpdate: Tool {
+public struct ContactsUpdate: RecordTool {
     public init() {}
 
     public let descriptor: ToolDescriptor = {
@@ -205,14 +201,10 @@ public struct ContactsUpdate: Tool {
         try context.records.update(updated)
         return ToolOutput(reply: "Updated \(ContactsTools.card(updated))", summary: "updated contact \(id)", undo: RecordTools.undoRestore([contact]))
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `contacts.delete`: deletes a contact and its interaction log.
-public struct ContactsDelete: Tool {
+public struct ContactsDelete: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -243,14 +235,10 @@ public struct ContactsDelete: Tool {
             summary: "deleted contact \(id)", undo: RecordTools.undoRestore([contact] + log)
         )
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `contacts.log`: records an interaction with a contact ("log call with Alice: discussed renewal").
-public struct ContactsLog: Tool {
+public struct ContactsLog: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -291,14 +279,10 @@ public struct ContactsLog: Tool {
         ), at: context.now)
         return ToolOutput(reply: "Logged for \(contact.title): \(text)", summary: "logged interaction \(entry.id) with contact \(id)", undo: RecordTools.undoCreate([entry]))
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `contacts.merge`: merges the second contact into the first (details combined, log moved).
-public struct ContactsMerge: Tool {
+public struct ContactsMerge: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -364,9 +348,5 @@ public struct ContactsMerge: Tool {
             reply: "Merged \(other.title) (\(other.id)) into \(ContactsTools.card(merged))",
             summary: "merged contact \(other.id) into \(keep.id)", undo: RecordTools.undoRestore([keep, other] + log)
         )
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }

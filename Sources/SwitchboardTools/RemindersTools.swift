@@ -22,7 +22,7 @@ public enum RemindersTools {
 }
 
 /// `reminders.add`: schedules a reminder.
-public struct RemindersAdd: Tool {
+public struct RemindersAdd: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -76,10 +76,6 @@ public struct RemindersAdd: Tool {
             summary: "added reminder \(reminder.id)", undo: RecordTools.undoCreate([reminder])
         )
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `reminders.list`: the reminders still to come.
@@ -113,7 +109,7 @@ public struct RemindersList: Tool {
 }
 
 /// `reminders.cancel`: cancels a reminder that has not fired yet.
-public struct RemindersCancel: Tool {
+public struct RemindersCancel: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -148,9 +144,5 @@ public struct RemindersCancel: Tool {
             reply: "Cancelled reminder \(RemindersTools.line(reminder, context: context))",
             summary: "cancelled reminder \(id)", undo: RecordTools.undoRestore([reminder])
         )
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }

@@ -19,7 +19,7 @@ public enum TasksTools {
 }
 
 /// `tasks.add`: adds a task, with an optional due time.
-public struct TasksAdd: Tool {
+public struct TasksAdd: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -62,10 +62,6 @@ public struct TasksAdd: Tool {
             reply: "Added task \(TasksTools.line(task, context: context))",
             summary: "added task \(task.id)", undo: RecordTools.undoCreate([task])
         )
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }
 
@@ -137,7 +133,7 @@ struct TaskStatusChange {
 }
 
 /// `tasks.complete`: marks a task done.
-public struct TasksComplete: Tool {
+public struct TasksComplete: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -160,14 +156,10 @@ public struct TasksComplete: Tool {
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         try change.execute(call, context: context)
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `tasks.reopen`: marks a done task open again.
-public struct TasksReopen: Tool {
+public struct TasksReopen: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -190,14 +182,10 @@ public struct TasksReopen: Tool {
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         try change.execute(call, context: context)
     }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
-    }
 }
 
 /// `tasks.delete`: deletes one task (medium risk), or every done task (high risk: asks first).
-public struct TasksDelete: Tool {
+public struct TasksDelete: RecordTool {
     public init() {}
 
     public let descriptor = ToolDescriptor(
@@ -239,9 +227,5 @@ public struct TasksDelete: Tool {
         let deleted = try context.records.delete(owner: context.person, kind: TasksTools.kind, ids: tasks.map(\.id))
         let reply = deleted == 1 ? "Deleted task \(tasks[0].id): \(tasks[0].title). Say \"undo\" to bring it back." : "Deleted \(deleted) tasks. Say \"undo\" to bring them back."
         return ToolOutput(reply: reply, summary: "deleted tasks \(tasks.map { String($0.id) }.joined(separator: ", "))", undo: RecordTools.undoRestore(tasks))
-    }
-
-    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        try RecordTools.undo(payload, context: context)
     }
 }

@@ -6,6 +6,16 @@ public import SwitchboardEngine
 public import SwitchboardModel
 import SwitchboardStorage
 
+/// A tool whose changes are to records, undone by `RecordTools.undo` from the payload its
+/// execution returned (`undoCreate`, `undoRestore`).
+public protocol RecordTool: Tool {}
+
+extension RecordTool {
+    public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
+        try RecordTools.undo(payload, context: context)
+    }
+}
+
 /// Helpers for the tools built on `RecordStore`.
 enum RecordTools {
     /// The person's time zone: their `timezone` preference, else this machine's.
