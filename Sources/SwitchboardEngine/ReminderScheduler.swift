@@ -70,10 +70,12 @@ public final class ReminderScheduler: Service, Sendable {
                     try tx.records.update(broken)
                     continue
                 }
-                let name = try tx.preferences(of: reminder.owner).first { $0.key == "name" }?.value.stringValue
+                let preferences = try tx.preferences(of: reminder.owner)
+                let name = preferences.first { $0.key == "name" }?.value.stringValue
                 var text = "⏰ \(name.map { "\($0), reminder" } ?? "Reminder"): \(reminder.title)"
                 if let at = reminder.at, now.timeIntervalSince(at) > late {
-                    text += "\n(This is late: it was due at \(RFC3339.format(at)), while I was offline.)"
+                    let zone = preferences.first { $0.key == "timezone" }?.value.stringValue.flatMap(TimeZone.init(identifier:)) ?? .current
+                    text += "\n(This is late: it was due \(Replies.time(at, zone: zone)), while I was offline.)"
                 }
                 _ = try tx.enqueueOutbound(OutboundDraft(
                     deliveryKey: "reminder-\(reminder.id)",

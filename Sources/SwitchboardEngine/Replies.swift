@@ -54,11 +54,12 @@ enum Replies {
             (record.entry.status == .executed || record.entry.status == .undone) && registry[record.entry.tool]?.descriptor.effect != .readOnly
         }
         guard !records.isEmpty else { return "I haven't changed anything for you in the last 24 hours." }
+        let zone = try tx.preferences(of: person).first { $0.key == "timezone" }?.value.stringValue.flatMap(TimeZone.init(identifier:)) ?? .current
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "HH:mm"
-        var lines = ["In the last 24 hours (times in UTC), newest first:"]
+        formatter.timeZone = zone
+        formatter.dateFormat = "EEE HH:mm"
+        var lines = ["In the last 24 hours (times in \(zone.identifier)), newest first:"]
         for record in records.reversed().prefix(30) {
             let entry = record.entry
             let verb = entry.status == .undone ? "undid \(entry.tool)" : entry.summary
@@ -67,5 +68,14 @@ enum Replies {
         if records.count > 30 { lines.append("…and \(records.count - 30) earlier.") }
         lines.append("Say \"undo\" to revert the last change, or \"undo 3\" for the last three.")
         return lines.joined(separator: "\n")
+    }
+
+    /// A moment as people read it, in their zone: "Mon 30 Nov 09:00 (Europe/Berlin)".
+    static func time(_ date: Date, zone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "EEE d MMM HH:mm"
+        return "\(formatter.string(from: date)) (\(zone.identifier))"
     }
 }

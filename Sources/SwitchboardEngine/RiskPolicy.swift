@@ -38,16 +38,13 @@ public struct RiskPolicy: Sendable, Hashable {
     /// Decides whether a call runs, waits, or is refused.
     ///
     /// `askFirst` is the person's own rule: `true` (always ask) makes every call that changes
-    /// something wait for a yes; `false` (don't ask) lets a call run that only configuration made
-    /// high-risk, but never one whose tool is declared high-risk, whose arguments made it high-risk
-    /// (a bulk delete), or that came from untrusted content.
+    /// something wait for a yes. A person can only add confirmations, never remove one: what the
+    /// tool, its arguments, the operator's configuration or taint require stays required, so
+    /// "don't ask again" only takes back an earlier "always ask".
     public func assess(_ call: PreparedCall, tool: ToolDescriptor, tainted: Bool, senderAuthenticated: Bool, askFirst: Bool? = nil) -> Decision {
         let risk = risk(of: call, tool: tool)
         var needsConfirmation = risk == .high || (tainted && tool.effect != .readOnly)
         if askFirst == true && tool.effect != .readOnly { needsConfirmation = true }
-        if askFirst == false && needsConfirmation && !tainted && tool.baseRisk < .high && call.risk < .high {
-            needsConfirmation = false
-        }
         guard needsConfirmation else { return .run(risk) }
         guard senderAuthenticated else {
             return .refuse(risk, reason: "this needs a confirmation, and messages from an unverified sender cannot confirm")

@@ -146,7 +146,17 @@ struct ArgumentReader {
             }
             return .arguments(["expression": .string(expression)])
         case "undo":
-            return .arguments(numbers.first.map { ["nth": .int(Int64($0))] } ?? [:])
+            // A count only where it is one: "undo 3", "undo the last 3", "undo 3 times". "Undo
+            // deleting task 7" is one undo, not seven.
+            for (index, token) in tokens.enumerated() {
+                guard let count = Int(token.lower), count > 0 else { continue }
+                let before = index > 0 ? tokens[index - 1].lower : ""
+                let after = index + 1 < tokens.count ? tokens[index + 1].lower : ""
+                if ["undo", "last", "revert"].contains(before) && index == tokens.count - 1 || ["times", "changes", "things", "actions", "steps"].contains(after) {
+                    return .arguments(["nth": .int(Int64(count))])
+                }
+            }
+            return .arguments([:])
         case "preferences.set":
             return preference()
         default:

@@ -79,6 +79,8 @@ public struct DateParser: Sendable {
         var day: DayPart?
         var times: [(hour: Int, minute: Int, index: [Int])] = []
         var relative: TimeInterval?
+        /// Whether a weekday said alone ("Monday", not "this Monday") fell on today.
+        var weekdayIsToday = false
         var i = 0
         func word(_ k: Int) -> String? { k >= 0 && k < words.count ? words[k] : nil }
 
@@ -120,23 +122,27 @@ public struct DateParser: Sendable {
                     continue
                 }
                 if w == "yesterday" { day = .offset(-1); used.append(i); i += 1; continue }
-                if let weekday = Self.weekdays[w] {
+                if let weekday = Self.weekdays[w], w.count > 4 || ["on", "this", "next", "coming", "by", "until", "till", "before", "from"].contains(word(i - 1) ?? "")
+                    || word(i + 1) == "at" || word(i + 1)?.first?.isNumber == true {
+                    // A short form ("sat", "sun", "wed") is a day only beside a preposition or a
+                    // time: "I sat down" is no date.
                     var start = i
                     var next = false
+                    var this = false
+                    // "on", "this", "next" and "coming" belong to the date; "by Friday" keeps its "by".
                     if let before = word(i - 1), ["on", "this", "next", "coming"].contains(before) {
-                        start = i - 1
+                        this = before == "this"
                         next = before == "next"
+                        start = i - 1
                         if before == "next" || before == "this", word(i - 2) == "on" { start = i - 2 }
                     }
                     let today = calendar.component(.weekday, from: now)
-                    var ahead = (weekday - today + 7) % 7
-                    if ahead == 0 {
-                        if next {
-                            let phrase = tokens[start...i].map(\.text).joined(separator: " ")
-                            return .ambiguous(phrase: phrase, options: [dayStart(offset: 7), dayStart(offset: 14)])
-                        }
-                        ahead = words.contains("this") || !next ? 0 : 7
+                    let ahead = (weekday - today + 7) % 7
+                    if ahead == 0 && next {
+                        let phrase = tokens[start...i].map(\.text).joined(separator: " ")
+                        return .ambiguous(phrase: phrase, options: [dayStart(offset: 7), dayStart(offset: 14)])
                     }
+                    weekdayIsToday = ahead == 0 && !this
                     day = .offset(ahead)
                     used += Array(start...i)
                     i += 1
@@ -184,9 +190,9 @@ public struct DateParser: Sendable {
                     i = last + 1
                     continue
                 }
-                // A month alone: "in March", "for december", "march": that whole month, the next one
-                // to come ("may" only after a preposition: it is a verb too).
-                if let m = Self.months[w], w != "may" || ["in", "for", "during", "of"].contains(word(i - 1) ?? ""),
+                // A month alone after a preposition: "in March", "for december": that whole month,
+                // the next one to come ("march" and "may" alone are verbs too).
+                if let m = Self.months[w], ["in", "for", "during", "of"].contains(word(i - 1) ?? ""),
                    word(i + 1).flatMap(Self.ordinal) == nil, word(i - 1).flatMap(Self.ordinal) == nil {
                     let thisMonth = calendar.component(.month, from: now)
                     var year = calendar.component(.year, from: now)
@@ -234,7 +240,14 @@ public struct DateParser: Sendable {
         }
 
         if let relative {
-            return .found(DateMention(date: now.addingTimeInterval(relative), hasTime: true, end: nil, until: nil, tokens: used.sorted()))
+            // Whole days and weeks by the calendar, so "in 2 days" keeps the time of day across
+            // a daylight-saving change.
+            var date = now.addingTimeInterval(relative)
+            if relative >= 86400, relative.truncatingRemainder(dividingBy: 86400) == 0,
+               let byCalendar = calendar.date(byAdding: .day, value: Int(relative / 86400), to: now) {
+                date = byCalendar
+            }
+            return .found(DateMention(date: date, hasTime: true, end: nil, until: nil, tokens: used.sorted()))
         }
         guard day != nil || !times.isEmpty else { return .none }
 
@@ -260,8 +273,10 @@ public struct DateParser: Sendable {
             hasTime = true
             end = nil
             start = calendar.date(bySettingHour: first.hour, minute: first.minute, second: 0, of: start) ?? start
-            // A bare time that has passed today means tomorrow.
+            // A bare time that has passed today means tomorrow; "Monday at 9" said on Monday at
+            // 10 means next Monday.
             if day == nil, start <= now { start = calendar.date(byAdding: .day, value: 1, to: start) ?? start }
+            if weekdayIsToday, start <= now { start = calendar.date(byAdding: .day, value: 7, to: start) ?? start }
             if times.count > 1 {
                 let second = times[1]
                 var later = calendar.date(bySettingHour: second.hour, minute: second.minute, second: 0, of: start) ?? start
@@ -357,12 +372,22 @@ public struct DateParser: Sendable {
     private func resolve(year: Int?, month: Int, day: Int) -> Date? {
         let today = calendar.startOfDay(for: now)
         var components = DateComponents(year: year ?? calendar.component(.year, from: today), month: month, day: day)
-        guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else { return nil }
-        if year == nil, date < today {
-            components.year! += 1
-            return calendar.date(from: components)
+        guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else {
+            // No such day this year; without a year, a later year may have it (29 February).
+            guard year == nil else { return nil }
+            for _ in 0..<8 {
+                components.year! += 1
+                if let next = calendar.date(from: components), calendar.component(.day, from: next) == day { return next }
+            }
+            return nil
         }
-        return date
+        guard year == nil, date < today else { return date }
+        // The next year that has this day (29 February: up to eight years on).
+        for _ in 0..<8 {
+            components.year! += 1
+            if let next = calendar.date(from: components), calendar.component(.day, from: next) == day { return next }
+        }
+        return nil
     }
 
     static func amount(_ word: String) -> Double? {
@@ -373,7 +398,7 @@ public struct DateParser: Sendable {
     /// "2h", "30min", "90m".
     static func glued(_ word: String) -> (Double, Int)? {
         guard let split = word.firstIndex(where: { !$0.isNumber && $0 != "." }), split > word.startIndex,
-              let amount = Double(word[..<split]) else { return nil }
+              let amount = Double(word[..<split]), amount > 0, amount < 100_000 else { return nil }
         let unit = String(word[split...])
         if unit == "m" { return (amount, 60) }
         return units[unit].map { (amount, $0) }

@@ -48,6 +48,13 @@ public struct IdentityLink: Tool {
         guard context.sendingChannels.contains("email") else {
             throw ToolFailure("I can't send the code: no email account is configured for me.")
         }
+        // Codes to one address are limited, so nobody can guess through fresh codes or flood a
+        // stranger's inbox: three an hour.
+        let recent = try context.records.list(owner: context.person, kind: IdentityTools.kind, statuses: nil, from: context.now.addingTimeInterval(-3600), to: nil)
+            .filter { $0.title == email && $0.createdAt > context.now.addingTimeInterval(-3600) }
+        guard recent.count < 3 else {
+            throw ToolFailure("I've sent \(email) three codes in the last hour; wait a while before asking for another.")
+        }
         return PreparedCall(arguments: ["email": .string(email)], preview: "Send a code to \(email) to link it to you", risk: descriptor.baseRisk)
     }
 

@@ -72,6 +72,71 @@ struct ToolBadInputTests {
     }
 }
 
+@Suite("Dates: what the parser reads, and what it refuses")
+struct DateParserTests {
+    static let utc = TimeZone(identifier: "UTC")!
+    // Monday 30 Nov 2026, 10:00 UTC.
+    static let monday = Date(timeIntervalSince1970: 1_796_032_800)
+
+    static func found(_ text: String, now: Date = monday) -> Date? {
+        if case .found(let mention) = DateParser(zone: utc, now: now).scan(text) { return mention.date }
+        return nil
+    }
+
+    @Test("A weekday said on that day means today, or next week once its time has passed")
+    func sameWeekday() {
+        #expect(Self.found("remind me Monday at 9 to call") == Self.monday.addingTimeInterval(7 * 86400 - 3600))
+        #expect(Self.found("remind me Monday at 11 to call") == Self.monday.addingTimeInterval(3600))
+        #expect(Self.found("this Monday at 9") == Self.monday.addingTimeInterval(-3600))
+    }
+
+    @Test("29 February is the next one that exists; 31 February never does")
+    func leapDay() {
+        let expected = Date(timeIntervalSince1970: 1_835_395_200)  // Tue 29 Feb 2028 00:00 UTC
+        #expect(Self.found("on 29 February") == expected)
+        guard case .invalid = DateParser(zone: Self.utc, now: Self.monday).scan("on 31 February") else {
+            Issue.record("31 February should be invalid")
+            return
+        }
+    }
+
+    @Test("Huge numbers, short words and verbs are not dates, and nothing traps")
+    func oddInput() {
+        for text in ["meeting for 99999999999999weeks", "in 99999999999h", "in \(String(repeating: "9", count: 400))h", "I sat down", "we march on", "0/0", "99/99", "31/02", "at 25:99", ":", ""] {
+            switch DateParser(zone: Self.utc, now: Self.monday).scan(text) {
+            case .found(let mention): #expect(mention.date.timeIntervalSince(Self.monday) < 100 * 365 * 86400, "\(text)")
+            default: break
+            }
+        }
+        #expect(Self.found("I sat down") == nil)
+        #expect(Self.found("we march on") == nil)
+        #expect(Self.found("on sat at 10") == Self.monday.addingTimeInterval(5 * 86400))
+    }
+
+    @Test("\"in 2 days\" keeps the time of day across a daylight-saving change")
+    func daylightSaving() {
+        let berlin = TimeZone(identifier: "Europe/Berlin")!
+        let saturday = Date(timeIntervalSince1970: 1_806_134_400)  // Sat 27 Mar 2027 09:00 Berlin (CET); clocks go forward on the 28th
+        guard case .found(let mention) = DateParser(zone: berlin, now: saturday).scan("in 2 days") else {
+            Issue.record("in 2 days")
+            return
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = berlin
+        #expect(calendar.component(.hour, from: mention.date) == calendar.component(.hour, from: saturday))
+    }
+
+    @Test("\"undo\" takes a count only where it is one")
+    func undoCount() {
+        let engine = BuiltinTools.intentEngine
+        func count(_ text: String) -> Int64? { engine.analyse(text, zone: Self.utc, now: Self.monday).arguments["nth"]?.intValue }
+        #expect(count("undo 3") == 3)
+        #expect(count("undo the last 2") == 2)
+        #expect(count("undo") == nil)
+        #expect(count("undo deleting task 7") == nil)
+    }
+}
+
 @Suite("Tools: every writing tool can be undone")
 struct ToolUndoTests {
     @Test("Tasks, reminders, calendar, contacts and preferences: do, undo, and the data is as before")
