@@ -37,20 +37,26 @@ public enum IntentReport {
         let now = Date()
         var samples: [Double] = []
         samples.reserveCapacity(messages.count * rounds)
+        var perMessage = [Double](repeating: 0, count: messages.count)
         let clock = ContinuousClock()
         for _ in 0..<rounds {
-            for message in messages {
+            for (index, message) in messages.enumerated() {
                 let start = clock.now
                 _ = engine.analyse(message, zone: zone, now: now)
                 let elapsed = clock.now - start
-                samples.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+                let micros = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+                samples.append(micros)
+                perMessage[index] += micros / Double(rounds)
             }
         }
         samples.sort()
+        let slowest = perMessage.indices.max { perMessage[$0] < perMessage[$1] }.map { (messages[$0], perMessage[$0]) }
         func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
-        return String(
+        var report = String(
             format: "%d messages × %d rounds, %d tools, %d intents: p50 %.1f µs, p99 %.1f µs, max %.1f µs",
             messages.count, rounds, BuiltinTools.all.count, engine.intents.count, percentile(0.5), percentile(0.99), samples.last ?? 0
         )
+        if let (message, micros) = slowest { report += String(format: "\nslowest on average (%.1f µs): ", micros) + message }
+        return report
     }
 }

@@ -181,7 +181,7 @@ struct ArgumentReader {
     }
 
     private var emails: [String] {
-        tokens.map(\.text).filter { $0.contains("@") && $0.contains(".") && !$0.hasPrefix("!") }.map { $0.lowercased() }
+        tokens.map(\.text).filter { $0.contains("@" as Character) && $0.contains("." as Character) && !$0.hasPrefix("!") }.map { $0.lowercased() }
     }
 
     private func excludedTokens(dates excludeDates: Bool) -> Set<Int> {
@@ -197,11 +197,15 @@ struct ArgumentReader {
 
     /// Text in quotes, if any.
     private func quoted() -> String? {
-        for (open, close) in [("\"", "\""), ("“", "”"), ("'", "'"), ("‘", "’")] {
-            guard let start = text.range(of: open), let end = text.range(of: close, range: start.upperBound..<text.endIndex) else { continue }
-            let inside = String(text[start.upperBound..<end.lowerBound]).trimmingWhitespace()
-            // An apostrophe in "what's" is not a quote: want at least two words or a space-led quote.
-            if open == "'" && !(start.lowerBound == text.startIndex || text[text.index(before: start.lowerBound)].isWhitespace) { continue }
+        // Characters, not substrings: a search by string goes through Foundation and costs more
+        // than the rest of the analysis.
+        for (open, close) in [("\"", "\""), ("“", "”"), ("'", "'"), ("‘", "’")] as [(Character, Character)] {
+            guard let start = text.firstIndex(of: open) else { continue }
+            let afterOpen = text.index(after: start)
+            guard let end = text[afterOpen...].firstIndex(of: close) else { continue }
+            // An apostrophe in "what's" is not a quote: a quote starts the text or follows a space.
+            if open == "'" && !(start == text.startIndex || text[text.index(before: start)].isWhitespace) { continue }
+            let inside = String(text[afterOpen..<end]).trimmingWhitespace()
             if !inside.isEmpty { return inside }
         }
         return nil
@@ -362,7 +366,7 @@ struct ArgumentReader {
         if let id = numbers.first, phones.isEmpty { arguments["id"] = .int(Int64(id)) }
         if let name = possessive() {
             arguments["query"] = .string(name)
-        } else if arguments["id"] == nil, let first = tokens.first(where: { $0.text.first?.isUppercase == true && !carriers.contains($0.lower) && !Self.politeness.contains($0.lower) && !$0.text.contains("@") }) {
+        } else if arguments["id"] == nil, let first = tokens.first(where: { $0.text.first?.isUppercase == true && !carriers.contains($0.lower) && !Self.politeness.contains($0.lower) && !$0.text.contains("@" as Character) }) {
             arguments["query"] = .string(first.text)
         }
         if !emails.isEmpty { arguments["emails"] = .array(emails.map(JSONValue.string)) }

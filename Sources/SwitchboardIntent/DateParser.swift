@@ -47,6 +47,8 @@ public struct DateParser: Sendable {
         self.calendar = calendar
     }
 
+    static let timeWords: Set<String> = ["noon", "midday", "midnight", "morning", "afternoon", "evening"]
+
     static let months: [String: Int] = [
         "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4, "may": 5, "june": 6,
         "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9, "october": 10, "oct": 10,
@@ -290,6 +292,8 @@ public struct DateParser: Sendable {
     /// A time of day at token `i`: "3pm", "3 pm", "15:30", "at 9", "noon", "9:30am", "morning".
     private func time(at i: Int, words: [String]) -> (hour: Int, minute: Int, tokens: [Int])? {
         let w = words[i]
+        // Most words are no time: only digits or the few time words can start one.
+        guard w.first?.isNumber == true || Self.timeWords.contains(w) else { return nil }
         let previous = i > 0 ? words[i - 1] : ""
         let lead = ["at", "by", "@", "from", "until", "till", "til", "to", "around"].contains(previous) ? [i - 1] : []
         switch w {
@@ -315,7 +319,7 @@ public struct DateParser: Sendable {
         if text.hasSuffix("h"), text.count > 1 { text.removeLast() }
         var hour: Int
         var minute = 0
-        if text.contains(":") || text.contains(".") && meridiem != nil {
+        if text.contains(":" as Character) || text.contains("." as Character) && meridiem != nil {
             let parts = text.split(whereSeparator: { $0 == ":" || $0 == "." })
             guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), parts[1].count == 2, (0...23).contains(h), (0...59).contains(m) else { return nil }
             hour = h
@@ -332,7 +336,7 @@ public struct DateParser: Sendable {
             guard (1...12).contains(hour) else { return nil }
             if meridiem == "pm", hour < 12 { hour += 12 }
             if meridiem == "am", hour == 12 { hour = 0 }
-        } else if !text.contains(":"), (1...6).contains(hour) {
+        } else if !text.contains(":" as Character), (1...6).contains(hour) {
             // "at 3" means the afternoon; nobody books 3 in the morning without saying so.
             hour += 12
         }

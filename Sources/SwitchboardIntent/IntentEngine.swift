@@ -109,7 +109,7 @@ public struct IntentEngine: Sendable {
         }
         for index in words.indices where !words[index].isEmpty && !words[index].hasPrefix("<") {
             let word = words[index]
-            if word.contains("@"), word.contains(".") {
+            if word.contains("@" as Character), word.contains("." as Character) {
                 words[index] = "<email>"
             } else if word.first == "!" || (word.first == "#" && word.count > 1) {
                 words[index] = "<room>"
