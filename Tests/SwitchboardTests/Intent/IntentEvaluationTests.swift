@@ -70,7 +70,7 @@ struct IntentEvaluationTests {
             let tp = Double(truePositive[intent] ?? 0)
             let precision = predicted[intent].map { tp / Double($0) } ?? 0
             let recall = tp / Double(actual[intent]!)
-            report += String(format: "%-22@ %8.2f  %6.2f  %d\n", intent as NSString, precision, recall, actual[intent]!)
+            report += intent.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %8.2f  %6.2f  %d\n", precision, recall, actual[intent]!)
         }
         report += "misclassified:\n" + wrong.joined(separator: "\n")
         print(report)
