@@ -49,10 +49,12 @@ struct Pipeline {
             let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }
             return last.flatMap { $0 }
         }
-        reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: WorkSignal(), logger: logger)
+        let reminderSignal = WorkSignal()
+        reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: reminderSignal, logger: logger)
         engine = ConversationEngine(
             store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
-            inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crashPoint
+            inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crashPoint,
+            reminderSignal: reminderSignal
         )
         dispatcher = OutboxDispatcher(
             store: store, adapters: adapters, retry: retry, clock: clock, signal: outboxSignal,

@@ -28,6 +28,7 @@ public final class ConversationEngine: Service, Sendable {
     private let outboxSignal: WorkSignal
     private let logger: Logger
     private let crashPoint: (@Sendable (String) -> Void)?
+    private let reminderSignal: WorkSignal?
 
     /// Creates an engine.
     ///
@@ -35,6 +36,8 @@ public final class ConversationEngine: Service, Sendable {
     ///   - inboxSignal: signalled when messages arrive.
     ///   - outboxSignal: signalled after replies are committed.
     ///   - crashPoint: called at named points, for crash tests; nil in production.
+    ///   - reminderSignal: signalled after a commit that set or changed a reminder, so the
+    ///     scheduler looks again at once.
     public init(
         store: any Store,
         planner: any Planner,
@@ -44,8 +47,10 @@ public final class ConversationEngine: Service, Sendable {
         inboxSignal: WorkSignal,
         outboxSignal: WorkSignal,
         logger: Logger,
-        crashPoint: (@Sendable (String) -> Void)? = nil
+        crashPoint: (@Sendable (String) -> Void)? = nil,
+        reminderSignal: WorkSignal? = nil
     ) {
+        self.reminderSignal = reminderSignal
         self.store = store
         self.planner = planner
         self.gate = gate
@@ -177,6 +182,9 @@ public final class ConversationEngine: Service, Sendable {
         }
         crashPoint?("after_engine_commit")
         Self.count(events)
+        if let reminderSignal, events.contains(where: { $0.category == "reminders" && ($0.status == .executed || $0.status == .undone) }) {
+            reminderSignal.signal()
+        }
         if logger.logLevel <= .debug {
             for item in planned {
                 logger.debug("answered", metadata: [

@@ -417,7 +417,9 @@ public struct ToolGate: Sendable {
             return Result("Something went wrong while running \(descriptor.name); nothing was changed. (ref \(audit.correlationID?.rawValue ?? callID.rawValue))", status: .failed)
         }
         try audit.append(.executed, arguments: prepared.arguments, risk: risk, summary: output.summary)
-        if descriptor.effect != .readOnly {
+        // An irreversible call is recorded so "undo" can say it cannot be undone; a reversible
+        // call that changed nothing (a wrong code) leaves nothing to undo.
+        if descriptor.effect == .irreversible || (descriptor.effect == .reversible && output.undo != nil) {
             try tx.recordUndo(UndoEntry(
                 callID: callID, person: context.person, conversation: context.conversation, tool: descriptor.name,
                 payload: descriptor.effect == .reversible ? output.undo : nil,
