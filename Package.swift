@@ -96,6 +96,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The email channel: MIME parsing today; IMAP and SMTP over libcurl to come.
+        .target(
+            name: "SwitchboardEmail",
+            dependencies: ["SwitchboardModel"],
+            swiftSettings: swiftSettings
+        ),
         // The local intent engine: classifies a message into a tool and reads its arguments,
         // learning from the examples each tool declares. No network, no storage.
         .target(
@@ -190,6 +196,7 @@ let package = Package(
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",
+                "SwitchboardEmail",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",
@@ -235,6 +242,7 @@ let package = Package(
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",
+                "SwitchboardEmail",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",

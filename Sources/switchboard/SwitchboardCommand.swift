@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchboardApp
+import SwitchboardEmail
 import SwitchboardHTTP
 import SwitchboardModel
 import SwitchboardStorage
@@ -11,7 +12,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
-        subcommands: [Serve.self, Chat.self, Intent.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
+        subcommands: [Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -358,4 +359,29 @@ struct Intent: AsyncParsableCommand {
             }
         }
     }
+}
+
+struct InspectEmail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect-email",
+        abstract: "Print an email file (RFC 5322, as stored in a Maildir) the way the email channel reads it, as JSON.",
+        discussion: "Sender authentication needs the email channel's trusted authserv-id, which arrives with the channel; until then \"authenticated\" is false."
+    )
+
+    @Argument(help: "The message file.")
+    var file: String
+
+    func run() async throws {
+        try await CLI.guarding {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw InspectFailure(description: "Can't read \(file): no such file, or no permission.")
+            }
+            let message = try MIMEParser.parse(Array(data))
+            print(message.inspection(authenticated: false).canonicalText)
+        }
+    }
+}
+
+struct InspectFailure: Error, CustomStringConvertible {
+    var description: String
 }

@@ -1,0 +1,187 @@
+import Foundation
+import SwitchboardEmail
+import SwitchboardModel
+import Testing
+
+@Suite("Email: MIME parsing")
+struct MIMEParserTests {
+    static func parse(_ text: String, limits: MIMELimits = MIMELimits()) throws -> EmailMessage {
+        try MIMEParser.parse(Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8), limits: limits)
+    }
+
+    @Test("A reply: threading headers, encoded words, quoted history and signature removed")
+    func reply() throws {
+        let message = try Self.parse("""
+            Return-Path: <sam@example.org>
+            From: =?UTF-8?Q?Sam_M=C3=BCller?= <sam@example.org>
+            To: Switchboard <bot@example.net>, "Doe, Jane" <jane@example.net>
+            Subject: =?ISO-8859-1?B?UmU6IHJhcHBvcnQgZOl0YWlsbOk=?=
+             =?UTF-8?Q?_=E2=9C=93?=
+            Message-ID: <abc123@example.org>
+            In-Reply-To: <reply-1@example.net>
+            References: <req-0@example.org>
+             <reply-1@example.net>
+            Content-Type: text/plain; charset=utf-8
+            Content-Transfer-Encoding: quoted-printable
+
+            yes, and also add a note: caf=C3=A9 at 9
+
+            On Tue, 3 Mar 2026 at 10:00, Switchboard <bot@example.net> wrote:
+            > This will delete 3 notes.
+            > Reply yes to confirm.
+            --\u{20}
+            Sam
+            """)
+        #expect(message.from == [HeaderLists.Mailbox(name: "Sam Müller", address: "sam@example.org")])
+        #expect(message.to.map(\.address) == ["bot@example.net", "jane@example.net"])
+        #expect(message.to.last?.name == "Doe, Jane")
+        #expect(message.subject == "Re: rapport détaillé ✓")
+        #expect(message.messageID == "abc123@example.org")
+        #expect(message.inReplyTo == ["reply-1@example.net"])
+        #expect(message.references == ["req-0@example.org", "reply-1@example.net"])
+        #expect(message.text == "yes, and also add a note: café at 9")
+        #expect(message.problems.isEmpty, "\(message.problems)")
+    }
+
+    @Test("Nested multipart: the plain alternative wins, attachments are listed by name and size, RFC 2231 names decoded")
+    func multipart() throws {
+        let message = try Self.parse("""
+            From: sam@example.org
+            Subject: report
+            Content-Type: multipart/mixed; boundary="outer"
+
+            preamble
+            --outer
+            Content-Type: multipart/alternative; boundary=inner
+
+            --inner
+            Content-Type: text/plain; charset=iso-8859-15
+            Content-Transfer-Encoding: quoted-printable
+
+            Price: 5 =A4, please add it
+            --inner
+            Content-Type: text/html
+
+            <p>Price: 5 &euro;</p>
+            --inner--
+            --outer
+            Content-Type: application/pdf
+            Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf
+            Content-Transfer-Encoding: base64
+
+            AAECAwQFBgcICQ==
+            --outer--
+            epilogue
+            """)
+        #expect(message.text == "Price: 5 €, please add it")
+        #expect(message.attachments == [.init(name: "résumé.pdf", contentType: "application/pdf", size: 10)])
+        #expect(message.problems.isEmpty, "\(message.problems)")
+    }
+
+    @Test("HTML-only mail becomes readable text")
+    func htmlOnly() throws {
+        let message = try Self.parse("""
+            From: sam@example.org
+            Content-Type: text/html; charset=windows-1252
+
+            <html><head><style>p{color:red}</style></head><body><p>Remind me tomorrow&nbsp;at 9 to call <b>Bob</b></p>
+            <ul><li>one</li><li>two</li></ul><blockquote>old text</blockquote><script>alert(1)</script></body></html>
+            """)
+        #expect(message.text.hasPrefix("Remind me tomorrow at 9 to call Bob\n\n• one\n• two"), "\(message.text)")
+        #expect(!message.text.contains("alert") && !message.text.contains("color"))
+        #expect(!message.text.contains("old text"), "quoted HTML is history: \(message.text)")
+    }
+
+    @Test("An empty body makes the subject the request")
+    func subjectOnly() throws {
+        let message = try Self.parse("From: sam@example.org\nSubject: Re: Fwd: list my notes\n\n\n")
+        #expect(message.text == "list my notes")
+    }
+
+    @Test("Bad input: malformed headers, missing boundaries, truncated base64, unknown charsets, NUL bytes, header injection")
+    func badInput() throws {
+        let broken = try Self.parse("""
+            From: sam@example.org
+            this line is not a header
+            Subject: =?UTF-8?B?SGVsbG8NCkJjYzogZXZpbEBleGFtcGxlLm9yZw==?=
+            Content-Type: multipart/mixed
+
+            just text\u{0} with a NUL
+            """)
+        #expect(broken.subject == "Hello Bcc: evil@example.org", "a CR/LF in a decoded subject becomes a space")
+        #expect(broken.text == "just text with a NUL")
+        #expect(broken.problems.contains { $0.contains("malformed header") })
+        #expect(broken.problems.contains { $0.contains("without a boundary") })
+
+        let unclosed = try Self.parse("""
+            From: sam@example.org
+            Content-Type: multipart/mixed; boundary=b
+
+            --b
+            Content-Type: text/plain; charset=x-klingon
+
+            Qapla
+            --b
+            Content-Type: text/plain
+            Content-Transfer-Encoding: base64
+
+            aGVsbG8gd29ybG
+            """)
+        #expect(unclosed.text.contains("[text in the character set \"x-klingon\", which I can't read]"))
+        #expect(unclosed.text.contains("hello wor"))
+        #expect(unclosed.problems.contains("multipart not closed"))
+        #expect(unclosed.problems.contains("base64 text cut short"))
+    }
+
+    @Test("50 levels of nested multipart, 1,000 parts and a 25 MB attachment stay within limits")
+    func limits() throws {
+        var deep = "From: sam@example.org\nContent-Type: multipart/mixed; boundary=b0\n\n"
+        for level in 1..<50 { deep += "--b\(level - 1)\nContent-Type: multipart/mixed; boundary=b\(level)\n\n" }
+        deep += "--b49\nContent-Type: text/plain\n\nhi\n"
+        let nested = try Self.parse(deep)
+        #expect(nested.problems.contains { $0.contains("nested deeper") })
+
+        var many = "From: sam@example.org\nContent-Type: multipart/mixed; boundary=b\n\n"
+        for index in 0..<1000 { many += "--b\nContent-Type: text/plain\n\npart \(index)\n" }
+        many += "--b--\n"
+        let wide = try Self.parse(many)
+        #expect(wide.problems.contains { $0.contains("more than 200 parts") })
+
+        let payload = String(repeating: "QUFB", count: 25 * 1024 * 1024 / 3)
+        let big = try Self.parse("""
+            From: sam@example.org
+            Content-Type: multipart/mixed; boundary=b
+
+            --b
+            Content-Type: text/plain
+
+            see attached
+            --b
+            Content-Type: application/octet-stream; name=big.bin
+            Content-Transfer-Encoding: base64
+
+            \(payload)
+            --b--
+            """)
+        #expect(big.text == "see attached")
+        #expect(big.attachments.first?.name == "big.bin" && (big.attachments.first?.size ?? 0) >= 25 * 1024 * 1024 - 3)
+
+        #expect(throws: MIMEParser.TooLarge.self) { try Self.parse(String(repeating: "x", count: 2000), limits: MIMELimits(maxBytes: 1000)) }
+    }
+
+    @Test("`switchboard inspect-email` prints the normalised message as JSON")
+    func inspectEmail() throws {
+        try Binary.requireBuilt()
+        let dir = try TemporaryDirectory()
+        let file = dir.path + "/mail.eml"
+        try Data("From: Sam <sam@example.org>\r\nTo: bot@example.net\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nlist my notes\r\n".utf8).write(to: URL(fileURLWithPath: file))
+        let result = try Binary.run(["inspect-email", file])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONValue.parse(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(json["from"]?.arrayValue?.first?["address"] == "sam@example.org")
+        #expect(json["message_id"] == "m1@example.org" && json["text"] == "list my notes" && json["authenticated"] == false)
+        for key in ["to", "subject", "in_reply_to", "references", "attachments"] { #expect(json[key] != nil, "\(key)") }
+        let missing = try Binary.run(["inspect-email", dir.path + "/nope.eml"])
+        #expect(missing.status == 1 && missing.stderr.contains("Can't read"))
+    }
+}
