@@ -36,8 +36,25 @@ public enum CalendarTools {
 
     /// Other events of the person that overlap [start, end).
     static func conflicts(start: Date, end: Date, except id: Int64?, context: ToolContext) throws -> [ToolRecord] {
-        try context.records.list(owner: context.person, kind: kind, statuses: ["confirmed"], from: start.addingTimeInterval(-maxLength), to: end)
-            .filter { $0.id != id && ($0.endAt ?? $0.at ?? start) > start }
+        try events(from: start, to: end, context: context).filter { $0.id != id }
+    }
+
+    /// The range a list or an export covers: `from`/`to` when given, else `days` days from the
+    /// start of today in the person's zone.
+    static func range(_ arguments: JSONValue, days: Int, context: ToolContext) throws -> (Date, Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = RecordTools.zone(context)
+        let from = try RecordTools.time(arguments["from"], name: "the start of the range") ?? calendar.startOfDay(for: context.now)
+        let to = try RecordTools.time(arguments["to"], name: "the end of the range") ?? calendar.date(byAdding: .day, value: days, to: calendar.startOfDay(for: from))!
+        guard to > from else { throw ToolFailure("That range ends before it starts.") }
+        guard to.timeIntervalSince(from) <= 400 * 86400 else { throw ToolFailure("I can show up to about a year at a time.") }
+        return (from, to)
+    }
+
+    /// The events going on at any time in [from, to): also those that started before `from`.
+    static func events(from: Date, to: Date, context: ToolContext) throws -> [ToolRecord] {
+        try context.records.list(owner: context.person, kind: kind, statuses: ["confirmed"], from: from.addingTimeInterval(-maxLength), to: to)
+            .filter { ($0.endAt ?? $0.at ?? from) > from }
     }
 
     static func conflictWarning(_ conflicts: [ToolRecord], context: ToolContext) -> String {
@@ -142,18 +159,8 @@ public struct CalendarList: Tool {
         usage: ToolExamples.usage["calendar.list"]
     )
 
-    static func range(_ arguments: JSONValue, context: ToolContext) throws -> (Date, Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = RecordTools.zone(context)
-        let from = try RecordTools.time(arguments["from"], name: "the start of the range") ?? calendar.startOfDay(for: context.now)
-        let to = try RecordTools.time(arguments["to"], name: "the end of the range") ?? calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: from))!
-        guard to > from else { throw ToolFailure("That range ends before it starts.") }
-        guard to.timeIntervalSince(from) <= 400 * 86400 else { throw ToolFailure("I can show up to about a year at a time.") }
-        return (from, to)
-    }
-
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
-        let (from, to) = try Self.range(arguments, context: context)
+        let (from, to) = try CalendarTools.range(arguments, days: 1, context: context)
         return PreparedCall(
             arguments: ["from": .string(RecordTools.iso(from)), "to": .string(RecordTools.iso(to))],
             preview: "Show your calendar", risk: .low
@@ -161,11 +168,9 @@ public struct CalendarList: Tool {
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
-        let (from, to) = try Self.range(call.arguments, context: context)
+        let (from, to) = try CalendarTools.range(call.arguments, days: 1, context: context)
         let zone = RecordTools.zone(context)
-        // Events that started before the range but are still going count too.
-        let events = try context.records.list(owner: context.person, kind: CalendarTools.kind, statuses: ["confirmed"], from: from.addingTimeInterval(-CalendarTools.maxLength), to: to)
-            .filter { ($0.endAt ?? $0.at ?? from) > from }
+        let events = try CalendarTools.events(from: from, to: to, context: context)
         let range = "\(RecordTools.describe(from, zone: zone, now: context.now)) to \(RecordTools.describe(to, zone: zone, now: context.now))"
         guard !events.isEmpty else { return ToolOutput(reply: "Nothing in your calendar from \(range).", summary: "0 events") }
         let header = events.count == 1 ? "1 event from \(range):" : "\(events.count) events from \(range):"
@@ -283,26 +288,14 @@ public struct CalendarExport: Tool {
         usage: ToolExamples.usage["calendar.export"]
     )
 
-    static func range(_ arguments: JSONValue, context: ToolContext) throws -> (Date, Date) {
-        // Without a range: the next 30 days.
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = RecordTools.zone(context)
-        let from = try RecordTools.time(arguments["from"], name: "the start of the range") ?? calendar.startOfDay(for: context.now)
-        let to = try RecordTools.time(arguments["to"], name: "the end of the range") ?? from.addingTimeInterval(30 * 86400)
-        guard to > from else { throw ToolFailure("That range ends before it starts.") }
-        guard to.timeIntervalSince(from) <= 400 * 86400 else { throw ToolFailure("I can export up to about a year at a time.") }
-        return (from, to)
-    }
-
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
-        let (from, to) = try Self.range(arguments, context: context)
+        let (from, to) = try CalendarTools.range(arguments, days: 30, context: context)
         return PreparedCall(arguments: ["from": .string(RecordTools.iso(from)), "to": .string(RecordTools.iso(to))], preview: "Export your calendar", risk: .low)
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
-        let (from, to) = try Self.range(call.arguments, context: context)
-        let events = try context.records.list(owner: context.person, kind: CalendarTools.kind, statuses: ["confirmed"], from: from.addingTimeInterval(-CalendarTools.maxLength), to: to)
-            .filter { ($0.endAt ?? $0.at ?? from) > from }
+        let (from, to) = try CalendarTools.range(call.arguments, days: 30, context: context)
+        let events = try CalendarTools.events(from: from, to: to, context: context)
         return ToolOutput(reply: ICalendar.document(events, stamp: context.now), summary: "exported \(events.count) events")
     }
 }
