@@ -365,11 +365,17 @@ struct InspectEmail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect-email",
         abstract: "Print an email file (RFC 5322, as stored in a Maildir) the way the email channel reads it, as JSON.",
-        discussion: "Sender authentication needs the email channel's trusted authserv-id, which arrives with the channel; until then \"authenticated\" is false."
+        discussion: "\"authenticated\" is true only when an Authentication-Results field at the top of the message, from the trusted authserv-id, shows DMARC, or aligned DKIM or SPF, passing for the From domain."
     )
 
     @Argument(help: "The message file.")
     var file: String
+
+    @Option(help: "The authserv-id of the receiving server whose Authentication-Results count (or set SWITCHBOARD_EMAIL_TRUSTED_AUTHSERV_ID).")
+    var trustedAuthservId: String?
+
+    @Option(help: "The assistant's own address, to flag mail from it.")
+    var ownAddress: String?
 
     func run() async throws {
         try await CLI.guarding {
@@ -377,7 +383,13 @@ struct InspectEmail: AsyncParsableCommand {
                 throw InspectFailure(description: "Can't read \(file): no such file, or no permission.")
             }
             let message = try MIMEParser.parse(Array(data))
-            print(message.inspection(authenticated: false).canonicalText)
+            let trusted = trustedAuthservId ?? ProcessInfo.processInfo.environment["SWITCHBOARD_EMAIL_TRUSTED_AUTHSERV_ID"]
+            var report = message.inspection(authenticated: SenderAuthentication.isAuthenticated(message, trustedAuthservID: trusted))
+            if case .object(var fields) = report {
+                fields["no_reply"] = NoReplyReason.check(message, ownAddress: ownAddress ?? "").map { .string($0.rawValue) } ?? .null
+                report = .object(fields)
+            }
+            print(report.canonicalText)
         }
     }
 }

@@ -181,7 +181,63 @@ struct MIMEParserTests {
         #expect(json["from"]?.arrayValue?.first?["address"] == "sam@example.org")
         #expect(json["message_id"] == "m1@example.org" && json["text"] == "list my notes" && json["authenticated"] == false)
         for key in ["to", "subject", "in_reply_to", "references", "attachments"] { #expect(json[key] != nil, "\(key)") }
+        let signed = dir.path + "/signed.eml"
+        try Data("Authentication-Results: mx.example.net; dmarc=pass header.from=example.org\r\nFrom: sam@example.org\r\nAuto-Submitted: auto-replied\r\n\r\nhi\r\n".utf8).write(to: URL(fileURLWithPath: signed))
+        let checked = try JSONValue.parse(try Binary.run(["inspect-email", signed, "--trusted-authserv-id", "mx.example.net"]).stdout)
+        #expect(checked["authenticated"] == true && checked["no_reply"] == "auto_submitted")
         let missing = try Binary.run(["inspect-email", dir.path + "/nope.eml"])
         #expect(missing.status == 1 && missing.stderr.contains("Can't read"))
+    }
+}
+
+@Suite("Email: no-reply rules and sender authentication")
+struct EmailCheckTests {
+    static func parse(_ text: String) throws -> EmailMessage {
+        try MIMEParser.parse(Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8))
+    }
+
+    @Test("Auto-replies, bulk and list mail, bounces and our own mail get no answer")
+    func noReply() throws {
+        let own = "bot@example.net"
+        let cases: [(String, NoReplyReason?)] = [
+            ("From: sam@example.org\nAuto-Submitted: auto-replied\n\nout of office", .autoSubmitted),
+            ("From: sam@example.org\nAuto-Submitted: no\n\nhello", nil),
+            ("From: sam@example.org\nPrecedence: bulk\n\nnews", .bulk),
+            ("From: sam@example.org\nList-Id: <dev.lists.example.org>\n\nlist", .mailingList),
+            ("Return-Path: <>\nFrom: MAILER-DAEMON@example.org\n\nbounce", .bounce),
+            ("From: postmaster@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nfailed\n--b--\n", .bounce),
+            ("From: Switchboard <BOT@example.net>\n\nloop", .ownAddress),
+            ("From: sam@example.org\n\nlist my notes", nil),
+        ]
+        for (text, expected) in cases {
+            #expect(NoReplyReason.check(try Self.parse(text), ownAddress: own) == expected, "\(text)")
+        }
+    }
+
+    @Test("Only trusted Authentication-Results at the top count, and only when aligned with From")
+    func authentication() throws {
+        let trusted = "mx.example.net"
+        func mail(_ top: String, from: String = "sam@example.org", lower: String = "") throws -> EmailMessage {
+            try Self.parse("Return-Path: <sam@example.org>\n\(top)\nReceived: from a by b\nFrom: \(from)\nSubject: x\n\(lower)\nhello")
+        }
+        let dmarc = "Authentication-Results: mx.example.net; dmarc=pass (p=none) header.from=example.org; spf=fail smtp.mailfrom=x@evil.example"
+        #expect(SenderAuthentication.isAuthenticated(try mail(dmarc), trustedAuthservID: trusted))
+        #expect(!SenderAuthentication.isAuthenticated(try mail(dmarc), trustedAuthservID: nil), "no trusted id: nobody is authenticated")
+        #expect(!SenderAuthentication.isAuthenticated(try mail(dmarc), trustedAuthservID: "other.example"))
+        let dkim = "Authentication-Results: MX.example.net 1; dkim=pass header.d=mail.example.org header.s=s1"
+        #expect(SenderAuthentication.isAuthenticated(try mail(dkim), trustedAuthservID: trusted), "aligned subdomain, id in any case, with a version")
+        let unaligned = "Authentication-Results: mx.example.net; dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=bounce@evil.example"
+        #expect(!SenderAuthentication.isAuthenticated(try mail(unaligned), trustedAuthservID: trusted))
+        let suffix = "Authentication-Results: mx.example.net; dkim=pass header.d=co.uk"
+        #expect(!SenderAuthentication.isAuthenticated(try mail(suffix, from: "sam@bank.co.uk"), trustedAuthservID: trusted), "a bare suffix aligns with nothing")
+        let spf = "Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=sam@example.org"
+        #expect(SenderAuthentication.isAuthenticated(try mail(spf), trustedAuthservID: trusted))
+        let failed = "Authentication-Results: mx.example.net; dmarc=fail header.from=example.org"
+        #expect(!SenderAuthentication.isAuthenticated(try mail(failed), trustedAuthservID: trusted))
+        // A forged field below the trace block, in the sender's own headers, never counts.
+        let forged = try mail("X-Spam: no", lower: dmarc + "\n")
+        #expect(!SenderAuthentication.isAuthenticated(forged, trustedAuthservID: trusted))
+        let two = try mail(dmarc, from: "a@example.org, b@example.org")
+        #expect(!SenderAuthentication.isAuthenticated(two, trustedAuthservID: trusted), "several From addresses: no single sender")
     }
 }
