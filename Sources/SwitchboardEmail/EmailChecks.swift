@@ -53,7 +53,10 @@ public enum SenderAuthentication {
     /// Whether the From domain is authenticated: DMARC passed for it, or DKIM or SPF passed
     /// aligned with it (same domain, or one a subdomain of the other).
     public static func isAuthenticated(_ message: EmailMessage, trustedAuthservID: String?) -> Bool {
-        guard let trusted = trustedAuthservID?.trimmingCharacters(in: .whitespaces).lowercased(), !trusted.isEmpty,
+        guard let trusted = trustedAuthservID.flatMap(asciiLowercased), !trusted.isEmpty,
+              // One From field with one address, and one Subject: a second From put above a
+              // signed message's own would otherwise borrow its signature.
+              message.headers.all("From").count == 1, message.headers.all("Subject").count <= 1,
               message.from.count == 1, let fromDomain = domain(of: message.from[0].address) else { return false }
         let results = trustedResults(message.headers, trustedAuthservID: trusted)
         for result in results where result.result == "pass" {
@@ -80,43 +83,92 @@ public enum SenderAuthentication {
             guard trace.contains(name) || name.hasPrefix("arc-") else { break }
             guard name == "authentication-results" else { continue }
             let (id, entries) = parse(field.value)
-            guard id == trusted else { continue }
+            guard let id = asciiLowercased(id), id == trusted else { continue }
             results += entries
         }
         return results
     }
 
-    /// Parses a field value: the authserv-id (lowercased) and its results.
+    /// Parses a field value: the authserv-id and its results. A quoted string (with its escapes)
+    /// stays inside the token it belongs to, comments are dropped, and a result that names a
+    /// property twice is dropped whole: a sender-controlled value such as a quoted local part
+    /// can never add a property of its own.
     public static func parse(_ value: String) -> (authservID: String, results: [Result]) {
-        let parts = HeaderParameters.split(withoutComments(value)).map { $0.trimmingCharacters(in: .whitespaces) }
-        let id = parts.first?.split(separator: " ").first.map { $0.lowercased() } ?? ""
+        let statements = lex(value)
+        let id = statements.first?.first ?? ""
         var results: [Result] = []
-        for part in parts.dropFirst() {
-            let tokens = part.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        for tokens in statements.dropFirst() {
             guard let first = tokens.first, let equals = first.firstIndex(of: "=") else { continue }
             let method = first[..<equals].split(separator: "/").first.map { $0.lowercased() } ?? ""
             let result = first[first.index(after: equals)...].lowercased()
             var properties: [String: String] = [:]
+            var repeated = false
             for token in tokens.dropFirst() {
                 guard let eq = token.firstIndex(of: "="), token[..<eq].contains(".") else { continue }
-                properties[token[..<eq].lowercased()] = String(token[token.index(after: eq)...]).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                let key = token[..<eq].lowercased()
+                if properties[key] != nil { repeated = true }
+                properties[key] = String(token[token.index(after: eq)...])
             }
-            results.append(Result(method: method, result: result, properties: properties))
+            if !repeated { results.append(Result(method: method, result: result, properties: properties)) }
         }
         return (id, results)
     }
 
-    static func withoutComments(_ text: String) -> String {
-        var out = ""
-        var depth = 0
+    /// Statements (split at `;`) of tokens (split at white space), outside quoted strings and
+    /// comments. Quotes are removed from a token and escapes resolved; a quoted string never
+    /// splits a token.
+    static func lex(_ value: String) -> [[String]] {
+        var statements: [[String]] = []
+        var tokens: [String] = []
+        var token = ""
         var quoted = false
-        for character in text {
-            if character == "\"" && depth == 0 { quoted.toggle() }
-            if !quoted && character == "(" { depth += 1; continue }
-            if !quoted && character == ")" && depth > 0 { depth -= 1; continue }
-            if depth == 0 { out.append(character) }
+        var comment = 0
+        var escaped = false
+        func endToken() {
+            if !token.isEmpty { tokens.append(token) }
+            token = ""
         }
-        return out
+        for character in value {
+            if escaped {
+                if comment == 0 { token.append(character) }
+                escaped = false
+                continue
+            }
+            if character == "\\" && (quoted || comment > 0) {
+                escaped = true
+                continue
+            }
+            if quoted {
+                if character == "\"" { quoted = false } else { token.append(character) }
+                continue
+            }
+            if comment > 0 {
+                if character == "(" { comment += 1 }
+                if character == ")" { comment -= 1 }
+                continue
+            }
+            switch character {
+            case "\"": quoted = true
+            case "(": comment = 1; endToken()
+            case ";":
+                endToken()
+                statements.append(tokens)
+                tokens = []
+            case " ", "\t", "\r", "\n": endToken()
+            default: token.append(character)
+            }
+        }
+        endToken()
+        statements.append(tokens)
+        return statements
+    }
+
+    /// ASCII letters lowercased; nil for text with anything outside printable ASCII, so no
+    /// Unicode case folding (K → k) can make a forged id match.
+    static func asciiLowercased(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else { return nil }
+        return ASCIIFold.fold(trimmed)
     }
 
     static func domain(of address: String) -> String? {
@@ -138,5 +190,12 @@ public enum SenderAuthentication {
         let suffixLike: Set<Substring> = ["co", "com", "org", "net", "ac", "gov", "edu", "ne", "or", "go", "gv"]
         guard labels.count >= 2, !(labels.count == 2 && suffixLike.contains(labels[0])) else { return false }
         return longer.hasSuffix("." + shorter)
+    }
+}
+
+/// ASCII case folding.
+enum ASCIIFold {
+    static func fold(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { ("A"..."Z").contains($0) ? Unicode.Scalar($0.value + 32)! : $0 }))
     }
 }

@@ -45,13 +45,17 @@ public struct MIMEHeaders: Sendable, Hashable {
         var fields: [(String, String)] = []
         // Latin-1 keeps every byte; header values in UTF-8 (RFC 6532) are re-read below.
         for line in unfold(bytes) {
+            // A malformed line stays as a nameless field: it ends the trace block at the top, so
+            // nothing below it can pass for the receiving server's own header.
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
                 malformed += 1
+                fields.append(("", Charsets.headerText(line)))
                 continue
             }
             let nameBytes = line[line.startIndex..<colon]
             guard nameBytes.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 malformed += 1
+                fields.append(("", Charsets.headerText(line)))
                 continue
             }
             let name = String(decoding: nameBytes, as: UTF8.self)
@@ -62,7 +66,8 @@ public struct MIMEHeaders: Sendable, Hashable {
         return MIMEHeaders(fields: fields)
     }
 
-    /// Header lines with continuation lines joined (RFC 5322 §2.2.3), CR and NUL removed.
+    /// Header lines with continuation lines joined (RFC 5322 §2.2.3), line-ending CRs removed.
+    /// Other control bytes stay: a name with one is malformed, and values are cleaned where shown.
     static func unfold(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
         var lines: [[UInt8]] = []
         var current: [UInt8] = []
@@ -71,10 +76,10 @@ public struct MIMEHeaders: Sendable, Hashable {
             var line = raw
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             if let first = line.first, first == 32 || first == 9, started {
-                current.append(contentsOf: line.filter { $0 != 0 })
+                current.append(contentsOf: line)
             } else {
                 if started { lines.append(current) }
-                current = Array(line.filter { $0 != 0 })
+                current = Array(line)
                 started = true
             }
         }
@@ -93,7 +98,16 @@ public enum EncodedWords {
         var lastWasEncoded = false
         var pendingSpace = ""
         while !rest.isEmpty {
-            if let range = rest.range(of: "=?"), let decoded = decodeWord(rest[range.lowerBound...]) {
+            // The standard library's search: Foundation's copies the rest of the text each time.
+            if let range = rest.firstRange(of: "=?"), decodeWord(rest[range.lowerBound...]) == nil {
+                // Not an encoded word: keep it as text and look further on.
+                out += pendingSpace + rest[..<range.upperBound]
+                pendingSpace = ""
+                lastWasEncoded = false
+                rest = rest[range.upperBound...]
+                continue
+            }
+            if let range = rest.firstRange(of: "=?"), let decoded = decodeWord(rest[range.lowerBound...]) {
                 let before = rest[..<range.lowerBound]
                 if before.allSatisfy({ $0 == " " || $0 == "\t" }) && lastWasEncoded {
                     // Drop the space between adjacent encoded words.
@@ -144,7 +158,7 @@ public enum EncodedWords {
         guard let q2 = afterCharset.firstIndex(of: "?") else { return nil }
         let encoding = afterCharset[..<q2].uppercased()
         let payloadStart = afterCharset.index(after: q2)
-        guard let close = afterCharset[payloadStart...].range(of: "?=") else { return nil }
+        guard let close = afterCharset[payloadStart...].prefix(1100).firstRange(of: "?=") else { return nil }
         let payload = afterCharset[payloadStart..<close.lowerBound]
         guard !charset.isEmpty, payload.count < 1000, !payload.contains(" ") else { return nil }
         let bytes: [UInt8]
@@ -184,7 +198,7 @@ public struct HeaderParameters: Sendable, Hashable {
             } else if name.hasSuffix("*") {
                 pieces[String(name.dropLast()), default: []].append((0, text, true))
             } else {
-                simple[name] = EncodedWords.decode(text)
+                simple[name] = name == "name" || name == "filename" ? EncodedWords.decode(text) : text
             }
         }
         for (name, list) in pieces {
@@ -276,13 +290,20 @@ public enum HeaderLists {
                 let address = String(text[text.index(after: open)..<close]).trimmingCharacters(in: .whitespaces)
                 var name = EncodedWords.decode(String(text[..<open])).trimmingCharacters(in: CharacterSet(charactersIn: " \""))
                 if name.isEmpty { name = "" }
-                if address.contains("@") { result.append(Mailbox(name: name.isEmpty ? nil : name, address: address)) }
+                if isAddress(address) { result.append(Mailbox(name: name.isEmpty ? nil : name, address: address)) }
             } else {
-                let address = text.split(separator: " ").first { $0.contains("@") }.map(String.init) ?? ""
-                if !address.isEmpty { result.append(Mailbox(name: nil, address: address.trimmingCharacters(in: CharacterSet(charactersIn: "<>;,")))) }
+                let address = (text.split(separator: " ").first { $0.contains("@") }.map(String.init) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "<>;,"))
+                if isAddress(address) { result.append(Mailbox(name: nil, address: address)) }
             }
         }
         return result
+    }
+
+    /// An address as it may be used: an @, at most 254 characters, no white space or control
+    /// characters (which could break a reply's headers).
+    static func isAddress(_ text: String) -> Bool {
+        text.contains("@") && text.count <= 254
+            && !text.unicodeScalars.contains { $0.properties.isWhitespace || $0.properties.generalCategory == .control }
     }
 
     /// Message ids (`<a@b> <c@d>`), without the angle brackets.
@@ -291,12 +312,12 @@ public enum HeaderLists {
         var rest = Substring(raw)
         while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
             let id = rest[rest.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
-            if !id.isEmpty, id.count <= 998 { ids.append(EncodedWords.clean(id)) }
+            if !id.isEmpty, id.count <= 998, isAddress(id) { ids.append(id) }
             rest = rest[rest.index(after: close)...]
         }
         if ids.isEmpty {
             // Some senders forget the brackets.
-            ids = raw.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init).filter { $0.contains("@") }
+            ids = raw.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init).filter { isAddress($0) && $0.count <= 998 }
         }
         return ids
     }

@@ -166,7 +166,7 @@ public enum MIMEParser {
             }
             guard let boundary = type.parameters["boundary"], !boundary.isEmpty else {
                 state.problems.append("multipart without a boundary; read as plain text")
-                plain.append(Charsets.decode(Array(body), charset: "utf-8").text)
+                plain.append(Charsets.decode(Array(body), charset: "utf-8").text.replacingOccurrences(of: "\r\n", with: "\n"))
                 return
             }
             let parts = multipartBodies(body, boundary: boundary, state: &state)
@@ -294,8 +294,8 @@ public enum HTMLText {
         }
         while index < html.endIndex {
             let character = html[index]
-            if character == "<" {
-                guard let close = html[index...].firstIndex(of: ">") else { break }
+            let next = html.index(after: index) < html.endIndex ? html[html.index(after: index)] : " "
+            if character == "<", next.isLetter || next == "/" || next == "!", let close = html[index...].firstIndex(of: ">") {
                 let tag = html[html.index(after: index)..<close].lowercased()
                 let name = tag.split(whereSeparator: { $0 == " " || $0 == "/" || $0 == "\n" || $0 == "\t" }).first.map(String.init) ?? ""
                 let closing = tag.hasPrefix("/")
@@ -317,14 +317,15 @@ public enum HTMLText {
                         out += "• "
                     }
                 case "blockquote":
-                    quoteDepth = max(0, quoteDepth + (closing ? -1 : 1))
+                    // Capped: a message of nothing but <blockquote> tags must not grow the text.
+                    quoteDepth = min(8, max(0, quoteDepth + (closing ? -1 : 1)))
                     newline()
                 case "a":
-                    if !closing, let range = tag.range(of: "href=") {
-                        let value = tag[range.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: "\"' "))
+                    if !closing, let range = tag.firstRange(of: "href=") {
+                        let value = tag[range.upperBound...].prefix(2048).trimmingCharacters(in: CharacterSet(charactersIn: "\"' "))
                         pendingHref = value.split(whereSeparator: { $0 == "\"" || $0 == "'" || $0 == " " }).first.map(String.init)
-                    } else if closing, let href = pendingHref, href.hasPrefix("http"), !out.hasSuffix(href) {
-                        out += " (\(href))"
+                    } else if closing {
+                        if let href = pendingHref, href.hasPrefix("http"), !out.hasSuffix(href) { out += " (\(href))" }
                         pendingHref = nil
                     }
                 case "td", "th": out += " "
@@ -403,14 +404,32 @@ public enum Quotes {
             if line == "-- " || line == "--" || trimmed == "-----Original Message-----" || trimmed.hasPrefix("________________________________") {
                 break
             }
-            if trimmed.hasPrefix("From:"), index + 1 < lines.count, lines[(index + 1)...].prefix(3).contains(where: { $0.hasPrefix("Sent:") || $0.hasPrefix("Date:") }) {
-                break
+            // Outlook's header block: From:, then Sent: or Date:, and Subject: within a few lines.
+            if trimmed.hasPrefix("From:") {
+                let following = lines[(index + 1)...].prefix(4)
+                if following.contains(where: { $0.hasPrefix("Sent:") || $0.hasPrefix("Date:") }) && following.contains(where: { $0.hasPrefix("Subject:") }) {
+                    break
+                }
             }
-            // "On Tue, 3 Mar 2026 at 10:00, Sam <sam@example.org> wrote:", possibly over two lines.
+            // "On Tue, 3 Mar 2026 at 10:00, Sam <sam@example.org> wrote:", possibly over two lines:
+            // history only when quoted lines (or nothing) follow it, so a request that happens to
+            // start with "On Monday" and mention what someone wrote is kept.
             if trimmed.hasPrefix("On ") || trimmed.hasPrefix("Le ") || trimmed.hasPrefix("Am ") {
-                let joined = index + 1 < lines.count ? trimmed + " " + lines[index + 1].trimmingCharacters(in: .whitespaces) : trimmed
-                if trimmed.hasSuffix("wrote:") || trimmed.hasSuffix("a écrit :") || trimmed.hasSuffix("schrieb:") || joined.hasSuffix("wrote:") {
-                    break lineLoop
+                let ends = { (line: String) in line.hasSuffix("wrote:") || line.hasSuffix("a écrit :") || line.hasSuffix("schrieb:") }
+                // One line ending in "wrote:" is history when quoted lines or nothing follow; one
+                // split over two lines only when quoted lines follow.
+                var markerEnd: Int?
+                var endMayClose = false
+                if ends(trimmed) {
+                    markerEnd = index
+                    endMayClose = true
+                } else if index + 1 < lines.count, ends(trimmed + " " + lines[index + 1].trimmingCharacters(in: .whitespaces)) {
+                    markerEnd = index + 1
+                }
+                if let markerEnd {
+                    let rest = lines[(markerEnd + 1)...].first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                    if let rest, rest.trimmingCharacters(in: .whitespaces).hasPrefix(">") { break lineLoop }
+                    if rest == nil && endMayClose { break lineLoop }
                 }
             }
             if trimmed.hasPrefix(">") {
@@ -426,7 +445,9 @@ public enum Quotes {
     /// The request a subject makes when the body is empty: without "Re:", "Fwd:" prefixes.
     public static func subjectRequest(_ subject: String) -> String {
         var text = subject.trimmingCharacters(in: .whitespaces)
-        while let range = text.range(of: #"^(re|fw|fwd|aw|sv|tr)\s*(\[\d+\])?\s*:\s*"#, options: [.regularExpression, .caseInsensitive]) {
+        // One pass over all the prefixes: a loop removing one at a time is quadratic on a
+        // subject of a million "Re:".
+        if let range = text.range(of: #"^(?:(?:re|fw|fwd|aw|sv|tr)\s*(?:\[\d+\])?\s*:\s*)+"#, options: [.regularExpression, .caseInsensitive]) {
             text.removeSubrange(range)
         }
         return text

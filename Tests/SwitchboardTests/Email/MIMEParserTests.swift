@@ -241,3 +241,58 @@ struct EmailCheckTests {
         #expect(!SenderAuthentication.isAuthenticated(two, trustedAuthservID: trusted), "several From addresses: no single sender")
     }
 }
+
+@Suite("Email: hostile input found in review")
+struct EmailHostileInputTests {
+    static func parse(_ text: String) throws -> EmailMessage {
+        try MIMEParser.parse(Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8))
+    }
+
+    @Test("No forged or smuggled Authentication-Results authenticates a sender")
+    func forgeries() throws {
+        let trusted = "mx.bank.example"
+        func authenticated(_ text: String) throws -> Bool {
+            SenderAuthentication.isAuthenticated(try Self.parse(text), trustedAuthservID: trusted)
+        }
+        // The genuine case, to show the others fail for their trick and not for their shape.
+        #expect(try authenticated("Authentication-Results: mx.bank.example; dmarc=pass header.from=example.org\nFrom: ceo@example.org\n\nhi"))
+        // A quoted local part in the envelope sender cannot add a property.
+        #expect(!(try authenticated("Authentication-Results: mx.bank.example; spf=pass smtp.mailfrom=\"a smtp.mailfrom=example.org b\"@evil.example\nFrom: ceo@example.org\n\nhi")))
+        #expect(!(try authenticated("Authentication-Results: mx.bank.example; dkim=pass header.i=\"a header.d=example.org b\"@evil.example\nFrom: ceo@example.org\n\nhi")))
+        // Unicode case folding (KELVIN SIGN) does not make another id match.
+        #expect(!(try authenticated("Authentication-Results: mx.ban\u{212A}.example; dmarc=pass header.from=example.org\nFrom: ceo@example.org\n\nhi")))
+        // A NUL inside a field name makes the line malformed, and it ends the trace block.
+        #expect(!(try authenticated("Authen\u{0}tication-Results: mx.bank.example; dmarc=pass header.from=example.org\nFrom: ceo@example.org\n\nhi")))
+        #expect(!(try authenticated("Authentication-Results: mx.bank.exa\u{0}mple; dmarc=pass header.from=example.org\nFrom: ceo@example.org\n\nhi")))
+        // A second From put above a signed message's own.
+        #expect(!(try authenticated("Authentication-Results: mx.bank.example; dkim=pass header.d=example.org\nFrom: ceo@example.org\nFrom: intern@example.org\n\nhi")))
+    }
+
+    @Test("No CR or LF survives into an address or a message id")
+    func injection() throws {
+        let message = try Self.parse("From: <sam@x.org\rBcc: e@v.example>\nMessage-ID: <a\rb@x.org>\n\nhi")
+        #expect(message.from.isEmpty && message.messageID == nil)
+    }
+
+    @Test("The sender's own text is kept: 'On Monday … wrote:' and a From: line without a reply header block")
+    func ownText() throws {
+        #expect(Quotes.newText("On Monday remind me to answer\nwhat Sam wrote:") == "On Monday remind me to answer\nwhat Sam wrote:")
+        #expect(Quotes.newText("Book a train:\nFrom: Berlin\nDate: 4 May") == "Book a train:\nFrom: Berlin\nDate: 4 May")
+        #expect(Quotes.newText("yes\n\nOn Mon, 3 Mar 2026, Bot <b@example.net> wrote:\n> delete 3 notes?") == "yes")
+        #expect(Quotes.newText("ok\nFrom: Bot\nSent: Monday\nTo: Sam\nSubject: notes\nold text") == "ok")
+    }
+
+    @Test("Encoded words after a stray '=?', a lone '<' in HTML, and hostile sizes that stay linear")
+    func oddities() throws {
+        #expect(EncodedWords.decode("2+2=? =?UTF-8?Q?caf=C3=A9?=") == "2+2=? café")
+        #expect(HTMLText.text("<p>if a < b then</p><p>done</p>") == "if a < b then\n\ndone")
+        let quotes = String(repeating: "<blockquote>", count: 20_000) + String(repeating: "<br>", count: 20_000)
+        #expect(HTMLText.text(quotes).count <= quotes.count * 4, "the text grows with the input, no faster")
+        let subject = String(repeating: "Re: ", count: 200_000) + "list my notes"
+        #expect(Quotes.subjectRequest(subject) == "list my notes")
+        let words = String(repeating: "=?a?Q?b?= ", count: 50_000)
+        // An unknown charset in each word: a placeholder each, in linear time.
+        #expect(EncodedWords.decode(words).count < 60 * 50_000)
+        #expect(EncodedWords.decode("=?UTF-8?Q?a?= =?UTF-8?Q?b?=") == "ab", "space between encoded words is dropped")
+    }
+}
