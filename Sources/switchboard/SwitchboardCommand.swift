@@ -369,7 +369,10 @@ struct InspectEmail: AsyncParsableCommand {
     )
 
     @Argument(help: "The message file.")
-    var file: String
+    var file: String?
+
+    @Option(help: "Instead of a file, parse a built-in corpus of realistic messages this many times and report MB/s and messages/s.")
+    var benchmark: Int?
 
     @Option(help: "The authserv-id of the receiving server whose Authentication-Results count (or set SWITCHBOARD_EMAIL_TRUSTED_AUTHSERV_ID).")
     var trustedAuthservId: String?
@@ -377,8 +380,18 @@ struct InspectEmail: AsyncParsableCommand {
     @Option(help: "The assistant's own address, to flag mail from it.")
     var ownAddress: String?
 
+    func validate() throws {
+        guard file != nil || benchmark != nil else { throw ValidationError("Give an email file, or --benchmark ROUNDS.") }
+        if let benchmark, benchmark < 1 { throw ValidationError("--benchmark must be at least 1") }
+    }
+
     func run() async throws {
         try await CLI.guarding {
+            if let benchmark {
+                print(try MIMEBenchmark.run(rounds: benchmark))
+                return
+            }
+            let file = file ?? ""
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw InspectFailure(description: "Can't read \(file): no such file, or no permission.")
             }

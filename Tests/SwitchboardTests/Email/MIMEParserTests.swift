@@ -296,3 +296,16 @@ struct EmailHostileInputTests {
         #expect(EncodedWords.decode("=?UTF-8?Q?a?= =?UTF-8?Q?b?=") == "ab", "space between encoded words is dropped")
     }
 }
+
+@Suite("Email: the benchmark corpus")
+struct MIMEBenchmarkCorpusTests {
+    @Test("Every benchmark message parses cleanly into the request it carries")
+    func corpus() throws {
+        let parsed = try MIMEBenchmark.corpus().map { try MIMEParser.parse($0) }
+        #expect(parsed.allSatisfy { $0.problems.isEmpty }, "\(parsed.map(\.problems))")
+        #expect(parsed.map(\.text).prefix(2) == ["add a note: call the plumber about the boiler", "yes"])
+        #expect(parsed[2].text.hasPrefix("Paragraph 1: news & a link (https://example.org/1) — more text here."), "\(parsed[2].text.prefix(120))")
+        #expect(parsed[3].text == "please file the attached report under finance" && parsed[3].attachments.first?.name == "report.pdf")
+        #expect(parsed[4].text == "D'accord pour la réunion de lundi à 10h, ajoute-la au calendrier. Merci!" && parsed[4].subject == "Re: réunion")
+    }
+}
