@@ -93,6 +93,10 @@ public final class OutboxDispatcher: Service, Sendable {
                             inFlight.insert(conversation)
                             group.addTask {
                                 let outcomes = await self.deliverInOrder(messages)
+                                // Right where delivery returns: a crash test killing here must
+                                // not race the channel, which may already be taking the next
+                                // message in.
+                                self.crashPoint?("after_deliver_before_record")
                                 finished.add(conversation, outcomes)
                                 return .finished
                             }
@@ -109,7 +113,6 @@ public final class OutboxDispatcher: Service, Sendable {
                     if await group.next() == .wake { waking = false }
                     let done = finished.take()
                     guard !done.isEmpty else { continue }
-                    crashPoint?("after_deliver_before_record")
                     do {
                         try await record(done.flatMap(\.1))
                     } catch {
