@@ -96,10 +96,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The email channel: MIME parsing today; IMAP and SMTP over libcurl to come.
+        // libcurl (IMAP, SMTP), with typed wrappers around its variadic calls.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // The email channel: MIME, IMAP in and SMTP out over libcurl, threads, sender checks.
         .target(
             name: "SwitchboardEmail",
-            dependencies: ["SwitchboardModel"],
+            dependencies: [
+                "CCurl",
+                "SwitchboardTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardChannels",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The local intent engine: classifies a message into a tool and reads its arguments,

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import SwitchboardChannels
+public import SwitchboardEmail
 public import SwitchboardEngine
 public import SwitchboardHTTP
 public import SwitchboardMatrix
@@ -23,6 +24,7 @@ import SwitchboardTools
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
+/// - `email.*`: the email channel; see `EmailConfiguration`.
 /// - `http.*`: the HTTP API; see `HTTPConfiguration`.
 /// - `tracing.*`: OTLP traces; see `TracingConfiguration`.
 /// - `shutdown.grace_period_seconds` (1–3600, default 10): how long SIGTERM waits for work in
@@ -54,6 +56,8 @@ public struct AppConfiguration: Sendable {
     public var terminalConversation: String
     /// The Matrix channel, when `matrix.homeserver` is set.
     public var matrix: MatrixConfiguration?
+    /// The email channel, when `email.imap_url` is set.
+    public var email: EmailConfiguration?
     /// The HTTP API.
     public var http: HTTPConfiguration
     /// How long a graceful shutdown may take.
@@ -62,7 +66,7 @@ public struct AppConfiguration: Sendable {
     public var tracing = TracingConfiguration()
 
     /// Whether `serve` runs the HTTP API: when asked to, or beside a network channel.
-    public var runsHTTP: Bool { http.enabled ?? (matrix != nil) }
+    public var runsHTTP: Bool { http.enabled ?? (matrix != nil || email != nil) }
 
     /// A leading `~/` means the home directory, as in a shell.
     static func expandingHome(_ path: String, home: String) -> String {
@@ -123,6 +127,7 @@ public struct AppConfiguration: Sendable {
         )
         terminalConversation = config.string("terminal.conversation", default: "local")
         matrix = MatrixConfiguration.read(&config)
+        email = EmailConfiguration.read(&config)
         http = HTTPConfiguration(config: &config)
         http.maxTextBytes = engine.maxMessageBytes
         gracePeriod = .seconds(config.int("shutdown.grace_period_seconds", default: 10, range: 1...3600))

@@ -41,6 +41,9 @@ public enum ConfigSchema {
         "terminal.conversation",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
+        "email.imap_url", "email.smtp_url", "email.smtp_starttls", "email.username", "email.password", "email.address",
+        "email.display_name", "email.allowed_senders", "email.poll_interval", "email.idle", "email.mailbox",
+        "email.processed_mailbox", "email.quarantine_mailbox", "email.trusted_authserv_id", "email.max_per_sender_per_hour",
         "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
         "http.callback_secret", "http.callback_allow_private",
@@ -50,7 +53,7 @@ public enum ConfigSchema {
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or
     /// `SWITCHBOARD_KEY_FILE` in the environment.
-    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token", "http.callback_secret"]
+    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token", "email.password", "http.callback_secret"]
 
     /// Prefixes whose next component is a tool name or category.
     static let dynamicPrefixes = ["permissions", "risk"]

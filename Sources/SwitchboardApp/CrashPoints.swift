@@ -10,7 +10,7 @@ import Synchronization
 /// is what a power cut or an OOM kill looks like to the store. Unset, it does nothing.
 ///
 /// Points: `after_inbox_commit`, `before_engine_commit`, `after_engine_commit`,
-/// `after_deliver_before_record`.
+/// `after_deliver_before_record`, `email_after_fetch` (mail fetched, not yet committed).
 final class CrashPoints: Sendable {
     private let target: String
     private let occurrence: Int

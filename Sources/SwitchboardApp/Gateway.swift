@@ -3,6 +3,7 @@ public import Logging
 import ServiceLifecycle
 import UnixSignals
 import SwitchboardChannels
+import SwitchboardEmail
 import SwitchboardEngine
 public import SwitchboardHTTP
 import SwitchboardMatrix
@@ -92,7 +93,7 @@ public struct Gateway: Sendable {
 
     /// Runs the configured channels and the HTTP API; with none configured, a terminal conversation.
     public func serve() async throws {
-        guard configuration.matrix != nil || configuration.runsHTTP else {
+        guard configuration.matrix != nil || configuration.email != nil || configuration.runsHTTP else {
             logger.info("no channels configured; talking in the terminal", metadata: ["database": "\(store.locationDescription)"])
             let person = PersonID(ProcessInfo.processInfo.environment["USER"] ?? "operator")
             try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
@@ -101,6 +102,8 @@ public struct Gateway: Sendable {
         let store = self.store
         let logger = self.logger
         let matrix = configuration.matrix
+        let email = configuration.email
+        let crash = crashPoints.map { points in { @Sendable (name: String) in points.reach(name) } }
         // Before anything creates a metric or a span: everything from here on is counted and traced.
         let registry = HTTPServer.bootstrapMetrics()
         let tracer = try configuration.tracing.bootstrap(logger: logger)
@@ -109,6 +112,7 @@ public struct Gateway: Sendable {
             var adapters: [any ChannelAdapter] = []
             if let api { adapters.append(api) }
             if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)) }
+            if let email { adapters.append(EmailAdapter(configuration: email, store: store, inbox: inbox, logger: logger, crashPoint: crash)) }
             return adapters
         })
         // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.

@@ -1,0 +1,546 @@
+// The email channel: IMAP in, SMTP out, both over libcurl.
+//
+// Receiving: the mailbox's UIDVALIDITY and the last UID looked at are kept in the store's
+// cursors and advanced in the same transaction that commits the mail to the inbox, so a crash
+// before the commit reads the same mail again and one after it never does. Handled mail is
+// then marked seen (or moved to `email.processed_mailbox`); mail that cannot be read goes to
+// the quarantine mailbox. A new installation, or a mailbox whose UIDVALIDITY changed, answers
+// only unseen mail, and the inbox drops anything it already has by Message-ID. Between looks
+// the channel waits in IMAP IDLE (new mail is read within about a second) or polls.
+//
+// Threads: a References / In-Reply-To chain is one conversation, named by its first message
+// id (or by the conversation of the bot's own message it answers). What a reply needs later
+// (the subject, the correspondent, each message's References) is kept per conversation in a
+// cursor written only by the receiving loop.
+//
+// Sending: each outbox message becomes one mail whose Message-ID is made from the outbox
+// delivery key and a prefix kept per database, so a retry after an uncertain failure sends the
+// same mail again, never a second, different one. 4xx replies and broken connections are
+// retried by the outbox; a 5xx reply is final.
+
+import Crypto
+import Foundation
+public import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+public import SwitchboardChannels
+public import SwitchboardModel
+public import SwitchboardStorage
+import SwitchboardTracing
+import Tracing
+
+/// The email channel adapter.
+public final class EmailAdapter: ChannelAdapter, Sendable {
+    public static let channelID: ChannelID = "email"
+    public let channel: ChannelID = EmailAdapter.channelID
+    public let capabilities: ChannelCapabilities = [.threads]
+
+    private let configuration: EmailConfiguration
+    private let store: any Store
+    private let inbox: InboxWriter
+    private let retry: RetryPolicy
+    private let logger: Logger
+    private let limits: MIMELimits
+    private let crashPoint: (@Sendable (String) -> Void)?
+    private let imap: IMAPClient
+    private let idler: IMAPClient
+    private let smtp: SMTPClient
+    private let state = Mutex(State())
+
+    private struct State {
+        var status = ChannelStatus(.starting)
+        var idPrefix: String?
+        /// When each sender's recent mail arrived, for the per-sender limit.
+        var recent: [String: [Date]] = [:]
+        var idleWorks = true
+        var mailboxesReady = false
+    }
+
+    private enum Keys {
+        static let cursor = "email.cursor"
+        static let idPrefix = "email.id_prefix"
+        static func thread(_ conversation: String) -> String { "email.thread." + conversation }
+    }
+
+    private let received = Counter(label: "switchboard_email_received_total")
+    private let sent = Counter(label: "switchboard_email_sent_total")
+    private let sendRetries = Counter(label: "switchboard_email_send_retries_total")
+    private let sendFailures = Counter(label: "switchboard_email_send_failures_total")
+    private let pollFailures = Counter(label: "switchboard_email_poll_failures_total")
+    private let quarantined = Counter(label: "switchboard_email_quarantined_total")
+
+    /// Creates the adapter.
+    public init(
+        configuration: EmailConfiguration,
+        store: any Store,
+        inbox: InboxWriter,
+        retry: RetryPolicy = RetryPolicy(base: 1, cap: 60, alertAfter: 5),
+        limits: MIMELimits = MIMELimits(),
+        logger: Logger,
+        crashPoint: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.inbox = inbox
+        self.retry = retry
+        self.limits = limits
+        self.crashPoint = crashPoint
+        var logger = logger
+        logger[metadataKey: "channel"] = "email"
+        self.logger = logger
+        imap = IMAPClient(server: configuration.imap, label: "imap")
+        idler = IMAPClient(server: configuration.imap, label: "imap-idle")
+        smtp = SMTPClient(server: configuration.smtp, ehloName: configuration.domain)
+    }
+
+    public var status: ChannelStatus { state.withLock { $0.status } }
+
+    // MARK: Receiving
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await self.loop()
+        }
+    }
+
+    private func loop() async throws {
+        var failures = 0
+        var wokenForMail = false
+        logger.info("reading mail", metadata: [
+            "mailbox": "\(configuration.mailbox)", "server": "\(configuration.imap.url)",
+            "wait": "\(configuration.idle ? "idle" : "poll every \(configuration.pollInterval)")",
+        ])
+        while !Task.isCancelled {
+            do {
+                let (uidNext, handled) = try await pollOnce()
+                if failures > 0 { logger.notice("mail server reachable again", metadata: ["failures": "\(failures)"]) }
+                failures = 0
+                state.withLock { $0.status = ChannelStatus(.connected) }
+                // A wake-up that found nothing new (mail delivered and removed at once) waits a
+                // moment, so two views of the mailbox that disagree cannot make a busy loop.
+                if wokenForMail && handled == 0 { try await Task.sleep(for: .seconds(1)) }
+                wokenForMail = try await waitForMail(knownUIDNext: uidNext)
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                pollFailures.increment()
+                let summary = Self.describe(error)
+                state.withLock { $0.status = ChannelStatus(.retrying, failures: failures, lastError: summary) }
+                let delay = min(retry.delay(afterFailures: failures, retryAfter: nil, jitter: Double.random(in: 0.5...1)), configuration.pollInterval.seconds * 4)
+                let metadata: Logger.Metadata = ["error": "\(summary)", "failures": "\(failures)", "retry.in_s": "\(String(format: "%.1f", delay))"]
+                if failures >= retry.alertAfter {
+                    logger.error("reading mail keeps failing; backing off", metadata: metadata)
+                } else {
+                    logger.warning("reading mail failed; retrying", metadata: metadata)
+                }
+                try? await Task.sleep(for: .seconds(delay))
+            }
+        }
+    }
+
+    /// Waits in IDLE when the server allows it, else for the poll interval. Returns whether
+    /// the server announced new mail.
+    private func waitForMail(knownUIDNext: UInt32) async throws -> Bool {
+        guard configuration.idle, state.withLock({ $0.idleWorks }) else {
+            try await Task.sleep(for: configuration.pollInterval)
+            return false
+        }
+        do {
+            return try await idler.idle(configuration.mailbox, knownUIDNext: knownUIDNext, timeout: .seconds(50)) == .newMail
+        } catch let failure as CurlFailure where !failure.isConnectionProblem && !failure.isLoginDenied {
+            // A refused IDLE (the server has none): poll from now on.
+            state.withLock { $0.idleWorks = false }
+            logger.warning("the IMAP server refused IDLE; polling instead", metadata: [
+                "error": "\(failure)", "poll_interval": "\(configuration.pollInterval)",
+            ])
+            return false
+        }
+    }
+
+    private struct Cursor: Codable {
+        var mailbox: String
+        var uidValidity: UInt32
+        var lastUID: UInt32
+
+        enum CodingKeys: String, CodingKey {
+            case mailbox, uidValidity = "uid_validity", lastUID = "last_uid"
+        }
+    }
+
+    /// Looks for new mail and handles all of it. Returns the mailbox's UIDNEXT as seen, and
+    /// how many messages were handled.
+    func pollOnce() async throws -> (uidNext: UInt32, handled: Int) {
+        try await prepareMailboxes()
+        let mailbox = configuration.mailbox
+        let status = try await imap.status(mailbox)
+        let stored = try await store.read { try $0.cursor(Keys.cursor) }
+            .flatMap { try? JSONDecoder().decode(Cursor.self, from: Data($0.utf8)) }
+        var cursor: Cursor
+        var candidates: [IMAPResponse.Fetched]
+        if let stored, stored.mailbox == mailbox, stored.uidValidity == status.uidValidity {
+            cursor = stored
+            guard status.uidNext > stored.lastUID &+ 1 else { return (status.uidNext, 0) }
+            candidates = try await imap.sizes(mailbox, uids: "\(stored.lastUID + 1):*").filter { $0.uid > stored.lastUID }
+        } else {
+            if let stored {
+                logger.warning("the mailbox was replaced (UIDVALIDITY or name changed); reading its unseen mail, and mail already answered is recognised by Message-ID", metadata: [
+                    "mailbox": "\(mailbox)", "uid_validity.old": "\(stored.uidValidity)", "uid_validity.new": "\(status.uidValidity)",
+                ])
+            } else {
+                logger.info("first look at the mailbox: unseen mail is answered, seen mail is history", metadata: ["mailbox": "\(mailbox)"])
+            }
+            let unseen = try await imap.unseen(mailbox)
+            candidates = unseen.isEmpty ? [] : try await imap.sizes(mailbox, uids: IMAPResponse.set(unseen)).filter { unseen.contains($0.uid) }
+            // Everything below UIDNEXT that is not unseen is history.
+            cursor = Cursor(mailbox: mailbox, uidValidity: status.uidValidity, lastUID: status.uidNext &- 1)
+            if candidates.isEmpty {
+                let value = try Self.encode(cursor)
+                _ = try await inbox.accept([], cursors: [InboxWriter.CursorUpdate(name: Keys.cursor, value: value)])
+                return (status.uidNext, 0)
+            }
+        }
+        candidates.sort { $0.uid < $1.uid }
+        var batch: [IMAPResponse.Fetched] = []
+        var batchBytes = 0
+        for candidate in candidates {
+            if !batch.isEmpty, batch.count >= 25 || batchBytes + (candidate.size ?? 0) > 8 << 20 {
+                cursor = try await handle(batch, cursor: cursor)
+                batch = []
+                batchBytes = 0
+            }
+            batch.append(candidate)
+            batchBytes += min(candidate.size ?? 0, limits.maxBytes)
+        }
+        if !batch.isEmpty { cursor = try await handle(batch, cursor: cursor) }
+        return (max(status.uidNext, cursor.lastUID &+ 1), candidates.count)
+    }
+
+    private func prepareMailboxes() async throws {
+        guard !state.withLock({ $0.mailboxesReady }) else { return }
+        try await imap.create(configuration.quarantineMailbox)
+        if let processed = configuration.processedMailbox { try await imap.create(processed) }
+        state.withLock { $0.mailboxesReady = true }
+    }
+
+    /// What to do with one fetched message.
+    private enum Decision {
+        case answer(InboundMessage, thread: String, state: ThreadState)
+        case ignore(String)
+        case quarantine(String)
+    }
+
+    /// Fetches, reads and commits one batch, then files it on the server.
+    private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor) async throws -> Cursor {
+        let mailbox = configuration.mailbox
+        let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }.map(\.uid)
+        let bodies = try await imap.bodies(mailbox, uidValidity: cursor.uidValidity, uids: wanted)
+        crashPoint?("email_after_fetch")
+        var messages: [InboundMessage] = []
+        var updates: [InboxWriter.CursorUpdate] = []
+        var threads: [String: ThreadState] = [:]
+        var handled: [UInt32] = []
+        var setAside: [UInt32] = []
+        for item in batch {
+            let decision: Decision
+            if let size = item.size, size > limits.maxBytes {
+                decision = .quarantine("the message is \(size) bytes, over the limit of \(limits.maxBytes)")
+            } else if let bytes = bodies[item.uid] {
+                decision = try await examine(bytes, uid: item.uid, threads: &threads)
+            } else {
+                // Expunged since it was listed: nothing to do.
+                logger.debug("a listed message was gone when fetched", metadata: ["imap.uid": "\(item.uid)"])
+                continue
+            }
+            switch decision {
+            case .answer(let message, let conversation, let threadState):
+                messages.append(message)
+                updates.append(InboxWriter.CursorUpdate(
+                    name: Keys.thread(conversation), value: try Self.encode(threadState),
+                    onlyWithNew: (EmailAdapter.channelID, message.externalID)
+                ))
+                handled.append(item.uid)
+            case .ignore(let reason):
+                logger.info("not answering a message", metadata: ["imap.uid": "\(item.uid)", "reason": "\(reason)"])
+                Counter(label: "switchboard_email_ignored_total", dimensions: [("reason", Self.reasonLabel(reason))]).increment()
+                handled.append(item.uid)
+            case .quarantine(let reason):
+                logger.warning("setting a message aside in quarantine", metadata: [
+                    "imap.uid": "\(item.uid)", "reason": "\(reason)", "mailbox": "\(configuration.quarantineMailbox)",
+                ])
+                quarantined.increment()
+                setAside.append(item.uid)
+            }
+        }
+        var next = cursor
+        next.lastUID = max(cursor.lastUID, batch.map(\.uid).max() ?? cursor.lastUID)
+        updates.insert(InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(next)), at: 0)
+        let results = try await inbox.accept(messages, cursors: updates)
+        received.increment(by: results.filter { if case .inserted = $0 { true } else { false } }.count)
+        // Committed: now file the mail. A failure here is logged; the cursor already keeps the
+        // mail from being answered twice.
+        do {
+            if let processed = configuration.processedMailbox {
+                try await imap.move(mailbox, uids: handled, to: processed)
+            } else {
+                try await imap.markSeen(mailbox, uids: handled)
+            }
+            try await imap.move(mailbox, uids: setAside, to: configuration.quarantineMailbox)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            logger.warning("could not file handled mail on the server", metadata: ["error": "\(Self.describe(error))"])
+        }
+        return next
+    }
+
+    /// Reads one message and decides what to do with it.
+    private func examine(_ bytes: [UInt8], uid: UInt32, threads: inout [String: ThreadState]) async throws -> Decision {
+        let message: EmailMessage
+        do {
+            message = try MIMEParser.parse(bytes, limits: limits)
+        } catch {
+            return .quarantine("\(error)")
+        }
+        if !message.problems.isEmpty {
+            logger.notice("read a damaged message; answering what could be read", metadata: [
+                "imap.uid": "\(uid)", "problems": "\(message.problems.prefix(5).joined(separator: "; "))",
+            ])
+        }
+        guard let from = message.from.first, EmailConfiguration.isAddress(from.address.lowercased()) else {
+            return .quarantine("no usable sender address")
+        }
+        let address = from.address.lowercased()
+        if let reason = NoReplyReason.check(message, ownAddress: configuration.address) {
+            return .ignore(reason.rawValue)
+        }
+        guard configuration.allowedSenders.allows(address) else {
+            logger.warning("mail from a sender who is not allowed; not answered", metadata: ["sender": "\(address)", "imap.uid": "\(uid)"])
+            return .ignore("sender not allowed")
+        }
+        let now = Date()
+        let overLimit = state.withLock { state -> Bool in
+            var times = state.recent[address, default: []].filter { now.timeIntervalSince($0) < 3600 }
+            defer { state.recent[address] = times }
+            guard times.count < configuration.maxPerSenderPerHour else { return true }
+            times.append(now)
+            return false
+        }
+        if overLimit {
+            logger.warning("a sender wrote more than the hourly limit; not answered", metadata: [
+                "sender": "\(address)", "limit": "\(configuration.maxPerSenderPerHour)",
+            ])
+            return .ignore("sender over the hourly limit")
+        }
+
+        let externalID = message.messageID ?? Self.contentID(bytes)
+        let parentID = message.inReplyTo.first ?? message.references.last
+        let (conversation, parentKind) = try await thread(of: message, externalID: externalID)
+        var text = message.text
+        if parentKind == .confirmationRequest {
+            // An answer to a confirmation mail: its first line is the answer.
+            text = text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                .map { $0.trimmingCharacters(in: .whitespaces) } ?? text
+        }
+        var threadState = try await loadThread(conversation, cache: threads)
+            ?? ThreadState(subject: message.subject, correspondent: address, messages: [])
+        threadState.record(id: externalID, references: Self.references(for: message), subject: message.subject, correspondent: address)
+        threads[conversation] = threadState
+        let authenticated = SenderAuthentication.isAuthenticated(message, trustedAuthservID: configuration.trustedAuthservID)
+        if !message.attachments.isEmpty {
+            logger.info("a message came with attachments; they are not read", metadata: [
+                "imap.uid": "\(uid)", "attachments": "\(message.attachments.map { "\($0.name) (\($0.size) bytes)" }.joined(separator: ", "))",
+            ])
+        }
+        let key = ConversationKey(channel: channel, conversation: ConversationID(conversation))
+        let inbound = withTracedSpan("email.receive", ofKind: .consumer) { span in
+            span?.attributes["email.imap_uid"] = Int(uid)
+            return InboundMessage(
+                externalID: externalID, conversation: key,
+                sender: Sender(id: .email(address), displayName: from.name),
+                text: text, replyTo: parentID, thread: nil,
+                trust: TrustFacts(senderAuthenticated: authenticated), receivedAt: now,
+                addressed: true, traceContext: TraceCarrier.capture()
+            )
+        }
+        return .answer(inbound, thread: conversation, state: threadState)
+    }
+
+    /// The conversation a message belongs to, and the kind of the bot's message it answers.
+    private func thread(of message: EmailMessage, externalID: String) async throws -> (String, OutboundKind?) {
+        let chain = Self.references(for: message)
+        let channel = self.channel
+        let parent = message.inReplyTo.first ?? chain.last
+        let (known, parentKind) = try await store.read { reader -> (String?, OutboundKind?) in
+            // Only a direct answer to a confirmation mail is an answer to it.
+            let parentKind = try parent.flatMap { try reader.outbound(channel: channel, externalID: $0)?.kind }
+            // The newest known message of the chain decides: the bot's own, else one received.
+            for id in chain.reversed() {
+                if let sent = try reader.outbound(channel: channel, externalID: id) {
+                    return (sent.conversation.conversation.rawValue, parentKind)
+                }
+                if let inbound = try reader.inboundRecord(channel: channel, externalID: id) {
+                    return (inbound.stored.message.conversation.conversation.rawValue, parentKind)
+                }
+            }
+            return (nil, parentKind)
+        }
+        return (known ?? chain.first ?? externalID, parentKind)
+    }
+
+    /// The message's chain of ancestors, oldest first: References, then In-Reply-To if missing.
+    static func references(for message: EmailMessage) -> [String] {
+        var chain = message.references
+        for id in message.inReplyTo where !chain.contains(id) { chain.append(id) }
+        return chain
+    }
+
+    /// An id for a message without a Message-ID: its content's hash, so a repeat is recognised.
+    static func contentID(_ bytes: [UInt8]) -> String {
+        let digest = SHA256.hash(data: bytes).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "\(digest)@no-message-id.invalid"
+    }
+
+    private static func reasonLabel(_ reason: String) -> String {
+        reason.replacingOccurrences(of: " ", with: "_")
+    }
+
+    // MARK: Threads
+
+    /// What replies in a conversation need: kept per conversation, newest messages last.
+    struct ThreadState: Codable, Sendable, Equatable {
+        var subject: String
+        var correspondent: String
+        var messages: [Entry]
+
+        struct Entry: Codable, Sendable, Equatable {
+            var id: String
+            /// The message's own References (what an answer continues), at most 20 kept.
+            var references: [String]
+        }
+
+        mutating func record(id: String, references: [String], subject: String, correspondent: String) {
+            if !subject.trimmingCharacters(in: .whitespaces).isEmpty { self.subject = subject }
+            self.correspondent = correspondent
+            messages.removeAll { $0.id == id }
+            messages.append(Entry(id: id, references: ThreadState.trim(references)))
+            if messages.count > 20 { messages.removeFirst(messages.count - 20) }
+        }
+
+        /// The References of an answer to `parent`: the parent's own, then the parent.
+        func references(answering parent: String?) -> [String] {
+            guard let parent else { return messages.last.map { $0.references + [$0.id] } ?? [] }
+            if let entry = messages.last(where: { $0.id == parent }) { return ThreadState.trim(entry.references + [parent]) }
+            return [parent]
+        }
+
+        /// The first id (the thread's root) and the newest 19.
+        static func trim(_ ids: [String]) -> [String] {
+            ids.count <= 20 ? ids : [ids[0]] + ids.suffix(19)
+        }
+    }
+
+    private func loadThread(_ conversation: String, cache: [String: ThreadState]) async throws -> ThreadState? {
+        if let cached = cache[conversation] { return cached }
+        guard let text = try await store.read({ try $0.cursor(Keys.thread(conversation)) }) else { return nil }
+        return try? JSONDecoder().decode(ThreadState.self, from: Data(text.utf8))
+    }
+
+    // MARK: Delivery
+
+    public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
+        let prefix = try await idPrefix()
+        let conversation = message.conversation.conversation.rawValue
+        let thread = try await loadThread(conversation, cache: [:])
+        guard let recipient = Self.address(of: message.recipient) ?? thread?.correspondent else {
+            sendFailures.increment()
+            throw ChannelError(.rejected, "the message has no email recipient", isTransient: false)
+        }
+        let parent = message.inReplyTo ?? thread?.messages.last?.id
+        let subject: String
+        if let own = message.subject, !own.isEmpty {
+            subject = own
+        } else if let thread {
+            subject = "Re: " + Quotes.subjectRequest(thread.subject)
+        } else {
+            subject = "A message from \(configuration.displayName)"
+        }
+        // A mail someone asked the bot to write is theirs, not an automatic one.
+        let autoSubmitted: String? = message.subject != nil ? nil : (message.kind == .notice ? "auto-generated" : "auto-replied")
+        let messageID = "\(prefix).\(Self.idPart(message.deliveryKey))@\(configuration.domain)"
+        let email = OutgoingEmail(
+            from: configuration.address, fromName: configuration.displayName, to: recipient,
+            subject: subject, messageID: messageID, date: message.createdAt,
+            inReplyTo: thread == nil ? message.inReplyTo : parent,
+            references: thread?.references(answering: parent) ?? (message.inReplyTo.map { [$0] } ?? []),
+            autoSubmitted: autoSubmitted, text: message.text
+        )
+        do {
+            try await smtp.send(from: configuration.address, to: [recipient], message: EmailComposer.compose(email))
+            sent.increment()
+            return DeliveryReceipt(externalID: messageID)
+        } catch let failure as SMTPFailure {
+            if failure.isTransient { sendRetries.increment() } else { sendFailures.increment() }
+            throw ChannelError(
+                failure.isLoginDenied ? .unauthorized : failure.isTransient ? .unreachable : .rejected,
+                failure.message, isTransient: failure.isTransient
+            )
+        }
+    }
+
+    /// The address of an `email:` person id.
+    static func address(of person: PersonID?) -> String? {
+        guard let raw = person?.rawValue, raw.hasPrefix("email:") else { return nil }
+        let address = String(raw.dropFirst("email:".count))
+        return EmailConfiguration.isAddress(address) ? address : nil
+    }
+
+    /// A delivery key as the left part of a Message-ID: letters, digits, `-` and `.`.
+    static func idPart(_ key: String) -> String {
+        String(key.unicodeScalars.map { scalar in
+            (scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == ".")) ? Character(scalar) : "-"
+        })
+    }
+
+    /// The per-database prefix of Message-IDs, made once: ids stay unique even when a new
+    /// database starts its outbox numbering again.
+    private func idPrefix() async throws -> String {
+        if let known = state.withLock({ $0.idPrefix }) { return known }
+        let fresh = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12)).lowercased()
+        let prefix = try await store.write { tx -> String in
+            if let existing = try tx.cursor(Keys.idPrefix) { return existing }
+            try tx.setCursor(Keys.idPrefix, value: fresh)
+            return fresh
+        }
+        state.withLock { $0.idPrefix = prefix }
+        return prefix
+    }
+
+    // MARK: Helpers
+
+    private static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// An error for logs and status: never a credential (libcurl's messages carry none, as
+    /// credentials are never in URLs).
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let failure as CurlFailure: failure.description
+        case let failure as SMTPFailure: failure.message
+        case let malformed as IMAPResponse.Malformed: "unreadable IMAP response: \(malformed)"
+        default: String(describing: error)
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    fileprivate var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

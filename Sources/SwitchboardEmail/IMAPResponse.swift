@@ -1,0 +1,159 @@
+// Reading IMAP responses (RFC 9051 / 3501) as libcurl hands them over: the untagged lines of a
+// custom command, with literals (`{n}` CRLF followed by n bytes) inline.
+//
+// Only what the email channel asks for is understood: STATUS, SEARCH, FETCH with UID,
+// RFC822.SIZE and BODY[]. Everything else is skipped.
+
+import Foundation
+
+/// One untagged response: its text with each literal replaced by a `{n}` marker, and the
+/// literals in order.
+struct IMAPResponseLine: Sendable, Equatable {
+    var text: String
+    var literals: [[UInt8]]
+}
+
+enum IMAPResponse {
+    /// A response that does not read as IMAP.
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Splits a response stream into untagged responses, literals kept whole.
+    ///
+    /// - Throws: `Malformed` when a literal is shorter than it says (libcurl cut a long line).
+    static func lines(_ bytes: [UInt8]) throws -> [IMAPResponseLine] {
+        var lines: [IMAPResponseLine] = []
+        var index = 0
+        var text: [UInt8] = []
+        var literals: [[UInt8]] = []
+        while index < bytes.count {
+            guard let end = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) else {
+                text += bytes[index...]
+                index = bytes.count
+                break
+            }
+            var line = bytes[index..<end]
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            index = end + 1
+            text += line
+            if let size = literalSize(line) {
+                guard size <= bytes.count - index else {
+                    throw Malformed(description: "a literal of \(size) bytes has only \(bytes.count - index) bytes")
+                }
+                literals.append(Array(bytes[index..<(index + size)]))
+                index += size
+                continue
+            }
+            lines.append(IMAPResponseLine(text: String(decoding: text, as: UTF8.self), literals: literals))
+            text = []
+            literals = []
+        }
+        if !text.isEmpty || !literals.isEmpty {
+            lines.append(IMAPResponseLine(text: String(decoding: text, as: UTF8.self), literals: literals))
+        }
+        return lines
+    }
+
+    /// The size of a literal announced at the end of a line: `{123}` or `{123+}`.
+    static func literalSize(_ line: ArraySlice<UInt8>) -> Int? {
+        guard line.last == UInt8(ascii: "}"), let open = line.lastIndex(of: UInt8(ascii: "{")) else { return nil }
+        var digits = line[(open + 1)..<(line.endIndex - 1)]
+        if digits.last == UInt8(ascii: "+") { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int(String(decoding: digits, as: UTF8.self))
+    }
+
+    /// `* OK [UIDVALIDITY 1]` and `* OK [UIDNEXT 5]` of a SELECT → the two numbers.
+    static func selected(_ lines: [IMAPResponseLine]) -> (uidValidity: UInt32, uidNext: UInt32)? {
+        var validity: UInt32?
+        var next: UInt32?
+        for line in lines where line.text.hasPrefix("* OK [") {
+            if let range = line.text.range(of: "[UIDVALIDITY ") {
+                validity = UInt32(line.text[range.upperBound...].prefix { $0.isNumber })
+            }
+            if let value = uidNext(inLine: line.text) { next = value }
+        }
+        guard let validity, let next else { return nil }
+        return (validity, next)
+    }
+
+    /// `* SEARCH 3 5 8` → the numbers (UIDs for UID SEARCH).
+    static func search(_ lines: [IMAPResponseLine]) -> [UInt32] {
+        lines.filter { $0.text.uppercased().hasPrefix("* SEARCH") }
+            .flatMap { $0.text.dropFirst("* SEARCH".count).split(separator: " ").compactMap { UInt32($0) } }
+    }
+
+    /// One message of a FETCH response.
+    struct Fetched: Sendable, Equatable {
+        var uid: UInt32
+        var size: Int?
+        var body: [UInt8]?
+    }
+
+    /// `* 4 FETCH (UID 9 RFC822.SIZE 120 BODY[] {120} …)` → uid, size and body per message.
+    /// Responses without a UID (flag updates the server volunteers) are skipped.
+    static func fetched(_ lines: [IMAPResponseLine]) -> [Fetched] {
+        var result: [Fetched] = []
+        for line in lines {
+            let words = line.text.split(separator: " ", omittingEmptySubsequences: true)
+            guard words.count >= 3, words[0] == "*", words[2].uppercased() == "FETCH" else { continue }
+            var uid: UInt32?
+            var size: Int?
+            var body: [UInt8]?
+            var literal = 0
+            var index = 3
+            while index < words.count {
+                var word = words[index]
+                if word.hasPrefix("(") { word = word.dropFirst() }
+                let upper = word.uppercased()
+                if upper == "UID", index + 1 < words.count {
+                    uid = UInt32(words[index + 1].trimmingCharacters(in: ["(", ")"]))
+                    index += 2
+                    continue
+                }
+                if upper == "RFC822.SIZE", index + 1 < words.count {
+                    size = Int(words[index + 1].trimmingCharacters(in: ["(", ")"]))
+                    index += 2
+                    continue
+                }
+                if upper.hasPrefix("BODY[]"), index + 1 < words.count {
+                    let value = words[index + 1]
+                    if value.hasPrefix("{"), literal < line.literals.count {
+                        body = line.literals[literal]
+                    }
+                }
+                // Every literal marker in the text is one literal, whatever it belongs to.
+                if word.hasPrefix("{"), word.hasSuffix("}") || word.hasSuffix("})") { literal += 1 }
+                index += 1
+            }
+            if let uid { result.append(Fetched(uid: uid, size: size, body: body)) }
+        }
+        return result
+    }
+
+    /// `[UIDNEXT 12]` in a SELECT's `* OK` line, if this is one.
+    static func uidNext(inLine line: String) -> UInt32? {
+        guard let range = line.range(of: "[UIDNEXT ") else { return nil }
+        return UInt32(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// A UID set in IMAP syntax, ranges merged: `3:5,9`.
+    static func set(_ uids: [UInt32]) -> String {
+        let sorted = Array(Set(uids)).sorted()
+        var parts: [String] = []
+        var index = 0
+        while index < sorted.count {
+            var end = index
+            while end + 1 < sorted.count, sorted[end + 1] == sorted[end] + 1 { end += 1 }
+            parts.append(end == index ? String(sorted[index]) : "\(sorted[index]):\(sorted[end])")
+            index = end + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
+    /// A mailbox name as an IMAP quoted string. Names are ASCII (configuration checks that).
+    static func quoted(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
