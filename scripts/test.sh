@@ -3,9 +3,11 @@
 # `swift test` (for example --filter Engine).
 #
 # Real servers and tools: Synapse and schemathesis are installed into venvs here
-# (scripts/test-servers/synapse.sh install, schemathesis.sh install); the Matrix tests start
-# their own homeservers, and the API tests their own `switchboard serve`, on free 127.0.0.1
-# ports in temporary directories. Everything they leave running is stopped on exit.
+# (scripts/test-servers/synapse.sh install, schemathesis.sh install), Dovecot from Debian and
+# aiosmtpd into the venv (mail.sh install); the Matrix tests start their own homeservers, the
+# email tests their own Dovecot and SMTP server, and the API tests their own `switchboard
+# serve`, on free 127.0.0.1 ports in temporary directories. Everything they leave running is
+# stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
@@ -13,15 +15,19 @@ source scripts/install-deps.sh
 echo "== test servers" >&2
 bash scripts/test-servers/synapse.sh install >&2
 bash scripts/test-servers/schemathesis.sh install >&2
+bash scripts/test-servers/mail.sh install >&2
 
 echo "== build" >&2
 swift build --build-tests
 
 # Temporary files (and the homeservers in them) of this run live under one directory.
 run_dir="$(mktemp -d -t switchboard-tests.XXXXXX)"
+# Dovecot reads mail as Debian's `mail` user, who must be able to reach the test folders.
+chmod 755 "$run_dir"
 cleanup() {
     for dir in "$run_dir"/*/; do
         if [[ -f $dir/homeserver.yaml ]]; then bash scripts/test-servers/synapse.sh stop "$dir" >/dev/null 2>&1 || true; fi
+        if [[ -f $dir/dovecot.conf ]]; then bash scripts/test-servers/mail.sh stop "$dir" >/dev/null 2>&1 || true; fi
     done
     rm -rf "$run_dir"
 }

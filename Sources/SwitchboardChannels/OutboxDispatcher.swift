@@ -157,7 +157,12 @@ public final class OutboxDispatcher: Service, Sendable {
             for outcome in outcomes {
                 switch outcome {
                 case .delivered(let id, _, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
-                case .failed(let id, _, let error, let next): try tx.markDeliveryFailed(id, error: error, nextAttempt: next)
+                case .failed(let message, let error, let next):
+                    try tx.markDeliveryFailed(message.id, error: error, nextAttempt: next)
+                    if next == nil {
+                        // Given up for good: the person never got this message, and the trail says so.
+                        _ = try tx.appendAudit(Self.givenUp(message, error: error, at: at))
+                    }
                 }
             }
         }
@@ -166,7 +171,7 @@ public final class OutboxDispatcher: Service, Sendable {
         for outcome in outcomes {
             switch outcome {
             case .delivered(_, let channel, _): sent[channel, default: 0] += 1
-            case .failed(_, let channel, _, _): failed[channel, default: 0] += 1
+            case .failed(let message, _, _): failed[message.conversation.channel, default: 0] += 1
             }
         }
         for (channel, count) in sent {
@@ -243,7 +248,27 @@ public final class OutboxDispatcher: Service, Sendable {
 
     private enum Outcome: Sendable {
         case delivered(OutboxID, ChannelID, String?)
-        case failed(OutboxID, ChannelID, String, Date?)
+        /// The message, what went wrong, and when to try again (nil: never).
+        case failed(OutboundMessage, String, Date?)
+    }
+
+    /// The audit entry for a message the dispatcher gave up on.
+    static func givenUp(_ message: OutboundMessage, error: String, at: Date) -> AuditEntry {
+        AuditEntry(
+            at: at,
+            callID: ToolCallID("delivery-\(message.id.rawValue)"),
+            person: message.recipient ?? PersonID("switchboard"),
+            conversation: message.conversation,
+            tool: "outbox.deliver",
+            risk: .low,
+            status: .failed,
+            arguments: [
+                "outbox_id": .int(message.id.rawValue), "kind": .string(message.kind.rawValue),
+                "attempts": .int(Int64(message.attempts + 1)),
+            ],
+            summary: "gave up delivering a \(message.kind.rawValue) over \(message.conversation.channel) after \(message.attempts + 1) attempt(s): \(error)",
+            correlationID: message.correlationID
+        )
     }
 
     /// Delivers one conversation's due messages in order, stopping at the first failure (and
@@ -295,7 +320,7 @@ public final class OutboxDispatcher: Service, Sendable {
                 } else {
                     logger.warning("delivery failed; will retry", metadata: metadata)
                 }
-                outcomes.append(.failed(message.id, message.conversation.channel, summary, next))
+                outcomes.append(.failed(message, summary, next))
                 break
             }
         }

@@ -55,6 +55,10 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         var recent: [String: [Date]] = [:]
         var idleWorks = true
         var mailboxesReady = false
+        /// A message whose fetch keeps failing while the server otherwise answers, and how
+        /// often it failed: after a few tries it is set aside, so one message cannot stop the
+        /// mailbox.
+        var failing: (uid: UInt32, count: Int)?
     }
 
     private enum Keys {
@@ -76,7 +80,6 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         store: any Store,
         inbox: InboxWriter,
         retry: RetryPolicy = RetryPolicy(base: 1, cap: 60, alertAfter: 5),
-        limits: MIMELimits = MIMELimits(),
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil
     ) {
@@ -84,7 +87,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         self.store = store
         self.inbox = inbox
         self.retry = retry
-        self.limits = limits
+        self.limits = configuration.limits
         self.crashPoint = crashPoint
         var logger = logger
         logger[metadataKey: "channel"] = "email"
@@ -203,10 +206,12 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             }
         }
         candidates.sort { $0.uid < $1.uid }
+        // After a failed fetch, go one message at a time until the troublemaker is found.
+        let most = state.withLock { $0.failing == nil } ? 25 : 1
         var batch: [IMAPResponse.Fetched] = []
         var batchBytes = 0
         for candidate in candidates {
-            if !batch.isEmpty, batch.count >= 25 || batchBytes + (candidate.size ?? 0) > 8 << 20 {
+            if !batch.isEmpty, batch.count >= most || batchBytes + (candidate.size ?? 0) > 8 << 20 {
                 cursor = try await handle(batch, cursor: cursor)
                 batch = []
                 batchBytes = 0
@@ -235,8 +240,27 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     /// Fetches, reads and commits one batch, then files it on the server.
     private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor) async throws -> Cursor {
         let mailbox = configuration.mailbox
-        let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }.map(\.uid)
-        let bodies = try await imap.bodies(mailbox, uidValidity: cursor.uidValidity, uids: wanted)
+        let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }.map { (uid: $0.uid, size: $0.size ?? 0) }
+        var bodies: [UInt32: [UInt8]] = [:]
+        var unfetchable: String?
+        do {
+            bodies = try await imap.bodies(mailbox, uidValidity: cursor.uidValidity, messages: wanted)
+            state.withLock { $0.failing = nil }
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            let first = batch[0].uid
+            let count = state.withLock { state -> Int in
+                let count = state.failing?.uid == first ? state.failing!.count + 1 : 1
+                state.failing = (first, count)
+                return count
+            }
+            // The mailbox answered the listing but not this fetch, three times running for a
+            // message on its own: set it aside instead of trying forever.
+            guard batch.count == 1, count >= 3 else { throw error }
+            unfetchable = "it could not be fetched: \(Self.describe(error))"
+            state.withLock { $0.failing = nil }
+        }
         crashPoint?("email_after_fetch")
         var messages: [InboundMessage] = []
         var updates: [InboxWriter.CursorUpdate] = []
@@ -247,6 +271,8 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             let decision: Decision
             if let size = item.size, size > limits.maxBytes {
                 decision = .quarantine("the message is \(size) bytes, over the limit of \(limits.maxBytes)")
+            } else if let unfetchable {
+                decision = .quarantine(unfetchable)
             } else if let bytes = bodies[item.uid] {
                 decision = try await examine(bytes, uid: item.uid, threads: &threads)
             } else {
@@ -459,7 +485,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             throw ChannelError(.rejected, "the message has no email recipient", isTransient: false)
         }
         let parent = message.inReplyTo ?? thread?.messages.last?.id
-        let subject: String
+        var subject: String
         if let own = message.subject, !own.isEmpty {
             subject = own
         } else if let thread {
@@ -467,6 +493,8 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         } else {
             subject = "A message from \(configuration.displayName)"
         }
+        // A subject is a line, not a letter: whatever came in, the reply's stays short.
+        if subject.count > 200 { subject = String(subject.prefix(199)) + "…" }
         // A mail someone asked the bot to write is theirs, not an automatic one.
         let autoSubmitted: String? = message.subject != nil ? nil : (message.kind == .notice ? "auto-generated" : "auto-replied")
         let messageID = "\(prefix).\(Self.idPart(message.deliveryKey))@\(configuration.domain)"

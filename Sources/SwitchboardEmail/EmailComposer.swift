@@ -68,11 +68,21 @@ public enum EmailComposer {
         return Array(head.utf8) + quotedPrintable(email.text)
     }
 
-    /// Drops CR, LF, NUL and every other control character, and trims.
+    /// Turns CR, LF, NUL and every other control character into spaces, runs of white space
+    /// into one, and trims.
     public static func headerSafe(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" ? " " : scalar
-        })).trimmingCharacters(in: .whitespaces)
+        var result = String.UnicodeScalarView()
+        var lastWasSpace = true
+        for scalar in text.unicodeScalars {
+            let space = scalar.properties.generalCategory == .control || scalar.properties.isWhitespace
+            if space {
+                if !lastWasSpace { result.append(" ") }
+            } else {
+                result.append(scalar)
+            }
+            lastWasSpace = space
+        }
+        return String(result).trimmingCharacters(in: .whitespaces)
     }
 
     private static func field(_ name: String, _ value: String) -> String { "\(name): \(value)" }
@@ -95,18 +105,20 @@ public enum EmailComposer {
         return "\(display) <\(address)>"
     }
 
-    /// ASCII text as it is (folded at spaces past 78 columns); anything else as RFC 2047
-    /// B-encoded UTF-8 words of at most 75 characters, never splitting a character.
+    /// ASCII text as it is (folded at spaces past 78 columns); anything else, and ASCII with a
+    /// word too long to fold, as RFC 2047 B-encoded UTF-8 words, never splitting a character.
     static func encodedWords(_ text: String, prefixLength: Int) -> String {
-        if text.unicodeScalars.allSatisfy({ $0.isASCII }) && !text.contains("=?") {
+        let foldable = !text.split(separator: " ").contains { $0.count > 70 }
+        if foldable && text.unicodeScalars.allSatisfy({ $0.isASCII }) && !text.contains("=?") {
             return foldWords(text, prefixLength: prefixLength)
         }
-        // "=?utf-8?B?" + base64 + "?=" ≤ 75 → at most 45 bytes of UTF-8 per word.
+        // At most 30 bytes of UTF-8 per word: "=?utf-8?B?" + 40 base64 + "?=" is 52 characters,
+        // so even the first line ("Subject: " or "From: " before it) stays under 78.
         var words: [String] = []
         var chunk: [UInt8] = []
         for character in text {
             let bytes = Array(String(character).utf8)
-            if chunk.count + bytes.count > 45, !chunk.isEmpty {
+            if chunk.count + bytes.count > 30, !chunk.isEmpty {
                 words.append("=?utf-8?B?" + Data(chunk).base64EncodedString() + "?=")
                 chunk = []
             }

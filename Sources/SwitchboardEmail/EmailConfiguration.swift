@@ -23,6 +23,8 @@ public import SwitchboardModel
 ///   `Authentication-Results`; without it no sender counts as authenticated.
 /// - `email.max_per_sender_per_hour` (1–10000, default 30): more mail than this from one sender in
 ///   an hour is not answered (a loop with another robot ends here).
+/// - `email.max_message_bytes` (65536–209715200, default 41943040 = 40 MiB): larger mail is not
+///   downloaded but set aside in the quarantine mailbox.
 public struct EmailConfiguration: Sendable {
     /// The IMAP server.
     public var imap: MailServer
@@ -48,6 +50,8 @@ public struct EmailConfiguration: Sendable {
     public var trustedAuthservID: String?
     /// Mail answered per sender per hour.
     public var maxPerSenderPerHour = 30
+    /// What the MIME parser accepts (size, nesting, parts).
+    public var limits = MIMELimits()
 
     /// Creates a configuration.
     public init(imap: MailServer, smtp: MailServer, address: String, allowedSenders: SenderPatterns) {
@@ -118,6 +122,7 @@ public struct EmailConfiguration: Sendable {
             }
         }
         configuration.maxPerSenderPerHour = config.int("email.max_per_sender_per_hour", default: 30, range: 1...10000)
+        configuration.limits.maxBytes = config.int("email.max_message_bytes", default: MIMELimits().maxBytes, range: 65536...(200 << 20))
         return configuration
     }
 

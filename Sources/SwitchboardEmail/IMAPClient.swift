@@ -87,24 +87,56 @@ final class IMAPClient: Sendable {
         IMAPResponse.search(try await run(mailbox: mailbox, "UID SEARCH UNSEEN"))
     }
 
-    /// Whole messages by UID, left unseen. A message libcurl cannot pass through whole (a
-    /// response line longer than its buffer) is fetched again on its own through the URL form.
-    func bodies(_ mailbox: String, uidValidity: UInt32, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
-        guard !uids.isEmpty else { return [:] }
+    /// What libcurl passes through its header callback for one custom command at most: it
+    /// stops a transfer whose "headers" pass 300 KiB.
+    static let customResponseLimit = 200 << 10
+
+    /// Whole messages by UID (with their sizes from `sizes`).
+    ///
+    /// Small messages come in groups with `UID FETCH … BODY.PEEK[]`, which leaves them unseen
+    /// until they are handled; the response arrives through libcurl's header callback, which
+    /// holds at most 300 KiB. A larger message (or one libcurl cannot pass through whole, a
+    /// line longer than its buffer) is fetched on its own through the URL form, whose body
+    /// has no such limit but which marks the message seen as it is read.
+    func bodies(_ mailbox: String, uidValidity: UInt32, messages: [(uid: UInt32, size: Int)]) async throws -> [UInt32: [UInt8]] {
         var result: [UInt32: [UInt8]] = [:]
-        do {
-            let lines = try await run(mailbox: mailbox, "UID FETCH \(IMAPResponse.set(uids)) (UID BODY.PEEK[])", timeout: .seconds(300))
-            for fetched in IMAPResponse.fetched(lines) {
-                if let body = fetched.body { result[fetched.uid] = body }
+        var group: [UInt32] = []
+        var groupBytes = 0
+        var alone: [UInt32] = []
+        func flush() async throws {
+            guard !group.isEmpty else { return }
+            do {
+                let lines = try await run(mailbox: mailbox, "UID FETCH \(IMAPResponse.set(group)) (UID BODY.PEEK[])", timeout: .seconds(120))
+                for fetched in IMAPResponse.fetched(lines) {
+                    if let body = fetched.body { result[fetched.uid] = body }
+                }
+            } catch is IMAPResponse.Malformed {
+                alone += group
             }
-        } catch is IMAPResponse.Malformed {
-            for uid in uids {
-                var request = request(mailbox: nil, command: nil, timeout: .seconds(300))
-                request.url = server.url + "/" + Self.pathSegment(mailbox) + ";UIDVALIDITY=\(uidValidity)/;UID=\(uid)"
-                result[uid] = try await connection.perform(request).body
+            group = []
+            groupBytes = 0
+        }
+        for message in messages {
+            if message.size > Self.customResponseLimit {
+                alone.append(message.uid)
+                continue
             }
+            if groupBytes + message.size > Self.customResponseLimit { try await flush() }
+            group.append(message.uid)
+            groupBytes += message.size + 100
+        }
+        try await flush()
+        for uid in alone {
+            var request = request(mailbox: nil, command: nil, timeout: .seconds(300))
+            request.url = server.url + "/" + Self.pathSegment(mailbox) + ";UIDVALIDITY=\(uidValidity)/;UID=\(uid)"
+            request.maxResponseBytes = (size(of: uid, in: messages) ?? 0) + (1 << 20)
+            result[uid] = try await connection.perform(request).body
         }
         return result
+    }
+
+    private func size(of uid: UInt32, in messages: [(uid: UInt32, size: Int)]) -> Int? {
+        messages.first { $0.uid == uid }?.size
     }
 
     /// Adds \Seen.

@@ -288,8 +288,27 @@ public enum HeaderLists {
             }
             if let open = text.lastIndex(of: "<"), let close = text[open...].firstIndex(of: ">") {
                 let address = String(text[text.index(after: open)..<close]).trimmingCharacters(in: .whitespaces)
-                var name = EncodedWords.decode(String(text[..<open])).trimmingCharacters(in: CharacterSet(charactersIn: " \""))
-                if name.isEmpty { name = "" }
+                // The phrase's structure first (a quoted string), its encoded words after, so a
+                // quote inside an encoded word stays part of the name.
+                let phrase = String(text[..<open]).trimmingCharacters(in: .whitespaces)
+                var name: String
+                if phrase.count >= 2, phrase.hasPrefix("\""), phrase.hasSuffix("\"") {
+                    var unquoted = ""
+                    var escaped = false
+                    for character in phrase.dropFirst().dropLast() {
+                        if escaped || character != "\\" {
+                            unquoted.append(character)
+                            escaped = false
+                        } else {
+                            escaped = true
+                        }
+                    }
+                    // Many mail programs put encoded words inside quotes; read them there too.
+                    name = EncodedWords.decode(unquoted)
+                } else {
+                    name = EncodedWords.decode(phrase)
+                }
+                name = name.trimmingCharacters(in: .whitespaces)
                 if isAddress(address) { result.append(Mailbox(name: name.isEmpty ? nil : name, address: address)) }
             } else {
                 let address = (text.split(separator: " ").first { $0.contains("@") }.map(String.init) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "<>;,"))

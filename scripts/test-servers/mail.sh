@@ -168,6 +168,8 @@ wait_port() {
 }
 
 # Runs a command in a new session with every inherited descriptor closed, recording its pid.
+# The caller's blocked or ignored signals are reset first: a test process that blocks SIGTERM
+# for its own handling would otherwise pass that on, and `stop` would wait for nothing.
 spawn() {
     local pidfile="$1" log="$2"
     shift 2
@@ -179,7 +181,13 @@ spawn() {
         echo $$ >"$1"
         shift
         exec "$@"
-    ' _ "$pidfile" "$@" </dev/null >>"$log" 2>&1 &
+    ' _ "$pidfile" "$PY" -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(number, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])
+' "$@" </dev/null >>"$log" 2>&1 &
 }
 
 cmd_start_smtp() {

@@ -182,14 +182,22 @@ cmd_start() {
         rm -f "$dir/pid"
         # New session, every fd redirected and the inherited ones closed, so that neither a
         # terminal nor a caller reading our stdout until EOF is tied to the server. The shell
-        # records its own pid and then becomes Synapse.
+        # records its own pid and then becomes Synapse, with the caller's blocked or ignored
+        # signals reset (a test process blocking SIGTERM would pass that on, and stop would
+        # wait 10 s for nothing).
         setsid bash -c '
             for fd in /proc/$$/fd/*; do
                 fd=${fd##*/}
                 if ((fd > 2)); then eval "exec $fd>&-"; fi
             done
             echo $$ >"$1/pid"
-            exec "$2" -m synapse.app.homeserver --config-path "$1/homeserver.yaml"
+            exec "$2" -c "
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(number, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])
+" "$2" -m synapse.app.homeserver --config-path "$1/homeserver.yaml"
         ' _ "$dir" "$PY" </dev/null >>"$dir/stdout.log" 2>&1 &
     fi
     # Poll /versions until it answers from our process, the process dies, or 60 s pass.
