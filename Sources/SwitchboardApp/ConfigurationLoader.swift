@@ -41,7 +41,7 @@ public enum ConfigSchema {
         "terminal.conversation",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
-        "email.imap_url", "email.smtp_url", "email.smtp_starttls", "email.username", "email.password", "email.address",
+        "email.imap_url", "email.imap_starttls", "email.smtp_url", "email.smtp_starttls", "email.username", "email.password", "email.address",
         "email.display_name", "email.allowed_senders", "email.poll_interval", "email.idle", "email.mailbox",
         "email.processed_mailbox", "email.quarantine_mailbox", "email.trusted_authserv_id", "email.max_per_sender_per_hour",
         "email.max_message_bytes",

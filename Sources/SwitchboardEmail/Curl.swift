@@ -11,6 +11,7 @@
 import CCurl
 import Dispatch
 import Foundation
+import ServiceLifecycle
 import Synchronization
 
 /// A libcurl transfer that failed.
@@ -68,6 +69,10 @@ struct CurlRequest {
     var timeout: Duration = .seconds(60)
     /// Stops a transfer whose response grows past this.
     var maxResponseBytes = 64 << 20
+    /// A new connection for this transfer, closed after it: for a response whose end libcurl
+    /// may misjudge (a custom command whose literal contains a line that looks like the tag),
+    /// so nothing left in the socket can be read as the answer to the next command.
+    var isolated = false
     /// Called with each response line that libcurl passes as a header (IMAP untagged lines and
     /// a custom command's literals); returning false ends the transfer with CURLE_WRITE_ERROR.
     var onHeaderLine: ((ArraySlice<UInt8>) -> Bool)?
@@ -84,11 +89,15 @@ struct CurlResponse {
     var responseCode = 0
 }
 
-/// A flag a task's cancellation sets and a transfer's progress callback reads.
+/// A flag a task's cancellation sets and a transfer's progress callback reads; and one that a
+/// graceful shutdown sets, which keeps a transfer still waiting for the connection from starting.
 final class CurlCancellation: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
     func cancel() { flag.store(true, ordering: .relaxed) }
     var isCancelled: Bool { flag.load(ordering: .relaxed) }
+    func shutDown() { stopping.store(true, ordering: .relaxed) }
+    var isShuttingDown: Bool { stopping.load(ordering: .relaxed) }
 }
 
 /// The state callbacks see, reached through the userdata pointer.
@@ -172,18 +181,24 @@ final class CurlConnection: @unchecked Sendable {
         errorBuffer.deallocate()
     }
 
-    /// Runs one transfer on the connection's queue.
+    /// Runs one transfer on the connection's queue. Cancelling the task aborts it; a graceful
+    /// shutdown lets a running transfer finish but keeps a queued one from starting (with
+    /// `CancellationError`), so shutdown never waits for a line of them against a slow server.
     func perform(_ request: CurlRequest) async throws -> CurlResponse {
         let cancellation = CurlCancellation()
         let box = RequestBox(request)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                queue.async {
-                    continuation.resume(with: Result { try self.performNow(box.request, cancellation: cancellation) })
+        return try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    queue.async {
+                        continuation.resume(with: Result { try self.performNow(box.request, cancellation: cancellation) })
+                    }
                 }
+            } onCancel: {
+                cancellation.cancel()
             }
-        } onCancel: {
-            cancellation.cancel()
+        } onGracefulShutdown: {
+            cancellation.shutDown()
         }
     }
 
@@ -194,7 +209,7 @@ final class CurlConnection: @unchecked Sendable {
     }
 
     private func performNow(_ request: CurlRequest, cancellation: CurlCancellation) throws -> CurlResponse {
-        if cancellation.isCancelled { throw CancellationError() }
+        if cancellation.isCancelled || cancellation.isShuttingDown { throw CancellationError() }
         let state = TransferState()
         state.maxResponseBytes = request.maxResponseBytes
         state.onHeaderLine = request.onHeaderLine
@@ -218,6 +233,10 @@ final class CurlConnection: @unchecked Sendable {
         // Room for long lines: libcurl cuts IMAP response lines longer than half of this.
         setLong(CURLOPT_BUFFERSIZE, 1 << 20)
         setLong(CURLOPT_TCP_KEEPALIVE, 1)
+        if request.isolated {
+            setLong(CURLOPT_FRESH_CONNECT, 1)
+            setLong(CURLOPT_FORBID_REUSE, 1)
+        }
         if let username = request.username { setString(CURLOPT_USERNAME, username) }
         if let password = request.password { setString(CURLOPT_PASSWORD, password) }
         switch request.tls {

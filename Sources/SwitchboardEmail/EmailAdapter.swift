@@ -51,8 +51,8 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private struct State {
         var status = ChannelStatus(.starting)
         var idPrefix: String?
-        /// When each sender's recent mail arrived, for the per-sender limit.
-        var recent: [String: [Date]] = [:]
+        /// Each sender's recent mail (Message-ID and arrival), for the per-sender limit.
+        var recent: [String: [(id: String, at: Date)]] = [:]
         var idleWorks = true
         var mailboxesReady = false
         /// A message whose fetch keeps failing while the server otherwise answers, and how
@@ -181,12 +181,20 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         let status = try await imap.status(mailbox)
         let stored = try await store.read { try $0.cursor(Keys.cursor) }
             .flatMap { try? JSONDecoder().decode(Cursor.self, from: Data($0.utf8)) }
+        // What is in the mailbox now: UIDs up to UIDNEXT - 1 (mail arriving meanwhile is for
+        // the next look; IDLE reports it at once).
+        let last = status.uidNext - 1
         var cursor: Cursor
         var candidates: [IMAPResponse.Fetched]
+        // A first look (or one at a replaced mailbox) reads the unseen mail of the whole
+        // mailbox, and writes its cursor only with the last batch: until then a crash or a
+        // failed batch repeats the whole look, and the inbox drops what it already has.
+        let scanning: Bool
         if let stored, stored.mailbox == mailbox, stored.uidValidity == status.uidValidity {
             cursor = stored
-            guard status.uidNext > stored.lastUID &+ 1 else { return (status.uidNext, 0) }
-            candidates = try await imap.sizes(mailbox, uids: "\(stored.lastUID + 1):*").filter { $0.uid > stored.lastUID }
+            guard last > stored.lastUID else { return (status.uidNext, 0) }
+            candidates = try await imap.list(mailbox, from: stored.lastUID + 1, through: last)
+            scanning = false
         } else {
             if let stored {
                 logger.warning("the mailbox was replaced (UIDVALIDITY or name changed); reading its unseen mail, and mail already answered is recognised by Message-ID", metadata: [
@@ -195,10 +203,10 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             } else {
                 logger.info("first look at the mailbox: unseen mail is answered, seen mail is history", metadata: ["mailbox": "\(mailbox)"])
             }
-            let unseen = try await imap.unseen(mailbox)
-            candidates = unseen.isEmpty ? [] : try await imap.sizes(mailbox, uids: IMAPResponse.set(unseen)).filter { unseen.contains($0.uid) }
+            candidates = last >= 1 ? try await imap.list(mailbox, from: 1, through: last).filter { $0.seen == false } : []
             // Everything below UIDNEXT that is not unseen is history.
-            cursor = Cursor(mailbox: mailbox, uidValidity: status.uidValidity, lastUID: status.uidNext &- 1)
+            cursor = Cursor(mailbox: mailbox, uidValidity: status.uidValidity, lastUID: last)
+            scanning = true
             if candidates.isEmpty {
                 let value = try Self.encode(cursor)
                 _ = try await inbox.accept([], cursors: [InboxWriter.CursorUpdate(name: Keys.cursor, value: value)])
@@ -208,19 +216,21 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         candidates.sort { $0.uid < $1.uid }
         // After a failed fetch, go one message at a time until the troublemaker is found.
         let most = state.withLock { $0.failing == nil } ? 25 : 1
-        var batch: [IMAPResponse.Fetched] = []
+        var batches: [[IMAPResponse.Fetched]] = []
         var batchBytes = 0
         for candidate in candidates {
-            if !batch.isEmpty, batch.count >= most || batchBytes + (candidate.size ?? 0) > 8 << 20 {
-                cursor = try await handle(batch, cursor: cursor)
-                batch = []
+            if let current = batches.last, current.count < most, batchBytes + (candidate.size ?? 0) <= 8 << 20 {
+                batches[batches.count - 1].append(candidate)
+            } else {
+                batches.append([candidate])
                 batchBytes = 0
             }
-            batch.append(candidate)
             batchBytes += min(candidate.size ?? 0, limits.maxBytes)
         }
-        if !batch.isEmpty { cursor = try await handle(batch, cursor: cursor) }
-        return (max(status.uidNext, cursor.lastUID &+ 1), candidates.count)
+        for (index, batch) in batches.enumerated() {
+            cursor = try await handle(batch, cursor: cursor, writingCursor: !scanning || index == batches.count - 1)
+        }
+        return (status.uidNext, candidates.count)
     }
 
     private func prepareMailboxes() async throws {
@@ -238,9 +248,9 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     }
 
     /// Fetches, reads and commits one batch, then files it on the server.
-    private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor) async throws -> Cursor {
+    private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor, writingCursor: Bool) async throws -> Cursor {
         let mailbox = configuration.mailbox
-        let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }.map { (uid: $0.uid, size: $0.size ?? 0) }
+        let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }
         var bodies: [UInt32: [UInt8]] = [:]
         var unfetchable: String?
         do {
@@ -302,18 +312,21 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         }
         var next = cursor
         next.lastUID = max(cursor.lastUID, batch.map(\.uid).max() ?? cursor.lastUID)
-        updates.insert(InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(next)), at: 0)
+        if writingCursor {
+            updates.insert(InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(next)), at: 0)
+        }
         let results = try await inbox.accept(messages, cursors: updates)
         received.increment(by: results.filter { if case .inserted = $0 { true } else { false } }.count)
         // Committed: now file the mail. A failure here is logged; the cursor already keeps the
         // mail from being answered twice.
         do {
             if let processed = configuration.processedMailbox {
-                try await imap.move(mailbox, uids: handled, to: processed)
+                try await imap.move(mailbox, uids: handled, to: processed, markingSeen: true)
             } else {
                 try await imap.markSeen(mailbox, uids: handled)
             }
-            try await imap.move(mailbox, uids: setAside, to: configuration.quarantineMailbox)
+            // Left unseen: someone should look at it.
+            try await imap.move(mailbox, uids: setAside, to: configuration.quarantineMailbox, markingSeen: false)
         } catch let error as CancellationError {
             throw error
         } catch {
@@ -347,11 +360,18 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             return .ignore("sender not allowed")
         }
         let now = Date()
+        let externalID = message.messageID.map(Self.boundedID) ?? Self.contentID(bytes)
+        // Counted once per message: a batch read again after a failure is not a second mail.
         let overLimit = state.withLock { state -> Bool in
-            var times = state.recent[address, default: []].filter { now.timeIntervalSince($0) < 3600 }
-            defer { state.recent[address] = times }
-            guard times.count < configuration.maxPerSenderPerHour else { return true }
-            times.append(now)
+            for (sender, entries) in state.recent {
+                let kept = entries.filter { now.timeIntervalSince($0.at) < 3600 }
+                state.recent[sender] = kept.isEmpty ? nil : kept
+            }
+            var entries = state.recent[address, default: []]
+            if entries.contains(where: { $0.id == externalID }) { return false }
+            guard entries.count < configuration.maxPerSenderPerHour else { return true }
+            entries.append((externalID, now))
+            state.recent[address] = entries
             return false
         }
         if overLimit {
@@ -361,8 +381,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             return .ignore("sender over the hourly limit")
         }
 
-        let externalID = message.messageID ?? Self.contentID(bytes)
-        let parentID = message.inReplyTo.first ?? message.references.last
+        let parentID = (message.inReplyTo.first ?? message.references.last).flatMap { $0.count <= Self.maxIDLength ? $0 : nil }
         let (conversation, parentKind) = try await thread(of: message, externalID: externalID)
         var text = message.text
         if parentKind == .confirmationRequest {
@@ -387,7 +406,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
                 externalID: externalID, conversation: key,
                 sender: Sender(id: .email(address), displayName: from.name),
                 text: text, replyTo: parentID, thread: nil,
-                trust: TrustFacts(senderAuthenticated: authenticated), receivedAt: now,
+                trust: TrustFacts(senderAuthenticated: authenticated, containsUntrustedContent: Self.forwardsContent(message)), receivedAt: now,
                 addressed: true, traceContext: TraceCarrier.capture()
             )
         }
@@ -413,14 +432,34 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             }
             return (nil, parentKind)
         }
-        return (known ?? chain.first ?? externalID, parentKind)
+        // In angle brackets, as in the headers: a thread's name never equals an address, which
+        // names the conversations of mail the bot was asked to send.
+        return (known ?? "<\(chain.first ?? externalID)>", parentKind)
     }
 
     /// The message's chain of ancestors, oldest first: References, then In-Reply-To if missing.
+    /// Ids too long to copy into a reply's headers are left out.
     static func references(for message: EmailMessage) -> [String] {
-        var chain = message.references
-        for id in message.inReplyTo where !chain.contains(id) { chain.append(id) }
+        var chain = message.references.filter { $0.count <= maxIDLength }
+        for id in message.inReplyTo where id.count <= maxIDLength && !chain.contains(id) { chain.append(id) }
         return chain
+    }
+
+    /// The longest message id copied into a reply.
+    static let maxIDLength = 250
+
+    /// A message's own id as kept: a longer one than a reply could carry is replaced by its hash.
+    static func boundedID(_ id: String) -> String {
+        id.count <= maxIDLength ? id : contentID(Array(id.utf8))
+    }
+
+    /// Whether the request carries someone else's text: a forwarded message. What it says is
+    /// data, not the sender's own request (DESIGN.md: such plans are tainted).
+    static func forwardsContent(_ message: EmailMessage) -> Bool {
+        if message.subject.range(of: #"^\s*(fwd?|wg|tr|rv)\s*:"#, options: [.regularExpression, .caseInsensitive]) != nil { return true }
+        let markers = ["---------- Forwarded message", "Begin forwarded message:", "-------- Original Message --------", "-------- Forwarded Message --------"]
+        if markers.contains(where: { message.body.contains($0) }) { return true }
+        return message.attachments.contains { $0.contentType.lowercased() == "message/rfc822" }
     }
 
     /// An id for a message without a Message-ID: its content's hash, so a repeat is recognised.
@@ -480,7 +519,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         let prefix = try await idPrefix()
         let conversation = message.conversation.conversation.rawValue
         let thread = try await loadThread(conversation, cache: [:])
-        guard let recipient = Self.address(of: message.recipient) ?? thread?.correspondent else {
+        guard let recipient = try await recipientAddress(message, thread: thread) else {
             sendFailures.increment()
             throw ChannelError(.rejected, "the message has no email recipient", isTransient: false)
         }
@@ -516,6 +555,16 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
                 failure.message, isTransient: failure.isTransient
             )
         }
+    }
+
+    /// Where a message goes: its recipient's address; for a person known by another channel
+    /// (a notice to someone who linked this address), the address they linked; for a message
+    /// with no recipient, the thread's correspondent.
+    private func recipientAddress(_ message: OutboundMessage, thread: ThreadState?) async throws -> String? {
+        guard let person = message.recipient else { return thread?.correspondent }
+        if let address = Self.address(of: person) { return address }
+        let linked = try await store.read { try $0.linkedIdentities(of: person) }
+        return linked.lazy.compactMap { Self.address(of: $0) }.first
     }
 
     /// The address of an `email:` person id.

@@ -5,7 +5,8 @@ public import SwitchboardModel
 ///
 /// Keys (each also `SWITCHBOARD_<KEY>` in the environment, dots as underscores):
 /// - `email.imap_url`: `imaps://host[:port]` or `imap://host[:port]`; the channel runs when it is
-///   set. On `imap://` to another host the connection is upgraded with STARTTLS when offered.
+///   set.
+/// - `email.imap_starttls` (default true, false for a loopback host): require STARTTLS on `imap://`.
 /// - `email.smtp_url`: `smtps://host[:port]` or `smtp://host[:port]` (submission, usually 587).
 /// - `email.smtp_starttls` (default true, false for a loopback host): require STARTTLS on `smtp://`.
 /// - `email.username`, `email.password` (secret, or `email.password_file`): the login for both.
@@ -81,7 +82,9 @@ public struct EmailConfiguration: Sendable {
         if password.revealed.isEmpty { config.report("email.password", "is required with email.imap_url (or set email.password_file)") }
 
         let imap = server(&config, key: "email.imap_url", url: imapURL, schemes: ["imap", "imaps"])
-        let imapTLS: CurlTLS = imap.scheme == "imap" && !imap.loopback ? .opportunistic : .none
+        // Required, not opportunistic: a STARTTLS an attacker strips would send the password in clear.
+        let imapStartTLS = config.bool("email.imap_starttls", default: !imap.loopback)
+        let imapTLS: CurlTLS = imap.scheme == "imap" && imapStartTLS ? .required : .none
         let smtpURL = config.string("email.smtp_url")?.trimmingWhitespace() ?? ""
         if smtpURL.isEmpty { config.report("email.smtp_url", "is required with email.imap_url (smtp://host:587 or smtps://host:465)") }
         let smtp = server(&config, key: "email.smtp_url", url: smtpURL.isEmpty ? "smtp://localhost" : smtpURL, schemes: ["smtp", "smtps"])

@@ -58,8 +58,10 @@ final class IMAPClient: Sendable {
         return request
     }
 
-    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60)) async throws -> [IMAPResponseLine] {
-        let response = try await connection.perform(request(mailbox: mailbox, command: command, timeout: timeout))
+    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60), isolated: Bool = false) async throws -> [IMAPResponseLine] {
+        var request = request(mailbox: mailbox, command: command, timeout: timeout)
+        request.isolated = isolated
+        let response = try await connection.perform(request)
         return try IMAPResponse.lines(response.headers)
     }
 
@@ -76,29 +78,38 @@ final class IMAPClient: Sendable {
         return status
     }
 
-    /// UIDs and sizes of the messages with a UID in `range` (`5:*` lists 5 and later, and
-    /// always the last message even when its UID is lower: callers filter).
-    func sizes(_ mailbox: String, uids range: String) async throws -> [IMAPResponse.Fetched] {
-        IMAPResponse.fetched(try await run(mailbox: mailbox, "UID FETCH \(range) (UID RFC822.SIZE)"))
-    }
-
-    /// UIDs of unseen messages.
-    func unseen(_ mailbox: String) async throws -> [UInt32] {
-        IMAPResponse.search(try await run(mailbox: mailbox, "UID SEARCH UNSEEN"))
+    /// UID, size and \Seen of every message with a UID in `first...last`, asked for in pages
+    /// of 2,000 UIDs: one answer must stay under libcurl's 300 KiB, however large the backlog.
+    func list(_ mailbox: String, from first: UInt32, through last: UInt32) async throws -> [IMAPResponse.Fetched] {
+        var result: [IMAPResponse.Fetched] = []
+        var start = first
+        while start <= last {
+            let end = last - start >= 1999 ? start + 1999 : last
+            let page = IMAPResponse.fetched(try await run(mailbox: mailbox, "UID FETCH \(start):\(end) (UID RFC822.SIZE FLAGS)"))
+            // "n:m" may also list a message outside the range when none is inside it.
+            result += page.filter { $0.uid >= start && $0.uid <= end }
+            guard end < UInt32.max else { break }
+            start = end + 1
+        }
+        return result
     }
 
     /// What libcurl passes through its header callback for one custom command at most: it
     /// stops a transfer whose "headers" pass 300 KiB.
     static let customResponseLimit = 200 << 10
 
-    /// Whole messages by UID (with their sizes from `sizes`).
+    /// Whole messages by UID, as listed by `list`. A message gone from the mailbox meanwhile
+    /// is simply not in the result.
     ///
     /// Small messages come in groups with `UID FETCH … BODY.PEEK[]`, which leaves them unseen
-    /// until they are handled; the response arrives through libcurl's header callback, which
-    /// holds at most 300 KiB. A larger message (or one libcurl cannot pass through whole, a
-    /// line longer than its buffer) is fetched on its own through the URL form, whose body
-    /// has no such limit but which marks the message seen as it is read.
-    func bodies(_ mailbox: String, uidValidity: UInt32, messages: [(uid: UInt32, size: Int)]) async throws -> [UInt32: [UInt8]] {
+    /// until they are handled. That answer arrives through libcurl's header callback, which
+    /// holds at most 300 KiB and does not follow literals: a body line that looks like the
+    /// command's tag would end the answer early. So each group runs on a connection of its own
+    /// (nothing left unread can be taken for the next answer), and a group whose literals come
+    /// out short is fetched again message by message through the URL form, as is any message
+    /// over 200 KiB: there libcurl reads the literal by its length, but marks the message seen,
+    /// so a message that was unseen is made unseen again at once.
+    func bodies(_ mailbox: String, uidValidity: UInt32, messages: [IMAPResponse.Fetched]) async throws -> [UInt32: [UInt8]] {
         var result: [UInt32: [UInt8]] = [:]
         var group: [UInt32] = []
         var groupBytes = 0
@@ -106,10 +117,13 @@ final class IMAPClient: Sendable {
         func flush() async throws {
             guard !group.isEmpty else { return }
             do {
-                let lines = try await run(mailbox: mailbox, "UID FETCH \(IMAPResponse.set(group)) (UID BODY.PEEK[])", timeout: .seconds(120))
+                let lines = try await run(mailbox: mailbox, "UID FETCH \(IMAPResponse.set(group)) (UID BODY.PEEK[])", timeout: .seconds(120), isolated: true)
                 for fetched in IMAPResponse.fetched(lines) {
                     if let body = fetched.body { result[fetched.uid] = body }
                 }
+                // Listed but not answered: gone, or answered in a form not read here. The URL
+                // form tells which.
+                alone += group.filter { result[$0] == nil }
             } catch is IMAPResponse.Malformed {
                 alone += group
             }
@@ -117,26 +131,35 @@ final class IMAPClient: Sendable {
             groupBytes = 0
         }
         for message in messages {
-            if message.size > Self.customResponseLimit {
+            let size = message.size ?? 0
+            if size > Self.customResponseLimit {
                 alone.append(message.uid)
                 continue
             }
-            if groupBytes + message.size > Self.customResponseLimit { try await flush() }
+            if groupBytes + size > Self.customResponseLimit { try await flush() }
             group.append(message.uid)
-            groupBytes += message.size + 100
+            groupBytes += size + 100
         }
         try await flush()
+        var reseen: [UInt32] = []
         for uid in alone {
+            let listed = messages.first { $0.uid == uid }
             var request = request(mailbox: nil, command: nil, timeout: .seconds(300))
             request.url = server.url + "/" + Self.pathSegment(mailbox) + ";UIDVALIDITY=\(uidValidity)/;UID=\(uid)"
-            request.maxResponseBytes = (size(of: uid, in: messages) ?? 0) + (1 << 20)
-            result[uid] = try await connection.perform(request).body
+            request.maxResponseBytes = (listed?.size ?? 0) + (1 << 20)
+            request.isolated = true
+            do {
+                result[uid] = try await connection.perform(request).body
+                if listed?.seen == false { reseen.append(uid) }
+            } catch let failure as CurlFailure where failure.code == 78 {
+                // CURLE_REMOTE_FILE_NOT_FOUND: expunged since it was listed.
+                continue
+            }
+        }
+        if !reseen.isEmpty {
+            _ = try await run(mailbox: mailbox, "UID STORE \(IMAPResponse.set(reseen)) -FLAGS.SILENT (\\Seen)")
         }
         return result
-    }
-
-    private func size(of uid: UInt32, in messages: [(uid: UInt32, size: Int)]) -> Int? {
-        messages.first { $0.uid == uid }?.size
     }
 
     /// Adds \Seen.
@@ -145,10 +168,10 @@ final class IMAPClient: Sendable {
         _ = try await run(mailbox: mailbox, "UID STORE \(IMAPResponse.set(uids)) +FLAGS.SILENT (\\Seen)")
     }
 
-    /// Moves messages to another mailbox (RFC 6851), marking them seen first.
-    func move(_ mailbox: String, uids: [UInt32], to target: String) async throws {
+    /// Moves messages to another mailbox (RFC 6851), marking them seen first if asked.
+    func move(_ mailbox: String, uids: [UInt32], to target: String, markingSeen: Bool) async throws {
         guard !uids.isEmpty else { return }
-        try await markSeen(mailbox, uids: uids)
+        if markingSeen { try await markSeen(mailbox, uids: uids) }
         _ = try await run(mailbox: mailbox, "UID MOVE \(IMAPResponse.set(uids)) \(IMAPResponse.quoted(target))")
     }
 
@@ -169,18 +192,26 @@ final class IMAPClient: Sendable {
     /// is past `knownUIDNext`, mail came in since the last look and the wait ends at once.
     func idle(_ mailbox: String, knownUIDNext: UInt32, timeout: Duration) async throws -> IdleOutcome {
         final class Progress: @unchecked Sendable {
+            var selected = false
             var idling = false
         }
         let progress = Progress()
         var request = request(mailbox: mailbox, command: "IDLE", timeout: timeout)
+        // Its own connection each time: an IDLE ended from here leaves the connection unusable.
+        request.isolated = true
         request.onHeaderLine = { bytes in
             let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.hasPrefix("+") {
+            // Only the continuation after the SELECT answers IDLE; one during login (SASL
+            // without an initial response) does not.
+            if line.hasPrefix("+"), progress.selected {
                 progress.idling = true
                 return true
             }
             if !progress.idling {
-                if let next = IMAPResponse.uidNext(inLine: line), next > knownUIDNext { return false }
+                if let next = IMAPResponse.uidNext(inLine: line) {
+                    progress.selected = true
+                    if next > knownUIDNext { return false }
+                }
                 return true
             }
             let words = line.split(separator: " ")

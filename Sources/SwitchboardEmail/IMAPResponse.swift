@@ -74,7 +74,8 @@ enum IMAPResponse {
             }
             if let value = uidNext(inLine: line.text) { next = value }
         }
-        guard let validity, let next else { return nil }
+        // UIDs start at 1, so a UIDNEXT of 0 is not a real answer.
+        guard let validity, let next, next >= 1 else { return nil }
         return (validity, next)
     }
 
@@ -89,18 +90,23 @@ enum IMAPResponse {
         var uid: UInt32
         var size: Int?
         var body: [UInt8]?
+        /// Whether FLAGS held \Seen; nil when FLAGS was not in the response.
+        var seen: Bool?
     }
 
-    /// `* 4 FETCH (UID 9 RFC822.SIZE 120 BODY[] {120} …)` → uid, size and body per message.
+    /// `* 4 FETCH (UID 9 RFC822.SIZE 120 FLAGS (\Seen) BODY[] {120} …)` → uid, size, flags and
+    /// body per message, one entry per UID (a server may volunteer extra FETCH lines).
     /// Responses without a UID (flag updates the server volunteers) are skipped.
     static func fetched(_ lines: [IMAPResponseLine]) -> [Fetched] {
         var result: [Fetched] = []
+        var position: [UInt32: Int] = [:]
         for line in lines {
             let words = line.text.split(separator: " ", omittingEmptySubsequences: true)
             guard words.count >= 3, words[0] == "*", words[2].uppercased() == "FETCH" else { continue }
             var uid: UInt32?
             var size: Int?
             var body: [UInt8]?
+            var seen: Bool?
             var literal = 0
             var index = 3
             while index < words.count {
@@ -117,6 +123,19 @@ enum IMAPResponse {
                     index += 2
                     continue
                 }
+                if upper == "FLAGS", index + 1 < words.count {
+                    // FLAGS (\Seen \Answered): the list runs to the word that closes it.
+                    var flags: [Substring] = []
+                    var end = index + 1
+                    while end < words.count {
+                        flags.append(words[end])
+                        if words[end].hasSuffix(")") { break }
+                        end += 1
+                    }
+                    seen = flags.contains { $0.trimmingCharacters(in: ["(", ")"]).caseInsensitiveCompare("\\Seen") == .orderedSame }
+                    index = end + 1
+                    continue
+                }
                 if upper.hasPrefix("BODY[]"), index + 1 < words.count {
                     let value = words[index + 1]
                     if value.hasPrefix("{"), literal < line.literals.count {
@@ -127,7 +146,15 @@ enum IMAPResponse {
                 if word.hasPrefix("{"), word.hasSuffix("}") || word.hasSuffix("})") { literal += 1 }
                 index += 1
             }
-            if let uid { result.append(Fetched(uid: uid, size: size, body: body)) }
+            guard let uid else { continue }
+            if let existing = position[uid] {
+                result[existing].size = result[existing].size ?? size
+                result[existing].body = result[existing].body ?? body
+                result[existing].seen = result[existing].seen ?? seen
+            } else {
+                position[uid] = result.count
+                result.append(Fetched(uid: uid, size: size, body: body, seen: seen))
+            }
         }
         return result
     }

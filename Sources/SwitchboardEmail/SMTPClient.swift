@@ -3,6 +3,7 @@
 // A 4xx reply or a broken connection is worth another try later; a 5xx reply is final. The
 // EHLO name goes in the URL path (libcurl otherwise sends a file name).
 
+import CCurl
 import Foundation
 import SwitchboardModel
 
@@ -51,15 +52,23 @@ final class SMTPClient: Sendable {
         }
     }
 
-    /// Transient unless the server gave a 5xx reply to the message itself.
+    /// Final only when the server refused this message with a 5xx: its recipient (RCPT), or
+    /// its content (at or after DATA, which libcurl reports as CURLE_WEIRD_SERVER_REPLY). A 5xx
+    /// to the greeting, the login or MAIL FROM is the server's or the configuration's trouble
+    /// (authentication required, sender not permitted): every reply would fail alike, so they
+    /// wait for the operator instead of being given up one by one.
     static func classify(_ failure: CurlFailure) -> SMTPFailure {
         let code = failure.responseCode
         if failure.isLoginDenied {
-            // Worth waiting for: the operator fixes the password and the outbox goes out.
             return SMTPFailure(isTransient: true, isLoginDenied: true, message: "the SMTP server refused the login: \(failure)")
         }
-        if (500..<600).contains(code) {
+        let aboutThisMessage = failure.message.contains("RCPT failed") || failure.message.contains("DATA failed")
+            || failure.code == Int(CURLE_WEIRD_SERVER_REPLY.rawValue)
+        if (500..<600).contains(code), aboutThisMessage {
             return SMTPFailure(isTransient: false, isLoginDenied: false, message: "the SMTP server refused the message: \(failure)")
+        }
+        if (500..<600).contains(code) {
+            return SMTPFailure(isTransient: true, isLoginDenied: true, message: "the SMTP server refused the session (check email.* settings): \(failure)")
         }
         return SMTPFailure(isTransient: true, isLoginDenied: false, message: "SMTP submission failed: \(failure)")
     }

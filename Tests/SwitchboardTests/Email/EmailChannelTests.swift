@@ -56,7 +56,7 @@ struct EmailChannelTests {
             try Row.fetchAll(db, sql: "SELECT conversation, text, sender, authenticated FROM inbox ORDER BY id")
         }
         #expect(rows.count == 2)
-        #expect(Set(rows.map { $0["conversation"] as String }) == [first.id])
+        #expect(Set(rows.map { $0["conversation"] as String }) == ["<\(first.id)>"])
         #expect(rows.map { $0["text"] as String } == ["add a note: buy milk", "list my notes"])
         #expect(rows.allSatisfy { ($0["sender"] as String) == "email:alice@example.test" })
         #expect(rows.allSatisfy { ($0["authenticated"] as Bool) })
@@ -181,6 +181,52 @@ struct EmailChannelTests {
             try String.fetchAll(db, sql: "SELECT text FROM notes ORDER BY id")
         }
         #expect(notes == ["survive email_after_fetch", "survive after_inbox_commit"])
+    }
+
+    @Test("a first start answers only unseen mail; a replaced mailbox (new UIDVALIDITY) re-answers nothing")
+    func firstLookAndUIDValidity() async throws {
+        let cast = try EmailCast()
+        let servers = cast.servers
+        // Thirty mails wait before the bot ever starts (more than one batch); one was read already.
+        var ids: [String] = []
+        for index in 0..<30 {
+            let message = mail(subject: "Backlog \(index)", body: "add a note: backlog \(index)")
+            try servers.send(message.text, from: "alice@example.test")
+            ids.append(message.id)
+        }
+        try runCommand("/usr/bin/curl", [
+            "-sS", "--url", "imap://127.0.0.1:\(servers.imapPort)/INBOX", "-u", "bot:pw-bot", "-X", "UID STORE 1 +FLAGS (\\Seen)",
+        ])
+        let busy = ["SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "1000", "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "1000"]
+        var bot = try cast.startBot(extra: busy)
+        let first = try await servers.waitForMessages(of: "alice", count: 29)
+        #expect(Set(first.flatMap(\.parsed.inReplyTo)) == Set(ids.dropFirst()), "the mail read before the start is history")
+        try bot.stop()
+
+        // The mailbox is rebuilt (its UID list lost: new UIDs, new UIDVALIDITY); one answered
+        // mail is unseen again, and one new mail arrives.
+        let maildir = servers.directory.path + "/mail/bot/Maildir"
+        for name in try FileManager.default.contentsOfDirectory(atPath: maildir) where name == "dovecot-uidlist" || name.hasPrefix("dovecot.index") {
+            try FileManager.default.removeItem(atPath: maildir + "/" + name)
+        }
+        let current = try FileManager.default.contentsOfDirectory(atPath: maildir + "/cur").sorted()
+        // An answered one: its reply is in alice's mailbox already.
+        let again = try #require(current.first { name in
+            let text = (try? String(contentsOfFile: maildir + "/cur/" + name, encoding: .utf8)) ?? ""
+            return name.hasSuffix(",S") && text.contains("<\(ids[5])>")
+        })
+        try FileManager.default.moveItem(atPath: maildir + "/cur/" + again, toPath: maildir + "/cur/" + String(again.dropLast()))
+        let late = mail(subject: "After the rebuild", body: "add a note: after the rebuild")
+        try servers.send(late.text, from: "alice@example.test")
+        bot = try cast.startBot(extra: busy)
+        defer { try? bot.stop() }
+        let all = try await servers.waitForMessages(of: "alice", count: 30)
+        #expect(all.last?.parsed.inReplyTo == [late.id])
+        try await Task.sleep(for: .seconds(1))
+        #expect(servers.messages(of: "alice").count == 30, "an answered mail was answered again")
+        #expect(bot.log.contains("the mailbox was replaced"))
+        let notes = try await cast.database().read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM notes") }
+        #expect(notes == 30)
     }
 
     @Test("with the SMTP server down or deferring, replies wait in the outbox and go out once it is back")
