@@ -43,6 +43,12 @@ public struct RiskPolicy: Sendable, Hashable {
     /// "don't ask again" only takes back an earlier "always ask".
     public func assess(_ call: PreparedCall, tool: ToolDescriptor, tainted: Bool, senderAuthenticated: Bool, askFirst: Bool? = nil) -> Decision {
         let risk = risk(of: call, tool: tool)
+        // A sender who could not be verified (an email whose From may be forged) may look
+        // things up and do what is low-risk; a change worth more would be made in the name of
+        // someone the sender may not be.
+        if !senderAuthenticated && risk > .low && tool.effect != .readOnly {
+            return .refuse(risk, reason: "I couldn't verify who sent this message, so I can only look things up or do low-risk things for it")
+        }
         var needsConfirmation = risk == .high || (tainted && tool.effect != .readOnly)
         if askFirst == true && tool.effect != .readOnly { needsConfirmation = true }
         guard needsConfirmation else { return .run(risk) }

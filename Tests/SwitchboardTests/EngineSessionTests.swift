@@ -192,7 +192,7 @@ struct EngineSessionTests {
         #expect(try await h.notes("alice").count == 6, "nothing deleted by a stale number")
     }
 
-    @Test("An unauthenticated sender can never trigger a high-risk action")
+    @Test("An unauthenticated sender can never trigger a high-risk action, nor change anything at medium risk")
     func unauthenticated() async throws {
         let h = try EngineHarness()
         try await h.say("mallory", "add a note: a")
@@ -201,6 +201,11 @@ struct EngineSessionTests {
         #expect(reply.contains("can't do that"))
         #expect(try await h.notes("mallory") == ["a", "b"])
         #expect(try await h.statuses(tool: "notes.delete") == [.proposed, .denied])
+        // Nor a medium-risk change; looking things up is fine.
+        let add = try await h.say("mallory", "add a note: c", authenticated: false)
+        #expect(add.contains("couldn't verify who sent this message"))
+        #expect(try await h.notes("mallory") == ["a", "b"])
+        #expect(try await h.say("mallory", "list my notes", authenticated: false).contains("a"))
     }
 
     @Test("A plan from untrusted content needs confirmation for any write")

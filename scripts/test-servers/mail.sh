@@ -91,7 +91,13 @@ cmd_init() {
         || die "$dir is not reachable by the mail user (uid 8): make its parent directories traversable (chmod o+x)"
     echo "$imap $lmtp $smtp" >"$dir/ports"
     install -d -o mail -g mail "$dir/mail"
-    mkdir -p "$dir/run" "$dir/state"
+    mkdir -p "$dir/state"
+    # Dovecot's sockets live in base_dir, and a Unix socket's path holds at most 107 bytes: a
+    # test's folder can be deeper than that allows, so the sockets go in a short folder of their own.
+    local run
+    run="$(mktemp -d /tmp/sb-dovecot.XXXXXX)"
+    chmod 755 "$run"
+    echo "$run" >"$dir/base_dir"
     : >"$dir/passwd"
     chmod 644 "$dir/passwd"
     : >"$dir/spf_pass"
@@ -100,7 +106,7 @@ cmd_init() {
 # Throwaway Dovecot for Switchboard's email tests: loopback only, plain-text passwords.
 protocols = imap lmtp
 listen = 127.0.0.1
-base_dir = $dir/run
+base_dir = $run
 state_dir = $dir/state
 log_path = $dir/dovecot.log
 info_log_path = $dir/dovecot.log
@@ -164,7 +170,18 @@ wait_port() {
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.1
     done
-    die "$what did not answer on 127.0.0.1:$port within 10 s"
+    echo "mail.sh: $what did not answer on 127.0.0.1:$port within 10 s" >&2
+    return 1
+}
+
+# Prints the last lines of each log given, for a server that failed to start.
+show_logs() {
+    local log
+    for log in "$@"; do
+        [[ -s $log ]] || continue
+        echo "--- last 20 lines of $log" >&2
+        tail -n 20 "$log" >&2
+    done
 }
 
 # Runs a command in a new session with every inherited descriptor closed, recording its pid.
@@ -199,20 +216,23 @@ cmd_start_smtp() {
     if ! running "$dir" smtp; then
         spawn "$dir/smtp.pid" "$dir/smtp.log" "$PY" "$REPO/scripts/test-servers/smtp-relay.py" "$dir" "$smtp" "$lmtp" "$AUTHSERV_ID"
     fi
-    wait_port "$smtp" "the SMTP server" || { tail -n 20 "$dir/smtp.log" >&2; exit 1; }
+    wait_port "$smtp" "the SMTP server" || { show_logs "$dir/smtp.log"; exit 1; }
 }
 
 cmd_start() {
-    local dir="$1" imap lmtp smtp
+    local dir="$1" imap lmtp smtp run
     require_installed
     dir="$(cd "$dir" && pwd)"
     require_dir "$dir"
     read -r imap lmtp smtp <"$dir/ports"
+    run="$(cat "$dir/base_dir")"
+    mkdir -p "$run"
+    chmod 755 "$run"
     if ! running "$dir" dovecot; then
         spawn "$dir/dovecot.pid" "$dir/dovecot.stdout" "$DOVECOT" -F -c "$dir/dovecot.conf"
     fi
     if ! wait_port "$imap" "Dovecot IMAP" || ! wait_port "$lmtp" "Dovecot LMTP"; then
-        tail -n 20 "$dir/dovecot.log" "$dir/dovecot.stdout" >&2 || true
+        show_logs "$dir/dovecot.log" "$dir/dovecot.stdout"
         exit 1
     fi
     cmd_start_smtp "$dir"
@@ -233,9 +253,11 @@ stop_one() {
 }
 
 cmd_stop() {
-    local dir="$1"
+    local dir="$1" run
     stop_one "$dir" smtp
     stop_one "$dir" dovecot
+    run="$(cat "$dir/base_dir" 2>/dev/null || true)"
+    if [[ $run == /tmp/sb-dovecot.* ]]; then rm -rf "$run"; fi
     echo "Mail servers in $dir stopped"
 }
 

@@ -73,10 +73,12 @@ final class MailServers: Sendable {
         try runCommand("/usr/bin/curl", arguments)
     }
 
-    /// Hands a message straight to Dovecot's LMTP (for when the SMTP server is down).
+    /// Hands a message straight to Dovecot's LMTP (for when the SMTP server is down), stamped
+    /// with the sender check the SMTP server would have added.
     func deliverDirectly(_ message: String, from envelopeFrom: String, to recipient: String = "bot@example.test") throws {
         let file = directory.path + "/direct-\(UUID().uuidString).eml"
-        try Data(message.utf8).write(to: URL(fileURLWithPath: file))
+        let stamp = "Authentication-Results: \(Self.authservID); spf=pass smtp.mailfrom=\(envelopeFrom)\r\n"
+        try Data((stamp + message).utf8).write(to: URL(fileURLWithPath: file))
         defer { try? FileManager.default.removeItem(atPath: file) }
         try runCommand("/usr/bin/python3", ["-c", """
             import smtplib, sys
