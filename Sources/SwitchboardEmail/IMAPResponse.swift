@@ -1,8 +1,9 @@
 // Reading IMAP responses (RFC 9051 / 3501) as libcurl hands them over: the untagged lines of a
 // custom command, with literals (`{n}` CRLF followed by n bytes) inline.
 //
-// Only what the email channel asks for is understood: STATUS, SEARCH, FETCH with UID,
-// RFC822.SIZE and BODY[]. Everything else is skipped.
+// Only what the email channel asks for is understood: SELECT's UIDVALIDITY and UIDNEXT,
+// SEARCH, and FETCH with UID, RFC822.SIZE and FLAGS. Everything else is skipped; literals are
+// kept whole, so nothing inside one is read as a response.
 
 import Foundation
 
@@ -89,13 +90,12 @@ enum IMAPResponse {
     struct Fetched: Sendable, Equatable {
         var uid: UInt32
         var size: Int?
-        var body: [UInt8]?
         /// Whether FLAGS held \Seen; nil when FLAGS was not in the response.
         var seen: Bool?
     }
 
-    /// `* 4 FETCH (UID 9 RFC822.SIZE 120 FLAGS (\Seen) BODY[] {120} …)` → uid, size, flags and
-    /// body per message, one entry per UID (a server may volunteer extra FETCH lines).
+    /// `* 4 FETCH (UID 9 RFC822.SIZE 120 FLAGS (\Seen))` → uid, size and flags per message, one
+    /// entry per UID (a server may volunteer extra FETCH lines).
     /// Responses without a UID (flag updates the server volunteers) are skipped.
     static func fetched(_ lines: [IMAPResponseLine]) -> [Fetched] {
         var result: [Fetched] = []
@@ -105,9 +105,7 @@ enum IMAPResponse {
             guard words.count >= 3, words[0] == "*", words[2].uppercased() == "FETCH" else { continue }
             var uid: UInt32?
             var size: Int?
-            var body: [UInt8]?
             var seen: Bool?
-            var literal = 0
             var index = 3
             while index < words.count {
                 var word = words[index]
@@ -136,24 +134,15 @@ enum IMAPResponse {
                     index = end + 1
                     continue
                 }
-                if upper.hasPrefix("BODY[]"), index + 1 < words.count {
-                    let value = words[index + 1]
-                    if value.hasPrefix("{"), literal < line.literals.count {
-                        body = line.literals[literal]
-                    }
-                }
-                // Every literal marker in the text is one literal, whatever it belongs to.
-                if word.hasPrefix("{"), word.hasSuffix("}") || word.hasSuffix("})") { literal += 1 }
                 index += 1
             }
             guard let uid else { continue }
             if let existing = position[uid] {
                 result[existing].size = result[existing].size ?? size
-                result[existing].body = result[existing].body ?? body
                 result[existing].seen = result[existing].seen ?? seen
             } else {
                 position[uid] = result.count
-                result.append(Fetched(uid: uid, size: size, body: body, seen: seen))
+                result.append(Fetched(uid: uid, size: size, seen: seen))
             }
         }
         return result

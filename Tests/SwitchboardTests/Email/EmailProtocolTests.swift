@@ -15,10 +15,10 @@ struct IMAPResponseTests {
         let stream = "* 1 FETCH (UID 7 BODY[] {\(first.utf8.count)}\r\n\(first))\r\n* 2 FETCH (FLAGS (\\Seen))\r\n* 3 FETCH (UID 9 RFC822.SIZE 99 BODY[] {\(second.utf8.count)}\r\n\(second))\r\n"
         let lines = try IMAPResponse.lines(Array(stream.utf8))
         #expect(lines.count == 3)
+        #expect(lines[0].literals == [Array(first.utf8)])
+        #expect(lines[2].literals == [Array(second.utf8)])
         let fetched = IMAPResponse.fetched(lines)
         #expect(fetched.map(\.uid) == [7, 9])
-        #expect(fetched[0].body == Array(first.utf8))
-        #expect(fetched[1].body == Array(second.utf8))
         #expect(fetched[1].size == 99)
     }
 
