@@ -10,6 +10,7 @@ end of its submission to its reply file appearing).
 import argparse
 import json
 import os
+import signal
 import smtplib
 import socket
 import subprocess
@@ -54,6 +55,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    # Stopped from outside (timeout, Ctrl-C): still stop the servers and the bot.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"{args.binary} is not built: swift build -c release --product switchboard")
 
