@@ -299,6 +299,9 @@ public final class OutboxDispatcher: Service, Sendable {
                     continue
                 }
                 outcomes.append(outcome)
+            } catch is CancellationError {
+                // Shutting down before this one started: not a failed attempt, it simply waits.
+                break
             } catch {
                 let channelError = error as? ChannelError
                 let failures = message.attempts + 1

@@ -166,10 +166,14 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private struct Cursor: Codable {
         var mailbox: String
         var uidValidity: UInt32
+        /// Every UID up to this one has been looked at (or belongs to a scan's `pending`).
         var lastUID: UInt32
+        /// A first look's unseen mail not handled yet, as an IMAP UID set: the look resumes
+        /// from it after a crash or a failure, whatever became of the messages' \Seen flags.
+        var pending: String?
 
         enum CodingKeys: String, CodingKey {
-            case mailbox, uidValidity = "uid_validity", lastUID = "last_uid"
+            case mailbox, uidValidity = "uid_validity", lastUID = "last_uid", pending
         }
     }
 
@@ -185,16 +189,26 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         // the next look; IDLE reports it at once).
         let last = status.uidNext - 1
         var cursor: Cursor
-        var candidates: [IMAPResponse.Fetched]
-        // A first look (or one at a replaced mailbox) reads the unseen mail of the whole
-        // mailbox, and writes its cursor only with the last batch: until then a crash or a
-        // failed batch repeats the whole look, and the inbox drops what it already has.
-        let scanning: Bool
+        var candidates: [IMAPResponse.Fetched] = []
         if let stored, stored.mailbox == mailbox, stored.uidValidity == status.uidValidity {
             cursor = stored
-            guard last > stored.lastUID else { return (status.uidNext, 0) }
-            candidates = try await imap.list(mailbox, from: stored.lastUID + 1, through: last)
-            scanning = false
+            let pending = IMAPResponse.uids(inSet: stored.pending ?? "")
+            if !pending.isEmpty {
+                candidates += try await imap.sizes(mailbox, uids: pending)
+            }
+            if last > stored.lastUID {
+                candidates += try await imap.list(mailbox, from: stored.lastUID + 1, through: last)
+            }
+            if candidates.isEmpty {
+                // Nothing left of an unfinished look (gone meanwhile), or a gap of UIDs that
+                // no longer exist: remember that, so they are not listed again.
+                if !pending.isEmpty || last > stored.lastUID {
+                    cursor.pending = nil
+                    cursor.lastUID = max(stored.lastUID, last)
+                    _ = try await inbox.accept([], cursors: [InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(cursor))])
+                }
+                return (status.uidNext, 0)
+            }
         } else {
             if let stored {
                 logger.warning("the mailbox was replaced (UIDVALIDITY or name changed); reading its unseen mail, and mail already answered is recognised by Message-ID", metadata: [
@@ -203,15 +217,13 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             } else {
                 logger.info("first look at the mailbox: unseen mail is answered, seen mail is history", metadata: ["mailbox": "\(mailbox)"])
             }
-            candidates = last >= 1 ? try await imap.list(mailbox, from: 1, through: last).filter { $0.seen == false } : []
-            // Everything below UIDNEXT that is not unseen is history.
-            cursor = Cursor(mailbox: mailbox, uidValidity: status.uidValidity, lastUID: last)
-            scanning = true
-            if candidates.isEmpty {
-                let value = try Self.encode(cursor)
-                _ = try await inbox.accept([], cursors: [InboxWriter.CursorUpdate(name: Keys.cursor, value: value)])
-                return (status.uidNext, 0)
-            }
+            let unseen = last >= 1 ? try await imap.unseen(mailbox, through: last) : []
+            // Everything up to UIDNEXT that is not unseen is history. The plan is committed
+            // before anything is fetched.
+            cursor = Cursor(mailbox: mailbox, uidValidity: status.uidValidity, lastUID: last, pending: unseen.isEmpty ? nil : IMAPResponse.set(unseen))
+            _ = try await inbox.accept([], cursors: [InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(cursor))])
+            guard !unseen.isEmpty else { return (status.uidNext, 0) }
+            candidates = try await imap.sizes(mailbox, uids: unseen)
         }
         candidates.sort { $0.uid < $1.uid }
         // After a failed fetch, go one message at a time until the troublemaker is found.
@@ -228,7 +240,8 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             batchBytes += min(candidate.size ?? 0, limits.maxBytes)
         }
         for (index, batch) in batches.enumerated() {
-            cursor = try await handle(batch, cursor: cursor, writingCursor: !scanning || index == batches.count - 1)
+            // The last batch also records that every UID up to `last` was looked at.
+            cursor = try await handle(batch, cursor: cursor, through: index == batches.count - 1 ? last : nil)
         }
         return (status.uidNext, candidates.count)
     }
@@ -248,7 +261,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     }
 
     /// Fetches, reads and commits one batch, then files it on the server.
-    private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor, writingCursor: Bool) async throws -> Cursor {
+    private func handle(_ batch: [IMAPResponse.Fetched], cursor: Cursor, through last: UInt32?) async throws -> Cursor {
         let mailbox = configuration.mailbox
         let wanted = batch.filter { ($0.size ?? 0) <= limits.maxBytes }
         var bodies: [UInt32: [UInt8]] = [:]
@@ -310,11 +323,15 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
                 setAside.append(item.uid)
             }
         }
+        // Every message of the batch is dealt with (answered, ignored, set aside or gone) in
+        // this commit, and leaves the unfinished look's list with it.
         var next = cursor
-        next.lastUID = max(cursor.lastUID, batch.map(\.uid).max() ?? cursor.lastUID)
-        if writingCursor {
-            updates.insert(InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(next)), at: 0)
-        }
+        let done = Set(batch.map(\.uid))
+        let newest = batch.map(\.uid).filter { $0 > cursor.lastUID }.max() ?? cursor.lastUID
+        next.lastUID = max(newest, last ?? 0)
+        let left = IMAPResponse.uids(inSet: cursor.pending ?? "").filter { !done.contains($0) }
+        next.pending = left.isEmpty ? nil : IMAPResponse.set(left)
+        updates.insert(InboxWriter.CursorUpdate(name: Keys.cursor, value: try Self.encode(next)), at: 0)
         let results = try await inbox.accept(messages, cursors: updates)
         received.increment(by: results.filter { if case .inserted = $0 { true } else { false } }.count)
         // Committed: now file the mail. A failure here is logged; the cursor already keeps the

@@ -58,9 +58,8 @@ final class IMAPClient: Sendable {
         return request
     }
 
-    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60), isolated: Bool = false) async throws -> [IMAPResponseLine] {
-        var request = request(mailbox: mailbox, command: command, timeout: timeout)
-        request.isolated = isolated
+    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60)) async throws -> [IMAPResponseLine] {
+        let request = request(mailbox: mailbox, command: command, timeout: timeout)
         let response = try await connection.perform(request)
         return try IMAPResponse.lines(response.headers)
     }
@@ -96,6 +95,36 @@ final class IMAPClient: Sendable {
         return result
     }
 
+    /// UID, size and \Seen of the given messages (those that still exist), 50 per command.
+    func sizes(_ mailbox: String, uids: [UInt32]) async throws -> [IMAPResponse.Fetched] {
+        let sorted = Array(Set(uids)).sorted()
+        var result: [IMAPResponse.Fetched] = []
+        var start = 0
+        while start < sorted.count {
+            let page = Array(sorted[start..<min(start + 50, sorted.count)])
+            let wanted = Set(page)
+            result += IMAPResponse.fetched(try await run(mailbox: mailbox, "UID FETCH \(IMAPResponse.set(page)) (UID RFC822.SIZE FLAGS)"))
+                .filter { wanted.contains($0.uid) }
+            start += 50
+        }
+        return result
+    }
+
+    /// UIDs of the unseen messages up to `last`, searched in ranges of 10,000 UIDs (each
+    /// answer is one line).
+    func unseen(_ mailbox: String, through last: UInt32) async throws -> [UInt32] {
+        var result: [UInt32] = []
+        var start: UInt32 = 1
+        while start <= last {
+            let end = last - start >= 9999 ? start + 9999 : last
+            result += IMAPResponse.search(try await run(mailbox: mailbox, "UID SEARCH UID \(start):\(end) UNSEEN"))
+                .filter { $0 >= start && $0 <= end }
+            guard end < UInt32.max else { break }
+            start = end + 1
+        }
+        return result
+    }
+
     /// Whole messages by UID, as listed by `list`. A message gone from the mailbox meanwhile
     /// is simply not in the result.
     ///
@@ -109,28 +138,39 @@ final class IMAPClient: Sendable {
     func bodies(_ mailbox: String, uidValidity: UInt32, messages: [IMAPResponse.Fetched]) async throws -> [UInt32: [UInt8]] {
         var result: [UInt32: [UInt8]] = [:]
         var reseen: [UInt32] = []
+        var missing: [UInt32] = []
         var failure: (any Error)?
         for message in messages {
             var request = request(mailbox: nil, command: nil, timeout: .seconds(300))
             request.url = server.url + "/" + Self.pathSegment(mailbox) + ";UIDVALIDITY=\(uidValidity)/;UID=\(message.uid)"
             request.maxResponseBytes = (message.size ?? 0) + (1 << 20)
+            // Before the fetch: one that fails halfway may have set \Seen too.
+            if message.seen == false { reseen.append(message.uid) }
             do {
                 result[message.uid] = try await connection.perform(request).body
-                if message.seen == false { reseen.append(message.uid) }
-            } catch let gone as CurlFailure where gone.code == 78 {
-                // CURLE_REMOTE_FILE_NOT_FOUND: expunged since it was listed.
-                continue
+            } catch let notFound as CurlFailure where notFound.code == 78 {
+                // CURLE_REMOTE_FILE_NOT_FOUND: no FETCH came back. Expunged since it was
+                // listed, or the server refused it for now; looked at below.
+                missing.append(message.uid)
             } catch {
                 failure = error
                 break
             }
         }
-        // Also when a fetch failed: what was fetched is unseen again. Best effort: the UID
-        // cursor, not the flag, decides what is new.
+        // What was fetched is unseen again, also when a fetch failed or the task is being
+        // cancelled (hence detached). Best effort: the cursor, not the flag, decides what is new.
         if !reseen.isEmpty {
-            _ = try? await run(mailbox: mailbox, "UID STORE \(IMAPResponse.set(reseen)) -FLAGS.SILENT (\\Seen)")
+            let set = IMAPResponse.set(reseen)
+            await Task.detached { _ = try? await self.run(mailbox: mailbox, "UID STORE \(set) -FLAGS.SILENT (\\Seen)") }.value
         }
         if let failure { throw failure }
+        if !missing.isEmpty {
+            let still = IMAPResponse.search(try await run(mailbox: mailbox, "UID SEARCH UID \(IMAPResponse.set(missing))"))
+                .filter { missing.contains($0) }
+            if !still.isEmpty {
+                throw CurlFailure(code: 78, message: "the server did not hand over message(s) \(IMAPResponse.set(still)), which still exist", responseCode: 0)
+            }
+        }
         return result
     }
 
@@ -166,6 +206,8 @@ final class IMAPClient: Sendable {
         final class Progress: @unchecked Sendable {
             var selected = false
             var idling = false
+            /// The SELECT's message count: a larger one before `+ idling` is new mail too.
+            var exists: Int?
         }
         let progress = Progress()
         var request = request(mailbox: mailbox, command: "IDLE", timeout: timeout)
@@ -179,15 +221,20 @@ final class IMAPClient: Sendable {
                 progress.idling = true
                 return true
             }
+            let words = line.split(separator: " ")
+            let exists = words.count >= 3 && words[0] == "*" && words[2].uppercased() == "EXISTS" ? Int(words[1]) : nil
             if !progress.idling {
                 if let next = IMAPResponse.uidNext(inLine: line) {
                     progress.selected = true
                     if next > knownUIDNext { return false }
                 }
+                if let exists {
+                    if let earlier = progress.exists, exists > earlier { return false }
+                    progress.exists = exists
+                }
                 return true
             }
-            let words = line.split(separator: " ")
-            return !(words.count >= 3 && words[0] == "*" && words[2].uppercased() == "EXISTS")
+            return exists == nil
         }
         do {
             _ = try await connection.perform(request)

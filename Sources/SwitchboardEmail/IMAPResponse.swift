@@ -168,6 +168,20 @@ enum IMAPResponse {
         return parts.joined(separator: ",")
     }
 
+    /// The UIDs of a set written by `set`: `3:5,9` → 3, 4, 5, 9. Anything unreadable is left out.
+    static func uids(inSet text: String) -> [UInt32] {
+        var result: [UInt32] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: ":").compactMap { UInt32($0) }
+            if bounds.count == 1 {
+                result.append(bounds[0])
+            } else if bounds.count == 2, bounds[0] <= bounds[1] {
+                result += Array(bounds[0]...bounds[1])
+            }
+        }
+        return result
+    }
+
     /// A mailbox name as an IMAP quoted string. Names are ASCII (configuration checks that).
     static func quoted(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""

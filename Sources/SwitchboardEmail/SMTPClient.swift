@@ -62,8 +62,9 @@ final class SMTPClient: Sendable {
         if failure.isLoginDenied {
             return SMTPFailure(isTransient: true, isLoginDenied: true, message: "the SMTP server refused the login: \(failure)")
         }
+        // 552 to MAIL FROM (SIZE): this message is too large, whatever else is sent.
         let aboutThisMessage = failure.message.contains("RCPT failed") || failure.message.contains("DATA failed")
-            || failure.code == Int(CURLE_WEIRD_SERVER_REPLY.rawValue)
+            || failure.code == Int(CURLE_WEIRD_SERVER_REPLY.rawValue) || code == 552
         if (500..<600).contains(code), aboutThisMessage {
             return SMTPFailure(isTransient: false, isLoginDenied: false, message: "the SMTP server refused the message: \(failure)")
         }

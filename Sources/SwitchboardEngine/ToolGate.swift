@@ -153,6 +153,20 @@ public struct ToolGate: Sendable {
             )
         }
 
+        // Risk, before the rate limit: a call that is refused outright (an unverified sender
+        // asking for a change) must not spend the person's tokens, or forged mail could make
+        // their real requests wait.
+        let preferences = try tx.preferences(of: request.person)
+        let personal = Self.askFirst(preferences, tool: descriptor)
+        let short = Self.wantsShortAnswers(preferences)
+        let decision = riskPolicy.assess(
+            prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated, askFirst: personal
+        )
+        if case .refuse(_, let reason) = decision {
+            try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
+            return Result("I can't do that: \(reason).", status: .denied)
+        }
+
         // Rate limit.
         let limit = rateLimits.limit(for: descriptor.category)
         let bucket = try tx.rateBucket(person: request.person, category: descriptor.category)
@@ -168,13 +182,8 @@ public struct ToolGate: Sendable {
             )
         }
 
-        // Risk and confirmation.
-        let preferences = try tx.preferences(of: request.person)
-        let personal = Self.askFirst(preferences, tool: descriptor)
-        let short = Self.wantsShortAnswers(preferences)
-        switch riskPolicy.assess(
-            prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated, askFirst: personal
-        ) {
+        // Confirmation.
+        switch decision {
         case .run:
             return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx, short: short)
         case .refuse(_, let reason):
@@ -332,7 +341,7 @@ public struct ToolGate: Sendable {
     /// Reverts the person's last `count` undoable actions, newest first, stopping at the first
     /// that cannot be undone.
     public func undo(count: Int, request: Request, in tx: any StoreTransaction) throws -> Result {
-        guard count > 1 else { return try undo(request: request, in: tx) }
+        guard count > 1, request.senderAuthenticated, !request.tainted else { return try undo(request: request, in: tx) }
         guard count <= 20 else { return Result("I can undo up to 20 actions at a time.", status: nil) }
         var lines: [String] = []
         var last: AuditStatus?
@@ -351,6 +360,14 @@ public struct ToolGate: Sendable {
 
     /// Reverts the person's last undoable action.
     public func undo(request: Request, in tx: any StoreTransaction) throws -> Result {
+        // Undo changes data like any tool: not for a sender who could not be verified (a
+        // forged From), and not on the strength of content from someone else.
+        guard request.senderAuthenticated else {
+            return Result("I can't undo anything for this message: I couldn't verify who sent it.", status: nil)
+        }
+        guard !request.tainted else {
+            return Result("I can't undo anything on the strength of content I can't fully trust. Ask me directly.", status: nil)
+        }
         guard let entry = try tx.lastUndoEntry(for: request.person) else {
             return Result("There's nothing of yours to undo.", status: nil)
         }

@@ -206,6 +206,11 @@ struct EngineSessionTests {
         #expect(add.contains("couldn't verify who sent this message"))
         #expect(try await h.notes("mallory") == ["a", "b"])
         #expect(try await h.say("mallory", "list my notes", authenticated: false).contains("a"))
+        // Nor undo what the real person did; and refusals spend none of their rate tokens.
+        #expect(try await h.say("mallory", "undo", authenticated: false).contains("couldn't verify who sent it"))
+        #expect(try await h.notes("mallory") == ["a", "b"])
+        #expect(try await h.say("mallory", "undo", untrusted: true).contains("can't fully trust"))
+        #expect(try await h.notes("mallory") == ["a", "b"])
     }
 
     @Test("A plan from untrusted content needs confirmation for any write")

@@ -63,28 +63,29 @@ def main():
     root = tempfile.mkdtemp(prefix="switchboard-email-bench-")
     os.chmod(root, 0o755)
     servers = os.path.join(root, "mail")
-    imap, lmtp, smtp = free_port(), free_port(), free_port()
-    subprocess.run(["bash", MAIL, "init", servers, str(imap), str(lmtp), str(smtp)], check=True, stdout=subprocess.DEVNULL)
-    for user in ("bot", "alice"):
-        subprocess.run(["bash", MAIL, "adduser", servers, user, "pw-" + user], check=True)
-    subprocess.run(["bash", MAIL, "start", servers], check=True, stdout=subprocess.DEVNULL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-    env.update({
-        "SWITCHBOARD_EMAIL_IMAP_URL": f"imap://127.0.0.1:{imap}",
-        "SWITCHBOARD_EMAIL_SMTP_URL": f"smtp://127.0.0.1:{smtp}",
-        "SWITCHBOARD_EMAIL_USERNAME": "bot",
-        "SWITCHBOARD_EMAIL_PASSWORD": "pw-bot",
-        "SWITCHBOARD_EMAIL_ADDRESS": "bot@example.test",
-        "SWITCHBOARD_EMAIL_ALLOWED_SENDERS": "*@example.test",
-        # One person sends them all: lift the per-sender loop guard and the notes rate limit.
-        "SWITCHBOARD_EMAIL_MAX_PER_SENDER_PER_HOUR": "10000",
-        "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "100000",
-        "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "100000",
-        "SWITCHBOARD_HTTP_ENABLED": "false",
-    })
-    log = open(os.path.join(root, "serve.log"), "w")
-    bot = subprocess.Popen([args.binary, "serve", "--data-dir", os.path.join(root, "data")], env=env, stdout=log, stderr=log)
+    bot = None
     try:
+        imap, lmtp, smtp = free_port(), free_port(), free_port()
+        subprocess.run(["bash", MAIL, "init", servers, str(imap), str(lmtp), str(smtp)], check=True, stdout=subprocess.DEVNULL)
+        for user in ("bot", "alice"):
+            subprocess.run(["bash", MAIL, "adduser", servers, user, "pw-" + user], check=True)
+        subprocess.run(["bash", MAIL, "start", servers], check=True, stdout=subprocess.DEVNULL)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env.update({
+            "SWITCHBOARD_EMAIL_IMAP_URL": f"imap://127.0.0.1:{imap}",
+            "SWITCHBOARD_EMAIL_SMTP_URL": f"smtp://127.0.0.1:{smtp}",
+            "SWITCHBOARD_EMAIL_USERNAME": "bot",
+            "SWITCHBOARD_EMAIL_PASSWORD": "pw-bot",
+            "SWITCHBOARD_EMAIL_ADDRESS": "bot@example.test",
+            "SWITCHBOARD_EMAIL_ALLOWED_SENDERS": "*@example.test",
+            # One person sends them all: lift the per-sender loop guard and the notes rate limit.
+            "SWITCHBOARD_EMAIL_MAX_PER_SENDER_PER_HOUR": "10000",
+            "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "100000",
+            "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "100000",
+            "SWITCHBOARD_HTTP_ENABLED": "false",
+        })
+        log = open(os.path.join(root, "serve.log"), "w")
+        bot = subprocess.Popen([args.binary, "serve", "--data-dir", os.path.join(root, "data")], env=env, stdout=log, stderr=log)
         deadline = time.time() + 30
         while "first look at the mailbox" not in open(os.path.join(root, "serve.log")).read():
             if time.time() > deadline or bot.poll() is not None:
@@ -126,12 +127,15 @@ def main():
                   f"{total:.2f} s after the first submission ({result['replies_per_second']} replies/s); "
                   f"per mail p50 {result['latency_p50_seconds']} s, p99 {result['latency_p99_seconds']} s")
     finally:
-        bot.terminate()
-        try:
-            bot.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            bot.kill()
-        subprocess.run(["bash", MAIL, "stop", servers], stdout=subprocess.DEVNULL)
+        # A second TERM (timeout -k) must not cut the cleanup short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if bot is not None:
+            bot.terminate()
+            try:
+                bot.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        subprocess.run(["bash", MAIL, "stop", servers], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["rm", "-rf", root])
 
 

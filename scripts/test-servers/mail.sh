@@ -92,6 +92,9 @@ cmd_init() {
     echo "$imap $lmtp $smtp" >"$dir/ports"
     install -d -o mail -g mail "$dir/mail"
     mkdir -p "$dir/state"
+    local old
+    old="$(cat "$dir/base_dir" 2>/dev/null || true)"
+    if [[ $old == /tmp/sb-dovecot.* ]]; then rm -rf "$old"; fi
     # Dovecot's sockets live in base_dir, and a Unix socket's path holds at most 107 bytes: a
     # test's folder can be deeper than that allows, so the sockets go in a short folder of their own.
     local run
@@ -225,9 +228,15 @@ cmd_start() {
     dir="$(cd "$dir" && pwd)"
     require_dir "$dir"
     read -r imap lmtp smtp <"$dir/ports"
+    [[ -f $dir/base_dir ]] || die "$dir was set up by an older mail.sh; run: $0 init $dir IMAP LMTP SMTP"
     run="$(cat "$dir/base_dir")"
-    mkdir -p "$run"
-    chmod 755 "$run"
+    if [[ ! -d $run || -L $run || ! -O $run ]]; then
+        # Gone (a stop removes it), or not ours: a new folder, never a name someone could take.
+        run="$(mktemp -d /tmp/sb-dovecot.XXXXXX)"
+        chmod 755 "$run"
+        sed -i "s|^base_dir = .*|base_dir = $run|" "$dir/dovecot.conf"
+        echo "$run" >"$dir/base_dir"
+    fi
     if ! running "$dir" dovecot; then
         spawn "$dir/dovecot.pid" "$dir/dovecot.stdout" "$DOVECOT" -F -c "$dir/dovecot.conf"
     fi

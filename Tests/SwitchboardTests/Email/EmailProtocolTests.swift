@@ -51,6 +51,9 @@ struct IMAPResponseTests {
     func setsAndNames() {
         #expect(IMAPResponse.set([9, 3, 4, 5, 7, 4]) == "3:5,7,9")
         #expect(IMAPResponse.set([1]) == "1")
+        #expect(IMAPResponse.uids(inSet: "3:5,7,9") == [3, 4, 5, 7, 9])
+        #expect(IMAPResponse.uids(inSet: IMAPResponse.set([40, 2, 3, 41])) == [2, 3, 40, 41])
+        #expect(IMAPResponse.uids(inSet: "").isEmpty && IMAPResponse.uids(inSet: "x,5:2").isEmpty)
         #expect(IMAPResponse.quoted("Odd \"box\\") == "\"Odd \\\"box\\\\\"")
         #expect(IMAPClient.pathSegment("Lists/Switch board") == "Lists%2FSwitch%20board")
     }

@@ -191,6 +191,9 @@ struct ToolUndoTests {
     func undoThree() async throws {
         let tools = try ToolHarness()
         for title in ["one", "two", "three", "four"] { _ = try await tools.say("add task \(title)") }
+        // Not for a message whose sender could not be verified.
+        let forged = try await tools.harness.say(tools.sam, "undo 3", authenticated: false)
+        #expect(forged.contains("couldn't verify who sent it"))
         let reply = try await tools.say("undo 3")
         #expect(reply.components(separatedBy: "Undone:").count == 4, "\(reply)")
         #expect(try await tools.say("list my tasks") == "You have 1 open task:\n1: one")
