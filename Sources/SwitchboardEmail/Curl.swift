@@ -73,6 +73,9 @@ struct CurlRequest {
     /// may misjudge (a custom command whose literal contains a line that looks like the tag),
     /// so nothing left in the socket can be read as the answer to the next command.
     var isolated = false
+    /// Runs even when the calling task is cancelled or the service is shutting down: for a
+    /// short clean-up that must not be skipped.
+    var ignoresCancellation = false
     /// Called with each response line that libcurl passes as a header (IMAP untagged lines and
     /// a custom command's literals); returning false ends the transfer with CURLE_WRITE_ERROR.
     var onHeaderLine: ((ArraySlice<UInt8>) -> Bool)?
@@ -161,32 +164,36 @@ private let curlGlobalInit: Void = {
 final class CurlConnection: @unchecked Sendable {
     // The handle and error buffer are touched only on `queue`.
     private let queue: DispatchQueue
-    private let handle: UnsafeMutableRawPointer
+    /// Made on first use (on the queue): a failure is then a transfer's error, not a crash.
+    private var handle: UnsafeMutableRawPointer?
     private let errorBuffer: UnsafeMutablePointer<CChar>
 
     init(label: String) {
         _ = curlGlobalInit
         queue = DispatchQueue(label: "switchboard.curl.\(label)")
-        guard let handle = curl_easy_init() else {
-            // Only on out-of-memory; nothing sensible can continue.
-            fatalError("curl_easy_init failed")
-        }
-        self.handle = handle
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        if let handle { curl_easy_cleanup(handle) }
         errorBuffer.deallocate()
     }
 
     /// Runs one transfer on the connection's queue. Cancelling the task aborts it; a graceful
     /// shutdown lets a running transfer finish but keeps a queued one from starting (with
     /// `CancellationError`), so shutdown never waits for a line of them against a slow server.
+    /// A request that `ignoresCancellation` (a short clean-up) runs either way.
     func perform(_ request: CurlRequest) async throws -> CurlResponse {
         let cancellation = CurlCancellation()
         let box = RequestBox(request)
+        if request.ignoresCancellation {
+            return try await withCheckedThrowingContinuation { continuation in
+                queue.async {
+                    continuation.resume(with: Result { try self.performNow(box.request, cancellation: cancellation) })
+                }
+            }
+        }
         return try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
@@ -210,6 +217,10 @@ final class CurlConnection: @unchecked Sendable {
 
     private func performNow(_ request: CurlRequest, cancellation: CurlCancellation) throws -> CurlResponse {
         if cancellation.isCancelled || cancellation.isShuttingDown { throw CancellationError() }
+        if handle == nil { handle = curl_easy_init() }
+        guard let handle else {
+            throw CurlFailure(code: Int(CURLE_OUT_OF_MEMORY.rawValue), message: "libcurl could not make a handle", responseCode: 0)
+        }
         let state = TransferState()
         state.maxResponseBytes = request.maxResponseBytes
         state.onHeaderLine = request.onHeaderLine
@@ -277,16 +288,16 @@ final class CurlConnection: @unchecked Sendable {
     }
 
     private func setLong(_ option: CURLoption, _ value: Int) {
-        _ = sb_curl_setopt_long(handle, option, value)
+        _ = sb_curl_setopt_long(handle!, option, value)
     }
 
     private func setString(_ option: CURLoption, _ value: String) {
         // libcurl copies string options.
-        _ = value.withCString { sb_curl_setopt_string(handle, option, $0) }
+        _ = value.withCString { sb_curl_setopt_string(handle!, option, $0) }
     }
 
     private func setPointer(_ option: CURLoption, _ value: UnsafeMutableRawPointer) {
-        _ = sb_curl_setopt_pointer(handle, option, value)
+        _ = sb_curl_setopt_pointer(handle!, option, value)
     }
 }
 

@@ -58,8 +58,9 @@ final class IMAPClient: Sendable {
         return request
     }
 
-    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60)) async throws -> [IMAPResponseLine] {
-        let request = request(mailbox: mailbox, command: command, timeout: timeout)
+    private func run(mailbox: String?, _ command: String, timeout: Duration = .seconds(60), always: Bool = false) async throws -> [IMAPResponseLine] {
+        var request = request(mailbox: mailbox, command: command, timeout: timeout)
+        request.ignoresCancellation = always
         let response = try await connection.perform(request)
         return try IMAPResponse.lines(response.headers)
     }
@@ -158,10 +159,9 @@ final class IMAPClient: Sendable {
             }
         }
         // What was fetched is unseen again, also when a fetch failed or the task is being
-        // cancelled (hence detached). Best effort: the cursor, not the flag, decides what is new.
+        // cancelled. Best effort: the cursor, not the flag, decides what is new.
         if !reseen.isEmpty {
-            let set = IMAPResponse.set(reseen)
-            await Task.detached { _ = try? await self.run(mailbox: mailbox, "UID STORE \(set) -FLAGS.SILENT (\\Seen)") }.value
+            _ = try? await run(mailbox: mailbox, "UID STORE \(IMAPResponse.set(reseen)) -FLAGS.SILENT (\\Seen)", timeout: .seconds(15), always: true)
         }
         if let failure { throw failure }
         if !missing.isEmpty {
