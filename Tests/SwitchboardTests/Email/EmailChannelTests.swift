@@ -5,6 +5,7 @@
 
 import Foundation
 import GRDB
+import NIOHTTP1
 import SwitchboardEmail
 import SwitchboardModel
 import Testing
@@ -159,6 +160,36 @@ struct EmailChannelTests {
         for reason in ["auto_submitted", "mailing_list", "bulk", "bounce", "own_address", "sender not allowed"] {
             #expect(log.contains(reason), "no log line for \(reason)")
         }
+    }
+
+    @Test("a link code goes out by email; once linked, mail from that address is the person from the other channel")
+    func linkByEmail() async throws {
+        let cast = try EmailCast()
+        let bot = try cast.startBot(extra: ["SWITCHBOARD_HTTP_ENABLED": "true"])
+        defer { try? bot.stop() }
+        let base = "http://127.0.0.1:\(bot.httpPort)"
+        let deadline = ContinuousClock.now + .seconds(20)
+        while (try? await APIClient.send(.GET, base + "/healthz"))?.status != 200 {
+            if ContinuousClock.now > deadline { throw HarnessError(description: "the HTTP API did not come up:\n\(bot.log)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let key = try APIServer.makeKey(dataDir: cast.data.path, scopes: ["send"])
+        // Bob talks to the bot over the HTTP API.
+        func bob(_ text: String) async throws -> String {
+            let response = try await APIClient.send(.POST, base + "/v1/messages?wait=10", key: key, body: Data(message(text).canonicalText.utf8))
+            return try response.json["replies"]?[0]?["text"]?.stringValue ?? "(no reply: \(response.status) \(response.text))"
+        }
+        #expect(try await bob("call me Bobby").contains("Bobby"))
+        #expect(try await bob("link my email alice@example.test").contains("6-digit code"))
+        let codeMail = try #require(try await cast.servers.waitForMessages(of: "alice", count: 1).first)
+        #expect(codeMail.parsed.subject == "Your Switchboard link code")
+        let code = try #require(codeMail.parsed.text.firstMatch(of: /link code (\d{6})/)?.1)
+        #expect(!bot.log.contains("link code \(code)"), "the code reached the log")
+        _ = try await bob("link code \(code)")
+        // Mail from the linked address is Bob: his preferences answer it.
+        try cast.aliceSays("what do you know about me")
+        let replies = try await cast.servers.waitForMessages(of: "alice", count: 2)
+        #expect(replies[1].parsed.text.contains("Bobby"), "\(replies[1].parsed.text)")
     }
 
     @Test("killed between fetching a mail and answering it, the bot answers it exactly once after a restart")
