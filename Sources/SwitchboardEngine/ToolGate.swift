@@ -162,9 +162,12 @@ public struct ToolGate: Sendable {
         let decision = riskPolicy.assess(
             prepared, tool: descriptor, tainted: request.tainted, senderAuthenticated: request.senderAuthenticated, askFirst: personal
         )
-        if case .refuse(_, let reason) = decision {
+        switch decision {
+        case .refuse(_, let reason):
             try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
             return Result("I can't do that: \(reason).", status: .denied)
+        case .run, .confirm:
+            break
         }
 
         // Rate limit.
@@ -182,35 +185,30 @@ public struct ToolGate: Sendable {
             )
         }
 
-        // Confirmation.
-        switch decision {
-        case .run:
+        // Run, or ask first (a refusal returned above).
+        if case .run = decision {
             return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx, short: short)
-        case .refuse(_, let reason):
-            try audit.append(.denied, arguments: prepared.arguments, risk: risk, summary: reason)
-            return Result("I can't do that: \(reason).", status: .denied)
-        case .confirm:
-            // Numbers count up from 1 while the requester has any request pending, and are not
-            // reused until none is: "yes 2" never lands on a newer request than the one shown as 2.
-            let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
-            var number = 1
-            if let oldest = mine.map(\.createdAt).min() {
-                number = (try tx.highestConfirmationNumber(in: request.conversation, requester: request.person, since: oldest) ?? 0) + 1
-            }
-            let pending = PendingConfirmation(
-                callID: callID, requester: request.person, conversation: request.conversation,
-                tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,
-                tainted: request.tainted, createdAt: request.now,
-                expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID,
-                number: number
-            )
-            try tx.savePendingConfirmation(pending)
-            try audit.append(.awaitingConfirmation, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
-            return Result(
-                Self.confirmationRequest(pending, waiting: mine.count + 1, lifetime: confirmationLifetime),
-                kind: .confirmationRequest, status: .awaitingConfirmation
-            )
         }
+        // Numbers count up from 1 while the requester has any request pending, and are not
+        // reused until none is: "yes 2" never lands on a newer request than the one shown as 2.
+        let mine = try tx.pendingConfirmations(in: request.conversation).filter { $0.requester == request.person }
+        var number = 1
+        if let oldest = mine.map(\.createdAt).min() {
+            number = (try tx.highestConfirmationNumber(in: request.conversation, requester: request.person, since: oldest) ?? 0) + 1
+        }
+        let pending = PendingConfirmation(
+            callID: callID, requester: request.person, conversation: request.conversation,
+            tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,
+            tainted: request.tainted, createdAt: request.now,
+            expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID,
+            number: number
+        )
+        try tx.savePendingConfirmation(pending)
+        try audit.append(.awaitingConfirmation, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
+        return Result(
+            Self.confirmationRequest(pending, waiting: mine.count + 1, lifetime: confirmationLifetime),
+            kind: .confirmationRequest, status: .awaitingConfirmation
+        )
     }
 
     /// The person's own rule for asking first about this tool (`confirm:notes.add`), else its
