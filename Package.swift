@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
@@ -69,6 +71,20 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The shared engine: PostgreSQL through postgres-nio, for several instances on one database.
+        .target(
+            name: "SwitchboardPostgres",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -210,6 +226,7 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardSQLite",
+                "SwitchboardPostgres",
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",
@@ -256,6 +273,7 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardSQLite",
+                "SwitchboardPostgres",
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",

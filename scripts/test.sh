@@ -4,10 +4,10 @@
 #
 # Real servers and tools: Synapse and schemathesis are installed into venvs here
 # (scripts/test-servers/synapse.sh install, schemathesis.sh install), Dovecot from Debian and
-# aiosmtpd into the venv (mail.sh install); the Matrix tests start their own homeservers, the
-# email tests their own Dovecot and SMTP server, and the API tests their own `switchboard
-# serve`, on free 127.0.0.1 ports in temporary directories. Everything they leave running is
-# stopped on exit.
+# aiosmtpd into the venv (mail.sh install), PostgreSQL from Debian (postgres.sh install); the
+# Matrix tests start their own homeservers, the email tests their own Dovecot and SMTP server,
+# the storage tests their own PostgreSQL, and the API tests their own `switchboard serve`, on
+# free 127.0.0.1 ports in temporary directories. Everything they leave running is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
@@ -16,6 +16,7 @@ echo "== test servers" >&2
 bash scripts/test-servers/synapse.sh install >&2
 bash scripts/test-servers/schemathesis.sh install >&2
 bash scripts/test-servers/mail.sh install >&2
+bash scripts/test-servers/postgres.sh install >&2
 
 echo "== build" >&2
 swift build --build-tests
@@ -28,6 +29,7 @@ cleanup() {
     for dir in "$run_dir"/*/; do
         if [[ -f $dir/homeserver.yaml ]]; then bash scripts/test-servers/synapse.sh stop "$dir" >/dev/null 2>&1 || true; fi
         if [[ -f $dir/dovecot.conf ]]; then bash scripts/test-servers/mail.sh stop "$dir" >/dev/null 2>&1 || true; fi
+        if [[ -f $dir/data/PG_VERSION ]]; then bash scripts/test-servers/postgres.sh stop "$dir" >/dev/null 2>&1 || true; fi
     done
     rm -rf "$run_dir"
 }

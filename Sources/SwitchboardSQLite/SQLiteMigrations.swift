@@ -18,6 +18,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("004_tool_records") { db in
             try db.execute(sql: v4)
         }
+        migrator.registerMigration("005_leases") { db in
+            try db.execute(sql: v5)
+        }
         return migrator
     }()
 
@@ -254,5 +257,16 @@ enum SQLiteMigrations {
             linked_at INTEGER NOT NULL
         );
         CREATE INDEX identities_person ON identities (person, linked_at);
+        """
+
+    // Work shared by several instances (a PostgreSQL deployment): who holds a conversation's
+    // work, its delivery or a channel's poller, and until when. One SQLite instance holds them
+    // all, but the table keeps both engines' behaviour and the data moved between them alike.
+    static let v5 = """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
         """
 }

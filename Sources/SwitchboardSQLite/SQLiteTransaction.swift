@@ -614,6 +614,41 @@ final class SQLiteTransaction: StoreTransaction {
             """).execute(arguments: [person.rawValue, category, state.tokens, AuditChain.microseconds(state.updatedAt)])
     }
 
+    // MARK: Leases
+
+    func lease(_ name: String) throws -> Lease? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT holder, expires_at FROM leases WHERE name = ?"), arguments: [name]) else {
+            return nil
+        }
+        return Lease(holder: row["holder"], expiresAt: AuditChain.date(microseconds: row["expires_at"]))
+    }
+
+    // One writer at a time: nothing else can be taking a lease while this transaction runs.
+    func acquireLeases(_ names: [String], holder: String, until: Date, now: Date) throws -> [String] {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+            WHERE leases.holder = ?2 OR leases.expires_at <= ?4
+            """)
+        var taken: [String] = []
+        for name in names {
+            try statement.execute(arguments: [name, holder, AuditChain.microseconds(until), AuditChain.microseconds(now)])
+            if db.changesCount == 1 { taken.append(name) }
+        }
+        return taken
+    }
+
+    func releaseLeases(_ names: [String], holder: String) throws {
+        let statement = try db.cachedStatement(sql: "UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?")
+        for name in names {
+            try statement.execute(arguments: [name, holder])
+        }
+    }
+
+    func holdsLease(_ name: String, holder: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM leases WHERE name = ? AND holder = ?"), arguments: [name, holder]) ?? false
+    }
+
     // MARK: Savepoints
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {

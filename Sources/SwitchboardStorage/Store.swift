@@ -124,6 +124,25 @@ public protocol StoreReader {
 
     /// The channel identities linked to a person, in the order they were linked.
     func linkedIdentities(of person: PersonID) throws -> [PersonID]
+
+    // MARK: Work shared by several instances
+
+    /// Who holds a lease and until when, if anyone ever took it.
+    func lease(_ name: String) throws -> Lease?
+}
+
+/// A named piece of work held by one instance until a time: a conversation's inbound work, its
+/// outbound delivery, a channel's poller.
+public struct Lease: Sendable, Equatable {
+    /// The instance holding it.
+    public var holder: String
+    /// When it lapses unless renewed.
+    public var expiresAt: Date
+
+    public init(holder: String, expiresAt: Date) {
+        self.holder = holder
+        self.expiresAt = expiresAt
+    }
 }
 
 /// Writes; only inside `Store.write`.
@@ -187,6 +206,18 @@ public protocol StoreTransaction: StoreReader {
 
     /// Removes a link. Returns whether there was one.
     func unlinkIdentity(_ identity: PersonID) throws -> Bool
+
+    /// Takes or renews the named leases for `holder` until `until`. A lease another holder has
+    /// and that has not expired at `now` is skipped, and so is one that another transaction is
+    /// taking at this moment (never waited for). Returns the names taken, in the given order.
+    func acquireLeases(_ names: [String], holder: String, until: Date, now: Date) throws -> [String]
+
+    /// Gives up the named leases if `holder` has them.
+    func releaseLeases(_ names: [String], holder: String) throws
+
+    /// Whether `holder` still has the lease (expired or not, nobody took it over), and keeps
+    /// anyone else from taking it until this transaction ends.
+    func holdsLease(_ name: String, holder: String) throws -> Bool
 
     /// Runs `body` in a savepoint: if it throws, only its own changes roll back.
     func savepoint<T>(_ body: () throws -> T) throws -> T

@@ -1,9 +1,9 @@
 // The storage conformance suite: what every engine must do, written once.
 //
 // Each check takes a fresh, empty store and throws `ConformanceFailure` on the first broken
-// expectation. The test target runs every check against SQLite; another engine adds one line.
+// expectation. The test target runs every check against each engine (SQLite and PostgreSQL).
 
-import Foundation
+public import Foundation
 public import SwitchboardModel
 public import SwitchboardStorage
 
@@ -42,16 +42,17 @@ public enum StoreConformance {
         ("depth reports the age of the oldest waiting work", depthAges),
         ("tool records are per owner and kind, searchable, due in time order, restored with their ids", records),
         ("a channel identity links to one person, and unlinks", identities),
+        ("a lease has one holder until it lapses or is given up", leases),
     ]
 
-    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     static let key = ConversationKey(channel: "test", conversation: ConversationID("room"))
 
     static func expect(_ condition: Bool, _ message: String, line: Int = #line) throws {
         if !condition { throw ConformanceFailure(description: "StoreConformance.swift:\(line): \(message)") }
     }
 
-    static func message(_ id: String, conversation: String = "room", text: String = "hello", at: Date = t0) -> InboundMessage {
+    public static func message(_ id: String, conversation: String = "room", text: String = "hello", at: Date = t0) -> InboundMessage {
         InboundMessage(
             externalID: id,
             conversation: ConversationKey(channel: "test", conversation: ConversationID(conversation)),
@@ -510,5 +511,31 @@ public enum StoreConformance {
         try expect(read.2 == ["email:sam@example.org", "email:s@example.net", "email:x@example.org"] && read.3.isEmpty, "a relink moves the identity")
         let unlinked = try await store.write { tx in (try tx.unlinkIdentity("email:s@example.net"), try tx.unlinkIdentity("email:s@example.net")) }
         try expect(unlinked.0 && !unlinked.1, "unlinked once")
+    }
+
+    static func leases(_ store: any Store) async throws {
+        let (a, b) = ("instance-a", "instance-b")
+        let taken = try await store.write { try $0.acquireLeases(["inbox:x", "inbox:y"], holder: a, until: t0.addingTimeInterval(30), now: t0) }
+        try expect(taken == ["inbox:x", "inbox:y"], "free leases are taken, in order: \(taken)")
+        let contested = try await store.write { try $0.acquireLeases(["inbox:z", "inbox:x"], holder: b, until: t0.addingTimeInterval(40), now: t0.addingTimeInterval(10)) }
+        try expect(contested == ["inbox:z"], "a lease held by another is skipped: \(contested)")
+        let renewed = try await store.write { try $0.acquireLeases(["inbox:x"], holder: a, until: t0.addingTimeInterval(60), now: t0.addingTimeInterval(20)) }
+        try expect(renewed == ["inbox:x"], "the holder renews its lease")
+        let early = try await store.write { try $0.acquireLeases(["inbox:x"], holder: b, until: t0.addingTimeInterval(90), now: t0.addingTimeInterval(59)) }
+        try expect(early.isEmpty, "not taken over before it lapses")
+        let takeover = try await store.write { try $0.acquireLeases(["inbox:x"], holder: b, until: t0.addingTimeInterval(90), now: t0.addingTimeInterval(60)) }
+        try expect(takeover == ["inbox:x"], "taken over once it lapsed")
+        let holds = try await store.write { tx in (try tx.holdsLease("inbox:x", holder: a), try tx.holdsLease("inbox:x", holder: b)) }
+        try expect(holds == (false, true), "the old holder knows it lost the lease: \(holds)")
+        let stored = try await store.read { try $0.lease("inbox:x") }
+        try expect(stored == Lease(holder: b, expiresAt: t0.addingTimeInterval(90)), "stored: \(String(describing: stored))")
+        try await store.write { try $0.releaseLeases(["inbox:y"], holder: b) }
+        let notReleased = try await store.write { try $0.acquireLeases(["inbox:y"], holder: b, until: t0.addingTimeInterval(40), now: t0.addingTimeInterval(25)) }
+        try expect(notReleased.isEmpty, "only the holder gives a lease up")
+        try await store.write { try $0.releaseLeases(["inbox:y"], holder: a) }
+        let released = try await store.write { try $0.acquireLeases(["inbox:y"], holder: b, until: t0.addingTimeInterval(40), now: t0.addingTimeInterval(25)) }
+        try expect(released == ["inbox:y"], "a given-up lease is free at once")
+        let none = try await store.read { try $0.lease("never-taken") }
+        try expect(none == nil, "a lease nobody took is not there")
     }
 }

@@ -1,19 +1,43 @@
 import SwitchboardModel
+import SwitchboardPostgres
 import SwitchboardSQLite
 import SwitchboardStorage
 import SwitchboardTesting
 import Testing
 
-@Suite("Storage conformance: SQLite")
-struct SQLiteConformanceTests {
-    @Test("SQLite passes the storage conformance check", arguments: StoreConformance.checks.map(\.name))
-    func conformance(name: String) async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteStore(path: directory.path + "/conformance.sqlite")
-        let check = try #require(StoreConformance.checks.first { $0.name == name })
-        try await check.run(store)
-    }
+/// The storage engines the conformance suite runs against.
+enum StorageEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
 
+    var testDescription: String { rawValue }
+}
+
+@Suite("Storage conformance")
+struct StoreConformanceTests {
+    @Test("Each engine passes the storage conformance check", arguments: StorageEngine.allCases, StoreConformance.checks.map(\.name))
+    func conformance(engine: StorageEngine, name: String) async throws {
+        let check = try #require(StoreConformance.checks.first { $0.name == name })
+        switch engine {
+        case .sqlite:
+            let directory = try TemporaryDirectory()
+            let store = try SQLiteStore(path: directory.path + "/conformance.sqlite")
+            try await check.run(store)
+        case .postgres:
+            let store = try await PostgresServer.shared.get().freshStore()
+            do {
+                try await check.run(store)
+            } catch {
+                await store.close()
+                throw error
+            }
+            await store.close()
+        }
+    }
+}
+
+@Suite("Storage: SQLite")
+struct SQLiteStoreTests {
     @Test("The audit table refuses updates and deletes")
     func appendOnly() async throws {
         let directory = try TemporaryDirectory()

@@ -1,0 +1,219 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+public import SwitchboardStorage
+
+/// The shared storage engine: PostgreSQL through postgres-nio, for one or several gateway
+/// instances on one database.
+///
+/// Transaction bodies are synchronous (see `Store`), so each runs on a thread of the store's own
+/// pool, with a connection leased from postgres-nio's pool for its length, and waits there for
+/// each statement. Write transactions run at READ COMMITTED; where instances could race, the
+/// engine takes row locks (`FOR UPDATE SKIP LOCKED` for leases and due reminders) or an advisory
+/// lock (the audit chain's head). Reads run in a REPEATABLE READ, READ ONLY transaction: one
+/// consistent snapshot, as on SQLite.
+public final class PostgresStore: Store {
+    /// Options for connecting.
+    public struct Options: Sendable {
+        /// The most connections this instance opens (and threads it runs transactions on).
+        public var poolSize: Int
+        /// How long to wait for a connection before failing with a transient error.
+        public var connectTimeout: Duration
+
+        public init(poolSize: Int = 10, connectTimeout: Duration = .seconds(10)) {
+            self.poolSize = poolSize
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    public let url: PostgresURL
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let threads: NIOThreadPool
+    private let logger: Logger
+    private let options: Options
+
+    public var locationDescription: String { url.description }
+
+    /// Connects, checks the schema, and (with `migrate`) brings it up to date.
+    ///
+    /// - Throws: `StoreError`: `.cannotOpen` for a wrong password, user or database name or a
+    ///   refused TLS; `.io` for a host that cannot be reached; `.schemaTooNew` for a database
+    ///   written by a newer Switchboard; `.other` for an older schema when `migrate` is false.
+    public init(url: PostgresURL, options: Options = Options(), migrate: Bool = true, logger: Logger) async throws {
+        self.url = url
+        self.options = options
+        self.logger = logger
+        let tls = try Self.tlsConfiguration(url)
+        // A first connection of its own: its failure is the real one (a refused login, a
+        // missing database), where the pool would only keep retrying in the background.
+        do {
+            let connection = try await Self.connectOnce(url: url, tls: tls, timeout: options.connectTimeout, logger: logger)
+            defer { Task { try? await connection.close() } }
+            let session = Session(connection: connection, logger: logger)
+            let threads = NIOThreadPool(numberOfThreads: 1)
+            threads.start()
+            defer { threads.shutdownGracefully { _ in } }
+            try await threads.runIfActive {
+                if migrate {
+                    _ = try PostgresMigrations.migrate(session, now: Date())
+                } else {
+                    try PostgresMigrations.checkCurrent(session)
+                }
+            }
+        } catch {
+            throw PostgresErrors.translate(error, location: url.description)
+        }
+
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: tls.map { url.tls == .prefer ? .prefer($0) : .require($0) } ?? .disable
+        )
+        configuration.options.maximumConnections = options.poolSize
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = options.connectTimeout
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = self.client
+        // The pool's background work (connecting, keep-alives) runs until `close`.
+        runner = Task { await client.run() }
+        threads = NIOThreadPool(numberOfThreads: options.poolSize)
+        threads.start()
+    }
+
+    deinit {
+        runner.cancel()
+    }
+
+    /// Closes the pool's connections and stops its threads.
+    public func close() async {
+        runner.cancel()
+        try? await threads.shutdownGracefully()
+    }
+
+    /// The schema migrations applied to the database, and the ones this binary knows.
+    public func schemaVersion() async throws -> (stored: [String], known: [String]) {
+        let applied = try await session { session in try PostgresMigrations.appliedIdentifiers(session) }
+        return (PostgresMigrations.identifiers.filter(applied.contains) + applied.subtracting(PostgresMigrations.identifiers).sorted(), PostgresMigrations.identifiers)
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        try await session { session in
+            try session.run("BEGIN")
+            do {
+                let transaction = PostgresTransaction(session: session, writing: true)
+                let result = try body(transaction)
+                try transaction.finish()
+                try session.run("COMMIT")
+                return result
+            } catch {
+                _ = try? session.run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
+        try await session { session in
+            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            do {
+                let result = try body(PostgresTransaction(session: session, writing: false))
+                try session.run("COMMIT")
+                return result
+            } catch {
+                _ = try? session.run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Runs raw SQL outside any transaction body: for maintenance and tests, never with user data.
+    public func execute(sql: String) async throws {
+        try await session { session in try session.runScript(sql) }
+    }
+
+    /// Leases a connection (waiting at most the connect timeout) and runs `body` on a store thread.
+    private func session<T: Sendable>(_ body: @escaping @Sendable (Session) throws -> T) async throws -> T {
+        let threads = self.threads
+        let logger = self.logger
+        do {
+            return try await withConnection { connection in
+                try await threads.runIfActive {
+                    try body(Session(connection: connection, logger: logger))
+                }
+            }
+        } catch let error where PostgresErrors.isDatabaseError(error) {
+            throw PostgresErrors.translate(error, location: url.description)
+        }
+    }
+
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        let timeout = options.connectTimeout
+        let location = url.description
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in try await body(connection) }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            // The first to finish wins: a result, or the timeout while waiting for a connection
+            // (the body itself is never interrupted once it has one: it runs to commit or rollback).
+            while let next = try await group.next() {
+                if let value = next {
+                    group.cancelAll()
+                    return value
+                }
+                if !group.isEmpty {
+                    group.cancelAll()
+                    throw StoreError(.io, "No connection to \(location) within \(timeout): is the database up and reachable?")
+                }
+            }
+            throw StoreError(.io, "No connection to \(location).")
+        }
+    }
+
+    private static func connectOnce(url: PostgresURL, tls: TLSConfiguration?, timeout: Duration, logger: Logger) async throws -> PostgresConnection {
+        let context = try tls.map { try NIOSSLContext(configuration: $0) }
+        var configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+            tls: context.map { url.tls == .prefer ? .prefer($0) : .require($0) } ?? .disable
+        )
+        configuration.options.connectTimeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+    }
+
+    private static func tlsConfiguration(_ url: PostgresURL) throws -> TLSConfiguration? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch url.tls {
+        case .disable: return nil
+        case .prefer, .require: tls.certificateVerification = .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        }
+        if let path = url.rootCertificatePath {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw StoreError(.cannotOpen, "The sslrootcert file \(path) in the database URL cannot be read.")
+            }
+            tls.trustRoots = .file(path)
+        }
+        return tls
+    }
+}
+
+extension PostgresStore {
+    /// Ends the server processes of other sessions on this database that sit in an open
+    /// transaction: for tests of a connection cut mid-transaction. Returns how many.
+    public func terminateIdleTransactions() async throws -> Int {
+        try await session { session in
+            Int(try session.run("""
+                SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'
+                """).first?.int("n") ?? 0)
+        }
+    }
+}
