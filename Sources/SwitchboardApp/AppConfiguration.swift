@@ -6,6 +6,7 @@ public import SwitchboardEngine
 public import SwitchboardHTTP
 public import SwitchboardMatrix
 import SwitchboardModel
+public import SwitchboardPostgres
 public import SwitchboardSQLite
 import SwitchboardTools
 
@@ -14,9 +15,16 @@ import SwitchboardTools
 /// Keys read here (the engine reads its own; see `EngineConfiguration`):
 /// - `data_dir`: where the embedded database lives (default `$XDG_DATA_HOME/switchboard`,
 ///   else `~/.local/share/switchboard`).
-/// - `database.url` (secret; or `database.url_file`): a path or `sqlite://PATH`; overrides `data_dir`.
-/// - `database.synchronous`: `normal` (default) or `full`.
-/// - `database.busy_timeout_ms` (0–600000, default 5000).
+/// - `database.url` (secret; or `database.url_file`): a path or `sqlite://PATH` for SQLite
+///   (overrides `data_dir`), or `postgres://user:password@host:port/database?sslmode=…` for
+///   PostgreSQL, which several instances can share.
+/// - `database.synchronous`: `normal` (default) or `full` (SQLite).
+/// - `database.busy_timeout_ms` (0–600000, default 5000; SQLite).
+/// - `database.pool_size` (1–200, default 10; PostgreSQL): connections per instance.
+/// - `database.connect_timeout_seconds` (1–300, default 10; PostgreSQL).
+/// - `database.lease_seconds` (3–600, default 15; PostgreSQL): how long an instance's hold on a
+///   conversation, a delivery or a channel's poller lasts unless renewed, which is also how long
+///   the others wait before taking over the work of an instance that died.
 /// - `log.level`: trace, debug, info, notice, warning, error, critical.
 /// - `log.format`: `text` (default, for terminals) or `json` (one object per line, for log collectors).
 /// - `outbox.retry_base_ms` (10–600000, default 500), `outbox.retry_cap_seconds` (1–86400,
@@ -32,10 +40,16 @@ import SwitchboardTools
 public struct AppConfiguration: Sendable {
     /// The data directory.
     public var dataDirectory: String
-    /// The SQLite file.
+    /// The SQLite file (also where the data directory's lock lives with PostgreSQL).
     public var databasePath: String
     /// SQLite options.
     public var sqlite: SQLiteStore.Options
+    /// The PostgreSQL database, when `database.url` names one.
+    public var postgres: PostgresURL?
+    /// PostgreSQL options.
+    public var postgresOptions = PostgresStore.Options()
+    /// How long leases last with PostgreSQL.
+    public var leaseSeconds: TimeInterval = 15
     /// Log level, if configured.
     public var logLevel: Logger.Level?
     /// How log lines look.
@@ -93,15 +107,19 @@ public struct AppConfiguration: Sendable {
         let defaultDataDir = environment["XDG_DATA_HOME"].map { $0 + "/switchboard" } ?? home + "/.local/share/switchboard"
         dataDirectory = Self.expandingHome(config.string("data_dir", default: defaultDataDir), home: home)
         if let url = config.secret("database.url")?.revealed.trimmingWhitespace(), !url.isEmpty {
-            if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-                config.report("database.url", "PostgreSQL is not supported by this build yet; use a file path or sqlite://PATH")
+            if PostgresURL.isPostgres(url) {
+                do {
+                    postgres = try PostgresURL(url)
+                } catch {
+                    config.report("database.url", "\(error)")
+                }
                 databasePath = dataDirectory + "/switchboard.sqlite"
             } else if url.hasPrefix("sqlite://") {
                 databasePath = Self.expandingHome(String(url.dropFirst("sqlite://".count)), home: home)
             } else if url.hasPrefix("sqlite:") {
                 databasePath = Self.expandingHome(String(url.dropFirst("sqlite:".count)), home: home)
             } else if url.contains("://") {
-                config.report("database.url", "unsupported scheme; use a file path or sqlite://PATH")
+                config.report("database.url", "unsupported scheme; use a file path, sqlite://PATH or postgres://user:password@host:port/database")
                 databasePath = dataDirectory + "/switchboard.sqlite"
             } else {
                 databasePath = Self.expandingHome(url, home: home)
@@ -112,6 +130,11 @@ public struct AppConfiguration: Sendable {
         let synchronous = config.choice("database.synchronous", default: "normal", from: ["normal", "full"])
         let busy = config.int("database.busy_timeout_ms", default: 5000, range: 0...600_000)
         sqlite = SQLiteStore.Options(synchronous: SQLiteStore.Synchronous(rawValue: synchronous) ?? .normal, busyTimeout: .milliseconds(busy))
+        postgresOptions = PostgresStore.Options(
+            poolSize: config.int("database.pool_size", default: 10, range: 1...200),
+            connectTimeout: .seconds(config.int("database.connect_timeout_seconds", default: 10, range: 1...300))
+        )
+        leaseSeconds = TimeInterval(config.int("database.lease_seconds", default: 15, range: 3...600))
         if config.has("log.level") {
             let word = config.choice("log.level", default: "info", from: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
             logLevel = Logger.Level(rawValue: word)

@@ -31,7 +31,8 @@ public enum ConfigSchema {
     /// Keys with a fixed name.
     public static let staticKeys: Set<String> = [
         "data_dir",
-        "database.url", "database.synchronous", "database.busy_timeout_ms",
+        "database.url", "database.synchronous", "database.busy_timeout_ms", "database.pool_size", "database.connect_timeout_seconds",
+        "database.lease_seconds",
         "log.level", "log.format",
         "engine.batch_size", "engine.poll_interval_ms", "engine.max_message_bytes",
         "confirmations.expiry_seconds", "confirmations.yes_words", "confirmations.no_words",

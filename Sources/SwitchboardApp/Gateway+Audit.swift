@@ -48,7 +48,7 @@ extension Gateway {
 extension Gateway {
     /// A sentence on the schema's state, for `switchboard migrate`.
     public func schemaReport() async throws -> String {
-        let version = try await store.schemaVersion()
+        let version = try await engine.schemaVersion()
         return "\(store.locationDescription): schema up to date (\(version.stored.last ?? "empty"); \(version.stored.count) of \(version.known.count) migrations applied)"
     }
 }

@@ -8,7 +8,8 @@ import SwitchboardEngine
 public import SwitchboardHTTP
 import SwitchboardMatrix
 public import SwitchboardModel
-public import SwitchboardSQLite
+import SwitchboardPostgres
+import SwitchboardSQLite
 public import SwitchboardStorage
 import SwitchboardTerminal
 #if canImport(Glibc)
@@ -20,7 +21,11 @@ public struct Gateway: Sendable {
     /// The configuration.
     public let configuration: AppConfiguration
     /// The store.
-    public let store: SQLiteStore
+    public let store: any Store
+    /// How this instance shares work with others on the database (PostgreSQL only).
+    public let sharing: WorkSharing?
+    /// The same store, by engine, for what only an engine can do (its schema, closing it).
+    let engine: StorageEngine
     private let lock: DataDirectoryLock?
     private let logger: Logger
     private let crashPoints: CrashPoints?
@@ -28,16 +33,26 @@ public struct Gateway: Sendable {
     /// Opens the data directory and the database, migrating it.
     ///
     /// - Parameter exclusive: take the data directory's lock (for commands that run the
-    ///   pipeline); read-only commands do not.
+    ///   pipeline); read-only commands do not. With PostgreSQL there is no lock: several
+    ///   instances share the database and coordinate through it.
     /// - Throws: `StoreError`, `GatewayError`.
     public init(
         configuration: AppConfiguration,
         exclusive: Bool,
         logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws {
+    ) async throws {
         self.configuration = configuration
         self.logger = logger
+        crashPoints = CrashPoints(environment: environment)
+        if let url = configuration.postgres {
+            let postgres = try await PostgresStore(url: url, options: configuration.postgresOptions, logger: logger)
+            store = postgres
+            engine = .postgres(postgres)
+            lock = nil
+            sharing = WorkSharing(instance: WorkSharing.instanceName(), lease: configuration.leaseSeconds)
+            return
+        }
         let directory = (configuration.databasePath as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
@@ -45,8 +60,15 @@ public struct Gateway: Sendable {
             throw GatewayError("Cannot create the data directory \(directory): \((error as NSError).localizedDescription)")
         }
         lock = exclusive ? try DataDirectoryLock(path: configuration.databasePath + ".lock") : nil
-        store = try SQLiteStore(path: configuration.databasePath, options: configuration.sqlite)
-        crashPoints = CrashPoints(environment: environment)
+        let sqlite = try SQLiteStore(path: configuration.databasePath, options: configuration.sqlite)
+        store = sqlite
+        engine = .sqlite(sqlite)
+        sharing = nil
+    }
+
+    /// Closes the database: its connections, with PostgreSQL.
+    public func close() async {
+        if case .postgres(let postgres) = engine { await postgres.close() }
     }
 
     /// The pipeline for a set of channels.
@@ -57,7 +79,7 @@ public struct Gateway: Sendable {
         }
         return Pipeline(
             store: store, engine: configuration.engine, retry: configuration.retry, logger: logger,
-            crashPoint: crash, channels: channels
+            crashPoint: crash, sharing: sharing, channels: channels
         )
     }
 
@@ -104,6 +126,7 @@ public struct Gateway: Sendable {
         let matrix = configuration.matrix
         let email = configuration.email
         let crash = crashPoints.map { points in { @Sendable (name: String) in points.reach(name) } }
+        let sharing = self.sharing
         // Before anything creates a metric or a span: everything from here on is counted and traced.
         let registry = HTTPServer.bootstrapMetrics()
         let tracer = try configuration.tracing.bootstrap(logger: logger)
@@ -111,8 +134,8 @@ public struct Gateway: Sendable {
         let parts = pipeline(channels: { inbox in
             var adapters: [any ChannelAdapter] = []
             if let api { adapters.append(api) }
-            if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger)) }
-            if let email { adapters.append(EmailAdapter(configuration: email, store: store, inbox: inbox, logger: logger, crashPoint: crash)) }
+            if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger, sharing: sharing)) }
+            if let email { adapters.append(EmailAdapter(configuration: email, store: store, inbox: inbox, logger: logger, crashPoint: crash, sharing: sharing)) }
             return adapters
         })
         // Shutdown runs in reverse: HTTP and the channels stop first, then delivery, then the engine.
@@ -131,6 +154,7 @@ public struct Gateway: Sendable {
         logger.info("serving", metadata: [
             "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
             "http": "\(api == nil ? "off" : "\(configuration.http.host):\(configuration.http.port)")",
+            "instance": "\(sharing?.instance ?? "alone")",
         ])
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.gracePeriod
@@ -201,5 +225,19 @@ final class DataDirectoryLock: Sendable {
     deinit {
         flock(fd, LOCK_UN)
         close(fd)
+    }
+}
+
+/// The storage engine a gateway runs on.
+enum StorageEngine: Sendable {
+    case sqlite(SQLiteStore)
+    case postgres(PostgresStore)
+
+    /// The applied and known schema migrations.
+    func schemaVersion() async throws -> (stored: [String], known: [String]) {
+        switch self {
+        case .sqlite(let store): try await store.schemaVersion()
+        case .postgres(let store): try await store.schemaVersion()
+        }
     }
 }

@@ -23,6 +23,7 @@ struct Pipeline {
         retry: RetryPolicy,
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil,
+        sharing: WorkSharing? = nil,
         channels: (InboxWriter) -> [any ChannelAdapter]
     ) {
         let inboxSignal = WorkSignal()
@@ -54,12 +55,12 @@ struct Pipeline {
         engine = ConversationEngine(
             store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
             inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger, crashPoint: crashPoint,
-            reminderSignal: reminderSignal
+            reminderSignal: reminderSignal, sharing: sharing
         )
         dispatcher = OutboxDispatcher(
             store: store, adapters: adapters, retry: retry, clock: clock, signal: outboxSignal,
             pollInterval: configuration.pollInterval, batchSize: configuration.batchSize, logger: logger,
-            crashPoint: crashPoint
+            crashPoint: crashPoint, sharing: sharing
         )
     }
 }

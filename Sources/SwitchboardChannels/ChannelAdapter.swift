@@ -54,6 +54,9 @@ public struct ChannelStatus: Hashable, Sendable {
         case connected
         /// The far end is failing; the channel keeps trying with backoff.
         case retrying
+        /// Another instance on the same database reads from the account; this one delivers,
+        /// and takes over reading if that instance stops.
+        case standingBy = "standing_by"
     }
 
     /// The state.

@@ -8,6 +8,11 @@
 // or given up when the far end refuses it for good. A crash between a delivery
 // and its record means the message is delivered again after restart; adapters make that
 // harmless with the delivery key (Matrix txnId, email Message-ID).
+//
+// With several instances on one database, a conversation's delivery is leased (`outbox:<key>`)
+// before it starts and given up when its outcome is recorded: one instance at a time delivers a
+// conversation, in order. A holder that dies leaves the lease to lapse; another instance then
+// delivers what was not recorded (again, harmlessly, as after a crash).
 
 import Foundation
 public import Logging
@@ -31,6 +36,7 @@ public final class OutboxDispatcher: Service, Sendable {
     private let concurrency: Int
     private let logger: Logger
     private let crashPoint: (@Sendable (String) -> Void)?
+    private let sharing: WorkSharing?
 
     /// Creates a dispatcher for these adapters.
     public init(
@@ -43,8 +49,10 @@ public final class OutboxDispatcher: Service, Sendable {
         batchSize: Int = 256,
         concurrency: Int = 16,
         logger: Logger,
-        crashPoint: (@Sendable (String) -> Void)? = nil
+        crashPoint: (@Sendable (String) -> Void)? = nil,
+        sharing: WorkSharing? = nil
     ) {
+        self.sharing = sharing
         self.store = store
         self.adapters = Dictionary(adapters.map { ($0.channel, $0) }, uniquingKeysWith: { first, _ in first })
         self.retry = retry
@@ -87,7 +95,7 @@ public final class OutboxDispatcher: Service, Sendable {
                     if inFlight.count < concurrency {
                         let now = clock.now()
                         let limit = batchSize
-                        let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
+                        let due = try await dueWork(channels: channels, now: now, limit: limit, inFlight: inFlight)
                         for (conversation, messages) in Self.byConversation(due) where !inFlight.contains(conversation) {
                             guard inFlight.count < concurrency else { break }
                             inFlight.insert(conversation)
@@ -114,7 +122,7 @@ public final class OutboxDispatcher: Service, Sendable {
                     let done = finished.take()
                     guard !done.isEmpty else { continue }
                     do {
-                        try await record(done.flatMap(\.1))
+                        try await record(done.flatMap(\.1), releasing: done.map(\.0))
                     } catch {
                         // Keep the outcomes (and the conversations in flight) for the next try:
                         // recorded late is better than delivered twice or retried too soon.
@@ -132,7 +140,7 @@ public final class OutboxDispatcher: Service, Sendable {
             while await group.next() != nil {}
             let done = finished.take()
             do {
-                try await record(done.flatMap(\.1))
+                try await record(done.flatMap(\.1), releasing: done.map(\.0))
             } catch {
                 logger.warning("could not record deliveries at shutdown; they will be sent again", metadata: ["error": "\(error)"])
             }
@@ -150,10 +158,38 @@ public final class OutboxDispatcher: Service, Sendable {
         return order.map { ($0, queues[$0] ?? []) }
     }
 
-    private func record(_ outcomes: [Outcome]) async throws {
-        guard !outcomes.isEmpty else { return }
+    /// What is due now and not already on its way: with other instances, only conversations
+    /// whose delivery lease this instance takes (looked at again once it holds them, so nothing
+    /// another instance recorded meanwhile goes out twice).
+    private func dueWork(channels: [ChannelID], now: Date, limit: Int, inFlight: Set<ConversationKey>) async throws -> [OutboundMessage] {
+        guard let sharing else {
+            return try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
+        }
+        return try await store.write { tx in
+            let seen = try tx.dueOutbound(channels: channels, now: now, limit: limit)
+            var wanted: [String] = []
+            for message in seen where !inFlight.contains(message.conversation) {
+                let lease = WorkSharing.outboxLease(message.conversation)
+                if !wanted.contains(lease) { wanted.append(lease) }
+            }
+            let taken = Set(try tx.acquireLeases(wanted, holder: sharing.instance, until: now.addingTimeInterval(sharing.lease), now: now))
+            guard !taken.isEmpty else { return [] }
+            let due = try tx.dueOutbound(channels: channels, now: now, limit: limit)
+                .filter { taken.contains(WorkSharing.outboxLease($0.conversation)) }
+            let used = Set(due.map { WorkSharing.outboxLease($0.conversation) })
+            try tx.releaseLeases(taken.filter { !used.contains($0) }, holder: sharing.instance)
+            return due
+        }
+    }
+
+    private func record(_ outcomes: [Outcome], releasing conversations: [ConversationKey] = []) async throws {
+        guard !outcomes.isEmpty || (sharing != nil && !conversations.isEmpty) else { return }
         let at = clock.now()
+        let sharing = self.sharing
         try await store.write { tx in
+            if let sharing {
+                try tx.releaseLeases(conversations.map(WorkSharing.outboxLease), holder: sharing.instance)
+            }
             for outcome in outcomes {
                 switch outcome {
                 case .delivered(let id, _, let externalID): try tx.markDelivered(id, at: at, externalID: externalID)
@@ -196,7 +232,7 @@ public final class OutboxDispatcher: Service, Sendable {
         let channels = Array(adapters.keys)
         let now = clock.now()
         let limit = batchSize
-        let due = try await store.read { try $0.dueOutbound(channels: channels, now: now, limit: limit) }
+        let due = try await dueWork(channels: channels, now: now, limit: limit, inFlight: [])
         guard !due.isEmpty else { return 0 }
 
         // Conversations are delivered side by side, each in order; one round, all recorded
@@ -222,7 +258,7 @@ public final class OutboxDispatcher: Service, Sendable {
             }
         }
         crashPoint?("after_deliver_before_record")
-        try await record(outcomes)
+        try await record(outcomes, releasing: Array(Set(due.map(\.conversation))))
         return due.count
     }
 

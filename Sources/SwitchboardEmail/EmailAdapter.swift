@@ -42,6 +42,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private let retry: RetryPolicy
     private let logger: Logger
     private let limits: MIMELimits
+    private let sharing: WorkSharing?
     private let crashPoint: (@Sendable (String) -> Void)?
     private let imap: IMAPClient
     private let idler: IMAPClient
@@ -81,8 +82,10 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         inbox: InboxWriter,
         retry: RetryPolicy = RetryPolicy(base: 1, cap: 60, alertAfter: 5),
         logger: Logger,
-        crashPoint: (@Sendable (String) -> Void)? = nil
+        crashPoint: (@Sendable (String) -> Void)? = nil,
+        sharing: WorkSharing? = nil
     ) {
+        self.sharing = sharing
         self.configuration = configuration
         self.store = store
         self.inbox = inbox
@@ -102,8 +105,17 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     // MARK: Receiving
 
     public func run() async throws {
+        // One instance at a time reads the mailbox; the others stand by and send.
+        let poller = PollerLease(
+            name: "poller:email:\(configuration.imap.url) \(configuration.imap.username) \(configuration.mailbox)", sharing: sharing,
+            store: store, clock: SystemWallClock(), logger: logger
+        )
+        if sharing != nil { state.withLock { $0.status = ChannelStatus(.standingBy) } }
         try await cancelWhenGracefulShutdown {
-            try await self.loop()
+            try await poller.run {
+                defer { self.state.withLock { $0.status = ChannelStatus(.standingBy) } }
+                try await self.loop()
+            }
         }
     }
 

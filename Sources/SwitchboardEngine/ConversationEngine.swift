@@ -29,6 +29,9 @@ public final class ConversationEngine: Service, Sendable {
     private let logger: Logger
     private let crashPoint: (@Sendable (String) -> Void)?
     private let reminderSignal: WorkSignal?
+    /// With other instances on the database: conversations are claimed (leased) before they
+    /// are planned, and only their holder answers them.
+    private let sharing: WorkSharing?
 
     /// Creates an engine.
     ///
@@ -48,8 +51,10 @@ public final class ConversationEngine: Service, Sendable {
         outboxSignal: WorkSignal,
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil,
-        reminderSignal: WorkSignal? = nil
+        reminderSignal: WorkSignal? = nil,
+        sharing: WorkSharing? = nil
     ) {
+        self.sharing = sharing
         self.reminderSignal = reminderSignal
         self.store = store
         self.planner = planner
@@ -130,10 +135,22 @@ public final class ConversationEngine: Service, Sendable {
     public func processBatch() async throws -> Int {
         let batchSize = configuration.batchSize
         let headsOnly = planner.plansFromHistory
-        let heads = try await store.read { reader in
-            headsOnly ? try reader.pendingInboundHeads(limit: batchSize) : try reader.pendingInbound(limit: batchSize)
+        let heads: [StoredInbound]
+        if let sharing {
+            let now = clock.now()
+            heads = try await store.write { tx in
+                try tx.claimInbound(
+                    holder: sharing.instance, conversations: batchSize, limit: batchSize, headsOnly: headsOnly,
+                    until: now.addingTimeInterval(sharing.lease), now: now
+                )
+            }
+        } else {
+            heads = try await store.read { reader in
+                headsOnly ? try reader.pendingInboundHeads(limit: batchSize) : try reader.pendingInbound(limit: batchSize)
+            }
         }
         guard !heads.isEmpty else { return 0 }
+        let leases = sharing.map { _ in Array(Set(heads.map { WorkSharing.inboxLease($0.message.conversation) })) } ?? []
 
         var work: [Work] = []
         work.reserveCapacity(heads.count)
@@ -146,10 +163,18 @@ public final class ConversationEngine: Service, Sendable {
         let gate = self.gate
         let logger = self.logger
         let crashPoint = self.crashPoint
+        let holder = sharing?.instance
         let (answered, events) = try await store.write { tx -> (Int, [GateEvent]) in
             var answered = 0
             var events: [GateEvent] = []
+            // A lease that lapsed while planning and was taken over: its holder answers now.
+            // Checking locks it until this commit, so nobody takes it over half-way.
+            var lost = Set<String>()
+            if let holder {
+                for lease in leases where try !tx.holdsLease(lease, holder: holder) { lost.insert(lease) }
+            }
             for item in planned {
+                if !lost.isEmpty, lost.contains(WorkSharing.inboxLease(item.inbound.message.conversation)) { continue }
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
                 // The message's span continues the trace its channel started; the reply carries
                 // this span on to delivery.
@@ -177,6 +202,7 @@ public final class ConversationEngine: Service, Sendable {
                 _ = try tx.markInboundDone(item.inbound.id, at: now)
                 answered += 1
             }
+            if let holder { try tx.releaseLeases(leases, holder: holder) }
             crashPoint?("before_engine_commit")
             return (answered, events)
         }

@@ -203,8 +203,10 @@ public struct HTTPServer: Sendable {
         }
         for channel in channels {
             let status = channel.status
-            // 1 connected, 0 starting or retrying: the dependency's state for alerting.
-            Metrics.Gauge(label: "switchboard_channel_up", dimensions: [("channel", channel.channel.rawValue)]).record(status.state == .connected ? 1 : 0)
+            // 1 connected (or standing by for another instance), 0 starting or retrying: the
+            // dependency's state for alerting.
+            let up = status.state == .connected || status.state == .standingBy
+            Metrics.Gauge(label: "switchboard_channel_up", dimensions: [("channel", channel.channel.rawValue)]).record(up ? 1 : 0)
             Metrics.Gauge(label: "switchboard_channel_consecutive_failures", dimensions: [("channel", channel.channel.rawValue)]).record(status.failures)
         }
         var headers = HTTPFields()

@@ -248,7 +248,7 @@ enum OpenAPIDocument {
               "get": {
                 "tags": ["monitoring"],
                 "operationId": "ready",
-                "summary": "The database answers and every channel is connected or retrying",
+                "summary": "The database answers and every channel is connected, retrying, or standing by for another instance",
                 "security": [{}, {"bearer": ["read"]}],
                 "responses": {
                   "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}},

@@ -41,6 +41,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     private let inbox: InboxWriter
     private let retry: RetryPolicy
     private let logger: Logger
+    private let sharing: WorkSharing?
     private let state = Mutex(State())
     private let chores = AsyncStream.makeStream(of: Chore.self, bufferingPolicy: .bufferingNewest(4096))
 
@@ -102,8 +103,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         inbox: InboxWriter,
         retry: RetryPolicy = RetryPolicy(base: 0.5, cap: 15, alertAfter: 5),
         http: HTTPClient = .shared,
-        logger: Logger
+        logger: Logger,
+        sharing: WorkSharing? = nil
     ) {
+        self.sharing = sharing
         self.configuration = configuration
         self.client = MatrixClient(homeserver: configuration.homeserver, http: http)
         self.store = store
@@ -127,9 +130,20 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     // MARK: Running
 
     public func run() async throws {
+        // One instance at a time syncs the account; the others stand by and deliver.
+        let poller = PollerLease(
+            name: "poller:matrix:\(configuration.homeserver) \(configuration.userID)", sharing: sharing, store: store,
+            clock: SystemWallClock(), logger: logger
+        )
+        if sharing != nil { state.withLock { $0.status = ChannelStatus(.standingBy) } }
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.loop() }
+                group.addTask {
+                    try await poller.run {
+                        defer { self.state.withLock { $0.status = ChannelStatus(.standingBy) } }
+                        try await self.loop()
+                    }
+                }
                 group.addTask { await self.doChores() }
                 // The sync loop ends only when cancelled; the chores end with it.
                 try await group.next()
@@ -290,6 +304,18 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             logger.info("logged in", metadata: ["device.id": "\(device)"])
         }
         try await loadProfile()
+    }
+
+    /// Takes the access token the syncing instance stored (or the configured one), without
+    /// logging in: a standing-by instance never makes a device of its own.
+    private func useStoredSession() async throws {
+        try await loadTransactionPrefix()
+        switch configuration.credential {
+        case .accessToken(let token):
+            client.setAccessToken(token)
+        case .password:
+            if let stored = try await loadSession() { client.setAccessToken(Secret(stored.accessToken)) }
+        }
     }
 
     /// Loads (or creates, once per database) the prefix of transaction ids.
@@ -745,6 +771,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     // MARK: Delivery
 
     public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
+        if !client.hasAccessToken, sharing != nil {
+            // Standing by while another instance syncs: send with the session it stored.
+            try? await useStoredSession()
+        }
         guard client.hasAccessToken, let prefix = state.withLock({ $0.transactionPrefix }) else {
             throw ChannelError(.unavailable, "not logged in to the homeserver yet", isTransient: true)
         }
@@ -760,6 +790,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             answered(message.inReplyTo, in: roomID)
             return DeliveryReceipt(externalID: response["event_id"]?.stringValue)
         } catch {
+            if error.isUnauthorized, sharing != nil, state.withLock({ $0.status.state == .standingBy }) {
+                // The syncing instance logged in again: take its new session next time.
+                client.setAccessToken(nil)
+            }
             let channelError = Self.channelError(error)
             if channelError.isTransient { sendRetries.increment() } else { sendFailures.increment() }
             throw channelError

@@ -606,6 +606,28 @@ final class PostgresTransaction: StoreTransaction {
         return names.filter { set.contains($0) }
     }
 
+    func claimInbound(holder: String, conversations: Int, limit: Int, headsOnly: Bool, until: Date, now: Date) throws -> [StoredInbound] {
+        let candidates = try session.run("""
+            SELECT waiting.conversation_key FROM (
+                SELECT conversation_key, MIN(id) AS first FROM inbox WHERE status = 'pending' GROUP BY conversation_key
+            ) AS waiting
+            LEFT JOIN leases ON leases.name = 'inbox:' || waiting.conversation_key
+            WHERE leases.name IS NULL OR leases.holder = $1 OR leases.expires_at <= $2
+            ORDER BY waiting.first LIMIT $3
+            """, [.text(holder), Self.micros(now), .int(Int64(conversations))]).rows.map { try $0.string("conversation_key") }
+        let taken = try acquireLeases(candidates.map { "inbox:" + $0 }, holder: holder, until: until, now: now)
+        guard !taken.isEmpty else { return [] }
+        let keys = taken.map { String($0.dropFirst("inbox:".count)) }
+        let sql = headsOnly
+            ? "SELECT * FROM inbox WHERE id IN (SELECT MIN(id) FROM inbox WHERE status = 'pending' AND conversation_key = ANY($1) GROUP BY conversation_key) ORDER BY id LIMIT $2"
+            : "SELECT * FROM inbox WHERE status = 'pending' AND conversation_key = ANY($1) ORDER BY id LIMIT $2"
+        let claimed = try session.run(sql, [.texts(keys), .int(Int64(limit))]).rows.map(Self.inbound)
+        // Conversations the limit left out are not kept waiting for this holder.
+        let used = Set(claimed.map { "inbox:" + $0.message.conversation.storageKey })
+        try releaseLeases(taken.filter { !used.contains($0) }, holder: holder)
+        return claimed
+    }
+
     func releaseLeases(_ names: [String], holder: String) throws {
         guard !names.isEmpty else { return }
         try session.run("UPDATE leases SET expires_at = 0 WHERE name = ANY($1) AND holder = $2", [.texts(names), .text(holder)])

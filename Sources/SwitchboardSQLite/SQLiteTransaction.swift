@@ -638,6 +638,31 @@ final class SQLiteTransaction: StoreTransaction {
         return taken
     }
 
+    func claimInbound(holder: String, conversations: Int, limit: Int, headsOnly: Bool, until: Date, now: Date) throws -> [StoredInbound] {
+        let candidates = try String.fetchAll(db.cachedStatement(sql: """
+            SELECT waiting.conversation_key FROM (
+                SELECT conversation_key, MIN(id) AS first FROM inbox WHERE status = 'pending' GROUP BY conversation_key
+            ) AS waiting
+            LEFT JOIN leases ON leases.name = 'inbox:' || waiting.conversation_key
+            WHERE leases.name IS NULL OR leases.holder = ?1 OR leases.expires_at <= ?2
+            ORDER BY waiting.first LIMIT ?3
+            """), arguments: [holder, AuditChain.microseconds(now), conversations])
+        let taken = try acquireLeases(candidates.map { "inbox:" + $0 }, holder: holder, until: until, now: now)
+        guard !taken.isEmpty else { return [] }
+        let keys = taken.map { String($0.dropFirst("inbox:".count)) }
+        let placeholders = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        let sql = headsOnly
+            ? "SELECT * FROM inbox WHERE id IN (SELECT MIN(id) FROM inbox WHERE status = 'pending' AND conversation_key IN (\(placeholders)) GROUP BY conversation_key) ORDER BY id LIMIT ?"
+            : "SELECT * FROM inbox WHERE status = 'pending' AND conversation_key IN (\(placeholders)) ORDER BY id LIMIT ?"
+        var arguments = StatementArguments(keys)
+        arguments += [limit]
+        let claimed = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.inbound)
+        // Conversations the limit left out are not kept waiting for this holder.
+        let used = Set(claimed.map { "inbox:" + $0.message.conversation.storageKey })
+        try releaseLeases(taken.filter { !used.contains($0) }, holder: holder)
+        return claimed
+    }
+
     func releaseLeases(_ names: [String], holder: String) throws {
         let statement = try db.cachedStatement(sql: "UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?")
         for name in names {

@@ -212,6 +212,14 @@ public protocol StoreTransaction: StoreReader {
     /// taking at this moment (never waited for). Returns the names taken, in the given order.
     func acquireLeases(_ names: [String], holder: String, until: Date, now: Date) throws -> [String]
 
+    /// Claims inbound work for `holder`: takes the lease `inbox:<conversation key>` of up to
+    /// `conversations` conversations with pending messages whose lease is free, lapsed or its
+    /// own (oldest waiting conversation first), and returns their pending messages in arrival
+    /// order: each one's oldest only (`headsOnly`), or all, at most `limit` in all.
+    ///
+    /// One conversation is then worked on by one instance at a time, in order.
+    func claimInbound(holder: String, conversations: Int, limit: Int, headsOnly: Bool, until: Date, now: Date) throws -> [StoredInbound]
+
     /// Gives up the named leases if `holder` has them.
     func releaseLeases(_ names: [String], holder: String) throws
 

@@ -43,6 +43,7 @@ public enum StoreConformance {
         ("tool records are per owner and kind, searchable, due in time order, restored with their ids", records),
         ("a channel identity links to one person, and unlinks", identities),
         ("a lease has one holder until it lapses or is given up", leases),
+        ("claimed inbound work is one holder's, per conversation, in order", claims),
     ]
 
     public static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -511,6 +512,25 @@ public enum StoreConformance {
         try expect(read.2 == ["email:sam@example.org", "email:s@example.net", "email:x@example.org"] && read.3.isEmpty, "a relink moves the identity")
         let unlinked = try await store.write { tx in (try tx.unlinkIdentity("email:s@example.net"), try tx.unlinkIdentity("email:s@example.net")) }
         try expect(unlinked.0 && !unlinked.1, "unlinked once")
+    }
+
+    static func claims(_ store: any Store) async throws {
+        try await store.write { tx in
+            for (id, conversation) in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("c1", "c"), ("b2", "b")] {
+                _ = try tx.insertInbound(message(id, conversation: conversation))
+            }
+        }
+        let until = t0.addingTimeInterval(30)
+        let first = try await store.write { try $0.claimInbound(holder: "i1", conversations: 2, limit: 10, headsOnly: false, until: until, now: t0) }
+        try expect(first.map(\.message.externalID) == ["a1", "b1", "a2", "b2"], "the two oldest conversations, all their messages in order: \(first.map(\.message.externalID))")
+        let second = try await store.write { try $0.claimInbound(holder: "i2", conversations: 5, limit: 10, headsOnly: true, until: until, now: t0) }
+        try expect(second.map(\.message.externalID) == ["c1"], "another holder gets only the free conversation: \(second.map(\.message.externalID))")
+        let mine = try await store.write { try $0.claimInbound(holder: "i1", conversations: 5, limit: 10, headsOnly: true, until: until, now: t0) }
+        try expect(mine.map(\.message.externalID) == ["a1", "b1"], "the holder claims its own again, heads only: \(mine.map(\.message.externalID))")
+        let lapsed = try await store.write { try $0.claimInbound(holder: "i2", conversations: 5, limit: 1, headsOnly: false, until: until.addingTimeInterval(30), now: until) }
+        try expect(lapsed.map(\.message.externalID) == ["a1"], "lapsed leases are taken over; the limit holds: \(lapsed.map(\.message.externalID))")
+        let held = try await store.read { try $0.lease("inbox:" + ConversationKey(channel: "test", conversation: ConversationID("a")).storageKey) }
+        try expect(held?.holder == "i2", "the lease names the new holder: \(String(describing: held))")
     }
 
     static func leases(_ store: any Store) async throws {

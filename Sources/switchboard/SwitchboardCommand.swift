@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await CLI.guarding {
             let configuration = try common.load()
-            let gateway = try Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .info))
+            let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .info))
             try await gateway.serve()
         }
     }
@@ -64,7 +64,7 @@ struct Chat: AsyncParsableCommand {
     func run() async throws {
         try await CLI.guarding {
             let configuration = try common.load()
-            let gateway = try Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+            let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
             try await gateway.chat(personNamed: person, conversation: conversation, interactive: isatty(0) == 1)
         }
     }
@@ -97,7 +97,7 @@ struct Audit: AsyncParsableCommand {
                 }
                 sinceDate = parsed
             }
-            let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+            let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
             try await CLI.printAudit(gateway, json: json, person: person, since: sinceDate)
         }
     }
@@ -110,7 +110,7 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 let ok = try await CLI.verifyAudit(gateway)
                 if !ok { throw ExitCode(1) }
             }
@@ -134,7 +134,7 @@ struct Matrix: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                let gateway = try Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
                 if try await gateway.matrixLogout() {
                     print("Signed out of Matrix and forgot the session.")
                 } else {
@@ -177,7 +177,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 let made = try await gateway.createAPIKey(name: name, scopes: Set(scope.compactMap(APIScope.init(rawValue:))))
                 print("Made key \(made.record.id) (\(made.record.name)) with scopes \(made.record.scopes.joined(separator: ", ")). It is shown only now:")
                 print(made.key.revealed)
@@ -196,7 +196,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 let keys = try await gateway.apiKeys()
                 if json {
                     for key in keys {
@@ -232,7 +232,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 if try await gateway.revokeAPIKey(id) {
                     print("Revoked key \(APIKeys.id(of: id)).")
                 } else {
@@ -251,7 +251,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         try await CLI.guarding {
             let configuration = try common.load()
-            let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+            let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
             print(try await gateway.schemaReport())
         }
     }
@@ -345,7 +345,7 @@ struct Intent: AsyncParsableCommand {
             let configuration = try common.load()
             var zone = TimeZone.current
             if FileManager.default.fileExists(atPath: configuration.dataDirectory) {
-                let gateway = try Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 zone = try await IntentReport.zone(of: person, gateway: gateway) ?? zone
             }
             let report = IntentReport.json(text ?? "", zone: zone)
