@@ -217,3 +217,15 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    /// The leases whose names start with `prefix`, by name: who holds which work, for
+    /// operators and tests.
+    public func leases(prefix: String) async throws -> [Lease] {
+        try await session { session in
+            try session.run(
+                "SELECT holder, expires_at FROM leases WHERE starts_with(name, $1) ORDER BY name COLLATE \"C\"", [.text(prefix)]
+            ).rows.map { Lease(holder: try $0.string("holder"), expiresAt: try $0.date("expires_at")) }
+        }
+    }
+}
