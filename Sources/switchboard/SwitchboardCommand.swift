@@ -12,7 +12,10 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
-        subcommands: [Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self],
+        subcommands: [
+            Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self,
+            Health.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }
@@ -254,6 +257,24 @@ struct Migrate: AsyncParsableCommand {
             let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
             print(try await gateway.schemaReport())
         }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a running gateway whether it is ready (exit 0) or not (exit 1): for container health checks."
+    )
+
+    @Option(name: .long, help: "The readiness URL.")
+    var url = "http://127.0.0.1:8080/readyz"
+
+    @Option(name: .long, help: "Seconds to wait for the answer.")
+    var timeout: Double = 5
+
+    func run() async throws {
+        let (ok, line) = await HealthProbe.check(url: url, timeout: timeout)
+        print(line)
+        if !ok { throw ExitCode(1) }
     }
 }
 
