@@ -1,5 +1,7 @@
 // The pipeline benchmark: N messages from M simulated people through inbox → engine → tool →
-// audit → outbox → delivery, on a fresh SQLite database, in this process.
+// audit → outbox → delivery, on a fresh SQLite database, in this process; or on a PostgreSQL
+// database with N instances (N pipelines in this process, each with its own connection pool and
+// lease holder name, sharing the work through leases exactly as N `serve` processes do).
 //
 // Each simulated person keeps up to `window` messages in flight (like a person typing ahead, or
 // a busy Matrix room), so transactions batch many people's messages: that is the group commit
@@ -13,6 +15,7 @@ import Synchronization
 import SwitchboardChannels
 import SwitchboardEngine
 import SwitchboardModel
+import SwitchboardPostgres
 public import SwitchboardSQLite
 import SwitchboardStorage
 
@@ -23,6 +26,10 @@ public struct BenchOptions: Sendable {
     public var window: Int
     public var synchronous: SQLiteStore.Synchronous
     public var dataDirectory: String?
+    /// A PostgreSQL database to run on instead of a fresh SQLite file.
+    public var databaseURL: String?
+    /// Instances sharing the PostgreSQL database.
+    public var instances = 1
 
     public init(messages: Int, people: Int, window: Int, synchronous: SQLiteStore.Synchronous, dataDirectory: String?) {
         self.messages = messages
@@ -46,6 +53,8 @@ public struct BenchResult: Sendable {
     public var messages: Int
     public var people: Int
     public var synchronous: String
+    public var engine = "sqlite"
+    public var instances = 1
     public var seconds: Double
     public var p50: Double
     public var p99: Double
@@ -60,6 +69,8 @@ public struct BenchResult: Sendable {
             "messages": .int(Int64(messages)),
             "people": .int(Int64(people)),
             "synchronous": .string(synchronous),
+            "engine": .string(engine),
+            "instances": .int(Int64(instances)),
             "seconds": .double((seconds * 1000).rounded() / 1000),
             "messages_per_second": .double(messagesPerSecond.rounded()),
             "p50_ms": ms(p50),
@@ -79,24 +90,42 @@ public enum Bench {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             if options.dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
         }
-        let store = try SQLiteStore(path: path, options: .init(synchronous: options.synchronous))
         var logger = Logger(label: "switchboard.bench")
         logger.logLevel = .error
+        let stores: [any Store]
+        var sharing: [WorkSharing?] = [nil]
+        var postgres: [PostgresStore] = []
+        var sqlite: SQLiteStore?
+        if let text = options.databaseURL {
+            let url = try PostgresURL(text)
+            for index in 0..<options.instances {
+                postgres.append(try await PostgresStore(url: url, options: .init(poolSize: 4), logger: logger))
+                if index == 0 { sharing = [] }
+                sharing.append(WorkSharing(instance: "bench-\(index)-\(UUID().uuidString.prefix(6))", lease: 15))
+            }
+            stores = postgres
+        } else {
+            let store = try SQLiteStore(path: path, options: .init(synchronous: options.synchronous))
+            sqlite = store
+            stores = [store]
+        }
+        let run = UUID().uuidString.prefix(8).lowercased()
 
         var engineConfiguration = EngineConfiguration()
         engineConfiguration.batchSize = 1000
         engineConfiguration.rateLimits = RateLimitPolicy(defaultLimit: RateLimit(perMinute: 1e9, burst: 1e9))
         let channel = BenchChannel(people: options.people)
-        let pipeline = Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), logger: logger) { _ in [channel] }
-        let inbox = pipeline.inbox
-        let engine = pipeline.engine
-        let dispatcher = pipeline.dispatcher
+        let pipelines = zip(stores, sharing).map { store, sharing in
+            Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), logger: logger, sharing: sharing) { _ in [channel] }
+        }
+        let inboxes = pipelines.map(\.inbox)
         let perPerson = (options.messages + options.people - 1) / options.people
         let total = min(options.messages, perPerson * options.people)
         let clock = ContinuousClock()
         let start = clock.now
 
-        let group = ServiceGroup(configuration: .init(services: [engine, dispatcher], logger: logger))
+        let services: [any Service] = pipelines.flatMap { [$0.engine, $0.dispatcher] as [any Service] }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 try await group.run()
@@ -104,7 +133,7 @@ public enum Bench {
                 channel.cancelWaits()
             }
             tasks.addTask {
-                try await Self.load(channel: channel, inbox: inbox, options: options, perPerson: perPerson, total: total, clock: clock)
+                try await Self.load(channel: channel, inboxes: inboxes, run: String(run), options: options, perPerson: perPerson, total: total, clock: clock)
                 await group.triggerGracefulShutdown()
             }
             do {
@@ -124,9 +153,11 @@ public enum Bench {
             guard !latencies.isEmpty else { return 0 }
             return latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)]
         }
-        try store.close()
+        try sqlite?.close()
+        for store in postgres { await store.close() }
         return BenchResult(
-            messages: total, people: options.people, synchronous: options.synchronous.rawValue, seconds: seconds,
+            messages: total, people: options.people, synchronous: options.synchronous.rawValue,
+            engine: options.databaseURL == nil ? "sqlite" : "postgres", instances: stores.count, seconds: seconds,
             p50: percentile(0.5), p99: percentile(0.99), max: latencies.last ?? 0
         )
     }
@@ -135,18 +166,20 @@ public enum Bench {
 extension Bench {
     /// The simulated people: each sends its messages, keeping at most `window` unanswered.
     static func load(
-        channel: BenchChannel, inbox: InboxWriter, options: BenchOptions, perPerson: Int, total: Int, clock: ContinuousClock
+        channel: BenchChannel, inboxes: [InboxWriter], run: String, options: BenchOptions, perPerson: Int, total: Int, clock: ContinuousClock
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { people in
             for person in 0..<options.people {
                 let count = min(perPerson, total - person * perPerson)
                 guard count > 0 else { continue }
+                // Each person writes to one instance, as people reach different instances.
+                let inbox = inboxes[person % inboxes.count]
                 people.addTask {
                     for index in 0..<count {
                         await channel.waitForWindow(person: person, sent: index, window: options.window)
                         let message = InboundMessage(
-                            externalID: "bench-\(person)-\(index)",
-                            conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("p\(person)")),
+                            externalID: "bench-\(run)-\(person)-\(index)",
+                            conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("\(run)-p\(person)")),
                             sender: Sender(id: PersonID("person\(person)")),
                             text: "add a note: benchmark note \(index)",
                             trust: TrustFacts(senderAuthenticated: true),
@@ -238,7 +271,8 @@ final class BenchChannel: ChannelAdapter {
     func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
         let now = ContinuousClock.now
         guard let key = message.inReplyTo else { return DeliveryReceipt() }
-        let person = Int(message.conversation.conversation.rawValue.dropFirst()) ?? 0
+        // Conversations are named RUN-pPERSON.
+        let person = Int(message.conversation.conversation.rawValue.components(separatedBy: "-p").last ?? "") ?? 0
         let resume = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             var resume: [CheckedContinuation<Void, Never>] = []
             if let sent = state.sentAt.removeValue(forKey: key) {

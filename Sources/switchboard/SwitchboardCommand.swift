@@ -280,7 +280,7 @@ struct Health: AsyncParsableCommand {
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Push messages through inbox → engine → tool → audit → outbox on a fresh SQLite database and report throughput and latency."
+        abstract: "Push messages through inbox → engine → tool → audit → outbox (a fresh SQLite database, or PostgreSQL with N instances) and report throughput and latency."
     )
 
     @Flag(help: "Print one JSON object.")
@@ -301,22 +301,33 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Where to create the temporary database (default: the system's temporary directory).")
     var dataDir: String?
 
+    @Option(help: "Run on this PostgreSQL database (postgres://…) instead of a fresh SQLite file; it is migrated, and the run's messages stay in it.")
+    var databaseURL: String?
+
+    @Option(help: "With --database-url: how many instances share the work (each with its own connections and leases).")
+    var instances: Int = 1
+
     func validate() throws {
         guard ["normal", "full"].contains(synchronous) else { throw ValidationError("--synchronous must be normal or full") }
         guard messages > 0, people > 0, window > 0 else { throw ValidationError("--messages, --people and --window must be positive") }
+        guard (1...64).contains(instances) else { throw ValidationError("--instances must be 1 to 64") }
+        guard instances == 1 || databaseURL != nil else { throw ValidationError("--instances needs --database-url: SQLite serves one instance") }
     }
 
     func run() async throws {
         try await CLI.guarding {
-            let result = try await SwitchboardApp.Bench.run(BenchOptions(
+            var options = BenchOptions(
                 messages: messages, people: people, window: window,
                 synchronousMode: synchronous, dataDirectory: dataDir
-            ))
+            )
+            options.databaseURL = databaseURL
+            options.instances = instances
+            let result = try await SwitchboardApp.Bench.run(options)
             if json {
                 print(result.json)
             } else {
                 print("""
-                    \(result.messages) messages from \(result.people) people, synchronous=\(result.synchronous)
+                    \(result.messages) messages from \(result.people) people, \(result.engine == "sqlite" ? "SQLite synchronous=\(result.synchronous)" : "PostgreSQL, \(result.instances) instance(s)")
                     \(String(format: "%.2f", result.seconds)) s, \(Int(result.messagesPerSecond)) messages/s
                     latency p50 \(String(format: "%.2f", result.p50 * 1000)) ms, p99 \(String(format: "%.2f", result.p99 * 1000)) ms, max \(String(format: "%.2f", result.max * 1000)) ms
                     """)
