@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import SwitchboardModel
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -226,6 +227,63 @@ extension PostgresStore {
             try session.run(
                 "SELECT holder, expires_at FROM leases WHERE starts_with(name, $1) ORDER BY name COLLATE \"C\"", [.text(prefix)]
             ).rows.map { Lease(holder: try $0.string("holder"), expiresAt: try $0.date("expires_at")) }
+        }
+    }
+}
+
+extension PostgresStore: TransferableStore {
+    public func exportRows(table: String, order: String) async throws -> [JSONValue] {
+        try await session { session in
+            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            defer { _ = try? session.run("COMMIT") }
+            return try session.run("SELECT row_to_json(t)::TEXT AS row FROM (SELECT * FROM \(table) ORDER BY \(order)) AS t").rows.map { row in
+                guard case .object(var object) = try JSONValue.parse(try row.string("row")) else {
+                    throw StoreError(.decoding, "A row of \(table) did not read back as an object.")
+                }
+                for column in object.keys where DataTransfer.engineOnlyColumns.contains("\(table).\(column)") { object[column] = nil }
+                return .object(object)
+            }
+        }
+    }
+
+    public func importRows(_ tables: [(table: String, rows: [JSONValue])]) async throws {
+        try await session { session in
+            try session.run("BEGIN")
+            do {
+                for (table, _) in DataTransfer.tables {
+                    if try session.run("SELECT EXISTS (SELECT 1 FROM \(table)) AS present").first?.bool("present") == true {
+                        throw StoreError(.constraint, "The database already holds data (table \(table)); import only into a new, empty database.")
+                    }
+                }
+                for (table, rows) in tables {
+                    let columns = Set(try session.run(
+                        "SELECT column_name::TEXT AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+                        [.text(table)]
+                    ).rows.map { try $0.string("name") })
+                    // Rows go in as JSON, 500 at a time; PostgreSQL converts each value to its
+                    // column's type (SQLite's 0 and 1 become booleans).
+                    for chunk in stride(from: 0, to: rows.count, by: 500) {
+                        let part = Array(rows[chunk..<min(rows.count, chunk + 500)])
+                        let names = Set(part.flatMap { row -> [String] in
+                            if case .object(let object) = row { return Array(object.keys) }
+                            return []
+                        }).intersection(columns).sorted()
+                        guard !names.isEmpty else { continue }
+                        let list = names.joined(separator: ", ")
+                        try session.run(
+                            "INSERT INTO \(table) (\(list)) SELECT \(list) FROM json_populate_recordset(NULL::\(table), $1::JSON)",
+                            [.text(JSONValue.array(part).canonicalText)]
+                        )
+                    }
+                }
+                for table in DataTransfer.identityTables {
+                    try session.run("SELECT setval(pg_get_serial_sequence('\(table)', 'id'), GREATEST((SELECT MAX(id) FROM \(table)), 1), (SELECT MAX(id) FROM \(table)) IS NOT NULL)")
+                }
+                try session.run("COMMIT")
+            } catch {
+                _ = try? session.run("ROLLBACK")
+                throw error
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import SwitchboardModel
+public import SwitchboardModel
 public import SwitchboardStorage
 import GRDB
 
@@ -166,6 +166,66 @@ extension SQLiteStore {
     public func execute(sql: String) async throws {
         do {
             try await pool.write { db in try db.execute(sql: sql) }
+        } catch {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+}
+
+extension SQLiteStore: TransferableStore {
+    public func exportRows(table: String, order: String) async throws -> [JSONValue] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(order)").map { row in
+                    var object: [String: JSONValue] = [:]
+                    for (column, value) in row where !DataTransfer.engineOnlyColumns.contains("\(table).\(column)") {
+                        switch value.storage {
+                        case .null: object[column] = .null
+                        case .int64(let int): object[column] = .int(int)
+                        case .double(let double): object[column] = .double(double)
+                        case .string(let string): object[column] = .string(string)
+                        case .blob: throw StoreError(.decoding, "Column \(table).\(column) holds binary data, which the export does not carry.")
+                        }
+                    }
+                    return .object(object)
+                }
+            }
+        } catch {
+            throw SQLiteStore.translate(error, path: path)
+        }
+    }
+
+    public func importRows(_ tables: [(table: String, rows: [JSONValue])]) async throws {
+        do {
+            try await pool.write { db in
+                for (table, _) in DataTransfer.tables {
+                    if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table))") == true {
+                        throw StoreError(.constraint, "The database already holds data (table \(table)); import only into a new, empty database.")
+                    }
+                }
+                for (table, rows) in tables {
+                    let columns = Set(try db.columns(in: table).map(\.name))
+                    for row in rows {
+                        guard case .object(let object) = row else { throw StoreError(.decoding, "A row of \(table) is not an object.") }
+                        let names = object.keys.filter { columns.contains($0) }.sorted()
+                        let values: [(any DatabaseValueConvertible)?] = names.map { name in
+                            switch object[name]! {
+                            case .null: nil
+                            case .bool(let bool): bool
+                            case .int(let int): int
+                            case .double(let double): double
+                            case .string(let string): string
+                            case .array, .object: object[name]!.canonicalText
+                            }
+                        }
+                        let placeholders = Array(repeating: "?", count: names.count).joined(separator: ", ")
+                        try db.execute(
+                            sql: "INSERT INTO \(table) (\(names.joined(separator: ", "))) VALUES (\(placeholders))",
+                            arguments: StatementArguments(values)
+                        )
+                    }
+                }
+            }
         } catch {
             throw SQLiteStore.translate(error, path: path)
         }

@@ -14,7 +14,7 @@ struct Switchboard: AsyncParsableCommand {
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
         subcommands: [
             Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self,
-            Health.self,
+            Export.self, Import.self, Health.self,
         ],
         defaultSubcommand: Serve.self
     )
@@ -256,6 +256,50 @@ struct Migrate: AsyncParsableCommand {
             let configuration = try common.load()
             let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
             print(try await gateway.schemaReport())
+        }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write all data (messages, audit trail, notes, keys, preferences…) to a file, to move it to another database.",
+        discussion: "Stop the gateway first, so nothing changes while the file is written. The file holds message text: keep it private."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .shortAndLong, help: "The file to write (JSON Lines, created with mode 0600).")
+    var output: String
+
+    func run() async throws {
+        try await CLI.guarding {
+            let configuration = try common.load()
+            let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+            let rows = try await gateway.exportData(to: output)
+            print("exported \(rows) rows from \(gateway.store.locationDescription) to \(output)")
+            await gateway.close()
+        }
+    }
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a file written by `switchboard export` into a new, empty database (of either engine), then verify the audit chain.",
+        discussion: "Example, SQLite to PostgreSQL: switchboard export -o data.jsonl; then with database.url set to the new PostgreSQL database: switchboard import data.jsonl"
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The export file.")
+    var file: String
+
+    func run() async throws {
+        try await CLI.guarding {
+            let configuration = try common.load()
+            let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+            let (rows, audit) = try await gateway.importData(from: file)
+            print("imported \(rows) rows into \(gateway.store.locationDescription); \(audit)")
+            await gateway.close()
         }
     }
 }
