@@ -18,6 +18,9 @@ enum PostgresErrors {
     /// arguments or the server's `detail` field (which quotes the conflicting values).
     static func translate(_ error: any Error, location: String = "the PostgreSQL database") -> StoreError {
         if let error = error as? StoreError { return error }
+        if error is ClosedConnection {
+            return StoreError(.io, "Lost the connection to \(location); the transaction was not committed.")
+        }
         // The older interface (simple queries, used for the schema) reports this type.
         if let error = error as? PostgresError {
             switch error {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import SwitchboardStorage
@@ -38,12 +39,43 @@ struct Session: Sendable {
             case .ints(let ints): bindings.append(ints)
             }
         }
+        // postgres-nio drops a query written to a connection that has already closed (its
+        // promise is never completed): look first, and never wait without a limit.
+        guard !connection.isClosed else {
+            throw StoreError(.io, "Lost the connection to the PostgreSQL database; the transaction was not committed.")
+        }
         do {
-            let result = try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+            let result = try Self.wait(for: connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger), connection: connection)
             return Result(rows: result.rows.map { Row($0.makeRandomAccess()) }, changed: result.metadata.rows ?? 0)
         } catch {
             throw PostgresErrors.translate(error)
         }
+    }
+
+    /// How long one statement may take before the connection is given up as lost.
+    static let statementLimit: TimeInterval = 120
+
+    /// Waits for a statement's answer on this (non-event-loop) thread, at most `statementLimit`.
+    private static func wait<T: Sendable>(for future: EventLoopFuture<T>, connection: PostgresConnection) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Swift.Result<T, any Error>?>(nil)
+        future.whenComplete { result in
+            outcome.withLockedValue { $0 = result }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + statementLimit) == .timedOut {
+            // Whatever the reason, this connection is not usable any more: the pool replaces it.
+            connection.close().whenComplete { _ in }
+            throw StoreError(.io, "The PostgreSQL database did not answer a statement within \(Int(statementLimit)) s; the transaction was not committed.")
+        }
+        return try outcome.withLockedValue { $0! }.get()
+    }
+
+    /// Starts a transaction. A connection found closed here has sent nothing yet: the caller
+    /// may take another and start again (`ClosedConnection`).
+    func begin(_ sql: String = "BEGIN") throws {
+        guard !connection.isClosed else { throw ClosedConnection() }
+        try run(sql)
     }
 
     /// Runs several statements without parameters (the schema's DDL), one at a time: each
@@ -69,6 +101,10 @@ struct Session: Sendable {
         var first: Row? { rows.first }
     }
 }
+
+/// The leased connection was found closed before a statement went out: nothing was sent, so
+/// the store takes another connection and starts the transaction again.
+struct ClosedConnection: Error {}
 
 /// A result row, read by column name.
 struct Row {

@@ -102,7 +102,7 @@ public final class PostgresStore: Store {
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
         try await session { session in
-            try session.run("BEGIN")
+            try session.begin()
             do {
                 let transaction = PostgresTransaction(session: session, writing: true)
                 let result = try body(transaction)
@@ -118,7 +118,7 @@ public final class PostgresStore: Store {
 
     public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
         try await session { session in
-            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try session.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             do {
                 let result = try body(PostgresTransaction(session: session, writing: false))
                 try session.run("COMMIT")
@@ -139,14 +139,23 @@ public final class PostgresStore: Store {
     private func session<T: Sendable>(_ body: @escaping @Sendable (Session) throws -> T) async throws -> T {
         let threads = self.threads
         let logger = self.logger
-        do {
-            return try await withConnection { connection in
-                try await threads.runIfActive {
-                    try body(Session(connection: connection, logger: logger))
+        // A connection the server closed (a restart, an idle timeout) may still be in the pool:
+        // when it is found closed before anything was sent, another one is taken.
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await withConnection { connection in
+                    try await threads.runIfActive {
+                        try body(Session(connection: connection, logger: logger))
+                    }
                 }
+            } catch is ClosedConnection where attempts < 4 {
+                try await Task.sleep(for: .milliseconds(50 * attempts))
+                continue
+            } catch let error where PostgresErrors.isDatabaseError(error) || error is ClosedConnection {
+                throw PostgresErrors.translate(error, location: url.description)
             }
-        } catch let error where PostgresErrors.isDatabaseError(error) {
-            throw PostgresErrors.translate(error, location: url.description)
         }
     }
 

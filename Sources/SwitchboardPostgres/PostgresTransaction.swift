@@ -11,8 +11,6 @@ final class PostgresTransaction: StoreTransaction {
     let session: Session
     /// Whether this is a write transaction (row locks are taken only then).
     let writing: Bool
-    private var cachedHead: (sequence: Int64, hash: String)??
-    private var auditAppended = false
     private var savepoints = 0
 
     init(session: Session, writing: Bool) {
@@ -426,35 +424,30 @@ final class PostgresTransaction: StoreTransaction {
     // MARK: Audit
 
     /// The key of the transaction-level advisory lock that orders appends to the one chain
-    /// across instances: the second appender waits for the first to commit, then reads its head.
+    /// across instances: the second committer waits for the first to commit, then reads its head.
     static let auditLock: Int64 = 0x5357_4254_4155_4454  // "SWBTAUDT"
 
-    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord {
-        let head: (sequence: Int64, hash: String)?
-        if let cachedHead {
-            head = cachedHead
-        } else {
-            try session.run("SELECT pg_advisory_xact_lock($1)", [.int(Self.auditLock)])
-            head = try lastAuditRecord()
+    /// Entries appended in this transaction, chained and written by `finish` just before the
+    /// commit: the chain's head is then locked only for the commit, not for the whole
+    /// transaction, so instances answer side by side.
+    private var pendingAudit: [AuditEntry] = []
+    private var pendingAuditKeys: Set<String> = []
+
+    private static func auditKey(_ entry: AuditEntry) -> String { entry.callID.rawValue + "\u{1}" + entry.status.rawValue }
+
+    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord? {
+        // A call passes through each state once: refused here, at once, as the unique index
+        // would (it still guards the insert at commit).
+        let key = Self.auditKey(entry)
+        let stored = try pendingAuditKeys.contains(key) || session.run(
+            "SELECT 1 AS present FROM audit WHERE call_id = $1 AND status = $2", [.text(entry.callID.rawValue), .text(entry.status.rawValue)]
+        ).first != nil
+        if stored {
+            throw StoreError(.constraint, "A write was refused by a database constraint: the call already has a '\(entry.status.rawValue)' audit record.")
         }
-        let sequence = (head?.sequence ?? 0) + 1
-        let previous = head?.hash ?? AuditChain.genesis
-        let argumentsText = entry.arguments.canonicalText
-        let hash = AuditChain.hash(previous: previous, sequence: sequence, entry: entry, argumentsText: argumentsText)
-        cachedHead = nil
-        try session.run("""
-            INSERT INTO audit (seq, at, call_id, person, channel, conversation, tool, risk, status, arguments, summary,
-                               correlation_id, prev_hash, hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            """, [
-                .int(sequence), Self.micros(entry.at), .text(entry.callID.rawValue), .text(entry.person.rawValue),
-                .text(entry.conversation.channel.rawValue), .text(entry.conversation.conversation.rawValue), .text(entry.tool),
-                .text(entry.risk.description), .text(entry.status.rawValue), .text(argumentsText), .text(entry.summary),
-                .text(entry.correlationID?.rawValue), .text(previous), .text(hash),
-            ])
-        cachedHead = .some((sequence, hash))
-        auditAppended = true
-        return AuditRecord(sequence: sequence, entry: entry, previousHash: previous, hash: hash)
+        pendingAudit.append(entry)
+        pendingAuditKeys.insert(key)
+        return nil
     }
 
     private func lastAuditRecord() throws -> (sequence: Int64, hash: String)? {
@@ -462,13 +455,45 @@ final class PostgresTransaction: StoreTransaction {
         return (try row.int("seq"), try row.string("hash"))
     }
 
-    /// Runs before commit: stores the trail's head beside it, once per transaction.
+    /// Runs just before commit: chains this transaction's audit entries after the head (under
+    /// the advisory lock, held until the commit) and stores them and the new head.
     func finish() throws {
-        guard auditAppended, let head = try cachedHead ?? lastAuditRecord() else { return }
+        guard !pendingAudit.isEmpty else { return }
+        try session.run("SELECT pg_advisory_xact_lock($1)", [.int(Self.auditLock)])
+        var head = try lastAuditRecord()
+        var rows: [JSONValue] = []
+        rows.reserveCapacity(pendingAudit.count)
+        for entry in pendingAudit {
+            let sequence = (head?.sequence ?? 0) + 1
+            let previous = head?.hash ?? AuditChain.genesis
+            let argumentsText = entry.arguments.canonicalText
+            let hash = AuditChain.hash(previous: previous, sequence: sequence, entry: entry, argumentsText: argumentsText)
+            rows.append([
+                "seq": .int(sequence), "at": .int(AuditChain.microseconds(entry.at)), "call_id": .string(entry.callID.rawValue),
+                "person": .string(entry.person.rawValue), "channel": .string(entry.conversation.channel.rawValue),
+                "conversation": .string(entry.conversation.conversation.rawValue), "tool": .string(entry.tool),
+                "risk": .string(entry.risk.description), "status": .string(entry.status.rawValue), "arguments": .string(argumentsText),
+                "summary": .string(entry.summary), "correlation_id": entry.correlationID.map { .string($0.rawValue) } ?? .null,
+                "prev_hash": .string(previous), "hash": .string(hash),
+            ])
+            head = (sequence, hash)
+        }
+        // One statement for all of them: the lock is held for as few round trips as possible.
         try session.run("""
-            INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
-            ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-            """, [.int(head.sequence), .text(head.hash)])
+            INSERT INTO audit (seq, at, call_id, person, channel, conversation, tool, risk, status, arguments, summary,
+                               correlation_id, prev_hash, hash)
+            SELECT seq, at, call_id, person, channel, conversation, tool, risk, status, arguments, summary,
+                   correlation_id, prev_hash, hash
+            FROM json_populate_recordset(NULL::audit, $1::JSON)
+            """, [.text(JSONValue.array(rows).canonicalText)])
+        if let head {
+            try session.run("""
+                INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+                ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                """, [.int(head.sequence), .text(head.hash)])
+        }
+        pendingAudit = []
+        pendingAuditKeys = []
     }
 
     func auditHead() throws -> (sequence: Int64, hash: String)? {
@@ -645,13 +670,16 @@ final class PostgresTransaction: StoreTransaction {
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         savepoints += 1
         let name = "sp\(savepoints)"
+        let auditMark = pendingAudit.count
         try session.run("SAVEPOINT \(name)")
         do {
             let result = try body()
             try session.run("RELEASE SAVEPOINT \(name)")
             return result
         } catch {
-            cachedHead = nil
+            // Audit entries appended inside roll back with it.
+            for entry in pendingAudit[auditMark...] { pendingAuditKeys.remove(Self.auditKey(entry)) }
+            pendingAudit.removeSubrange(auditMark...)
             try session.run("ROLLBACK TO SAVEPOINT \(name)")
             try session.run("RELEASE SAVEPOINT \(name)")
             throw error

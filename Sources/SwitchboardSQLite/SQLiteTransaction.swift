@@ -445,7 +445,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     // MARK: Audit
 
-    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord {
+    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord? {
         let head = try cachedHead ?? lastAuditRecord()
         let sequence = (head?.sequence ?? 0) + 1
         let previous = head?.hash ?? AuditChain.genesis

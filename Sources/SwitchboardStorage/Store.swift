@@ -169,7 +169,13 @@ public protocol StoreTransaction: StoreReader {
     func markDeliveryFailed(_ id: OutboxID, error: String, nextAttempt: Date?) throws
 
     /// Appends to the audit trail and returns the chained record.
-    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord
+    ///
+    /// A second record with the same call id and status is refused with `.constraint` at once.
+    /// Returns the chained record, or nil on an engine that forms the chain when the
+    /// transaction commits (PostgreSQL: instances then hold the chain's head only for the
+    /// commit, not for the whole transaction). Either way the chain is in commit order.
+    @discardableResult
+    func appendAudit(_ entry: AuditEntry) throws -> AuditRecord?
 
     /// Stores a pending confirmation.
     func savePendingConfirmation(_ confirmation: PendingConfirmation) throws

@@ -237,13 +237,15 @@ public enum StoreConformance {
     }
 
     static func auditChain(_ store: any Store) async throws {
-        let records = try await store.write { tx in
+        let returned = try await store.write { tx in
             [try tx.appendAudit(entry("c1", .proposed)), try tx.appendAudit(entry("c1", .executed))]
         }
-        try expect(records.map(\.sequence) == [1, 2], "sequences from 1")
-        try expect(records[0].previousHash == AuditChain.genesis && records[1].previousHash == records[0].hash, "chained")
         let stored = try await store.read { try $0.auditRecords(AuditQuery()) }
-        try expect(stored == records, "stored records read back exactly")
+        try expect(stored.map(\.sequence) == [1, 2], "sequences from 1")
+        try expect(stored.map(\.entry) == [entry("c1", .proposed), entry("c1", .executed)], "entries read back exactly, in order")
+        try expect(stored[0].previousHash == AuditChain.genesis && stored[1].previousHash == stored[0].hash, "chained")
+        let records = returned.compactMap { $0 }
+        try expect(records.isEmpty || records == stored, "records returned at append are the stored ones")
         let head = try await store.read { try $0.auditHead() }
         try expect(AuditChain.verify(stored, head: head) == .intact(records: 2), "verifies")
         let alice = try await store.read { try $0.auditRecords(AuditQuery(person: "alice", afterSequence: 1, limit: 5)) }
@@ -262,6 +264,20 @@ public enum StoreConformance {
         }
         let head = try await store.read { try $0.auditHead() }
         try expect(head?.sequence == 1, "the refused record left no trace in the head")
+        // Refused at once, inside the transaction, even when the first is not committed yet.
+        try await store.write { tx in
+            try tx.appendAudit(entry("c2", .proposed))
+            do {
+                try tx.savepoint { try tx.appendAudit(entry("c2", .proposed)) }
+                throw ConformanceFailure(description: "a second 'proposed' record in one transaction was accepted")
+            } catch let error as StoreError {
+                try expect(error.code == .constraint, "expected a constraint error, got \(error.code)")
+            }
+            try tx.appendAudit(entry("c2", .executed))
+        }
+        let records = try await store.read { try $0.auditRecords(AuditQuery()) }
+        let newHead = try await store.read { try $0.auditHead() }
+        try expect(records.map(\.entry.callID.rawValue) == ["c1", "c2", "c2"] && AuditChain.verify(records, head: newHead) == .intact(records: 3), "the transaction went on after the refusal")
     }
 
     struct Abort: Error {}
