@@ -130,6 +130,9 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
+    /// With other instances: the most conversations one batch claims.
+    static let conversationsPerClaim = 16
+
     /// Plans and applies one batch. Returns how many messages it answered.
     @discardableResult
     public func processBatch() async throws -> Int {
@@ -139,8 +142,10 @@ public final class ConversationEngine: Service, Sendable {
         if let sharing {
             let now = clock.now()
             heads = try await store.write { tx in
+                // A bounded number of conversations per claim, so that one instance does not
+                // take every waiting conversation and leave the others idle.
                 try tx.claimInbound(
-                    holder: sharing.instance, conversations: batchSize, limit: batchSize, headsOnly: headsOnly,
+                    holder: sharing.instance, conversations: min(batchSize, Self.conversationsPerClaim), limit: batchSize, headsOnly: headsOnly,
                     until: now.addingTimeInterval(sharing.lease), now: now
                 )
             }

@@ -3,7 +3,8 @@
 # over TCP (so a wrong password is refused, as in production).
 #
 #   postgres.sh install                 Debian's postgresql server (fast when present)
-#   postgres.sh init DIR PORT PASSWORD  a fresh cluster in DIR/data; superuser `switchboard`
+#   postgres.sh init DIR PORT PASSWORD  a fresh cluster in DIR/data; superuser `switchboard`;
+#                                       fsync off unless POSTGRES_DURABLE=1
 #   postgres.sh start DIR               in the background; returns once it accepts connections
 #   postgres.sh stop DIR                fine if not running
 #   postgres.sh url DIR [DATABASE]      prints postgres://switchboard:PASSWORD@127.0.0.1:PORT/DATABASE
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
 bindir() {
     local dir
@@ -67,16 +68,17 @@ cmd_init() {
     as_owner "$(bindir)/initdb" -D "$dir/data" -U switchboard --pwfile="$dir/password" \
         --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
-    # Throwaway data: durability is not what the tests measure, except where they say so.
     cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir/socket'
 max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 CONF
+    # Throwaway data: durability is not what the tests measure. Benchmarks keep it
+    # (POSTGRES_DURABLE=1), so their figures include every commit's flush.
+    if [[ ${POSTGRES_DURABLE:-0} != 1 ]]; then
+        printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >>"$dir/data/postgresql.conf"
+    fi
 }
 
 cmd_start() {
