@@ -68,7 +68,10 @@ extension Gateway {
         }
         let ordered = DataTransfer.tables.map { (table: $0.name, rows: rowsByTable[$0.name] ?? []) }
         try await store.importRows(ordered)
-        let (_, sentence) = try await verifyAuditReport()
+        let (intact, sentence) = try await verifyAuditReport()
+        guard intact else {
+            throw GatewayError("Imported \(ordered.reduce(0) { $0 + $1.rows.count }) rows, but the audit chain does not verify: \(sentence). The export was altered or damaged; keep the original database.")
+        }
         return (ordered.reduce(0) { $0 + $1.rows.count }, sentence)
     }
 

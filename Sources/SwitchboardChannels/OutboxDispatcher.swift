@@ -90,6 +90,7 @@ public final class OutboxDispatcher: Service, Sendable {
         await withTaskGroup(of: PumpEvent.self) { group in
             var inFlight = Set<ConversationKey>()
             var waking = false
+            var renewedAt = ContinuousClock.now
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
                     if inFlight.count < concurrency {
@@ -119,6 +120,12 @@ public final class OutboxDispatcher: Service, Sendable {
                         }
                     }
                     if await group.next() == .wake { waking = false }
+                    if let sharing, !inFlight.isEmpty, ContinuousClock.now - renewedAt >= .seconds(sharing.lease / 3) {
+                        // Deliveries still running keep their conversations' leases, or another
+                        // instance would take them over and send the same messages again.
+                        renewedAt = .now
+                        try await renew(inFlight, sharing: sharing)
+                    }
                     let done = finished.take()
                     guard !done.isEmpty else { continue }
                     do {
@@ -182,6 +189,19 @@ public final class OutboxDispatcher: Service, Sendable {
         }
     }
 
+    private func renew(_ conversations: Set<ConversationKey>, sharing: WorkSharing) async throws {
+        let names = conversations.map(WorkSharing.outboxLease)
+        let now = clock.now()
+        let kept = try await store.write { tx in
+            try tx.acquireLeases(names, holder: sharing.instance, until: now.addingTimeInterval(sharing.lease), now: now)
+        }
+        if kept.count < names.count {
+            logger.warning("lost the delivery lease of conversations still being delivered; another instance may send their messages again", metadata: [
+                "conversations": "\(names.count - kept.count)",
+            ])
+        }
+    }
+
     private func record(_ outcomes: [Outcome], releasing conversations: [ConversationKey] = []) async throws {
         guard !outcomes.isEmpty || (sharing != nil && !conversations.isEmpty) else { return }
         let at = clock.now()
@@ -196,8 +216,14 @@ public final class OutboxDispatcher: Service, Sendable {
                 case .failed(let message, let error, let next):
                     try tx.markDeliveryFailed(message.id, error: error, nextAttempt: next)
                     if next == nil {
-                        // Given up for good: the person never got this message, and the trail says so.
-                        _ = try tx.appendAudit(Self.givenUp(message, error: error, at: at))
+                        // Given up for good: the person never got this message, and the trail says so
+                        // (once: recording the same outcome again, after a commit whose answer was
+                        // lost, must not stop every later record).
+                        do {
+                            try tx.savepoint { _ = try tx.appendAudit(Self.givenUp(message, error: error, at: at)) }
+                        } catch let error as StoreError where error.code == .constraint {
+                            continue
+                        }
                     }
                 }
             }

@@ -28,7 +28,8 @@ public struct PollerLease: Sendable {
     }
 
     /// Runs `poll` while holding the lease, until it returns (a shutdown) or the task is
-    /// cancelled. Losing the lease cancels `poll`; it starts again when the lease is back.
+    /// cancelled; then gives the lease up, so another instance takes over at once. Losing the
+    /// lease cancels `poll`; it starts again when the lease is back.
     public func run(_ poll: @escaping @Sendable () async throws -> Void) async throws {
         guard let sharing else {
             try await poll()
@@ -36,11 +37,18 @@ public struct PollerLease: Sendable {
         }
         let renewal = Duration.milliseconds(Int64(sharing.lease * 1000 / 3))
         var standingBy = false
+        defer {
+            // Not cancelled with this task: the release must reach the database on shutdown.
+            let store = self.store
+            let name = self.name
+            Task { try? await store.write { tx in try tx.releaseLeases([name], holder: sharing.instance) } }
+        }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let held: Bool
             do {
                 held = try await take(sharing)
             } catch {
+                if Task.isCancelled { return }
                 logger.warning("could not take the poller's lease; trying again", metadata: ["lease": "\(name)", "error": "\(error)"])
                 held = false
             }
@@ -49,7 +57,8 @@ public struct PollerLease: Sendable {
                     logger.info("another instance polls this account; standing by", metadata: ["lease": "\(name)"])
                     standingBy = true
                 }
-                try await Task.sleep(for: renewal)
+                // A shutdown ends the wait; that is a normal end, not an error.
+                try? await Task.sleep(for: renewal)
                 continue
             }
             standingBy = false
@@ -59,15 +68,12 @@ public struct PollerLease: Sendable {
                     try await poll()
                     return false
                 }
-                group.addTask { try await self.keepRenewing(sharing, every: renewal) }
+                group.addTask { await self.keepRenewing(sharing, every: renewal) }
                 let lost = try await group.next() ?? false
                 group.cancelAll()
                 return lost
             }
-            if !lost {
-                try? await store.write { [name] tx in try tx.releaseLeases([name], holder: sharing.instance) }
-                return
-            }
+            if !lost { return }
             logger.warning("lost the poller's lease; stopped polling", metadata: ["lease": "\(name)"])
         }
     }
@@ -81,19 +87,27 @@ public struct PollerLease: Sendable {
     }
 
     /// Renews until the lease is lost (returns true): taken by another instance, or not
-    /// renewed in time because the database could not be reached.
-    private func keepRenewing(_ sharing: WorkSharing, every renewal: Duration) async throws -> Bool {
+    /// renewed in time because the database could not be reached. Returns false when cancelled.
+    private func keepRenewing(_ sharing: WorkSharing, every renewal: Duration) async -> Bool {
         var renewedAt = ContinuousClock.now
-        while true {
-            try await Task.sleep(for: renewal)
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: renewal)
+            } catch {
+                return false
+            }
+            // The lease runs from before the request, not from its answer.
+            let asked = ContinuousClock.now
             do {
                 guard try await take(sharing) else { return true }
-                renewedAt = .now
+                renewedAt = asked
             } catch {
+                if Task.isCancelled { return false }
                 // Keep polling while the lease may still be ours; stop before it can lapse.
                 if ContinuousClock.now - renewedAt >= .seconds(sharing.lease) - renewal { return true }
                 logger.warning("could not renew the poller's lease", metadata: ["lease": "\(name)", "error": "\(error)"])
             }
         }
+        return false
     }
 }

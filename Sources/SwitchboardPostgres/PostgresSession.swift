@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
+import SwitchboardModel
 import SwitchboardStorage
 
 /// A value bound to a statement's `$n` placeholder.
@@ -119,6 +120,10 @@ struct Row {
     func bool(_ column: String) throws -> Bool { try decode(Bool.self, column) }
     func double(_ column: String) throws -> Double { try decode(Double.self, column) }
     func date(_ column: String) throws -> Date { AuditChain.date(microseconds: try int(column)) }
+    /// The conversation named by the row's `channel` and `conversation` columns.
+    func conversationKey() throws -> ConversationKey {
+        ConversationKey(channel: ChannelID(try string("channel")), conversation: ConversationID(try string("conversation")))
+    }
     func optionalDate(_ column: String) throws -> Date? { try optionalInt(column).map(AuditChain.date(microseconds:)) }
 
     func int(at index: Int) throws -> Int64? {

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 public import SwitchboardModel
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -159,28 +160,41 @@ public final class PostgresStore: Store {
         }
     }
 
+    /// The outcome of one side of `withConnection`'s race.
+    private enum ConnectionRace<T: Sendable>: Sendable {
+        case done(T)
+        case timedOut
+        case started
+    }
+
+    /// Runs `body` with a pooled connection. Only the wait for a connection is limited (to the
+    /// connect timeout); once the body has one, it runs to its commit or rollback, however long.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client
         let timeout = options.connectTimeout
         let location = url.description
-        return try await withThrowingTaskGroup(of: T?.self) { group in
+        let started = NIOLockedValueBox(false)
+        return try await withThrowingTaskGroup(of: ConnectionRace<T>.self) { group in
             group.addTask {
-                try await client.withConnection { connection in try await body(connection) }
+                .done(try await client.withConnection { connection in
+                    started.withLockedValue { $0 = true }
+                    return try await body(connection)
+                })
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                return nil
+                return started.withLockedValue { $0 } ? .started : .timedOut
             }
-            // The first to finish wins: a result, or the timeout while waiting for a connection
-            // (the body itself is never interrupted once it has one: it runs to commit or rollback).
             while let next = try await group.next() {
-                if let value = next {
+                switch next {
+                case .done(let value):
                     group.cancelAll()
                     return value
-                }
-                if !group.isEmpty {
+                case .timedOut:
                     group.cancelAll()
                     throw StoreError(.io, "No connection to \(location) within \(timeout): is the database up and reachable?")
+                case .started:
+                    continue
                 }
             }
             throw StoreError(.io, "No connection to \(location).")

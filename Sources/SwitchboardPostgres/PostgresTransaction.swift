@@ -156,7 +156,7 @@ final class PostgresTransaction: StoreTransaction {
             UPDATE outbox SET attempts = attempts + 1, last_error = $1,
                 status = CASE WHEN $2::BIGINT IS NULL THEN 'failed' ELSE 'pending' END,
                 next_attempt_at = COALESCE($2, next_attempt_at)
-            WHERE id = $3
+            WHERE id = $3 AND status = 'pending'
             """, [.text(error), Self.micros(nextAttempt), .int(id.rawValue)])
     }
 
@@ -164,10 +164,7 @@ final class PostgresTransaction: StoreTransaction {
         OutboundMessage(
             id: OutboxID(try row.int("id")),
             deliveryKey: try row.string("delivery_key"),
-            conversation: ConversationKey(
-                channel: ChannelID(try row.string("channel")),
-                conversation: ConversationID(try row.string("conversation"))
-            ),
+            conversation: try row.conversationKey(),
             recipient: try row.optionalString("recipient").map { PersonID($0) },
             text: try row.string("text"),
             inReplyTo: try row.optionalString("in_reply_to"),
@@ -405,10 +402,7 @@ final class PostgresTransaction: StoreTransaction {
         PendingConfirmation(
             callID: ToolCallID(try row.string("call_id")),
             requester: PersonID(try row.string("requester")),
-            conversation: ConversationKey(
-                channel: ChannelID(try row.string("channel")),
-                conversation: ConversationID(try row.string("conversation"))
-            ),
+            conversation: try row.conversationKey(),
             tool: try row.string("tool"),
             arguments: try JSONValue.parse(try row.string("arguments")),
             preview: try row.string("preview"),
@@ -534,10 +528,7 @@ final class PostgresTransaction: StoreTransaction {
             at: try row.date("at"),
             callID: ToolCallID(try row.string("call_id")),
             person: PersonID(try row.string("person")),
-            conversation: ConversationKey(
-                channel: ChannelID(try row.string("channel")),
-                conversation: ConversationID(try row.string("conversation"))
-            ),
+            conversation: try row.conversationKey(),
             tool: try row.string("tool"),
             risk: Risk(word: try row.string("risk")) ?? .high,
             status: AuditStatus(rawValue: try row.string("status")) ?? .failed,
@@ -563,16 +554,14 @@ final class PostgresTransaction: StoreTransaction {
 
     func lastUndoEntry(for person: PersonID) throws -> UndoEntry? {
         guard let row = try session.run(
-            "SELECT * FROM undo_log WHERE person = $1 AND undone_at IS NULL ORDER BY created_at DESC, seq DESC LIMIT 1",
+            "SELECT * FROM undo_log WHERE person = $1 AND undone_at IS NULL ORDER BY created_at DESC, seq DESC LIMIT 1"
+                + (writing ? " FOR UPDATE" : ""),
             [.text(person.rawValue)]
         ).first else { return nil }
         return UndoEntry(
             callID: ToolCallID(try row.string("call_id")),
             person: PersonID(try row.string("person")),
-            conversation: ConversationKey(
-                channel: ChannelID(try row.string("channel")),
-                conversation: ConversationID(try row.string("conversation"))
-            ),
+            conversation: try row.conversationKey(),
             tool: try row.string("tool"),
             payload: try row.optionalString("payload").map(JSONValue.parse),
             description: try row.string("description"),
@@ -587,8 +576,10 @@ final class PostgresTransaction: StoreTransaction {
     // MARK: Rate limits
 
     func rateBucket(person: PersonID, category: String) throws -> RateBucketState? {
+        // Locked in a write: instances answering one person in two conversations at once must
+        // not both spend the same tokens.
         guard let row = try session.run(
-            "SELECT tokens, updated_at FROM rate_buckets WHERE person = $1 AND category = $2",
+            "SELECT tokens, updated_at FROM rate_buckets WHERE person = $1 AND category = $2" + (writing ? " FOR UPDATE" : ""),
             [.text(person.rawValue), .text(category)]
         ).first else { return nil }
         return RateBucketState(tokens: try row.double("tokens"), updatedAt: try row.date("updated_at"))

@@ -166,7 +166,7 @@ final class SQLiteTransaction: StoreTransaction {
             UPDATE outbox SET attempts = attempts + 1, last_error = ?,
                 status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END,
                 next_attempt_at = COALESCE(?, next_attempt_at)
-            WHERE id = ?
+            WHERE id = ? AND status = 'pending'
             """)
         let next = nextAttempt.map(AuditChain.microseconds)
         try statement.execute(arguments: [error, next, next, id.rawValue])

@@ -179,6 +179,44 @@ struct PostgresStoreTests {
     }
 }
 
+extension PostgresStoreTests {
+    @Test("A due reminder another instance is firing is skipped, not fired twice")
+    func remindersFireOnce() async throws {
+        let store = try await PostgresServer.shared.get().freshStore()
+        let now = Date()
+        try await store.write { tx in
+            for title in ["stretch", "drink water"] {
+                _ = try tx.records.add(ToolRecordDraft(kind: "reminder", owner: "alice", title: title, status: "pending", at: now.addingTimeInterval(-1)), at: now)
+            }
+        }
+        let holding = Gate()
+        let release = Gate()
+        // The first instance fires both (and marks them) in a transaction still open…
+        async let first: [String] = store.write { tx in
+            let due = try tx.records.due(kind: "reminder", status: "pending", now: now, limit: 10)
+            for var record in due {
+                record.status = "fired"
+                try tx.records.update(record)
+            }
+            holding.open()
+            release.wait()
+            return due.map(\.title)
+        }
+        try await holding.waitAsync()
+        // …while the second looks: it sees nothing to fire, at once.
+        let started = ContinuousClock.now
+        let second = try await store.write { try $0.records.due(kind: "reminder", status: "pending", now: now, limit: 10).map(\.title) }
+        let waited = ContinuousClock.now - started
+        release.open()
+        #expect(try await first.sorted() == ["drink water", "stretch"])
+        #expect(second.isEmpty, "the second instance skipped the reminders being fired: \(second)")
+        #expect(waited < .seconds(2), "did not wait for the other transaction: \(waited)")
+        let after = try await store.write { try $0.records.due(kind: "reminder", status: "pending", now: now, limit: 10) }
+        #expect(after.isEmpty, "fired once, and marked")
+        await store.close()
+    }
+}
+
 /// A one-shot gate that a transaction body (on a store thread) can block on.
 final class Gate: @unchecked Sendable {
     private let semaphore = DispatchSemaphore(value: 0)

@@ -94,7 +94,11 @@ struct ScaleOutTests {
         let head = try await store.read { try $0.auditHead() }
         #expect(AuditChain.verify(records, head: head) == .intact(records: records.count))
         print("scale-out: \(total) messages answered; mailbox reader taken over by \(takeover.holder) \(String(format: "%.1f", takeoverSeconds)) s after SIGKILL; \(atKill.pendingInbound) messages were waiting when it was killed")
-        for bot in survivors { try bot.stop() }
+        // SIGTERM drains and exits cleanly, the mailbox reader and the one standing by alike.
+        for bot in survivors {
+            try bot.stop()
+            #expect(bot.process.terminationStatus == 0, "a clean exit after SIGTERM:\n\(bot.log.suffix(2000))")
+        }
     }
 
     static func waitUntilUp(_ bot: RunningBot) async throws {
