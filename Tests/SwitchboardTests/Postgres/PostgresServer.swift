@@ -46,9 +46,15 @@ final class PostgresServer: Sendable {
         try PostgresURL("postgres://switchboard:\(password ?? self.password)@127.0.0.1:\(port ?? self.port)/\(database)?sslmode=disable")
     }
 
+    /// How long tests wait for a pooled connection: the whole suite runs in parallel on two
+    /// cores, and harnesses that wait for processes hold the cooperative threads for a while.
+    static let connectTimeout: Duration = .seconds(90)
+
     /// A store on a new, empty database.
     func freshStore(poolSize: Int = 4) async throws -> PostgresStore {
-        try await PostgresStore(url: try createDatabase(), options: .init(poolSize: poolSize), logger: Logger(label: "test.postgres"))
+        try await PostgresStore(
+            url: try createDatabase(), options: .init(poolSize: poolSize, connectTimeout: Self.connectTimeout), logger: Logger(label: "test.postgres")
+        )
     }
 
     /// The one server the tests share. scripts/test.sh stops it after the run; after a run by

@@ -14,8 +14,8 @@ import Testing
 struct PostgresStoreTests {
     let logger = Logger(label: "test.postgres")
 
-    func open(_ url: PostgresURL, migrate: Bool = true) async throws -> PostgresStore {
-        try await PostgresStore(url: url, options: .init(poolSize: 4, connectTimeout: .seconds(3)), migrate: migrate, logger: logger)
+    func open(_ url: PostgresURL, migrate: Bool = true, connectTimeout: Duration = PostgresServer.connectTimeout) async throws -> PostgresStore {
+        try await PostgresStore(url: url, options: .init(poolSize: 4, connectTimeout: connectTimeout), migrate: migrate, logger: logger)
     }
 
     @Test("A wrong password is refused at start, clearly, and the password is not repeated")
@@ -41,12 +41,12 @@ struct PostgresStoreTests {
     func wrongHost() async throws {
         let server = try PostgresServer.shared.get()
         let error = await #expect(throws: StoreError.self) {
-            try await open(try server.url(database: "postgres", port: try freePort()))
+            try await open(try server.url(database: "postgres", port: try freePort()), connectTimeout: .seconds(5))
         }
         #expect(error?.code == .io)
         #expect(error?.message.contains("127.0.0.1") == true, "names where it tried: \(String(describing: error))")
         let unknownHost = try PostgresURL("postgres://switchboard:pw@no-such-host.invalid:5432/db")
-        let dns = await #expect(throws: StoreError.self) { try await open(unknownHost) }
+        let dns = await #expect(throws: StoreError.self) { try await open(unknownHost, connectTimeout: .seconds(5)) }
         #expect(dns?.code == .io)
     }
 
@@ -168,13 +168,15 @@ struct PostgresStoreTests {
             return taken
         }
         try await holding.waitAsync()
-        let started = ContinuousClock.now
+        // The first transaction stays open until the second has its answer. Had the second
+        // waited for the first's locks, only this safety release would end both.
+        let safety = release.openLater(after: .seconds(120))
         let second = try await store.write { try $0.acquireLeases(["inbox:x", "inbox:z"], holder: "b", until: now.addingTimeInterval(30), now: now) }
-        let waited = ContinuousClock.now - started
+        let waited = safety.fired
         release.open()
         #expect(try await first == ["inbox:x", "inbox:y"])
         #expect(second == ["inbox:z"], "the lease being taken was skipped: \(second)")
-        #expect(waited < .seconds(2), "did not wait for the other transaction: \(waited)")
+        #expect(!waited, "the second transaction waited for the first instead of skipping its lease")
         await store.close()
     }
 }
@@ -203,18 +205,27 @@ extension PostgresStoreTests {
             return due.map(\.title)
         }
         try await holding.waitAsync()
-        // …while the second looks: it sees nothing to fire, at once.
-        let started = ContinuousClock.now
+        // …while the second looks: it sees nothing to fire, without waiting for the first
+        // (which stays open until the second has its answer, or a safety release).
+        let safety = release.openLater(after: .seconds(120))
         let second = try await store.write { try $0.records.due(kind: "reminder", status: "pending", now: now, limit: 10).map(\.title) }
-        let waited = ContinuousClock.now - started
+        let waited = safety.fired
         release.open()
         #expect(try await first.sorted() == ["drink water", "stretch"])
         #expect(second.isEmpty, "the second instance skipped the reminders being fired: \(second)")
-        #expect(waited < .seconds(2), "did not wait for the other transaction: \(waited)")
+        #expect(!waited, "the second transaction waited for the first instead of skipping the reminders")
         let after = try await store.write { try $0.records.due(kind: "reminder", status: "pending", now: now, limit: 10) }
         #expect(after.isEmpty, "fired once, and marked")
         await store.close()
     }
+}
+
+/// Whether a safety release had to open a gate.
+final class SafetyRelease: @unchecked Sendable {
+    private let lock = NSLock()
+    private var didFire = false
+    func mark() { lock.withLock { didFire = true } }
+    var fired: Bool { lock.withLock { didFire } }
 }
 
 /// A one-shot gate that a transaction body (on a store thread) can block on.
@@ -239,6 +250,19 @@ final class Gate: @unchecked Sendable {
 
     var opened: Bool {
         lock.withLock { isOpen }
+    }
+
+    /// Opens the gate after `delay` unless it is open by then; `fired` tells whether it was
+    /// this that opened it.
+    func openLater(after delay: Duration) -> SafetyRelease {
+        let release = SafetyRelease()
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000))) {
+            if !self.opened {
+                release.mark()
+                self.open()
+            }
+        }
+        return release
     }
 
     func waitAsync() async throws {

@@ -25,17 +25,20 @@ struct ScaleOutTests {
             "SWITCHBOARD_DATABASE_URL": url,
             "SWITCHBOARD_HTTP_ENABLED": "true",
             "SWITCHBOARD_DATABASE_LEASE_SECONDS": "3",
+            "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90",
             "SWITCHBOARD_LOG_LEVEL": "info",
             // Each conversation adds 20 notes in quick succession.
             "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "100000",
             "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "100000",
         ]) { $1 }
-        let key = try runCommand(Binary.path, ["keys", "create", "--name", "load", "--scope", "send", "--scope", "read"], environment: ["SWITCHBOARD_DATABASE_URL": url])
+        let key = try runCommand(Binary.path, ["keys", "create", "--name", "load", "--scope", "send", "--scope", "read"], environment: ["SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90"])
             .split(separator: "\n").last.map(String.init) ?? ""
         let directories = try (0..<3).map { _ in try TemporaryDirectory() }
         let bots = try directories.map { try RunningBot(dataDir: $0.path, environment: environment) }
         for bot in bots { try await Self.waitUntilUp(bot) }
-        let store = try await PostgresStore(url: database, options: .init(poolSize: 2), logger: Logger(label: "test.scale-out"))
+        let store = try await PostgresStore(
+            url: database, options: .init(poolSize: 2, connectTimeout: PostgresServer.connectTimeout), logger: Logger(label: "test.scale-out")
+        )
         defer { Task { await store.close() } }
 
         // The instance reading the mailbox: its lease names its process.

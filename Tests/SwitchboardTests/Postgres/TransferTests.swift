@@ -34,7 +34,8 @@ struct TransferTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: files.path + "/one.jsonl")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "the export holds message text: private to its owner")
 
-        let postgres = ["SWITCHBOARD_DATABASE_URL": urlText]
+        // A generous connection wait: the suite runs in parallel on two cores.
+        let postgres = ["SWITCHBOARD_DATABASE_URL": urlText, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90"]
         let imported = try runCommand(Binary.path, ["import", files.path + "/one.jsonl"], environment: postgres)
         #expect(imported.contains("hash chain verified"), "\(imported)")
         // Into a database that already holds data: refused, nothing changed.
