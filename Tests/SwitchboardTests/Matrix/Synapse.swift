@@ -9,6 +9,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SwitchboardModel
+import Synchronization
 import Testing
 
 /// Runs a command and returns its standard output; throws with its output when it fails.
@@ -70,10 +71,18 @@ final class ListeningSocket {
     deinit { close(fd) }
 }
 
-/// A free TCP port on 127.0.0.1, as the kernel hands one out.
+/// A free TCP port on 127.0.0.1, as the kernel hands one out, never one this process handed
+/// out before: the kernel may give the same port to two calls in a row once the first socket
+/// is closed (seen: Dovecot's IMAP and LMTP listeners given one port, "duplicate listener").
 func freePort() throws -> Int {
-    try ListeningSocket().port
+    for _ in 0..<100 {
+        let port = try ListeningSocket().port
+        if handedOutPorts.withLock({ $0.insert(port).inserted }) { return port }
+    }
+    throw HarnessError(description: "no free port that was not handed out before")
 }
+
+private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// One Synapse homeserver in a temporary directory.
 final class Synapse: Sendable {
