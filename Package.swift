@@ -148,6 +148,24 @@ let package = Package(
             // instead of a fraction of one, in every test process that needs it.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // The language-model planner: providers (OpenAI-compatible, Anthropic) over
+        // AsyncHTTPClient, routing by tier, budgets, context and summaries. It plans; every
+        // tool call it proposes goes through the engine's gate. Knows no channel.
+        .target(
+            name: "SwitchboardLLM",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardStorage",
+                "SwitchboardEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What every channel adapter shares: the adapter protocol, inbox writer (group
         // commit), outbox dispatcher, and the one retry/backoff state machine.
         .target(
@@ -231,6 +249,7 @@ let package = Package(
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",
+                "SwitchboardLLM",
                 "SwitchboardEmail",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",
@@ -281,6 +300,7 @@ let package = Package(
                 "SwitchboardEngine",
                 "SwitchboardTools",
                 "SwitchboardIntent",
+                "SwitchboardLLM",
                 "SwitchboardEmail",
                 "SwitchboardChannels",
                 "SwitchboardTerminal",

@@ -4,6 +4,7 @@ public import SwitchboardChannels
 public import SwitchboardEmail
 public import SwitchboardEngine
 public import SwitchboardHTTP
+public import SwitchboardLLM
 public import SwitchboardMatrix
 import SwitchboardModel
 public import SwitchboardPostgres
@@ -35,6 +36,7 @@ import SwitchboardTools
 /// - `email.*`: the email channel; see `EmailConfiguration`.
 /// - `http.*`: the HTTP API; see `HTTPConfiguration`.
 /// - `tracing.*`: OTLP traces; see `TracingConfiguration`.
+/// - `llm.*`: language models; see `LLMConfiguration`. Without `llm.models` the intent engine plans alone.
 /// - `shutdown.grace_period_seconds` (1–3600, default 10): how long SIGTERM waits for work in
 ///   flight before cancelling what is left.
 public struct AppConfiguration: Sendable {
@@ -50,6 +52,8 @@ public struct AppConfiguration: Sendable {
     public var postgresOptions = PostgresStore.Options()
     /// How long leases last with PostgreSQL.
     public var leaseSeconds: TimeInterval = 15
+    /// Language models.
+    public var llm = LLMConfiguration()
     /// Log level, if configured.
     public var logLevel: Logger.Level?
     /// How log lines look.
@@ -155,6 +159,7 @@ public struct AppConfiguration: Sendable {
         http.maxTextBytes = engine.maxMessageBytes
         gracePeriod = .seconds(config.int("shutdown.grace_period_seconds", default: 10, range: 1...3600))
         tracing = TracingConfiguration(config: &config)
+        llm = LLMConfiguration(config: &config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)
         }

@@ -8,6 +8,7 @@
 // variable, and the program does not start.
 
 import Foundation
+import SwitchboardLLM
 public import SwitchboardModel
 import Yams
 
@@ -51,18 +52,24 @@ public enum ConfigSchema {
         "http.callback_secret", "http.callback_allow_private",
         "shutdown.grace_period_seconds",
         "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
+        "escalation.matrix_room", "escalation.email",
     ]
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or
     /// `SWITCHBOARD_KEY_FILE` in the environment.
     public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token", "email.password", "http.callback_secret"]
 
+    /// Whether a key's value is a secret: one of `secretKeys`, or a model's `api_key`.
+    public static func isSecret(_ key: String) -> Bool {
+        secretKeys.contains(key) || (LLMConfiguration.isModelKey(key) && key.hasSuffix(".api_key"))
+    }
+
     /// Prefixes whose next component is a tool name or category.
     static let dynamicPrefixes = ["permissions", "risk"]
 
     /// Whether a dotted key is known.
     public static func isKnown(_ key: String) -> Bool {
-        if staticKeys.contains(key) { return true }
+        if staticKeys.contains(key) || LLMConfiguration.keys.contains(key) || LLMConfiguration.isModelKey(key) { return true }
         for prefix in dynamicPrefixes where key.hasPrefix(prefix + ".") && key.count > prefix.count + 1 { return true }
         if key.hasPrefix("rate_limits.") {
             let parts = key.split(separator: ".")
@@ -75,7 +82,21 @@ public enum ConfigSchema {
     public static func key(forEnvironment name: String) -> String? {
         guard name.hasPrefix("SWITCHBOARD_") else { return nil }
         let rest = String(name.dropFirst("SWITCHBOARD_".count))
-        for key in staticKeys where ConfigValues.environmentName(for: key) == name { return key }
+        for key in staticKeys.union(LLMConfiguration.keys) where ConfigValues.environmentName(for: key) == name { return key }
+        // A model's field: SWITCHBOARD_LLM_MODELS_<N>_<FIELD>, and _API_KEY_FILE for its key.
+        if rest.hasPrefix("LLM_MODELS_") {
+            let body = rest.dropFirst("LLM_MODELS_".count)
+            if let underscore = body.firstIndex(of: "_"), let index = Int(body[..<underscore]) {
+                var field = body[body.index(after: underscore)...].lowercased()
+                var suffix = ""
+                if field == "api_key_file" {
+                    field = "api_key"
+                    suffix = "_file"
+                }
+                let key = "llm.models.\(index).\(field)"
+                if LLMConfiguration.isModelKey(key) { return key + suffix }
+            }
+        }
         for key in secretKeys where ConfigValues.environmentName(for: key) + "_FILE" == name {
             return key + "_file"
         }
@@ -122,7 +143,7 @@ public struct ConfigurationLoader {
             var key = key
             var value = value
             var source = source
-            if key.hasSuffix("_file"), ConfigSchema.secretKeys.contains(String(key.dropLast("_file".count))) {
+            if key.hasSuffix("_file"), ConfigSchema.isSecret(String(key.dropLast("_file".count))) {
                 let target = String(key.dropLast("_file".count))
                 guard case .scalar(let path) = value else {
                     values.report(key, "expected a file path", source: source)
@@ -142,7 +163,7 @@ public struct ConfigurationLoader {
                 values.report(key, "unknown key", source: source)
                 return
             }
-            values.set(key, value, source: source, secret: ConfigSchema.secretKeys.contains(key))
+            values.set(key, value, source: source, secret: ConfigSchema.isSecret(key))
         }
 
         if let file {
@@ -186,6 +207,13 @@ public struct ConfigurationLoader {
                 guard let name = keyNode.string else { throw YamlShapeError(message: "keys must be text (at \(prefix))") }
                 let key = prefix.isEmpty ? name : prefix + "." + name
                 try flatten(valueNode, prefix: key, into: add)
+            }
+        case .sequence(let sequence) where sequence.contains(where: { if case .mapping = $0 { true } else { false } }):
+            // A list of mappings (`llm.models`): each item's keys under its index,
+            // `llm.models.0.name`, as the environment spells them too.
+            for (index, item) in sequence.enumerated() {
+                guard case .mapping = item else { throw YamlShapeError(message: "\(prefix) must be a list of mappings") }
+                try flatten(item, prefix: "\(prefix).\(index)", into: add)
             }
         case .sequence(let sequence):
             var items: [String] = []

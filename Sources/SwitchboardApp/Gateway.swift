@@ -78,7 +78,7 @@ public struct Gateway: Sendable {
             crash = { name in points.reach(name) }
         }
         return Pipeline(
-            store: store, engine: configuration.engine, retry: configuration.retry, logger: logger,
+            store: store, engine: configuration.engine, llm: configuration.llm, retry: configuration.retry, logger: logger,
             crashPoint: crash, sharing: sharing, channels: channels
         )
     }

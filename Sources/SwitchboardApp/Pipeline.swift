@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Logging
 import SwitchboardChannels
+import SwitchboardLLM
 import Foundation
 import SwitchboardEngine
 import SwitchboardIntent
@@ -20,6 +22,7 @@ struct Pipeline {
     init(
         store: any Store,
         engine configuration: EngineConfiguration,
+        llm: LLMConfiguration = LLMConfiguration(),
         retry: RetryPolicy,
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil,
@@ -41,7 +44,7 @@ struct Pipeline {
             sendingChannels: Set(adapters.map(\.channel)),
             logger: logger
         )
-        let planner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
+        let intentPlanner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
             let zone = try? await store.read { reader in
                 try reader.preferences(of: reader.linkedPerson(for: person) ?? person).first { $0.key == "timezone" }?.value.stringValue
             }
@@ -49,6 +52,19 @@ struct Pipeline {
         } lastReply: { conversation in
             let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }
             return last.flatMap { $0 }
+        }
+        let planner: any Planner
+        if llm.models.isEmpty {
+            planner = intentPlanner
+        } else {
+            let router = ModelRouter(
+                configuration: llm, providers: ModelRouter.providers(for: llm, client: HTTPClient.shared),
+                ledger: UsageLedger(store: store, budget: llm.budget), logger: logger
+            )
+            planner = LLMPlanner(
+                router: router, fallback: intentPlanner, hints: IntentEngineHints(), store: store, clock: clock,
+                escalation: !configuration.escalation.isEmpty, logger: logger
+            )
         }
         let reminderSignal = WorkSignal()
         reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: reminderSignal, logger: logger)
@@ -62,5 +78,14 @@ struct Pipeline {
             pollInterval: configuration.pollInterval, batchSize: configuration.batchSize, logger: logger,
             crashPoint: crashPoint, sharing: sharing
         )
+    }
+}
+
+/// The built-in intent engine's ranking, for the language-model planner.
+struct IntentEngineHints: IntentHints {
+    func rank(_ text: String) -> [IntentScore] {
+        BuiltinTools.intentEngine.rank(text, zone: TimeZone(identifier: "UTC")!, now: Date()).map {
+            IntentScore(intent: $0.intent, probability: $0.probability)
+        }
     }
 }

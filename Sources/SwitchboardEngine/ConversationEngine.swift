@@ -110,6 +110,9 @@ public final class ConversationEngine: Service, Sendable {
     enum Action: Sendable {
         /// Mark the message done and say nothing (an aside in a group room).
         case ignore
+        /// Leave the message pending: another instance took the conversation over while it
+        /// was being planned, or it was answered already.
+        case skip
         case reply(String)
         case confirmation(ConfirmationReply)
         case plan(Plan)
@@ -118,13 +121,15 @@ public final class ConversationEngine: Service, Sendable {
         var kind: String {
             switch self {
             case .ignore: "ignore"
+            case .skip: "skip"
             case .reply: "reply"
             case .confirmation: "confirmation"
             case .plan(.call(let tool, _)): "call \(tool)"
             case .plan(.undo): "undo"
             case .plan(.history): "history"
             case .plan(.help): "help"
-            case .plan(.reply): "planned reply"
+            case .plan(.reply), .plan(.answer): "planned reply"
+            case .plan(.escalate): "escalate"
             case .plan(.notUnderstood): "not understood"
             }
         }
@@ -159,8 +164,22 @@ public final class ConversationEngine: Service, Sendable {
 
         var work: [Work] = []
         work.reserveCapacity(heads.count)
-        for inbound in heads {
-            work.append(Work(inbound: inbound, action: await decide(inbound)))
+        if headsOnly && heads.count > 1 {
+            // One message per conversation: plan them side by side, since a planner that reads
+            // history (a language model) spends most of its time waiting for the provider.
+            let actions = await withTaskGroup(of: (Int, Action).self) { group in
+                for (index, inbound) in heads.enumerated() {
+                    group.addTask { (index, await self.decide(inbound)) }
+                }
+                var actions = [Action?](repeating: nil, count: heads.count)
+                for await (index, action) in group { actions[index] = action }
+                return actions
+            }
+            for (inbound, action) in zip(heads, actions) { work.append(Work(inbound: inbound, action: action ?? .skip)) }
+        } else {
+            for inbound in heads {
+                work.append(Work(inbound: inbound, action: await decide(inbound)))
+            }
         }
 
         let now = clock.now()
@@ -169,6 +188,7 @@ public final class ConversationEngine: Service, Sendable {
         let logger = self.logger
         let crashPoint = self.crashPoint
         let holder = sharing?.instance
+        let escalation = configuration.escalation
         let (answered, events) = try await store.write { tx -> (Int, [GateEvent]) in
             var answered = 0
             var events: [GateEvent] = []
@@ -179,6 +199,7 @@ public final class ConversationEngine: Service, Sendable {
                 for lease in leases where try !tx.holdsLease(lease, holder: holder) { lost.insert(lease) }
             }
             for item in planned {
+                if case .skip = item.action { continue }
                 if !lost.isEmpty, lost.contains(WorkSharing.inboxLease(item.inbound.message.conversation)) { continue }
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
                 // The message's span continues the trace its channel started; the reply carries
@@ -187,7 +208,7 @@ public final class ConversationEngine: Service, Sendable {
                     span?.attributes["switchboard.correlation_id"] = CorrelationID(inbox: item.inbound.id).rawValue
                     span?.attributes["switchboard.channel"] = item.inbound.message.channel.rawValue
                     span?.attributes["switchboard.action"] = item.action.kind
-                    let (result, recorded) = try Self.apply(item, gate: gate, now: now, tx: tx, logger: logger)
+                    let (result, recorded) = try Self.apply(item, gate: gate, escalation: escalation, now: now, tx: tx, logger: logger)
                     events += recorded
                     if let reply = result {
                         let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
@@ -264,8 +285,22 @@ public final class ConversationEngine: Service, Sendable {
             guard inbound.message.addressed else { return .ignore }
             var message = inbound.message
             message.text = clean
+            let session = GateSession(
+                store: store, gate: gate, inbound: inbound, clock: clock, holder: sharing?.instance
+            ) { [outboxSignal, reminderSignal] events in
+                Self.count(events)
+                if events.contains(where: { $0.status == .executed }) { outboxSignal.signal() }
+                if let reminderSignal, events.contains(where: { $0.category == "reminders" && $0.status == .executed }) {
+                    reminderSignal.signal()
+                }
+            }
             do {
-                return .plan(try await planner.plan(message))
+                return .plan(try await planner.plan(message, session: session))
+            } catch ToolSessionError.notHeld {
+                logger.notice("conversation taken over while planning; leaving the message to its holder", metadata: [
+                    "correlation.id": "\(CorrelationID(inbox: inbound.id))",
+                ])
+                return .skip
             } catch {
                 logger.error("planner failed", metadata: ["correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)"])
                 return .reply("I couldn't work out what to do with that just now. (ref \(CorrelationID(inbox: inbound.id)))")
@@ -273,7 +308,9 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
-    private static func apply(_ item: Work, gate: ToolGate, now: Date, tx: any StoreTransaction, logger: Logger) throws -> (ToolGate.Result?, [GateEvent]) {
+    private static func apply(
+        _ item: Work, gate: ToolGate, escalation: [EscalationContact], now: Date, tx: any StoreTransaction, logger: Logger
+    ) throws -> (ToolGate.Result?, [GateEvent]) {
         let message = item.inbound.message
         // A channel identity the person linked ("link my email …") acts as that person.
         let person = try tx.linkedPerson(for: message.sender.id) ?? message.sender.id
@@ -289,7 +326,7 @@ public final class ConversationEngine: Service, Sendable {
         do {
             let result = try tx.savepoint { () -> ToolGate.Result? in
                 switch item.action {
-                case .ignore:
+                case .ignore, .skip:
                     return nil
                 case .reply(let text):
                     return ToolGate.Result(text, status: nil)
@@ -307,6 +344,11 @@ public final class ConversationEngine: Service, Sendable {
                     return ToolGate.Result(Replies.help(gate.registry), status: nil)
                 case .plan(.reply(let text)):
                     return ToolGate.Result(text, status: nil)
+                case .plan(.answer(let text, let kind)):
+                    return ToolGate.Result(text, kind: kind, status: nil)
+                case .plan(.escalate(let reply, let reason)):
+                    try Self.escalate(message, inboxID: item.inbound.id, reason: reason, to: escalation, now: now, tx: tx, logger: logger)
+                    return ToolGate.Result(reply, status: nil)
                 case .plan(.notUnderstood):
                     return ToolGate.Result(Replies.notUnderstood, status: nil)
                 }
@@ -327,6 +369,37 @@ public final class ConversationEngine: Service, Sendable {
                 status: nil
             ), [])
         }
+    }
+
+    /// Asks the operator to look at a conversation: a notice to each escalation contact, in the
+    /// transaction that answers the person, naming the conversation and the correlation id
+    /// (never the person's whole message: the operator opens the conversation for that).
+    private static func escalate(
+        _ message: InboundMessage, inboxID: InboxID, reason: String, to contacts: [EscalationContact], now: Date,
+        tx: any StoreTransaction, logger: Logger
+    ) throws {
+        let correlation = CorrelationID(inbox: inboxID)
+        guard !contacts.isEmpty else {
+            logger.error("a planner escalated but no escalation contact is configured", metadata: ["correlation.id": "\(correlation)"])
+            return
+        }
+        let preview = message.text.count > 200 ? String(message.text.prefix(200)) + "…" : message.text
+        let text = """
+            Switchboard needs a human: \(reason)
+            Person: \(message.sender.id)
+            Conversation: \(message.conversation.channel):\(message.conversation.conversation) (message \(message.externalID))
+            Reference: \(correlation)
+            They wrote: \(preview)
+            """
+        for (index, contact) in contacts.enumerated() {
+            _ = try tx.enqueueOutbound(OutboundDraft(
+                deliveryKey: "escalate-\(inboxID.rawValue)-\(index)", conversation: contact.conversation, recipient: contact.recipient, text: text,
+                inReplyTo: nil, thread: nil, kind: .notice, correlationID: correlation,
+                subject: "Switchboard: a person needs help"
+            ), at: now)
+        }
+        logger.warning("escalated to a human", metadata: ["correlation.id": "\(correlation)", "reason": "\(reason)"])
+        Counter(label: "switchboard_escalations_total").increment()
     }
 
     /// Counts the gate's committed state changes: tool calls by tool, risk and outcome;

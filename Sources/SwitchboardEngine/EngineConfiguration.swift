@@ -16,6 +16,8 @@ public import SwitchboardModel
 /// - `permissions.<tool or category>`: the minimum role (guest, user, owner).
 /// - `risk.<tool or category>`: low, medium or high, overriding the tool's own assessment.
 /// - `rate_limits.<category>.per_minute`, `rate_limits.<category>.burst`; `default` for the rest.
+/// - `escalation.matrix_room` (a room id), `escalation.email` (an address): where a request the
+///   assistant cannot handle is passed to a human operator.
 public struct EngineConfiguration: Sendable {
     /// Messages per transaction.
     public var batchSize: Int = 128
@@ -37,6 +39,8 @@ public struct EngineConfiguration: Sendable {
     public var risk = RiskPolicy()
     /// Rate limits.
     public var rateLimits = RateLimitPolicy()
+    /// Where escalations go: the operator's conversations.
+    public var escalation: [EscalationContact] = []
 
     /// The defaults.
     public init() {}
@@ -107,6 +111,26 @@ public struct EngineConfiguration: Sendable {
             if category == "default" { defaultLimit = limit } else { limits[category] = limit }
         }
         rateLimits = RateLimitPolicy(limits: limits, defaultLimit: defaultLimit)
+
+        escalation = []
+        if let room = config.string("escalation.matrix_room")?.trimmingWhitespace(), !room.isEmpty {
+            if room.hasPrefix("!") && room.contains(":") {
+                escalation.append(EscalationContact(conversation: ConversationKey(channel: "matrix", conversation: ConversationID(room)), recipient: nil))
+            } else {
+                config.report("escalation.matrix_room", "expected a room id like !abc:example.org, got \"\(room)\"")
+            }
+        }
+        if let address = config.string("escalation.email")?.trimmingWhitespace(), !address.isEmpty {
+            let parts = address.split(separator: "@")
+            if parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !address.contains(" ") {
+                escalation.append(EscalationContact(
+                    conversation: ConversationKey(channel: "email", conversation: ConversationID(address.lowercased())),
+                    recipient: PersonID("email:\(address.lowercased())")
+                ))
+            } else {
+                config.report("escalation.email", "expected an email address, got \"\(address)\"")
+            }
+        }
     }
 
     /// Matches a configuration name against tool names and categories; environment variables
@@ -115,5 +139,19 @@ public struct EngineConfiguration: Sendable {
         if known.contains(name) { return name }
         let lowered = name.lowercased()
         return known.first { $0.replacingOccurrences(of: ".", with: "_") == lowered.replacingOccurrences(of: ".", with: "_") }
+    }
+}
+
+/// An operator's conversation that escalations go to.
+public struct EscalationContact: Hashable, Sendable {
+    /// Where.
+    public var conversation: ConversationKey
+    /// To whom, for channels that address people rather than rooms (email).
+    public var recipient: PersonID?
+
+    /// Creates a contact.
+    public init(conversation: ConversationKey, recipient: PersonID?) {
+        self.conversation = conversation
+        self.recipient = recipient
     }
 }

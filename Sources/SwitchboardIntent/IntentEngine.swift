@@ -86,6 +86,13 @@ public struct IntentEngine: Sendable {
         return result
     }
 
+    /// Every intent's probability for a message, best first: what a language-model planner
+    /// uses to route the message and to pick the tool descriptions it sends.
+    public func rank(_ text: String, zone: TimeZone, now: Date) -> [(intent: String, probability: Double)] {
+        let normal = Self.normalise(text, parser: DateParser(zone: zone, now: now))
+        return classifier.classify(normal.words.map(speller.correct))
+    }
+
     struct Normalised {
         var words: [String]
         var tokens: [Token]
