@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Logging
 import SwitchboardChannels
 import SwitchboardLLM
@@ -58,12 +57,12 @@ struct Pipeline {
             planner = intentPlanner
         } else {
             let router = ModelRouter(
-                configuration: llm, providers: ModelRouter.providers(for: llm, client: HTTPClient.shared),
+                configuration: llm, providers: ModelRouter.providers(for: llm, client: ModelRouter.sharedClient),
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger
             )
             planner = LLMPlanner(
-                router: router, fallback: intentPlanner, hints: IntentEngineHints(), store: store, clock: clock,
-                escalation: !configuration.escalation.isEmpty, logger: logger
+                router: router, fallback: intentPlanner, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: IntentEngineHints(),
+                store: store, clock: clock, escalation: !configuration.escalation.isEmpty, logger: logger
             )
         }
         let reminderSignal = WorkSignal()

@@ -53,12 +53,17 @@ public struct IntentPlanner: Planner {
     }
 
     /// Whether a plan (or a reply already sent) says the request was not understood.
-    static func isFailure(_ plan: Plan) -> Bool {
+    public static func isFailure(_ plan: Plan) -> Bool {
         switch plan {
         case .notUnderstood: return true
         case .reply(let text): return text.hasPrefix(Self.unsure) || text.hasPrefix("Sorry, I didn't understand") || text == giveUp
         default: return false
         }
+    }
+
+    /// Whether a plan leaves the request unserved: not understood, or outside what the tools do.
+    public static func cannotServe(_ plan: Plan) -> Bool {
+        isFailure(plan) || plan == .reply(smallTalk)
     }
 
     static let unsure = "I'm not sure what you mean."

@@ -35,6 +35,7 @@ public protocol IntentHints: Sendable {
 public struct LLMPlanner: Planner {
     let router: ModelRouter
     let fallback: any Planner
+    let fallbackFailed: @Sendable (Plan) -> Bool
     let hints: any IntentHints
     let memory: ConversationMemory
     let store: any Store
@@ -49,14 +50,17 @@ public struct LLMPlanner: Planner {
     ///
     /// - Parameters:
     ///   - fallback: the intent planner, for tier 0 and for when no model answers.
+    ///   - fallbackFailed: whether a plan of the fallback's means it did not understand.
     ///   - escalation: whether an operator contact is configured (the model is offered
     ///     `ask_a_human` only then).
     public init(
-        router: ModelRouter, fallback: any Planner, hints: any IntentHints, store: any Store, clock: any WallClock,
+        router: ModelRouter, fallback: any Planner, fallbackFailed: @escaping @Sendable (Plan) -> Bool = { $0 == .notUnderstood },
+        hints: any IntentHints, store: any Store, clock: any WallClock,
         escalation: Bool, logger: Logger
     ) {
         self.router = router
         self.fallback = fallback
+        self.fallbackFailed = fallbackFailed
         self.hints = hints
         self.memory = ConversationMemory(store: store)
         self.store = store
@@ -144,8 +148,7 @@ public struct LLMPlanner: Planner {
 
     /// Replies that mean a request failed, so that a second failure in a row escalates.
     static let failureMarkers = [
-        "My language model is unavailable", "I couldn't get the details right", "I stopped after", "I still can't work out",
-        "and without it I couldn't",
+        "I couldn't get the details right", "I stopped after", "I still can't work out", "and without it I couldn't understand that",
     ]
 
     static func isFailure(_ text: String?) -> Bool {
@@ -167,18 +170,18 @@ public struct LLMPlanner: Planner {
     /// The intent engine's answer, with an honest note that the model could not be used.
     private func degrade(_ message: InboundMessage, note: String, session: any ToolSession, previousReply: String?) async throws -> Plan {
         let plan = try await fallback.plan(message)
+        if fallbackFailed(plan) {
+            var reply = note.replacingOccurrences(of: ", so I'm using my simpler command understanding.", with: ",")
+                + " and without it I couldn't understand that."
+            if case .reply(let text) = plan { reply += " " + text }
+            return failed(reply, reason: "no language model available and the intent engine did not understand", previousReply: previousReply)
+        }
         switch plan {
         case .call(let tool, let arguments):
             let outcome = try await session.call(tool, arguments: arguments)
             return .answer(note + "\n" + outcome.text, kind: outcome.kind)
         case .reply(let text):
             return .reply(note + "\n" + text)
-        case .notUnderstood:
-            return failed(
-                note.replacingOccurrences(of: ", so I'm using my simpler command understanding.", with: "")
-                    + " and without it I couldn't understand that. I can still handle simple commands such as \"add a note …\", \"list my tasks\" or \"help\".",
-                reason: "no language model available and the intent engine did not understand", previousReply: previousReply
-            )
         default:
             return plan
         }

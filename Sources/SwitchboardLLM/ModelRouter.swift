@@ -3,6 +3,7 @@
 // latency and outcome logged and counted.
 
 public import AsyncHTTPClient
+import NIOCore
 public import Foundation
 public import Logging
 import Metrics
@@ -98,6 +99,14 @@ public final class ModelRouter: Sendable {
         }
         self.breakers = breakers
     }
+
+    /// The process's client for model APIs: a 3-second connect timeout, so a provider that
+    /// refuses connections costs seconds, not the default ten, before the next model is tried.
+    /// Like `HTTPClient.shared`, it lives as long as the process and is never shut down.
+    public static let sharedClient = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(timeout: HTTPClient.Configuration.Timeout(connect: .seconds(3)))
+    )
 
     /// Creates the providers the configuration names, on `client`.
     public static func providers(for configuration: LLMConfiguration, client: HTTPClient) -> [String: any ChatProvider] {

@@ -44,7 +44,8 @@ struct EngineHarness {
         extraTools: [any Tool] = [],
         sending: Bool = false,
         clock: ManualClock = ManualClock(),
-        configure: (inout EngineConfiguration) -> Void = { _ in }
+        configure: (inout EngineConfiguration) -> Void = { _ in },
+        plannerOver: ((SQLiteStore, ManualClock) -> any Planner)? = nil
     ) throws {
         self.clock = clock
         directory = try TemporaryDirectory()
@@ -62,7 +63,7 @@ struct EngineHarness {
         let outboxSignal = WorkSignal()
         inbox = InboxWriter(store: store, signal: inboxSignal)
         engine = ConversationEngine(
-            store: store, planner: planner, gate: gate, configuration: configuration, clock: clock,
+            store: store, planner: plannerOver?(store, clock) ?? planner, gate: gate, configuration: configuration, clock: clock,
             inboxSignal: inboxSignal, outboxSignal: outboxSignal, logger: logger
         )
         dispatcher = OutboxDispatcher(store: store, adapters: [channel, email, matrix], clock: clock, signal: outboxSignal, logger: logger)
