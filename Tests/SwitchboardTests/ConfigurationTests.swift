@@ -4,6 +4,7 @@ import SwitchboardMatrix
 import SwitchboardChannels
 import SwitchboardSQLite
 import SwitchboardEngine
+import SwitchboardLLM
 import SwitchboardModel
 import Testing
 
@@ -25,7 +26,7 @@ struct ConfigurationTests {
     @Test("Every key the loader knows appears in the example configuration (commented or not)")
     func exampleIsComplete() throws {
         let text = try String(contentsOfFile: example, encoding: .utf8)
-        for key in ConfigSchema.staticKeys {
+        for key in ConfigSchema.staticKeys.union(LLMConfiguration.keys).union(LLMConfiguration.modelFields.map { "llm.models.0.\($0)" }) {
             let last = String(key.split(separator: ".").last!)
             #expect(text.contains(last + ":"), "config/switchboard.example.yaml does not mention \(key)")
         }
