@@ -86,7 +86,7 @@ public enum ConfigSchema {
         // A model's field: SWITCHBOARD_LLM_MODELS_<N>_<FIELD>, and _API_KEY_FILE for its key.
         if rest.hasPrefix("LLM_MODELS_") {
             let body = rest.dropFirst("LLM_MODELS_".count)
-            if let underscore = body.firstIndex(of: "_"), let index = Int(body[..<underscore]) {
+            if let underscore = body.firstIndex(of: "_"), let index = UInt(body[..<underscore]) {
                 var field = body[body.index(after: underscore)...].lowercased()
                 var suffix = ""
                 if field == "api_key_file" {
@@ -159,6 +159,8 @@ public struct ConfigurationLoader {
                     return
                 }
             }
+            // `llm.models: []` says "no models", which is the default.
+            if key == "llm.models", case .list(let items) = value, items.isEmpty { return }
             guard ConfigSchema.isKnown(key) else {
                 values.report(key, "unknown key", source: source)
                 return

@@ -162,6 +162,26 @@ public final class ConversationEngine: Service, Sendable {
         guard !heads.isEmpty else { return 0 }
         let leases = sharing.map { _ in Array(Set(heads.map { WorkSharing.inboxLease($0.message.conversation) })) } ?? []
 
+        // Planning can outlast a lease (a model call takes seconds, a slow provider more):
+        // renew the batch's leases while it runs, so no other instance takes the conversations
+        // over and plans them again.
+        let renewal: Task<Void, Never>? = sharing.map { sharing in
+            Task { [store, clock, log = self.logger] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(max(1, sharing.lease / 3)))
+                    if Task.isCancelled { return }
+                    let now = clock.now()
+                    do {
+                        _ = try await store.write { tx in
+                            try tx.acquireLeases(leases, holder: sharing.instance, until: now.addingTimeInterval(sharing.lease), now: now)
+                        }
+                    } catch {
+                        log.warning("could not renew conversation leases while planning", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+        defer { renewal?.cancel() }
         var work: [Work] = []
         work.reserveCapacity(heads.count)
         if headsOnly && heads.count > 1 {
@@ -299,6 +319,16 @@ public final class ConversationEngine: Service, Sendable {
             } catch ToolSessionError.notHeld {
                 logger.notice("conversation taken over while planning; leaving the message to its holder", metadata: [
                     "correlation.id": "\(CorrelationID(inbox: inbound.id))",
+                ])
+                return .skip
+            } catch is CancellationError {
+                // Shutting down: the message stays pending and is planned again after the restart.
+                return .skip
+            } catch let error as StoreError where error.isTransient {
+                // The database is in trouble, not the request: try the message again later
+                // (calls it already made are found by id, not run twice).
+                logger.warning("planning hit a transient database error; the message waits", metadata: [
+                    "correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)",
                 ])
                 return .skip
             } catch {

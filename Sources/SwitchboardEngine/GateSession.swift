@@ -37,7 +37,7 @@ final class GateSession: ToolSession {
     var callCount: Int { state.withLock { $0.next } }
 
     func call(_ tool: String, arguments: JSONValue) async throws -> ToolCallOutcome {
-        let (index, tainted) = state.withLock { state -> (Int, Bool) in
+        let (first, tainted) = state.withLock { state -> (Int, Bool) in
             defer { state.next += 1 }
             return (state.next, state.tainted)
         }
@@ -46,21 +46,29 @@ final class GateSession: ToolSession {
         let holder = self.holder
         let now = clock.now()
         let message = inbound.message
-        let callID = ToolCallID(inbox: inbound.id, index: index)
         let correlation = CorrelationID(inbox: inbound.id)
-        let (outcome, events) = try await store.write { tx -> (ToolCallOutcome, [GateEvent]) in
+        let (outcome, events, used) = try await store.write { tx -> (ToolCallOutcome, [GateEvent], Int) in
             if let holder, try !tx.holdsLease(WorkSharing.inboxLease(message.conversation), holder: holder) {
                 throw ToolSessionError.notHeld
             }
             guard try tx.isInboundPending(inbound.id) else { throw ToolSessionError.notHeld }
-            // Processed again after a crash: the call ran (or asked) before; say what it came to.
-            let earlier = try tx.auditRecords(AuditQuery(correlationID: correlation)).filter { $0.entry.callID == callID }
-            if let last = earlier.last {
-                let waiting = last.entry.status == .awaitingConfirmation
-                return (ToolCallOutcome(
-                    text: "(already handled) \(last.entry.tool): \(last.entry.status.rawValue), \(last.entry.summary)",
-                    status: last.entry.status, kind: waiting ? .confirmationRequest : .reply, replayed: true
-                ), [])
+            // Processed again after a crash: a call of the same tool at this number ran (or
+            // asked) before; say what it came to. A different tool there (the planner chose
+            // differently this time) takes the next free number instead.
+            let recorded = try tx.auditRecords(AuditQuery(correlationID: correlation))
+            var index = first
+            while true {
+                let callID = ToolCallID(inbox: inbound.id, index: index)
+                let earlier = recorded.filter { $0.entry.callID == callID }
+                guard let last = earlier.last else { break }
+                if last.entry.tool == tool {
+                    let waiting = last.entry.status == .awaitingConfirmation
+                    return (ToolCallOutcome(
+                        text: "(already handled) \(last.entry.tool): \(last.entry.status.rawValue), \(last.entry.summary)",
+                        status: last.entry.status, kind: waiting ? .confirmationRequest : .reply, replayed: true
+                    ), [], index)
+                }
+                index += 1
             }
             let person = try tx.linkedPerson(for: message.sender.id) ?? message.sender.id
             let request = ToolGate.Request(
@@ -69,8 +77,9 @@ final class GateSession: ToolSession {
                 tainted: message.trust.containsUntrustedContent || tainted, now: now
             )
             let result = try tx.savepoint { try gate.propose(tool: tool, arguments: arguments, index: index, request: request, in: tx) }
-            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind), request.events.all)
+            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind), request.events.all, index)
         }
+        state.withLock { $0.next = max($0.next, used + 1) }
         onCommit(events)
         return outcome
     }

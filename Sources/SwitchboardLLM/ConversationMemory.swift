@@ -16,12 +16,15 @@ public struct HistoryLine: Hashable, Sendable {
     public var text: String
     /// When.
     public var at: Date
+    /// The line carries a third party's text (a forwarded email).
+    public var untrusted: Bool
 
     /// Creates a line.
-    public init(fromAssistant: Bool, text: String, at: Date) {
+    public init(fromAssistant: Bool, text: String, at: Date, untrusted: Bool = false) {
         self.fromAssistant = fromAssistant
         self.text = text
         self.at = at
+        self.untrusted = untrusted
     }
 }
 
@@ -111,15 +114,28 @@ public struct ConversationMemory: Sendable {
         )
     }
 
-    /// The messages after `since` (exclusive) and before `before` (exclusive), oldest first,
-    /// at most `limit` of the newest.
-    public func history(of conversation: ConversationKey, after since: Date?, before: Date, limit: Int) async throws -> [HistoryLine] {
+    /// What `person` said to the assistant in a conversation and what it answered them, after
+    /// `since` (exclusive) and before `before` (exclusive), oldest first, at most `limit` of the
+    /// newest. Other people's messages in a shared room, asides not addressed to the assistant,
+    /// gestures and unreadable messages are left out: a room member must not be able to put
+    /// words in the requester's mouth.
+    public func history(of conversation: ConversationKey, for person: PersonID, after since: Date?, before: Date, limit: Int) async throws -> [HistoryLine] {
         let (inbound, outbound) = try await store.read { reader in
             (try reader.inboundRecords(in: conversation, before: before, limit: limit), try reader.outboundRecords(in: conversation, before: before, limit: limit))
         }
-        var lines = inbound.map { HistoryLine(fromAssistant: false, text: $0.stored.message.text, at: $0.stored.message.receivedAt) }
-            + outbound.map { HistoryLine(fromAssistant: true, text: $0.message.text, at: $0.message.createdAt) }
+        var lines = inbound.compactMap { record -> HistoryLine? in
+            let message = record.stored.message
+            guard message.sender.id == person, message.addressed, message.gesture == nil, message.unreadable == nil,
+                  !message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return nil }
+            return HistoryLine(fromAssistant: false, text: message.text, at: message.receivedAt, untrusted: message.trust.containsUntrustedContent)
+        }
+        lines += outbound.compactMap { record -> HistoryLine? in
+            let message = record.message
+            guard message.recipient == nil || message.recipient == person, !message.text.isEmpty else { return nil }
+            return HistoryLine(fromAssistant: true, text: message.text, at: message.createdAt)
+        }
         if let since { lines.removeAll { $0.at <= since } }
+        lines.removeAll { $0.at >= before }
         lines.sort { $0.at < $1.at }
         return Array(lines.suffix(limit))
     }

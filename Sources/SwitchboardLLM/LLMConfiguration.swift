@@ -137,7 +137,7 @@ public struct LLMConfiguration: Sendable {
     /// Whether `key` is a model item's field (`llm.models.0.base_url`).
     public static func isModelKey(_ key: String) -> Bool {
         let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "llm" && parts[1] == "models" && Int(parts[2]) != nil && modelFields.contains(String(parts[3]))
+        return parts.count == 4 && parts[0] == "llm" && parts[1] == "models" && UInt(parts[2]) != nil && modelFields.contains(String(parts[3]))
     }
 
     /// Reads the keys, recording problems in `config`.

@@ -127,12 +127,25 @@ public struct LLMPlanner: Planner {
         let person = try await store.read { try $0.linkedPerson(for: message.sender.id) } ?? message.sender.id
         let chain = router.chain(tier: route.tier)
         let now = clock.now()
-        let previousReply = try await memory.history(of: message.conversation, after: nil, before: message.receivedAt, limit: 4)
+        let previousReply = try await memory.history(of: message.conversation, for: message.sender.id, after: nil, before: message.receivedAt, limit: 4)
             .last(where: { $0.fromAssistant })?.text
+        let progress = Progress()
         do {
             let context = try await prepareContext(message, person: person, chain: chain, now: now)
+            if context.window.contains(where: \.untrusted) { session.taint() }
             let tools = selectTools(session.tools, ranked: ranked, used: context.usedTools)
-            return try await converse(message, person: person, chain: chain, context: context, tools: tools, session: session, previousReply: previousReply)
+            return try await converse(
+                message, person: person, chain: chain, context: context, tools: tools, session: session, previousReply: previousReply, progress: progress
+            )
+        } catch let error where progress.outcomes != nil && (error is BudgetExhausted || error is ModelsUnavailable) {
+            // Tools already ran for this message: answering it again from the intent engine
+            // could do the same thing twice. Say what was done and stop.
+            logger.error("the model stopped answering part-way through a plan", metadata: ["error": "\(error)"])
+            return failed(
+                "I stopped after \(progress.outcomes!.count) step(s) because my language model stopped answering. What I did:\n"
+                    + progress.outcomes!.joined(separator: "\n") + "\nPlease check, and ask again for anything still missing.",
+                reason: "the model stopped answering part-way through a plan", previousReply: previousReply
+            )
         } catch let error as BudgetExhausted {
             Counter(label: "switchboard_llm_budget_exhausted_total", dimensions: [("scope", error.scope.rawValue)]).increment()
             logger.notice("model budget spent; the intent engine answers", metadata: ["llm.budget": "\(error.scope.rawValue)"])
@@ -189,6 +202,11 @@ public struct LLMPlanner: Planner {
 
     // MARK: Context
 
+    /// What a plan did so far, for a model that stops answering part-way.
+    final class Progress: @unchecked Sendable {  // used by one planning task at a time
+        var outcomes: [String]?
+    }
+
     struct Context {
         var preferences: String
         var summary: ConversationSummary?
@@ -212,10 +230,11 @@ public struct LLMPlanner: Planner {
         let preferenceText = preferences.map { "\($0.key): \($0.value.stringValue ?? $0.value.canonicalText)" }.joined(separator: "; ")
         var summary = try await memory.summary(of: message.conversation)
         var lines = try await memory.history(
-            of: message.conversation, after: summary?.through, before: message.receivedAt, limit: configuration.historyMessages * 4
-        ).filter { $0.at < message.receivedAt }
+            of: message.conversation, for: message.sender.id, after: summary?.through, before: message.receivedAt, limit: 1000
+        )
+        // Fold in steps of a few lines, not one per message: each fold may cost a model call.
         var overflow: [HistoryLine] = []
-        if lines.count > configuration.historyMessages {
+        if lines.count > configuration.historyMessages + Self.foldSlack {
             overflow = Array(lines.prefix(lines.count - configuration.historyMessages))
             lines.removeFirst(overflow.count)
         }
@@ -235,6 +254,9 @@ public struct LLMPlanner: Planner {
         )
     }
 
+    /// Lines the window may run over `llm.history_messages` before they are folded.
+    static let foldSlack = 4
+
     /// A share of the model's window for verbatim history.
     static func historyBudget(_ model: ModelConfiguration) -> Int {
         (model.contextWindow - model.maxOutputTokens) * 40 / 100
@@ -245,12 +267,14 @@ public struct LLMPlanner: Planner {
     func refreshSummary(
         _ previous: ConversationSummary?, overflow: [HistoryLine], pending: [String], person: PersonID, conversation: ConversationKey, now: Date
     ) async throws -> ConversationSummary {
-        var required = previous?.facts ?? []
-        for line in overflow { required += FactExtractor.facts(in: line.text) }
-        required += pending
+        var kept = previous?.facts ?? []
+        for line in overflow { kept += FactExtractor.facts(in: line.text) }
         var seen = Set<String>()
-        required = required.reversed().filter { seen.insert($0.lowercased()).inserted }.reversed()
-        if required.count > 80 { required = Array(required.suffix(80)) }
+        kept = kept.reversed().filter { seen.insert($0.lowercased()).inserted }.reversed()
+        if kept.count > 80 { kept = Array(kept.suffix(80)) }
+        // Pending confirmations must survive this summary, but are not kept as facts for good:
+        // once answered they no longer matter.
+        let required = kept + pending.filter { !seen.contains($0.lowercased()) }
         let transcript = overflow.map { "\($0.fromAssistant ? "Assistant" : "Person"): \($0.text)" }.joined(separator: "\n")
         var text: String
         var method = "model"
@@ -285,7 +309,7 @@ public struct LLMPlanner: Planner {
             text += "\nKeep in mind: " + missing.joined(separator: "; ")
         }
         Counter(label: "switchboard_llm_summaries_total", dimensions: [("method", method), ("repaired", missing.isEmpty ? "false" : "true")]).increment()
-        let summary = ConversationSummary(text: text, facts: required, through: overflow.map(\.at).max() ?? now, recordID: previous?.recordID)
+        let summary = ConversationSummary(text: text, facts: kept, through: overflow.map(\.at).max() ?? now, recordID: previous?.recordID)
         try await memory.store(summary, for: conversation, now: now)
         var stored = summary
         if stored.recordID == nil { stored = try await memory.summary(of: conversation) ?? summary }
@@ -349,10 +373,11 @@ public struct LLMPlanner: Planner {
         guard used <= available else { return nil }
         var history: [ChatMessage] = []
         for line in context.window.reversed() {
-            let cost = estimator.tokens(line.text, model: model) + 4
+            let text = line.untrusted ? "<untrusted>\n\(line.text)\n</untrusted>" : line.text
+            let cost = estimator.tokens(text, model: model) + 4
             if used + cost > available { break }
             used += cost
-            history.insert(ChatMessage(role: line.fromAssistant ? .assistant : .user, content: line.text), at: 0)
+            history.insert(ChatMessage(role: line.fromAssistant ? .assistant : .user, content: text), at: 0)
         }
         // Roles alternate for the providers that insist: merge neighbours with the same role.
         var merged: [ChatMessage] = []
@@ -363,13 +388,15 @@ public struct LLMPlanner: Planner {
                 merged.append(message)
             }
         }
+        // A conversation starts with the person (Anthropic refuses anything else).
+        while merged.first?.role == .assistant { merged.removeFirst() }
         request.messages = merged + turns
         return request
     }
 
     func converse(
         _ message: InboundMessage, person: PersonID, chain: [ModelConfiguration], context: Context, tools: [ToolDescriptor],
-        session: any ToolSession, previousReply: String?
+        session: any ToolSession, previousReply: String?, progress: Progress
     ) async throws -> Plan {
         let now = clock.now()
         let untrusted = message.trust.containsUntrustedContent
@@ -377,10 +404,11 @@ public struct LLMPlanner: Planner {
         var names = ToolNames(tools.map(\.name))
         var specs = tools.map { ToolSpec(name: names.providerName($0.name)!, description: $0.summary, parameters: $0.parameters) }
         if escalation {
-            specs.append(ToolSpec(
+            // First, so that trimming tools to fit the window (from the end) never drops it.
+            specs.insert(ToolSpec(
                 name: Self.askHuman, description: "Hand this request to a human operator when you are unsure or cannot help.",
                 parameters: ["type": "object", "properties": ["reason": ["type": "string", "minLength": 1]], "required": ["reason"], "additionalProperties": false]
-            ))
+            ), at: 0)
             names.add(Self.askHuman)
         }
         let byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -403,6 +431,14 @@ public struct LLMPlanner: Planner {
             }
             if response.finish == .contentFilter && response.toolCalls.isEmpty {
                 return .reply("Sorry, I can't answer that.")
+            }
+            if response.finish == .length && !response.toolCalls.isEmpty {
+                // Cut off in the middle of its calls: the last one is incomplete, and running the
+                // others alone would do half of what it meant.
+                return failed(
+                    "I stopped after my plan was cut short before I could act, so nothing more was done. Could you ask for less at once?",
+                    reason: "the model's output limit cut its tool calls short", previousReply: previousReply
+                )
             }
             if response.toolCalls.isEmpty {
                 var text = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -456,6 +492,7 @@ public struct LLMPlanner: Planner {
                 }
                 let outcome = try await session.call(toolName, arguments: arguments)
                 outcomes.append(outcome)
+                progress.outcomes = (progress.outcomes ?? []) + [outcome.text]
                 let status = outcome.status.map { " [\($0.rawValue)]" } ?? ""
                 turns.append(ChatMessage(role: .tool, content: "\(outcome.text)\(status)", toolCallID: call.id, isError: outcome.status == .failed))
             }

@@ -58,7 +58,9 @@ public final class TokenEstimator: Sendable {
             let current = factors[model.name] ?? 1.1
             let raw = Double(estimated) / current
             let observed = Double(reported) / raw
-            let next = min(3.0, max(0.5, current * 0.7 + observed * 0.3))
+            // Never below 1: a server that reports fewer tokens than it reads (a prompt cache
+            // counted apart) must not talk the estimate down into an overflow.
+            let next = min(3.0, max(1.0, current * 0.7 + observed * 0.3))
             factors[model.name] = max(next, observed * 1.05)
         }
     }
@@ -105,7 +107,11 @@ public final class ModelRouter: Sendable {
     /// Like `HTTPClient.shared`, it lives as long as the process and is never shut down.
     public static let sharedClient = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(timeout: HTTPClient.Configuration.Timeout(connect: .seconds(3)))
+        configuration: HTTPClient.Configuration(
+            // No redirects: a redirect to another host would carry the API key (x-api-key) along.
+            redirectConfiguration: .disallow,
+            timeout: HTTPClient.Configuration.Timeout(connect: .seconds(3))
+        )
     )
 
     /// Creates the providers the configuration names, on `client`.
@@ -164,15 +170,16 @@ public final class ModelRouter: Sendable {
             var attempt = 0
             while true {
                 attempt += 1
+                // The budget first: a refused call must not take the breaker's one trial.
+                try await ledger.check(
+                    person: person, tokens: estimate + request.maxOutputTokens,
+                    cost: model.cost(input: estimate, output: request.maxOutputTokens), now: now()
+                )
                 if let wait = breaker.admit() {
                     failures.append("\(model.name): \(ProviderError.circuitOpen(retryIn: wait))")
                     Self.count(model: model, purpose: purpose, outcome: "circuit_open")
                     break
                 }
-                try await ledger.check(
-                    person: person, tokens: estimate + request.maxOutputTokens,
-                    cost: model.cost(input: estimate, output: request.maxOutputTokens), now: now()
-                )
                 let started = ContinuousClock.now
                 do {
                     let response = try await withSpan("llm.\(purpose)", ofKind: .client) { span in

@@ -99,7 +99,8 @@ public struct OpenAIProvider: ChatProvider {
                     let index = Int(piece["index"]?.intValue ?? Int64(order.count))
                     if calls[index] == nil { calls[index] = ("", "", ""); order.append(index) }
                     if let id = piece["id"]?.stringValue { calls[index]!.id = id }
-                    if let name = piece["function"]?["name"]?.stringValue { calls[index]!.name += name }
+                    // The name comes once (some servers repeat it whole in later pieces).
+                    if let name = piece["function"]?["name"]?.stringValue, calls[index]!.name.isEmpty { calls[index]!.name = name }
                     if let arguments = piece["function"]?["arguments"]?.stringValue { calls[index]!.arguments += arguments }
                 }
             }
