@@ -224,13 +224,13 @@ public struct LLMPlanner: Planner {
             (
                 try reader.preferences(of: person),
                 try reader.pendingConfirmations(in: message.conversation),
-                try reader.auditRecords(AuditQuery(since: now.addingTimeInterval(-86400), conversation: message.conversation))
+                try reader.auditRecords(AuditQuery(since: now.addingTimeInterval(-86400), conversation: message.conversation, limit: 200))
             )
         }
         let preferenceText = preferences.map { "\($0.key): \($0.value.stringValue ?? $0.value.canonicalText)" }.joined(separator: "; ")
         var summary = try await memory.summary(of: message.conversation)
         var lines = try await memory.history(
-            of: message.conversation, for: message.sender.id, after: summary?.through, before: message.receivedAt, limit: 1000
+            of: message.conversation, for: message.sender.id, after: summary?.through, before: message.receivedAt, limit: Self.historyFetch
         )
         // Fold in steps of a few lines, not one per message: each fold may cost a model call.
         var overflow: [HistoryLine] = []
@@ -253,6 +253,10 @@ public struct LLMPlanner: Planner {
             usedTools: Set(audit.map(\.entry.tool)), pending: pendingPreviews
         )
     }
+
+    /// The most recent lines read per message. Lines older than these that no summary covers
+    /// yet (only after hundreds of messages answered without a model) are not summarised.
+    static let historyFetch = 400
 
     /// Lines the window may run over `llm.history_messages` before they are folded.
     static let foldSlack = 4
@@ -329,6 +333,25 @@ public struct LLMPlanner: Planner {
             chosen.append(byName[name]!)
         }
         return chosen
+    }
+
+    /// The first round's request for a message, as the chain's first model would get it, and
+    /// its body as sent: context, summary, tool selection and encoding, without calling a
+    /// model. For benchmarks and diagnostics.
+    public func firstRequest(for message: InboundMessage, tools all: [ToolDescriptor]) async throws -> (request: ChatRequest, body: String)? {
+        let person = message.sender.id
+        let ranked = hints.rank(message.text)
+        let chain = router.chain(tier: router.tiers.last ?? 1)
+        guard let model = chain.first else { return nil }
+        let context = try await prepareContext(message, person: person, chain: chain, now: clock.now())
+        let tools = selectTools(all, ranked: ranked, used: context.usedTools)
+        let names = ToolNames(tools.map(\.name))
+        let specs = tools.map { ToolSpec(name: names.providerName($0.name)!, description: $0.summary, parameters: $0.parameters) }
+        let system = systemPrompt(person: person, context: context, now: clock.now(), untrusted: message.trust.containsUntrustedContent)
+        guard let request = request(for: model, system: system, context: context, newMessage: ChatMessage(role: .user, content: message.text), turns: [], tools: specs) else {
+            return nil
+        }
+        return (request, model.provider == .anthropic ? AnthropicProvider.body(request, model: model.model) : OpenAIProvider.body(request, model: model.model))
     }
 
     // MARK: The conversation with the model

@@ -13,7 +13,7 @@ struct Switchboard: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
         subcommands: [
-            Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self,
+            Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self, BenchLLM.self,
             Export.self, Import.self, Health.self,
         ],
         defaultSubcommand: Serve.self
@@ -319,6 +319,44 @@ struct Health: AsyncParsableCommand {
         let (ok, line) = await HealthProbe.check(url: url, timeout: timeout)
         print(line)
         if !ok { throw ExitCode(1) }
+    }
+}
+
+struct BenchLLM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-llm",
+        abstract: "Measure the gateway's own overhead per language-model round (no model: a replayed provider answers at once), and the time to build a request with many tools registered."
+    )
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "How many messages (two model rounds each).")
+    var messages: Int = 2000
+
+    @Option(help: "How many tools to register (the built-in ones, plus read-only lookups).")
+    var tools: Int = 125
+
+    @Option(help: "How many conversations the messages are spread over.")
+    var conversations: Int = 50
+
+    func validate() throws {
+        guard messages >= 10, tools >= 1, conversations >= 1 else { throw ValidationError("--messages must be at least 10; --tools and --conversations positive") }
+    }
+
+    func run() async throws {
+        try await CLI.guarding {
+            let result = try await LLMBench.run(messages: messages, tools: tools, conversations: conversations)
+            if json {
+                print(result.json)
+            } else {
+                print("""
+                    \(result.messages) messages, 2 model rounds each; \(result.toolsRegistered) tools registered, \(result.toolsSent) described per request (\(result.requestBytes) bytes)
+                    overhead per round: p50 \(String(format: "%.3f", result.roundP50 * 1000)) ms, p99 \(String(format: "%.3f", result.roundP99 * 1000)) ms
+                    request build: p50 \(String(format: "%.3f", result.buildP50 * 1000)) ms, p99 \(String(format: "%.3f", result.buildP99 * 1000)) ms
+                    """)
+            }
+        }
     }
 }
 
