@@ -105,7 +105,12 @@ public struct ConversationMemory: Sendable {
 
     /// The stored summary, if any.
     public func summary(of conversation: ConversationKey) async throws -> ConversationSummary? {
-        let records = try await store.read { try $0.records.list(owner: Self.owner(conversation), kind: Self.kind, statuses: nil, from: nil, to: nil) }
+        try await store.read { try Self.summary(of: conversation, in: $0) }
+    }
+
+    /// The stored summary, read in a transaction the caller has open.
+    static func summary(of conversation: ConversationKey, in reader: any StoreReader) throws -> ConversationSummary? {
+        let records = try reader.records.list(owner: owner(conversation), kind: kind, statuses: nil, from: nil, to: nil)
         guard let record = records.last else { return nil }
         return ConversationSummary(
             text: record.fields["text"]?.stringValue ?? record.title,
@@ -120,9 +125,15 @@ public struct ConversationMemory: Sendable {
     /// gestures and unreadable messages are left out: a room member must not be able to put
     /// words in the requester's mouth.
     public func history(of conversation: ConversationKey, for person: PersonID, after since: Date?, before: Date, limit: Int) async throws -> [HistoryLine] {
-        let (inbound, outbound) = try await store.read { reader in
-            (try reader.inboundRecords(in: conversation, before: before, limit: limit), try reader.outboundRecords(in: conversation, before: before, limit: limit))
-        }
+        try await store.read { try Self.history(of: conversation, for: person, after: since, before: before, limit: limit, in: $0) }
+    }
+
+    /// The history, read in a transaction the caller has open.
+    static func history(
+        of conversation: ConversationKey, for person: PersonID, after since: Date?, before: Date, limit: Int, in reader: any StoreReader
+    ) throws -> [HistoryLine] {
+        let inbound = try reader.inboundRecords(in: conversation, before: before, limit: limit)
+        let outbound = try reader.outboundRecords(in: conversation, before: before, limit: limit)
         var lines = inbound.compactMap { record -> HistoryLine? in
             let message = record.stored.message
             guard message.sender.id == person, message.addressed, message.gesture == nil, message.unreadable == nil,

@@ -124,14 +124,14 @@ public struct LLMPlanner: Planner {
         logger.info("routed", metadata: ["llm.tier": "\(route.tier)", "llm.route": "\(route.reason)"])
         if route.tier == 0 { return try await fallback.plan(message) }
 
-        let person = try await store.read { try $0.linkedPerson(for: message.sender.id) } ?? message.sender.id
         let chain = router.chain(tier: route.tier)
         let now = clock.now()
-        let previousReply = try await memory.history(of: message.conversation, for: message.sender.id, after: nil, before: message.receivedAt, limit: 4)
-            .last(where: { $0.fromAssistant })?.text
+        let snapshot = try await read(message, now: now)
+        let person = snapshot.person
+        let previousReply = snapshot.previousReply
         let progress = Progress()
         do {
-            let context = try await prepareContext(message, person: person, chain: chain, now: now)
+            let context = try await prepareContext(message, snapshot: snapshot, chain: chain, now: now)
             if context.window.contains(where: \.untrusted) { session.taint() }
             let tools = selectTools(session.tools, ranked: ranked, used: context.usedTools)
             return try await converse(
@@ -215,23 +215,45 @@ public struct LLMPlanner: Planner {
         var pending: [String]
     }
 
+    /// Everything a message's context is made from, in one read.
+    struct Snapshot {
+        var person: PersonID
+        var preferences: [Preference]
+        var pending: [PendingConfirmation]
+        var summary: ConversationSummary?
+        /// The lines no summary covers yet, oldest first.
+        var lines: [HistoryLine]
+        var previousReply: String?
+        var usedTools: Set<String>
+    }
+
+    func read(_ message: InboundMessage, now: Date) async throws -> Snapshot {
+        try await store.read { reader in
+            let person = try reader.linkedPerson(for: message.sender.id) ?? message.sender.id
+            let summary = try ConversationMemory.summary(of: message.conversation, in: reader)
+            let recent = try ConversationMemory.history(
+                of: message.conversation, for: message.sender.id, after: nil, before: message.receivedAt, limit: Self.historyFetch, in: reader
+            )
+            let lines = recent.filter { $0.at > (summary?.through ?? .distantPast) }
+            // The tools of the recent exchanges: the conversation is using them.
+            let since = max(lines.first?.at ?? now, now.addingTimeInterval(-86400))
+            let audit = try reader.auditRecords(AuditQuery(since: since, conversation: message.conversation, limit: 100))
+            return Snapshot(
+                person: person, preferences: try reader.preferences(of: person), pending: try reader.pendingConfirmations(in: message.conversation),
+                summary: summary, lines: lines, previousReply: recent.last(where: { $0.fromAssistant })?.text, usedTools: Set(audit.map(\.entry.tool))
+            )
+        }
+    }
+
     /// The conversation's memory for this message: the rolling summary, refreshed if lines
     /// left the verbatim window (by count, or because the window would not fit the smallest
     /// model's history budget), and the window itself.
-    func prepareContext(_ message: InboundMessage, person: PersonID, chain: [ModelConfiguration], now: Date) async throws -> Context {
+    func prepareContext(_ message: InboundMessage, snapshot: Snapshot, chain: [ModelConfiguration], now: Date) async throws -> Context {
         let configuration = router.configuration
-        let (preferences, pending, audit) = try await store.read { reader in
-            (
-                try reader.preferences(of: person),
-                try reader.pendingConfirmations(in: message.conversation),
-                try reader.auditRecords(AuditQuery(since: now.addingTimeInterval(-86400), conversation: message.conversation, limit: 200))
-            )
-        }
-        let preferenceText = preferences.map { "\($0.key): \($0.value.stringValue ?? $0.value.canonicalText)" }.joined(separator: "; ")
-        var summary = try await memory.summary(of: message.conversation)
-        var lines = try await memory.history(
-            of: message.conversation, for: message.sender.id, after: summary?.through, before: message.receivedAt, limit: Self.historyFetch
-        )
+        let person = snapshot.person
+        let preferenceText = snapshot.preferences.map { "\($0.key): \($0.value.stringValue ?? $0.value.canonicalText)" }.joined(separator: "; ")
+        var summary = snapshot.summary
+        var lines = snapshot.lines
         // Fold in steps of a few lines, not one per message: each fold may cost a model call.
         var overflow: [HistoryLine] = []
         if lines.count > configuration.historyMessages + Self.foldSlack {
@@ -244,19 +266,19 @@ public struct LLMPlanner: Planner {
                 overflow.append(lines.removeFirst())
             }
         }
-        let pendingPreviews = pending.map { $0.preview.split(separator: "\n").first.map(String.init) ?? $0.preview }
+        let pendingPreviews = snapshot.pending.map { $0.preview.split(separator: "\n").first.map(String.init) ?? $0.preview }
         if !overflow.isEmpty {
             summary = try await refreshSummary(summary, overflow: overflow, pending: pendingPreviews, person: person, conversation: message.conversation, now: now)
         }
         return Context(
             preferences: preferenceText, summary: summary, window: lines,
-            usedTools: Set(audit.map(\.entry.tool)), pending: pendingPreviews
+            usedTools: snapshot.usedTools, pending: pendingPreviews
         )
     }
 
     /// The most recent lines read per message. Lines older than these that no summary covers
-    /// yet (only after hundreds of messages answered without a model) are not summarised.
-    static let historyFetch = 400
+    /// yet (only after scores of messages in a row answered without a model) are not summarised.
+    static let historyFetch = 120
 
     /// Lines the window may run over `llm.history_messages` before they are folded.
     static let foldSlack = 4
@@ -339,11 +361,12 @@ public struct LLMPlanner: Planner {
     /// its body as sent: context, summary, tool selection and encoding, without calling a
     /// model. For benchmarks and diagnostics.
     public func firstRequest(for message: InboundMessage, tools all: [ToolDescriptor]) async throws -> (request: ChatRequest, body: String)? {
-        let person = message.sender.id
         let ranked = hints.rank(message.text)
         let chain = router.chain(tier: router.tiers.last ?? 1)
         guard let model = chain.first else { return nil }
-        let context = try await prepareContext(message, person: person, chain: chain, now: clock.now())
+        let snapshot = try await read(message, now: clock.now())
+        let person = snapshot.person
+        let context = try await prepareContext(message, snapshot: snapshot, chain: chain, now: clock.now())
         let tools = selectTools(all, ranked: ranked, used: context.usedTools)
         let names = ToolNames(tools.map(\.name))
         let specs = tools.map { ToolSpec(name: names.providerName($0.name)!, description: $0.summary, parameters: $0.parameters) }
@@ -386,12 +409,14 @@ public struct LLMPlanner: Planner {
         let estimator = router.estimator
         let available = model.contextWindow - model.maxOutputTokens - model.contextWindow / 20
         var request = ChatRequest(system: system, messages: [newMessage] + turns, tools: tools, maxOutputTokens: model.maxOutputTokens)
-        var used = estimator.tokens(request, model: model)
+        // Each part is estimated once; tool schemas are the costly part to measure.
+        var toolCosts = tools.map { estimator.tokens($0, model: model) }
+        var used = estimator.tokens(ChatRequest(system: system, messages: request.messages, tools: [], maxOutputTokens: 0), model: model)
+            + toolCosts.reduce(0, +)
         // Tool descriptions take at most 30% of the window: the lowest-ranked go first.
-        while used > available || estimator.tokens(ChatRequest(system: "", messages: [], tools: request.tools, maxOutputTokens: 0), model: model) > available * 30 / 100 {
-            guard !request.tools.isEmpty else { break }
+        while !toolCosts.isEmpty, used > available || toolCosts.reduce(0, +) > available * 30 / 100 {
+            used -= toolCosts.removeLast()
             request.tools.removeLast()
-            used = estimator.tokens(request, model: model)
         }
         guard used <= available else { return nil }
         var history: [ChatMessage] = []

@@ -46,8 +46,13 @@ public final class TokenEstimator: Sendable {
             total += tokens(message.content, model: model) + 4
             for call in message.toolCalls { total += tokens(call.name + call.arguments, model: model) + 4 }
         }
-        for tool in request.tools { total += tokens(tool.name + tool.description + tool.parameters.canonicalText, model: model) + 8 }
+        for tool in request.tools { total += tokens(tool, model: model) }
         return total
+    }
+
+    /// The estimated tokens of one tool's description.
+    public func tokens(_ tool: ToolSpec, model: ModelConfiguration) -> Int {
+        tokens(tool.name + tool.description + tool.parameters.canonicalText, model: model) + 8
     }
 
     /// Learns from a provider's count: the factor moves toward reported / raw estimate, and

@@ -13,6 +13,7 @@ enum PostgresMigrations {
         ("003_http_api", v3),
         ("004_tool_records", v4),
         ("005_leases", v5),
+        ("006_audit_lookups", v6),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -282,5 +283,13 @@ enum PostgresMigrations {
             holder TEXT NOT NULL,
             expires_at BIGINT NOT NULL
         );
+        """
+
+    // Finding a message's tool calls by correlation id (a planner's calls, found again when the
+    // message is processed after a crash) and a conversation's recent calls (the tools a
+    // language model is shown) without reading the whole trail.
+    static let v6 = """
+        CREATE INDEX audit_correlation ON audit (correlation_id) WHERE correlation_id IS NOT NULL;
+        CREATE INDEX audit_conversation ON audit (channel, conversation, at);
         """
 }

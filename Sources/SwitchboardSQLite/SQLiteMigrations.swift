@@ -21,6 +21,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("005_leases") { db in
             try db.execute(sql: v5)
         }
+        migrator.registerMigration("006_audit_lookups") { db in
+            try db.execute(sql: v6)
+        }
         return migrator
     }()
 
@@ -268,5 +271,13 @@ enum SQLiteMigrations {
             holder TEXT NOT NULL,
             expires_at INTEGER NOT NULL
         );
+        """
+
+    // Finding a message's tool calls by correlation id (a planner's calls, found again when the
+    // message is processed after a crash) and a conversation's recent calls (the tools a
+    // language model is shown) without reading the whole trail.
+    static let v6 = """
+        CREATE INDEX audit_correlation ON audit (correlation_id) WHERE correlation_id IS NOT NULL;
+        CREATE INDEX audit_conversation ON audit (channel, conversation, at);
         """
 }
