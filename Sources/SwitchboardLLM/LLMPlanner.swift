@@ -232,12 +232,12 @@ public struct LLMPlanner: Planner {
             let person = try reader.linkedPerson(for: message.sender.id) ?? message.sender.id
             let summary = try ConversationMemory.summary(of: message.conversation, in: reader)
             let recent = try ConversationMemory.history(
-                of: message.conversation, for: message.sender.id, after: nil, before: message.receivedAt, limit: Self.historyFetch, in: reader
+                of: message.conversation, for: message.sender.id, after: nil, before: message.receivedAt, limit: historyFetch, in: reader
             )
             let lines = recent.filter { $0.at > (summary?.through ?? .distantPast) }
             // The tools of the recent exchanges: the conversation is using them.
             let since = max(lines.first?.at ?? now, now.addingTimeInterval(-86400))
-            let audit = try reader.auditRecords(AuditQuery(since: since, conversation: message.conversation, limit: 100))
+            let audit = try reader.auditRecords(AuditQuery(since: since, conversation: message.conversation))
             return Snapshot(
                 person: person, preferences: try reader.preferences(of: person), pending: try reader.pendingConfirmations(in: message.conversation),
                 summary: summary, lines: lines, previousReply: recent.last(where: { $0.fromAssistant })?.text, usedTools: Set(audit.map(\.entry.tool))
@@ -276,9 +276,12 @@ public struct LLMPlanner: Planner {
         )
     }
 
-    /// The most recent lines read per message. Lines older than these that no summary covers
-    /// yet (only after scores of messages in a row answered without a model) are not summarised.
-    static let historyFetch = 120
+    /// The most recent messages read each way (in and out) per message: together up to twice
+    /// what the window and its slack hold, leaving room for other people's messages in a
+    /// shared room. Lines older than these that no summary covers yet (after dozens of messages
+    /// in a row answered without a model) are not summarised. Every row read is decoded, on
+    /// every message: this is most of the cost of building a request.
+    var historyFetch: Int { router.configuration.historyMessages + Self.foldSlack + 4 }
 
     /// Lines the window may run over `llm.history_messages` before they are folded.
     static let foldSlack = 4
