@@ -23,15 +23,22 @@ public struct OpenAIProvider: ChatProvider {
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
         var headers: [(String, String)] = []
         if let apiKey { headers.append(("authorization", "Bearer \(apiKey.revealed)")) }
-        let body = Self.body(request, model: model)
+        let body = Self.body(request, model: model, limitField: Self.limitField(baseURL: baseURL))
         switch try await transport.post(url: baseURL + "/chat/completions", headers: headers, body: body) {
         case .events(let events): return try Self.parse(events: events)
         case .json(let data): return try Self.parse(json: data)
         }
     }
 
+    /// The name of the output limit: OpenAI's own API wants `max_completion_tokens` (its
+    /// reasoning models refuse `max_tokens`); the compatible servers (Ollama, vLLM, llama.cpp,
+    /// LiteLLM) know `max_tokens`.
+    static func limitField(baseURL: String) -> String {
+        URL(string: baseURL)?.host?.lowercased() == "api.openai.com" ? "max_completion_tokens" : "max_tokens"
+    }
+
     /// The request body.
-    static func body(_ request: ChatRequest, model: String) -> String {
+    static func body(_ request: ChatRequest, model: String, limitField: String = "max_tokens") -> String {
         var messages: [JSONValue] = [["role": "system", "content": .string(request.system)]]
         for message in request.messages {
             switch message.role {
@@ -56,7 +63,7 @@ public struct OpenAIProvider: ChatProvider {
             "messages": .array(messages),
             "stream": true,
             "stream_options": ["include_usage": true],
-            "max_tokens": .int(Int64(request.maxOutputTokens)),
+            limitField: .int(Int64(request.maxOutputTokens)),
         ]
         if !request.tools.isEmpty {
             body["tools"] = .array(request.tools.map { tool in

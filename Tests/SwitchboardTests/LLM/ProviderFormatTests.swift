@@ -138,6 +138,23 @@ struct ProviderFormatTests {
         #expect(body["tools"]?.arrayValue?.first?["input_schema"] != nil)
     }
 
+    @Test("OpenAI request: tool calls and results tied by id; the output limit named as each server expects")
+    func openAIRequest() throws {
+        let request = ChatRequest(system: "sys", messages: [
+            ChatMessage(role: .user, content: "hi"),
+            ChatMessage(role: .assistant, content: "", toolCalls: [ToolCall(id: "c1", name: "notes_list", arguments: "{}")]),
+            ChatMessage(role: .tool, content: "none", toolCallID: "c1"),
+        ], tools: [ToolSpec(name: "notes_list", description: "List", parameters: ["type": "object"])], maxOutputTokens: 64)
+        let body = try JSONValue.parse(OpenAIProvider.body(request, model: "m"))
+        let messages = body["messages"]?.arrayValue ?? []
+        #expect(messages.map { $0["role"]?.stringValue ?? "" } == ["system", "user", "assistant", "tool"])
+        #expect(messages[2]["content"] == .null && messages[2]["tool_calls"]?.arrayValue?.first?["id"] == "c1")
+        #expect(messages[3]["tool_call_id"] == "c1")
+        #expect(body["tools"]?.arrayValue?.first?["type"] == "function" && body["max_tokens"] == .int(64))
+        #expect(OpenAIProvider.limitField(baseURL: "https://api.openai.com/v1") == "max_completion_tokens")
+        #expect(OpenAIProvider.limitField(baseURL: "http://127.0.0.1:11434/v1") == "max_tokens")
+    }
+
     @Test("Error bodies and Retry-After, in seconds or as a date")
     func errorsAndRetryAfter() {
         let openAI = HTTPTransport.errorDetails(Data(#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#.utf8))
