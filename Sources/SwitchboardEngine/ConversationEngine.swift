@@ -135,6 +135,9 @@ public final class ConversationEngine: Service, Sendable {
         }
     }
 
+    /// Messages planned at once, for a planner that reads history (one per conversation).
+    static let concurrentPlans = 8
+
     /// With other instances: the most conversations one batch claims.
     static let conversationsPerClaim = 16
 
@@ -187,12 +190,24 @@ public final class ConversationEngine: Service, Sendable {
         if headsOnly && heads.count > 1 {
             // One message per conversation: plan them side by side, since a planner that reads
             // history (a language model) spends most of its time waiting for the provider.
+            // At most a few at once: each may be a model call, and a burst of them invites
+            // rate limits from the provider.
             let actions = await withTaskGroup(of: (Int, Action).self) { group in
-                for (index, inbound) in heads.enumerated() {
-                    group.addTask { (index, await self.decide(inbound)) }
-                }
                 var actions = [Action?](repeating: nil, count: heads.count)
-                for await (index, action) in group { actions[index] = action }
+                var next = 0
+                while next < min(heads.count, Self.concurrentPlans) {
+                    let index = next
+                    group.addTask { (index, await self.decide(heads[index])) }
+                    next += 1
+                }
+                for await (index, action) in group {
+                    actions[index] = action
+                    if next < heads.count {
+                        let index = next
+                        group.addTask { (index, await self.decide(heads[index])) }
+                        next += 1
+                    }
+                }
                 return actions
             }
             for (inbound, action) in zip(heads, actions) { work.append(Work(inbound: inbound, action: action ?? .skip)) }
@@ -202,6 +217,10 @@ public final class ConversationEngine: Service, Sendable {
             }
         }
 
+        // Stop renewing before the answer commits: a renewal after the commit would take back
+        // the leases the commit gives up.
+        renewal?.cancel()
+        await renewal?.value
         let now = clock.now()
         let planned = work
         let gate = self.gate

@@ -15,7 +15,8 @@ final class GateSession: ToolSession {
     private let clock: any WallClock
     private let holder: String?
     private let onCommit: @Sendable ([GateEvent]) -> Void
-    private let state = Mutex<(next: Int, tainted: Bool)>((0, false))
+    /// Call numbers this session has used (run, or found recorded), and the taint.
+    private let state = Mutex<(consumed: Set<Int>, tainted: Bool)>(([], false))
 
     init(
         store: any Store, gate: ToolGate, inbound: StoredInbound, clock: any WallClock, holder: String?,
@@ -34,13 +35,17 @@ final class GateSession: ToolSession {
     func taint() { state.withLock { $0.tainted = true } }
 
     /// Calls made so far.
-    var callCount: Int { state.withLock { $0.next } }
+    var callCount: Int { state.withLock { $0.consumed.count } }
+
+    func recordedCalls() async throws -> [String] {
+        let correlation = CorrelationID(inbox: inbound.id)
+        let records = try await store.read { try $0.auditRecords(AuditQuery(correlationID: correlation)) }
+        return records.filter { $0.entry.status == .executed || $0.entry.status == .awaitingConfirmation }
+            .map { "\($0.entry.tool): \($0.entry.status.rawValue), \($0.entry.summary)" }
+    }
 
     func call(_ tool: String, arguments: JSONValue) async throws -> ToolCallOutcome {
-        let (first, tainted) = state.withLock { state -> (Int, Bool) in
-            defer { state.next += 1 }
-            return (state.next, state.tainted)
-        }
+        let (consumed, tainted) = state.withLock { ($0.consumed, $0.tainted) }
         let inbound = self.inbound
         let gate = self.gate
         let holder = self.holder
@@ -52,34 +57,41 @@ final class GateSession: ToolSession {
                 throw ToolSessionError.notHeld
             }
             guard try tx.isInboundPending(inbound.id) else { throw ToolSessionError.notHeld }
-            // Processed again after a crash: a call of the same tool at this number ran (or
-            // asked) before; say what it came to. A different tool there (the planner chose
-            // differently this time) takes the next free number instead.
-            let recorded = try tx.auditRecords(AuditQuery(correlationID: correlation))
-            var index = first
-            while true {
-                let callID = ToolCallID(inbox: inbound.id, index: index)
-                let earlier = recorded.filter { $0.entry.callID == callID }
-                guard let last = earlier.last else { break }
-                if last.entry.tool == tool {
-                    let waiting = last.entry.status == .awaitingConfirmation
-                    return (ToolCallOutcome(
-                        text: "(already handled) \(last.entry.tool): \(last.entry.status.rawValue), \(last.entry.summary)",
-                        status: last.entry.status, kind: waiting ? .confirmationRequest : .reply, replayed: true
-                    ), [], index)
+            // Processed again after a crash: a call of the same tool recorded for this message
+            // and not yet matched in this session ran (or asked) before; say what it came to,
+            // whatever order the planner now calls things in. Otherwise the call takes the
+            // lowest number neither recorded nor used.
+            var last: [ToolCallID: AuditRecord] = [:]
+            for record in try tx.auditRecords(AuditQuery(correlationID: correlation)) { last[record.entry.callID] = record }
+            var free: Int?
+            var seen = 0
+            var index = 0
+            while seen < last.count || free == nil {
+                if let record = last[ToolCallID(inbox: inbound.id, index: index)] {
+                    seen += 1
+                    if !consumed.contains(index) && record.entry.tool == tool {
+                        let waiting = record.entry.status == .awaitingConfirmation
+                        return (ToolCallOutcome(
+                            text: "(already handled) \(record.entry.tool): \(record.entry.status.rawValue), \(record.entry.summary)",
+                            status: record.entry.status, kind: waiting ? .confirmationRequest : .reply, replayed: true
+                        ), [], index)
+                    }
+                } else if free == nil && !consumed.contains(index) {
+                    free = index
                 }
                 index += 1
             }
+            let number = free!
             let person = try tx.linkedPerson(for: message.sender.id) ?? message.sender.id
             let request = ToolGate.Request(
                 person: person, conversation: message.conversation, inboxID: inbound.id, correlationID: correlation,
                 senderAuthenticated: message.trust.senderAuthenticated,
                 tainted: message.trust.containsUntrustedContent || tainted, now: now
             )
-            let result = try tx.savepoint { try gate.propose(tool: tool, arguments: arguments, index: index, request: request, in: tx) }
-            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind), request.events.all, index)
+            let result = try tx.savepoint { try gate.propose(tool: tool, arguments: arguments, index: number, request: request, in: tx) }
+            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind), request.events.all, number)
         }
-        state.withLock { $0.next = max($0.next, used + 1) }
+        state.withLock { _ = $0.consumed.insert(used) }
         onCommit(events)
         return outcome
     }

@@ -72,6 +72,11 @@ public protocol ToolSession: Sendable {
     /// Marks the rest of the plan as made from untrusted content (a tool returned a third
     /// party's text): every later call that changes something needs confirmation.
     func taint()
+
+    /// The calls already on record for this message (from an earlier attempt to plan it),
+    /// described: a planner must not hand a message whose calls already ran to a fallback that
+    /// could do the same thing again.
+    func recordedCalls() async throws -> [String]
 }
 
 /// What one call through the gate came to.

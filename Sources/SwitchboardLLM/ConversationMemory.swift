@@ -36,6 +36,8 @@ public struct ConversationSummary: Hashable, Sendable {
     public var facts: [String]
     /// The last message it covers.
     public var through: Date
+    /// It was made from lines that carried a third party's text.
+    public var untrusted = false
     /// The record id, once stored.
     var recordID: Int64?
 }
@@ -99,23 +101,25 @@ public struct ConversationMemory: Sendable {
     static let kind = "llm.summary"
     let store: any Store
 
-    static func owner(_ conversation: ConversationKey) -> PersonID {
-        PersonID("conversation:\(conversation.channel.rawValue):\(conversation.conversation.rawValue)")
+    /// A summary is of one person's exchanges with the assistant in a conversation: in a shared
+    /// room, one member's words never reach another's context through it.
+    static func owner(_ conversation: ConversationKey, _ person: PersonID) -> PersonID {
+        PersonID("conversation:\(conversation.channel.rawValue):\(conversation.conversation.rawValue):\(person.rawValue)")
     }
 
     /// The stored summary, if any.
-    public func summary(of conversation: ConversationKey) async throws -> ConversationSummary? {
-        try await store.read { try Self.summary(of: conversation, in: $0) }
+    public func summary(of conversation: ConversationKey, for person: PersonID) async throws -> ConversationSummary? {
+        try await store.read { try Self.summary(of: conversation, for: person, in: $0) }
     }
 
     /// The stored summary, read in a transaction the caller has open.
-    static func summary(of conversation: ConversationKey, in reader: any StoreReader) throws -> ConversationSummary? {
-        let records = try reader.records.list(owner: owner(conversation), kind: kind, statuses: nil, from: nil, to: nil)
+    static func summary(of conversation: ConversationKey, for person: PersonID, in reader: any StoreReader) throws -> ConversationSummary? {
+        let records = try reader.records.list(owner: owner(conversation, person), kind: kind, statuses: nil, from: nil, to: nil)
         guard let record = records.last else { return nil }
         return ConversationSummary(
             text: record.fields["text"]?.stringValue ?? record.title,
             facts: record.fields["facts"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            through: record.at ?? .distantPast, recordID: record.id
+            through: record.at ?? .distantPast, untrusted: record.fields["untrusted"] == .bool(true), recordID: record.id
         )
     }
 
@@ -152,10 +156,12 @@ public struct ConversationMemory: Sendable {
     }
 
     /// Stores a new summary in place of the old.
-    public func store(_ summary: ConversationSummary, for conversation: ConversationKey, now: Date) async throws {
-        let fields: JSONValue = ["text": .string(summary.text), "facts": .array(summary.facts.map(JSONValue.string))]
+    public func store(_ summary: ConversationSummary, for conversation: ConversationKey, person: PersonID, now: Date) async throws {
+        let fields: JSONValue = [
+            "text": .string(summary.text), "facts": .array(summary.facts.map(JSONValue.string)), "untrusted": .bool(summary.untrusted),
+        ]
         try await store.write { tx in
-            let owner = Self.owner(conversation)
+            let owner = Self.owner(conversation, person)
             if let id = summary.recordID, var record = try tx.records.records(owner: owner, kind: Self.kind, ids: [id]).first {
                 record.fields = fields
                 record.title = "summary"

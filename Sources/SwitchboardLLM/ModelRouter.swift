@@ -212,6 +212,11 @@ public final class ModelRouter: Sendable {
                     ])
                     return (response, model)
                 } catch let error as ProviderError {
+                    // Shutting down: the cancelled request says nothing about the provider.
+                    if Task.isCancelled {
+                        breaker.released()
+                        throw CancellationError()
+                    }
                     if error.isProviderFailure { breaker.failed() } else { breaker.released() }
                     let elapsed = started.duration(to: .now)
                     Self.count(model: model, purpose: purpose, outcome: error.label, elapsed: elapsed)

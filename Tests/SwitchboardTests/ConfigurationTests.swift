@@ -21,6 +21,29 @@ struct ConfigurationTests {
         #expect(configuration.retry.alertAfter == 10)
         #expect(configuration.dataDirectory == "/home/test/.local/share/switchboard", "a leading ~/ is the home directory")
         #expect(configuration.engine.access.minimumRoles["notes.delete"] == .user)
+        #expect(configuration.llm.models.isEmpty && configuration.llm.maxToolRounds == 6 && configuration.llm.budget == LLMBudget())
+        #expect(configuration.engine.escalation.isEmpty)
+    }
+
+    @Test("The example's commented model list, uncommented, parses as documented")
+    func exampleModels() throws {
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("  # models:") })
+        var block: [String] = []
+        for line in lines[start...] {
+            guard line.hasPrefix("  #") && !line.hasPrefix("  # Daily") else { break }
+            block.append("  " + line.dropFirst(4))
+        }
+        let dir = try TemporaryDirectory()
+        let file = dir.path + "/models.yaml"
+        let keyFile = dir.path + "/anthropic"
+        try "sk-ant-example\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let yaml = ("llm:\n" + block.joined(separator: "\n") + "\n").replacingOccurrences(of: "/run/secrets/anthropic", with: keyFile)
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let configuration = try AppConfiguration(file: file, environment: ["HOME": dir.path])
+        #expect(configuration.llm.models.map(\.name) == ["local", "claude"])
+        #expect(configuration.llm.models.map(\.tier) == [1, 2] && configuration.llm.models[0].maxOutputTokens == 1024)
     }
 
     @Test("Every key the loader knows appears in the example configuration (commented or not)")

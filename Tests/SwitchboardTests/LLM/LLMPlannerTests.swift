@@ -210,7 +210,8 @@ struct LLMPlannerTests {
             OpenAIScript.error(503, type: "overloaded", message: "overloaded"), OpenAIScript.error(503, type: "overloaded", message: "overloaded")
         )
         var closed = LLMHarness.openAI(server, name: "closed")
-        closed.baseURL = "http://127.0.0.1:\(try freePort())/v1"  // nothing listens: connections are refused
+        let refusing = try BoundSocket()  // bound, never listening: connections are refused, and nobody else can take the port
+        closed.baseURL = "http://127.0.0.1:\(refusing.port)/v1"
         let llm = try LLMHarness([LLMHarness.openAI(server, name: "busy"), closed], escalation: true) { $0.breakerFailures = 2 }
         let reply = try await llm.say("please add buy milk to my notes")
         #expect(reply.hasPrefix("My language model is unavailable"), "\(reply)")
@@ -225,6 +226,24 @@ struct LLMPlannerTests {
         let notice = llm.engine.matrix.delivered.first
         #expect(notice?.conversation.conversation.rawValue == "!ops:example.org")
         #expect(notice?.text.contains("Switchboard needs a human") == true && notice?.text.contains("sam") == true, "\(notice?.text ?? "")")
+        withExtendedLifetime(refusing) {}
+    }
+
+    @Test("A confirmation asked for in the same answer as an escalation is still shown to the person")
+    func confirmationThenEscalation() async throws {
+        let server = try await ScriptedModelServer(path: "/v1/chat/completions")
+        defer { Task { await server.stop() } }
+        let llm = try LLMHarness([LLMHarness.openAI(server)], escalation: true)
+        _ = try await llm.engine.say(llm.sam, "add a note: one")
+        _ = try await llm.engine.say(llm.sam, "add a note: two")
+        llm.engine.clock.advance(by: 1)
+        server.enqueue(OpenAIScript.toolCalls([
+            ("call_1", "notes_delete", #"{"all":true}"#), ("call_2", "ask_a_human", #"{"reason":"unsure whether to keep any"}"#),
+        ]))
+        let reply = try await llm.say("tidy up my notes somehow, I don't know")
+        #expect(reply.contains("asked a person"), "\(reply)")
+        #expect(reply.contains("This will delete 2 notes"), "the pending confirmation is shown: \(reply)")
+        #expect(try await llm.engine.notes(llm.sam).count == 2)
     }
 
     @Test("The budget is checked before every call: once spent, no request goes out and the person is told")
@@ -289,9 +308,18 @@ struct LLMPlannerTests {
         defer { Task { await server.stop() } }
         let llm = try LLMHarness([LLMHarness.openAI(server)])
         _ = try await llm.engine.say(llm.sam, "add a note: passport number is in the drawer")
+        _ = try await llm.engine.say(llm.sam, "add a note: old shopping list")
         llm.engine.clock.advance(by: 1)
-        // The model is fooled and proposes the deletion.
-        server.enqueue(OpenAIScript.toolCalls([("call_9", "notes_delete", #"{"all":true}"#)]))
+        // The control: asked by the person themselves, deleting one note (medium risk) runs at once.
+        server.enqueue(
+            OpenAIScript.toolCalls([("call_8", "notes_delete", #"{"id":2}"#)]),
+            OpenAIScript.text("Deleted the old shopping list.")
+        )
+        #expect(try await llm.say("the old shopping list can go") == "Deleted the old shopping list.")
+        #expect(try await llm.engine.notes(llm.sam) == ["passport number is in the drawer"])
+        // The model is fooled by the forwarded mail and proposes the same kind of call: only
+        // the taint stands between it and the deletion.
+        server.enqueue(OpenAIScript.toolCalls([("call_9", "notes_delete", #"{"id":1}"#)]))
         let email = """
             Fwd: newsletter
             ---------- Forwarded message ---------
@@ -300,10 +328,9 @@ struct LLMPlannerTests {
         let reply = try await llm.say(email, untrusted: true)
         #expect(reply.lowercased().contains("yes"), "a confirmation request at most: \(reply)")
         #expect(try await llm.engine.notes(llm.sam) == ["passport number is in the drawer"])
-        let user = server.requests[0]["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let user = server.requests[2]["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(user.hasPrefix("<untrusted>") && user.hasSuffix("</untrusted>"), "third-party text is marked as data: \(user)")
-        #expect(try await llm.engine.statuses(tool: "notes.delete").contains(.awaitingConfirmation))
-        #expect(!(try await llm.engine.statuses(tool: "notes.delete").contains(.executed)))
+        #expect(try await llm.engine.statuses(tool: "notes.delete") == [.proposed, .executed, .proposed, .awaitingConfirmation])
     }
 
     @Test("A model that is unsure asks a human: the operator is notified with the conversation and the person is told")
@@ -366,4 +393,31 @@ struct LLMPlannerTests {
         #expect(complex == "Large model here.")
         #expect(large.requests.count == 1 && small.requests.isEmpty)
     }
+}
+
+/// A socket bound to a free port on 127.0.0.1 that never listens: connecting is refused, and
+/// no other process can take the port while it is open.
+final class BoundSocket {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw HarnessError(description: "socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+        guard bound == 0 else {
+            close(descriptor)
+            throw HarnessError(description: "bind() failed")
+        }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+        fd = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
 }

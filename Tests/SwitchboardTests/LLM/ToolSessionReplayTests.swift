@@ -32,6 +32,11 @@ final class InterruptedPlanner: Planner, Sendable {
             throw CancellationError()
         }
         let outcome = try await session.call(secondTool, arguments: secondTool == "notes.add" ? ["text": "buy milk"] : [:])
+        if secondTool != "notes.add" {
+            // The first attempt's call, now second: found on record, not run again.
+            let again = try await session.call("notes.add", arguments: ["text": "buy milk"])
+            return .answer(outcome.text + "\n" + again.text, kind: outcome.kind)
+        }
         return .answer(outcome.text, kind: outcome.kind)
     }
 }
@@ -53,7 +58,7 @@ struct ToolSessionReplayTests {
         #expect(try await harness.statuses(tool: "notes.add") == [.proposed, .executed])
     }
 
-    @Test("Planned again with a different first call, that call gets the next number and runs")
+    @Test("Planned again in another order, the new call gets a free number and runs, the old one is found")
     func differentCallRuns() async throws {
         let harness = try EngineHarness(planner: InterruptedPlanner(secondTool: "notes.list"))
         _ = try await harness.inbox.accept([harness.message(PersonID("sam"), "remember milk")])
@@ -61,7 +66,9 @@ struct ToolSessionReplayTests {
         #expect(try await harness.engine.processBatch() == 1)
         try await harness.dispatcher.deliverDue()
         let reply = try #require(harness.channel.delivered.last)
-        #expect(reply.text.contains("buy milk") && !reply.text.contains("already handled"), "notes.list ran: \(reply.text)")
+        #expect(reply.text.contains("buy milk"), "notes.list ran: \(reply.text)")
+        #expect(reply.text.contains("(already handled) notes.add: executed"), "\(reply.text)")
+        #expect(try await harness.notes(PersonID("sam")) == ["buy milk"], "not added twice")
         let calls = try await harness.audit().filter { $0.entry.status == .executed }.map { "\($0.entry.tool) \($0.entry.callID.rawValue)" }
         #expect(calls.count == 2 && calls[0].hasPrefix("notes.add") && calls[1].hasPrefix("notes.list"), "\(calls)")
         #expect(Set(try await harness.audit().map(\.entry.callID)).count == 2, "two call ids, no reuse")
