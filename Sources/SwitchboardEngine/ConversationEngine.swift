@@ -278,6 +278,7 @@ public final class ConversationEngine: Service, Sendable {
         }
         if logger.logLevel <= .debug {
             for item in planned {
+                if case .skip = item.action { continue }
                 logger.debug("answered", metadata: [
                     "correlation.id": "\(CorrelationID(inbox: item.inbound.id))", "channel": "\(item.inbound.message.channel)",
                     "action": "\(item.action.kind)",
@@ -295,6 +296,7 @@ public final class ConversationEngine: Service, Sendable {
         let done = clock.now()
         var timers: [ChannelID: Metrics.Timer] = [:]
         for item in planned {
+            if case .skip = item.action { continue }  // not answered: it waits for another round
             let channel = item.inbound.message.channel
             let timer = timers[channel] ?? Metrics.Timer(label: "switchboard_message_processing_seconds", dimensions: [("channel", channel.rawValue)])
             timers[channel] = timer
