@@ -210,7 +210,7 @@ struct LLMPlannerTests {
             OpenAIScript.error(503, type: "overloaded", message: "overloaded"), OpenAIScript.error(503, type: "overloaded", message: "overloaded")
         )
         var closed = LLMHarness.openAI(server, name: "closed")
-        let refusing = try BoundSocket()  // bound, never listening: connections are refused, and nobody else can take the port
+        let refusing = try ListeningSocket(listening: false)  // bound, never listening: connections are refused, and nobody else can take the port
         closed.baseURL = "http://127.0.0.1:\(refusing.port)/v1"
         let llm = try LLMHarness([LLMHarness.openAI(server, name: "busy"), closed], escalation: true) { $0.breakerFailures = 2 }
         let reply = try await llm.say("please add buy milk to my notes")
@@ -393,31 +393,4 @@ struct LLMPlannerTests {
         #expect(complex == "Large model here.")
         #expect(large.requests.count == 1 && small.requests.isEmpty)
     }
-}
-
-/// A socket bound to a free port on 127.0.0.1 that never listens: connecting is refused, and
-/// no other process can take the port while it is open.
-final class BoundSocket {
-    let port: Int
-    private let fd: Int32
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw HarnessError(description: "socket() failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-        guard bound == 0 else {
-            close(descriptor)
-            throw HarnessError(description: "bind() failed")
-        }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-        fd = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(fd) }
 }

@@ -41,12 +41,14 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     return out
 }
 
-/// A TCP socket listening on a port of 127.0.0.1 the kernel handed out; closed when released.
+/// A TCP socket on a port of 127.0.0.1 the kernel handed out, listening unless told not to (a
+/// bound socket that never listens refuses connections, and keeps the port from anyone else);
+/// closed when released.
 final class ListeningSocket {
     let port: Int
     private let fd: Int32
 
-    init() throws {
+    init(listening: Bool = true) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError(description: "socket() failed") }
         var address = sockaddr_in()
@@ -57,7 +59,7 @@ final class ListeningSocket {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0, listen(fd, 1) == 0 else {
+        guard bound == 0, !listening || listen(fd, 1) == 0 else {
             close(fd)
             throw HarnessError(description: "bind() or listen() failed")
         }
