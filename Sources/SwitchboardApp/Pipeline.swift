@@ -56,6 +56,14 @@ struct Pipeline {
         if llm.models.isEmpty {
             planner = intentPlanner
         } else {
+            for tool in tools.map(\.descriptor) {
+                let unknown = SchemaValidator.unsupportedKeywords(in: tool.parameters)
+                if !unknown.isEmpty {
+                    logger.warning("a tool's schema uses keywords the argument check ignores", metadata: [
+                        "tool.name": "\(tool.name)", "keywords": "\(unknown.sorted().joined(separator: ", "))",
+                    ])
+                }
+            }
             let router = ModelRouter(
                 configuration: llm, providers: ModelRouter.providers(for: llm, client: ModelRouter.sharedClient),
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger

@@ -34,9 +34,6 @@ final class GateSession: ToolSession {
 
     func taint() { state.withLock { $0.tainted = true } }
 
-    /// Calls made so far.
-    var callCount: Int { state.withLock { $0.consumed.count } }
-
     func recordedCalls() async throws -> [String] {
         let correlation = CorrelationID(inbox: inbound.id)
         let records = try await store.read { try $0.auditRecords(AuditQuery(correlationID: correlation)) }

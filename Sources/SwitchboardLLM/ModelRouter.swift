@@ -69,9 +69,6 @@ public final class TokenEstimator: Sendable {
             factors[model.name] = max(next, observed * 1.05)
         }
     }
-
-    /// The current factor for a model (for tests and the benchmark).
-    public func factor(_ model: ModelConfiguration) -> Double { factors.withLock { $0[model.name] } ?? 1.1 }
 }
 
 /// Calls models with recovery.
@@ -145,11 +142,6 @@ public final class ModelRouter: Sendable {
         let higher = models.filter { $0.tier > tier }.sorted { $0.tier < $1.tier }
         let lower = models.filter { $0.tier < tier }.sorted { $0.tier > $1.tier }
         return own + higher + lower
-    }
-
-    /// The state of each endpoint's breaker.
-    public var breakerStates: [(endpoint: String, state: CircuitBreaker.State)] {
-        breakers.sorted { $0.key < $1.key }.map { ($0.key, $0.value.state) }
     }
 
     /// Sends the request `build` makes for each model in `chain` until one answers.

@@ -3,8 +3,9 @@
 // The keywords the tools use (JSON Schema 2020-12 validation vocabulary): type, properties,
 // required, additionalProperties, enum, const, minimum, maximum, exclusiveMinimum,
 // exclusiveMaximum, minLength, maxLength, pattern, format (date-time, date, email), items,
-// minItems, maxItems, uniqueItems, allOf, anyOf, oneOf. A schema using any other keyword
-// is refused when tools are registered, not silently ignored at call time.
+// minItems, maxItems, uniqueItems, allOf, anyOf, oneOf. Any other keyword would be ignored at
+// call time, so it is reported instead: a test checks every built-in tool's schema, and the
+// gateway logs a warning at start for any tool whose schema uses one.
 
 import Foundation
 public import SwitchboardModel

@@ -5,7 +5,9 @@
 import Foundation
 import NIOHTTP1
 @testable import SwitchboardLLM
+import SwitchboardEngine
 import SwitchboardModel
+import SwitchboardTools
 import Testing
 
 @Suite("LLM provider formats and recovery")
@@ -228,6 +230,17 @@ struct ProviderFormatTests {
         #expect(SchemaValidator.validate([:], against: schema) == ["text is required"])
         #expect(SchemaValidator.validate("x", against: schema) == ["the arguments must be object, not a string"])
         #expect(SchemaValidator.unsupportedKeywords(in: ["type": "object", "properties": ["a": ["type": "string", "contentEncoding": "base64"]]]) == ["contentEncoding"])
+    }
+
+    @Test("Every built-in tool's schema uses only keywords the argument check enforces")
+    func builtinSchemasSupported() {
+        let tools: [any Tool] = NotesTools.all + TasksTools.all + RemindersTools.all + CalendarTools.all + ContactsTools.all
+            + UtilityTools.all + SendingTools.all + IdentityTools.all
+        let all = tools + PreferencesTools.all(tools: tools.map(\.descriptor))
+        #expect(all.count > 30)
+        for tool in all {
+            #expect(SchemaValidator.unsupportedKeywords(in: tool.descriptor.parameters).isEmpty, "\(tool.descriptor.name)")
+        }
     }
 
     @Test("Tool names: dotted names map to provider-safe ones and back, without collisions")
