@@ -119,6 +119,12 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // libolm: Olm and Megolm for Matrix end-to-end encryption.
+        .systemLibrary(
+            name: "COlm",
+            pkgConfig: "olm",
+            providers: [.apt(["libolm-dev"])]
+        ),
         // The email channel: MIME, IMAP in and SMTP out over libcurl, threads, sender checks.
         .target(
             name: "SwitchboardEmail",
@@ -197,6 +203,8 @@ let package = Package(
         .target(
             name: "SwitchboardMatrix",
             dependencies: [
+                "COlm",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "SwitchboardTracing",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "SwitchboardModel",

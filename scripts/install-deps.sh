@@ -3,7 +3,7 @@
 # Debian 12 with Swift 6.3 on PATH; run as root or with sudo available.
 set -euo pipefail
 
-packages=(libsqlite3-dev libcurl4-openssl-dev libssl-dev)
+packages=(libsqlite3-dev libcurl4-openssl-dev libssl-dev libolm-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

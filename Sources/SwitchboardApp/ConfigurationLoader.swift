@@ -43,6 +43,7 @@ public enum ConfigSchema {
         "terminal.conversation",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
+        "matrix.encryption", "matrix.crypto_key", "matrix.undecryptable_wait_s", "matrix.unverified_device_confirmations",
         "email.imap_url", "email.imap_starttls", "email.smtp_url", "email.smtp_starttls", "email.username", "email.password", "email.address",
         "email.display_name", "email.allowed_senders", "email.poll_interval", "email.idle", "email.mailbox",
         "email.processed_mailbox", "email.quarantine_mailbox", "email.trusted_authserv_id", "email.max_per_sender_per_hour",
@@ -57,7 +58,9 @@ public enum ConfigSchema {
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or
     /// `SWITCHBOARD_KEY_FILE` in the environment.
-    public static let secretKeys: Set<String> = ["database.url", "matrix.password", "matrix.access_token", "email.password", "http.callback_secret"]
+    public static let secretKeys: Set<String> = [
+        "database.url", "matrix.password", "matrix.access_token", "matrix.crypto_key", "email.password", "http.callback_secret",
+    ]
 
     /// Whether a key's value is a secret: one of `secretKeys`, or a model's `api_key`.
     public static func isSecret(_ key: String) -> Bool {

@@ -529,6 +529,13 @@ public final class ConversationEngine: Service, Sendable {
                 status: nil
             )
         }
+        // The channel's policy: here, a device its owner has not verified cannot confirm.
+        guard message.trust.mayConfirm || mine.isEmpty else {
+            return ToolGate.Result(
+                "I can't accept a confirmation from a device you haven't verified, not in this room. Verify this device from one of your other sessions, or answer from a verified one. Nothing was done.",
+                status: nil
+            )
+        }
         switch reply.select(from: mine, number: \.number) {
         case .one(let confirmation):
             return reply.confirms

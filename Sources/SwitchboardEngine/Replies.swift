@@ -13,7 +13,11 @@ enum Replies {
         case .media(let what):
             "I can only read text for now, so I couldn't read \(what). Please write your request as a message."
         case .encrypted:
-            "This conversation is end-to-end encrypted, and I can't read encrypted messages yet. Talk to me in an unencrypted room, or ask the operator about encryption support."
+            "This conversation is end-to-end encrypted, and encryption is turned off for me here. Talk to me in an unencrypted room, or ask the operator to set up encryption."
+        case .undecryptable:
+            "I couldn't decrypt your message: the key to read it never reached me. Please send it again. If this keeps happening, make sure your app shares keys with unverified sessions (or verify mine)."
+        case .unencryptedRoom:
+            "This room isn't end-to-end encrypted, and I only talk in encrypted rooms. Turn on encryption in the room's settings, or start an encrypted direct chat with me."
         }
     }
 

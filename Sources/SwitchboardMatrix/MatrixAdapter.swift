@@ -63,6 +63,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         /// The newest answered request per room whose read receipt is still to be sent.
         var receipts: [String: String] = [:]
         var status = ChannelStatus(.starting)
+        /// End-to-end encryption, once the device is known (nil when encryption is off).
+        var crypto: MatrixCrypto?
+        /// Whether the "encryption is off for want of a key" warning was logged.
+        var warnedNoCryptoKey = false
     }
 
     struct RoomState: Codable, Sendable {
@@ -72,10 +76,26 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var encryptionNoticeSent: Bool = false
         /// Joined members, bot included; not persisted.
         var members: Int?
+        /// How the room encrypts, from its `m.room.encryption` state; nil for a clear-text room.
+        var encryption: RoomEncryption?
+        /// Whether `encryption` is known (rooms joined before it was kept are asked once).
+        var encryptionKnown: Bool = false
 
         enum CodingKeys: String, CodingKey {
             case joinedAt = "joined_at"
             case encryptionNoticeSent = "encryption_notice_sent"
+            case encryption
+            case encryptionKnown = "encryption_known"
+        }
+
+        init() {}
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            joinedAt = try container.decodeIfPresent(Int64.self, forKey: .joinedAt)
+            encryptionNoticeSent = try container.decodeIfPresent(Bool.self, forKey: .encryptionNoticeSent) ?? false
+            encryption = try container.decodeIfPresent(RoomEncryption.self, forKey: .encryption)
+            encryptionKnown = try container.decodeIfPresent(Bool.self, forKey: .encryptionKnown) ?? false
         }
     }
 
@@ -206,6 +226,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         while !Task.isCancelled {
             do {
                 try await ensureSession()
+                try await ensureCrypto()
                 try await syncOnce()
                 if failures > 0 {
                     logger.notice("homeserver reachable again", metadata: ["failures": "\(failures)"])
@@ -348,6 +369,34 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         state.withLock { $0.displayName = name }
     }
 
+    // MARK: Encryption
+
+    /// Opens the device's encryption account once the device is known, and publishes its keys.
+    private func ensureCrypto() async throws {
+        guard configuration.encryption != .off else { return }
+        guard let secret = configuration.cryptoKey else {
+            let warn = state.withLock { state -> Bool in
+                defer { state.warnedNoCryptoKey = true }
+                return !state.warnedNoCryptoKey
+            }
+            if warn {
+                logger.warning("matrix.crypto_key is not set: encrypted rooms get a notice that the bot cannot read them. Set it (openssl rand -base64 32) to turn end-to-end encryption on.")
+            }
+            return
+        }
+        guard state.withLock({ $0.crypto == nil }) else { return }
+        guard let deviceID = state.withLock({ $0.deviceID }) else {
+            throw MatrixError(status: nil, errcode: nil, message: "the homeserver did not say which device this is; end-to-end encryption needs it", retryAfter: nil)
+        }
+        let crypto = try await MatrixCrypto.open(
+            userID: configuration.userID, deviceID: deviceID, client: client, store: store, keys: CryptoKeys(secret: secret), logger: logger
+        )
+        try await crypto.maintainKeys(oneTimeKeyCount: nil, unusedFallbackTypes: nil)
+        state.withLock { $0.crypto = crypto }
+    }
+
+    private var crypto: MatrixCrypto? { state.withLock { $0.crypto } }
+
     /// Signs the stored session out and forgets it.
     ///
     /// - Returns: whether there was a session to sign out.
@@ -426,6 +475,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var event: MatrixEvent
         var room: String
         var meaning: EventMeaning
+        /// For a decrypted event: whether the sending device is verified by its owner.
+        var deviceVerified: Bool? = nil
     }
 
     private func process(_ response: JSONValue, since: String?, initial: Bool) async throws {
@@ -450,6 +501,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             }
         }
         await joinPending()
+
+        // To-device messages first: they carry the room keys this sync's events need, and they
+        // are committed with the token below.
+        let crypto = self.crypto
+        if let crypto {
+            let changedUsers = (response["device_lists"]?["changed"]?.arrayValue ?? []).compactMap(\.stringValue)
+            if !changedUsers.isEmpty { await crypto.devicesChanged(changedUsers) }
+            await crypto.receiveToDevice(response["to_device"]?["events"]?.arrayValue ?? [])
+        }
 
         var candidates: [Candidate] = []
         var roomUpdates: [String: RoomState] = [:]
@@ -479,6 +539,19 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     return nil
                 }
                 return event
+            }
+            if let encryption = (stateEvents + timeline).last(where: { $0.type == "m.room.encryption" && $0.stateKey == "" }) {
+                let settings = RoomEncryption(content: encryption.content)
+                // Encryption cannot be turned off once on: a later event without an algorithm
+                // does not count.
+                if let settings, settings != roomState.encryption {
+                    roomState.encryption = settings
+                    changed = true
+                }
+            }
+            if !roomState.encryptionKnown {
+                roomState.encryptionKnown = true
+                changed = true
             }
             if (stateEvents + timeline).contains(where: { $0.type == "m.room.member" }) {
                 roomState.members = nil
@@ -525,7 +598,33 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     logger.debug("skipping history from before the bot joined", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
                     continue
                 }
-                let meaning = MatrixEvents.meaning(of: event, me: identity)
+                var meaning = MatrixEvents.meaning(of: event, me: identity)
+                var readable = event
+                var deviceVerified: Bool?
+                if case .encrypted = meaning, let crypto {
+                    switch await crypto.decrypt(event, in: roomID) {
+                    case .decrypted(let plain, let verified):
+                        readable = plain
+                        deviceVerified = verified
+                        meaning = MatrixEvents.meaning(of: plain, me: identity)
+                    case .missingKey(let sessionID, let senderKey):
+                        logger.notice("an encrypted message's room key has not arrived; waiting for it", metadata: [
+                            "room.id": "\(roomID)", "event.id": "\(event.id)", "session.id": "\(sessionID)",
+                        ])
+                        await crypto.deferEvent(event, in: roomID, sessionID: sessionID, senderKey: senderKey)
+                        continue
+                    case .failed(let reason, let tellSender):
+                        logger.warning("could not decrypt a message", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "reason": "\(reason)"])
+                        guard tellSender else { continue }
+                        meaning = .undecryptable
+                    }
+                } else if case .text = meaning, configuration.encryption == .required, configuration.cryptoKey != nil, roomState.encryption == nil {
+                    // Clear text where encryption is required: one notice per room, nothing read.
+                    if roomState.encryptionNoticeSent { continue }
+                    roomState.encryptionNoticeSent = true
+                    changed = true
+                    meaning = .refusedClearText
+                }
                 if case .ignore(let reason) = meaning {
                     logger.debug("not for the bot", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "reason": "\(reason)"])
                     continue
@@ -535,14 +634,35 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     roomState.encryptionNoticeSent = true
                     changed = true
                 }
-                candidates.append(Candidate(event: event, room: roomID, meaning: meaning))
+                candidates.append(Candidate(event: readable, room: roomID, meaning: meaning, deviceVerified: deviceVerified))
             }
             if changed { roomUpdates[roomID] = roomState }
             state.withLock { $0.rooms[roomID] = roomState }
         }
 
+        if let crypto, !initial {
+            // Events that waited for their room key: those whose key came, in order, and those
+            // that waited too long (their senders hear that the bot could not read them).
+            let (late, expired) = await crypto.retryPending(giveUpAfter: configuration.undecryptableWait)
+            var earlier: [Candidate] = []
+            for item in late {
+                logger.info("decrypted a message whose room key came late", metadata: ["room.id": "\(item.roomID)", "event.id": "\(item.event.id)"])
+                let meaning = MatrixEvents.meaning(of: item.event, me: identity)
+                if case .ignore = meaning { continue }
+                earlier.append(Candidate(event: item.event, room: item.roomID, meaning: meaning, deviceVerified: item.verified))
+            }
+            for item in expired {
+                logger.warning("gave up waiting for an encrypted message's room key; telling the sender", metadata: ["room.id": "\(item.roomID)", "event.id": "\(item.event.id)"])
+                earlier.append(Candidate(event: item.event, room: item.roomID, meaning: .undecryptable))
+            }
+            candidates = earlier.sorted { $0.event.timestamp < $1.event.timestamp } + candidates
+        }
+
         let messages = try await inboundMessages(candidates)
         var cursors = [InboxWriter.CursorUpdate(name: Keys.nextBatch, value: nextBatch)]
+        if let crypto {
+            for (name, value) in try await crypto.takeChanges() { cursors.append(InboxWriter.CursorUpdate(name: name, value: value)) }
+        }
         for (roomID, roomState) in roomUpdates.sorted(by: { $0.key < $1.key }) {
             let encoded = String(decoding: try JSONEncoder().encode(roomState), as: UTF8.self)
             cursors.append(InboxWriter.CursorUpdate(name: Keys.room(roomID), value: encoded))
@@ -556,7 +676,19 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             // Nothing was committed: forget what this sync taught about rooms, so the retry
             // (from the same token) starts from what the store says.
             state.withLock { $0.rooms.removeAll() }
+            await crypto?.discardUncommitted()
             throw error
+        }
+        if let crypto {
+            // Keep one-time keys stocked, so new devices can start sessions with the bot.
+            do {
+                try await crypto.maintainKeys(
+                    oneTimeKeyCount: response["device_one_time_keys_count"]?["signed_curve25519"]?.intValue.map(Int.init) ?? 0,
+                    unusedFallbackTypes: response["device_unused_fallback_key_types"]?.arrayValue?.compactMap(\.stringValue)
+                )
+            } catch {
+                logger.warning("could not upload encryption keys; will retry after the next sync", metadata: ["error": "\(error)"])
+            }
         }
         if newest > 0 {
             syncLag.record(max(0, Date().timeIntervalSince1970 - Double(newest) / 1000))
@@ -610,6 +742,14 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             let key = ConversationKey(channel: channel, conversation: ConversationID(roomID))
             let event = candidate.event
             let received = Date(timeIntervalSince1970: Double(event.timestamp) / 1000)
+            var trust = TrustFacts(senderAuthenticated: true, deviceVerified: candidate.deviceVerified)
+            if candidate.deviceVerified == false {
+                switch configuration.unverifiedDeviceConfirmations {
+                case .always: break
+                case .never: trust.mayConfirm = false
+                case .direct: trust.mayConfirm = try await isDirect(roomID)
+                }
+            }
             func message(_ text: String, addressed: Bool, replyTo: String? = nil, thread: String? = nil) -> InboundMessage {
                 // The trace of a Matrix message starts here, with a span for its arrival.
                 withTracedSpan("matrix.receive", ofKind: .consumer) { span in
@@ -617,7 +757,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     span?.attributes["matrix.event_id"] = event.id
                     return InboundMessage(
                         externalID: event.id, conversation: key, sender: Sender(id: PersonID(event.sender)), text: text,
-                        replyTo: replyTo, thread: thread, trust: TrustFacts(senderAuthenticated: true), receivedAt: received,
+                        replyTo: replyTo, thread: thread, trust: trust, receivedAt: received,
                         addressed: addressed, traceContext: TraceCarrier.capture()
                     )
                 }
@@ -655,6 +795,14 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             case .encrypted:
                 var inbound = message("", addressed: true)
                 inbound.unreadable = .encrypted
+                messages.append(inbound)
+            case .undecryptable:
+                var inbound = message("", addressed: true)
+                inbound.unreadable = .undecryptable
+                messages.append(inbound)
+            case .refusedClearText:
+                var inbound = message("", addressed: true)
+                inbound.unreadable = .unencryptedRoom
                 messages.append(inbound)
             case .ignore:
                 continue
@@ -783,13 +931,27 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         // The same outbox message always has the same transaction id: a retried send is the
         // same event.
         let txnID = prefix + "-" + message.deliveryKey
-        let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/send/m.room.message/\(MatrixClient.segment(txnID))"
         do {
-            let response = try await client.request(.PUT, path, body: content)
+            var type = "m.room.message"
+            var body = content
+            if let encryption = try await encryptionSettings(roomID), configuration.encryptionEnabled {
+                // Never clear text into an encrypted room: without the device's keys, wait.
+                guard let crypto else {
+                    throw ChannelError(.unavailable, "end-to-end encryption is not ready (or another instance holds the device)", isTransient: true)
+                }
+                let members = try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/joined_members")
+                let users = (members["joined"]?.objectValue?.keys).map(Array.init) ?? []
+                body = try await crypto.encrypt(type: type, content: content, roomID: roomID, members: users.sorted(), settings: encryption)
+                type = "m.room.encrypted"
+            }
+            let path = "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/send/\(type)/\(MatrixClient.segment(txnID))"
+            let response = try await client.request(.PUT, path, body: body)
             repliesSent.increment()
             answered(message.inReplyTo, in: roomID)
             return DeliveryReceipt(externalID: response["event_id"]?.stringValue)
-        } catch {
+        } catch let error as ChannelError {
+            throw error
+        } catch let error as MatrixError {
             if error.isUnauthorized, sharing != nil, state.withLock({ $0.status.state == .standingBy }) {
                 // The syncing instance logged in again: take its new session next time.
                 client.setAccessToken(nil)
@@ -797,7 +959,33 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             let channelError = Self.channelError(error)
             if channelError.isTransient { sendRetries.increment() } else { sendFailures.increment() }
             throw channelError
+        } catch {
+            // Encryption failed (a damaged record, a libolm error): nothing was sent.
+            sendRetries.increment()
+            logger.error("could not encrypt a reply", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+            throw ChannelError(.unavailable, "could not encrypt the message: \(error)", isTransient: true)
         }
+    }
+
+    /// The room's encryption, asking the homeserver once for rooms joined before it was kept.
+    private func encryptionSettings(_ roomID: String) async throws -> RoomEncryption? {
+        var room = try await roomState(roomID)
+        if room.encryptionKnown { return room.encryption }
+        let result: Result<JSONValue, MatrixError>
+        do {
+            result = .success(try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/state/m.room.encryption/"))
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let content): room.encryption = RoomEncryption(content: content)
+        case .failure(let error) where error.status == 404: room.encryption = nil
+        case .failure(let error): throw error
+        }
+        room.encryptionKnown = true
+        let known = room
+        state.withLock { $0.rooms[roomID] = known }
+        return known.encryption
     }
 
     static func channelError(_ error: MatrixError) -> ChannelError {

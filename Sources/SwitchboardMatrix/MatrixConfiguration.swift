@@ -15,7 +15,27 @@ public import SwitchboardModel
 /// - `matrix.device_name` (default `Switchboard`): shown in the account's session list.
 /// - `matrix.command_prefix` (default `!sb`): addresses the bot in a group room.
 /// - `matrix.sync_timeout_ms` (1000–120000, default 30000): how long one `/sync` long-poll waits.
+/// - `matrix.encryption`: `optional` (default: encrypted and clear-text rooms both work),
+///   `required` (clear-text rooms are refused) or `off` (encrypted rooms get one notice that
+///   the bot cannot read them).
+/// - `matrix.crypto_key` (secret, or `matrix.crypto_key_file`): seals the encryption keys in
+///   the database; at least 32 characters (`openssl rand -base64 32`). Without it, encryption
+///   is off (and `required` is a configuration error).
+/// - `matrix.undecryptable_wait_s` (5–86400, default 60): how long a message whose room key
+///   has not arrived waits before its sender is told it could not be read.
+/// - `matrix.unverified_device_confirmations`: whether a "yes" from a device its owner has not
+///   verified confirms a risky action: `direct` (default: in direct chats only), `always`, `never`.
 public struct MatrixConfiguration: Sendable {
+    /// What to do about end-to-end encryption.
+    public enum EncryptionPolicy: String, Sendable, CaseIterable {
+        case required, optional, off
+    }
+
+    /// Where a confirmation from an unverified device counts.
+    public enum UnverifiedConfirmations: String, Sendable, CaseIterable {
+        case direct, always, never
+    }
+
     /// How the bot proves who it is.
     public enum Credential: Sendable {
         case password(Secret)
@@ -36,6 +56,17 @@ public struct MatrixConfiguration: Sendable {
     public var commandPrefix: String = "!sb"
     /// The `/sync` long-poll timeout.
     public var syncTimeout: Duration = .seconds(30)
+    /// The encryption policy.
+    public var encryption: EncryptionPolicy = .optional
+    /// Seals the encryption state at rest; nil turns encryption off.
+    public var cryptoKey: Secret?
+    /// How long an undecryptable message waits for its key.
+    public var undecryptableWait: Duration = .seconds(60)
+    /// Where unverified devices may confirm.
+    public var unverifiedDeviceConfirmations: UnverifiedConfirmations = .direct
+
+    /// Whether the bot reads and writes encrypted rooms.
+    public var encryptionEnabled: Bool { encryption != .off && cryptoKey != nil }
 
     /// Creates a configuration.
     public init(homeserver: String, userID: String, credential: Credential, allowedUsers: UserPatterns) {
@@ -94,6 +125,27 @@ public struct MatrixConfiguration: Sendable {
         configuration.deviceName = config.string("matrix.device_name", default: configuration.deviceName)
         configuration.commandPrefix = config.string("matrix.command_prefix", default: configuration.commandPrefix)
         configuration.syncTimeout = .milliseconds(config.int("matrix.sync_timeout_ms", default: 30000, range: 1000...120_000))
+        let policy = config.string("matrix.encryption", default: "optional").trimmingWhitespace().lowercased()
+        if let value = EncryptionPolicy(rawValue: policy) {
+            configuration.encryption = value
+        } else {
+            config.report("matrix.encryption", "must be required, optional or off, got \"\(policy)\"")
+        }
+        if let key = config.secret("matrix.crypto_key") {
+            if key.revealed.count < CryptoKeys.minimumSecretLength {
+                config.report("matrix.crypto_key", "must be at least \(CryptoKeys.minimumSecretLength) characters (make one with: openssl rand -base64 32)")
+            }
+            configuration.cryptoKey = key
+        } else if configuration.encryption == .required {
+            config.report("matrix.crypto_key", "is required with matrix.encryption: required (make one with: openssl rand -base64 32)")
+        }
+        configuration.undecryptableWait = .seconds(config.int("matrix.undecryptable_wait_s", default: 60, range: 5...86400))
+        let confirmations = config.string("matrix.unverified_device_confirmations", default: "direct").trimmingWhitespace().lowercased()
+        if let value = UnverifiedConfirmations(rawValue: confirmations) {
+            configuration.unverifiedDeviceConfirmations = value
+        } else {
+            config.report("matrix.unverified_device_confirmations", "must be direct, always or never, got \"\(confirmations)\"")
+        }
         return configuration
     }
 

@@ -66,6 +66,11 @@ enum EventMeaning: Equatable, Sendable {
     case redaction(target: String)
     /// An end-to-end encrypted message.
     case encrypted
+    /// An encrypted message that cannot be decrypted, ever: the sender should hear about it.
+    case undecryptable
+    /// Clear text where encryption is required: the sender hears that the bot only reads
+    /// encrypted rooms.
+    case refusedClearText
     /// Nothing to do, and why (for a debug log line).
     case ignore(String)
 }

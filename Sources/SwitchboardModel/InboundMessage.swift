@@ -11,11 +11,32 @@ public struct TrustFacts: Hashable, Sendable, Codable {
     /// The text carries content from a third party (a forwarded email body, a fetched page).
     /// Plans made from it are tainted: every non-read-only call then needs confirmation.
     public var containsUntrustedContent: Bool
+    /// For an end-to-end encrypted message: whether the sending device is verified by its
+    /// owner (Matrix cross-signing). Nil where the channel has no devices.
+    public var deviceVerified: Bool?
+    /// Whether this message may confirm or decline a waiting action. The channel decides from
+    /// its policy (a "yes" from an unverified device may not count in a group room); the
+    /// message can still make requests.
+    public var mayConfirm: Bool
 
     /// Creates trust facts.
-    public init(senderAuthenticated: Bool, containsUntrustedContent: Bool = false) {
+    public init(senderAuthenticated: Bool, containsUntrustedContent: Bool = false, deviceVerified: Bool? = nil, mayConfirm: Bool = true) {
         self.senderAuthenticated = senderAuthenticated
         self.containsUntrustedContent = containsUntrustedContent
+        self.deviceVerified = deviceVerified
+        self.mayConfirm = mayConfirm
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case senderAuthenticated, containsUntrustedContent, deviceVerified, mayConfirm
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        senderAuthenticated = try container.decode(Bool.self, forKey: .senderAuthenticated)
+        containsUntrustedContent = try container.decode(Bool.self, forKey: .containsUntrustedContent)
+        deviceVerified = try container.decodeIfPresent(Bool.self, forKey: .deviceVerified)
+        mayConfirm = try container.decodeIfPresent(Bool.self, forKey: .mayConfirm) ?? true
     }
 }
 
@@ -46,14 +67,21 @@ public enum ConfirmationGesture: String, Hashable, Sendable, Codable {
 public enum UnreadableContent: Hashable, Sendable, Codable {
     /// An image, file, audio or other media, described for the person ("an image").
     case media(String)
-    /// An end-to-end encrypted message the channel cannot decrypt.
+    /// An end-to-end encrypted message, where the channel does not do encryption.
     case encrypted
+    /// An encrypted message the channel could not decrypt: its key never arrived, or it was
+    /// damaged.
+    case undecryptable
+    /// A clear-text message where the operator requires encryption.
+    case unencryptedRoom
 
     /// A stable text form, for storage.
     public var storageValue: String {
         switch self {
         case .media(let what): "media:\(what)"
         case .encrypted: "encrypted"
+        case .undecryptable: "undecryptable"
+        case .unencryptedRoom: "unencrypted-room"
         }
     }
 
@@ -62,6 +90,10 @@ public enum UnreadableContent: Hashable, Sendable, Codable {
         guard let value = storageValue else { return nil }
         if value == "encrypted" {
             self = .encrypted
+        } else if value == "undecryptable" {
+            self = .undecryptable
+        } else if value == "unencrypted-room" {
+            self = .unencryptedRoom
         } else {
             self = .media(value.hasPrefix("media:") ? String(value.dropFirst(6)) : value)
         }

@@ -14,6 +14,7 @@ enum PostgresMigrations {
         ("004_tool_records", v4),
         ("005_leases", v5),
         ("006_audit_lookups", v6),
+        ("007_device_trust", v7),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -291,5 +292,10 @@ enum PostgresMigrations {
     static let v6 = """
         CREATE INDEX audit_correlation ON audit (correlation_id) WHERE correlation_id IS NOT NULL;
         CREATE INDEX audit_conversation ON audit (channel, conversation, at);
+        """
+
+    static let v7 = """
+        ALTER TABLE inbox ADD COLUMN device_verified BOOLEAN;
+        ALTER TABLE inbox ADD COLUMN may_confirm BOOLEAN NOT NULL DEFAULT TRUE;
         """
 }

@@ -118,6 +118,7 @@ struct Row {
     func int(_ column: String) throws -> Int64 { try decode(Int64.self, column) }
     func optionalInt(_ column: String) throws -> Int64? { try decode(Int64?.self, column) }
     func bool(_ column: String) throws -> Bool { try decode(Bool.self, column) }
+    func optionalBool(_ column: String) throws -> Bool? { try decode(Bool?.self, column) }
     func double(_ column: String) throws -> Double { try decode(Double.self, column) }
     func date(_ column: String) throws -> Date { AuditChain.date(microseconds: try int(column)) }
     /// The conversation named by the row's `channel` and `conversation` columns.

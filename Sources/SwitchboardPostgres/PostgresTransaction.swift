@@ -30,8 +30,8 @@ final class PostgresTransaction: StoreTransaction {
         let inserted = try session.run("""
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
                                text, reply_to, thread, authenticated, untrusted, received_at,
-                               addressed, gesture, unreadable, trace_context)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
             ON CONFLICT (channel, external_id) DO NOTHING
             RETURNING id
             """, [
@@ -40,7 +40,7 @@ final class PostgresTransaction: StoreTransaction {
                 .text(message.text), .text(message.replyTo), .text(message.thread), .bool(message.trust.senderAuthenticated),
                 .bool(message.trust.containsUntrustedContent), Self.micros(message.receivedAt),
                 .bool(message.addressed), .text(message.gesture?.rawValue), .text(message.unreadable?.storageValue),
-                .text(message.traceContext),
+                .text(message.traceContext), .bool(message.trust.deviceVerified), .bool(message.trust.mayConfirm),
             ])
         if let row = inserted.first {
             return .inserted(InboxID(try row.int("id")))
@@ -90,7 +90,10 @@ final class PostgresTransaction: StoreTransaction {
                 text: try row.string("text"),
                 replyTo: try row.optionalString("reply_to"),
                 thread: try row.optionalString("thread"),
-                trust: TrustFacts(senderAuthenticated: try row.bool("authenticated"), containsUntrustedContent: try row.bool("untrusted")),
+                trust: TrustFacts(
+                    senderAuthenticated: try row.bool("authenticated"), containsUntrustedContent: try row.bool("untrusted"),
+                    deviceVerified: try row.optionalBool("device_verified"), mayConfirm: try row.bool("may_confirm")
+                ),
                 receivedAt: try row.date("received_at"),
                 addressed: try row.bool("addressed"),
                 gesture: try row.optionalString("gesture").flatMap(ConfirmationGesture.init(rawValue:)),

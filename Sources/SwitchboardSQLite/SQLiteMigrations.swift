@@ -24,6 +24,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("006_audit_lookups") { db in
             try db.execute(sql: v6)
         }
+        migrator.registerMigration("007_device_trust") { db in
+            try db.execute(sql: v7)
+        }
         return migrator
     }()
 
@@ -279,5 +282,12 @@ enum SQLiteMigrations {
     static let v6 = """
         CREATE INDEX audit_correlation ON audit (correlation_id) WHERE correlation_id IS NOT NULL;
         CREATE INDEX audit_conversation ON audit (channel, conversation, at);
+        """
+
+    /// Matrix end-to-end encryption: whether the sending device is verified, and whether the
+    /// message may confirm.
+    static let v7 = """
+        ALTER TABLE inbox ADD COLUMN device_verified INTEGER;
+        ALTER TABLE inbox ADD COLUMN may_confirm INTEGER NOT NULL DEFAULT 1;
         """
 }

@@ -33,8 +33,8 @@ final class SQLiteTransaction: StoreTransaction {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
                                text, reply_to, thread, authenticated, untrusted, received_at,
-                               addressed, gesture, unreadable, trace_context)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (channel, external_id) DO NOTHING
             """)
         try insert.execute(arguments: [
@@ -43,6 +43,7 @@ final class SQLiteTransaction: StoreTransaction {
             message.text, message.replyTo, message.thread, message.trust.senderAuthenticated,
             message.trust.containsUntrustedContent, AuditChain.microseconds(message.receivedAt),
             message.addressed, message.gesture?.rawValue, message.unreadable?.storageValue, message.traceContext,
+            message.trust.deviceVerified, message.trust.mayConfirm,
         ])
         if db.changesCount == 1 {
             return .inserted(InboxID(db.lastInsertedRowID))
@@ -94,7 +95,10 @@ final class SQLiteTransaction: StoreTransaction {
                 text: row["text"],
                 replyTo: row["reply_to"],
                 thread: row["thread"],
-                trust: TrustFacts(senderAuthenticated: row["authenticated"], containsUntrustedContent: row["untrusted"]),
+                trust: TrustFacts(
+                    senderAuthenticated: row["authenticated"], containsUntrustedContent: row["untrusted"],
+                    deviceVerified: row["device_verified"], mayConfirm: row["may_confirm"]
+                ),
                 receivedAt: AuditChain.date(microseconds: row["received_at"]),
                 addressed: row["addressed"],
                 gesture: (row["gesture"] as String?).flatMap(ConfirmationGesture.init(rawValue:)),

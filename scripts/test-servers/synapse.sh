@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs throwaway Synapse (Matrix) homeservers for the integration tests, on 127.0.0.1 only.
 #
-#   synapse.sh install                    venv with a pinned matrix-synapse (fast when present)
+#   synapse.sh install                    venv with a pinned matrix-synapse, and matrix-nio with its
+#                                         e2e extra for the encrypting test client (fast when present)
 #   synapse.sh init DIR PORT              fresh server in DIR: homeserver.yaml, keys, shared_secret
 #   synapse.sh start DIR                  run it in the background; returns once it answers
 #   synapse.sh stop DIR                   SIGTERM, then SIGKILL after 10 s; fine if not running
@@ -15,6 +16,9 @@
 set -euo pipefail
 
 SYNAPSE_VERSION="1.163.2"
+# The scripted person with an end-to-end encrypting client (scripts/test-servers/encrypting_person.py).
+NIO_VERSION="0.26.0"
+INSTALLED="synapse-$SYNAPSE_VERSION nio-$NIO_VERSION"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${SWITCHBOARD_TEST_VENV:-$REPO/.build-venv}"
 PY="$VENV/bin/python"
@@ -25,7 +29,7 @@ die() { echo "synapse.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
 require_venv() {
-    [[ -x $PY && $(cat "$MARKER" 2>/dev/null) == "$SYNAPSE_VERSION" ]] \
+    [[ -x $PY && $(cat "$MARKER" 2>/dev/null) == "$INSTALLED" ]] \
         || die "Synapse $SYNAPSE_VERSION is not installed in $VENV; run: $0 install"
 }
 
@@ -48,8 +52,8 @@ cmd_install() {
     # Serialise concurrent installs into the same venv.
     exec 9>"$VENV.lock"
     flock 9
-    if [[ -x $PY && $(cat "$MARKER" 2>/dev/null) == "$SYNAPSE_VERSION" ]]; then
-        echo "Synapse $SYNAPSE_VERSION already installed in $VENV"
+    if [[ -x $PY && $(cat "$MARKER" 2>/dev/null) == "$INSTALLED" ]]; then
+        echo "Synapse $SYNAPSE_VERSION and matrix-nio $NIO_VERSION already installed in $VENV"
         return
     fi
     command -v python3 >/dev/null || die "python3 is not on PATH"
@@ -73,8 +77,10 @@ cmd_install() {
     rm -f "$MARKER"
     echo "Installing matrix-synapse==$SYNAPSE_VERSION into $VENV" >&2
     "$PY" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
-    echo "$SYNAPSE_VERSION" >"$MARKER"
-    echo "Synapse $SYNAPSE_VERSION installed in $VENV"
+    echo "Installing matrix-nio[e2e]==$NIO_VERSION into $VENV" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check "matrix-nio[e2e]==$NIO_VERSION"
+    echo "$INSTALLED" >"$MARKER"
+    echo "Synapse $SYNAPSE_VERSION and matrix-nio $NIO_VERSION installed in $VENV"
 }
 
 cmd_init() {

@@ -1,0 +1,166 @@
+// Where the Matrix end-to-end encryption state lives: records in the store's cursor table,
+// each sealed with a key derived from `matrix.crypto_key`.
+//
+// Two layers protect the secrets: libolm encrypts every pickle with its own pickle key, and the
+// whole record (pickle, session metadata, the cross-signing seeds) is sealed with
+// ChaCha20-Poly1305 under a second derived key, so nothing readable sits in the database file.
+// A record sealed with another key fails to open with a clear error instead of being misread.
+
+import Crypto
+import Foundation
+import SwitchboardModel
+
+/// The keys derived from the configured `matrix.crypto_key`.
+struct CryptoKeys: Sendable {
+    fileprivate let sealing: SymmetricKey
+    /// libolm's pickle key.
+    let pickle: [UInt8]
+
+    /// The shortest `matrix.crypto_key` accepted: a random 32-byte key in base64 is 44.
+    static let minimumSecretLength = 32
+
+    init(secret: Secret) {
+        let material = SymmetricKey(data: Data(secret.revealed.utf8))
+        let salt = Data("switchboard matrix crypto".utf8)
+        sealing = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: salt, info: Data("record sealing v1".utf8), outputByteCount: 32)
+        let pickleKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: salt, info: Data("olm pickle v1".utf8), outputByteCount: 32)
+        pickle = pickleKey.withUnsafeBytes { Array($0) }
+    }
+
+    var pickleKey: PickleKey { PickleKey(pickle) }
+
+    /// `v1:` and the base64 of nonce, ciphertext and tag.
+    func seal(_ plaintext: String, name: String) throws -> String {
+        // The record's name is authenticated too: a sealed record moved to another name fails.
+        let box = try ChaChaPoly.seal(Data(plaintext.utf8), using: sealing, authenticating: Data(name.utf8))
+        return "v1:" + box.combined.base64EncodedString()
+    }
+
+    func open(_ sealed: String, name: String) throws -> String {
+        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))) else {
+            throw CryptoStoreError(description: "the record \(name) is not a sealed crypto record")
+        }
+        do {
+            let box = try ChaChaPoly.SealedBox(combined: data)
+            let plaintext = try ChaChaPoly.open(box, using: sealing, authenticating: Data(name.utf8))
+            return String(decoding: plaintext, as: UTF8.self)
+        } catch {
+            throw CryptoStoreError(
+                description: "the record \(name) does not open with matrix.crypto_key: the key changed, or the record is damaged"
+            )
+        }
+    }
+}
+
+struct CryptoStoreError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Names of the crypto records in the cursor table.
+enum CryptoRecord {
+    static let prefix = "matrix.crypto."
+    static let account = prefix + "account"
+    static let pending = prefix + "pending"
+    static func olm(_ senderKey: String) -> String { prefix + "olm." + senderKey }
+    static func inbound(room: String, session: String) -> String { prefix + "inbound." + room + "|" + session }
+    static func outbound(room: String) -> String { prefix + "outbound." + room }
+    static func devices(_ userID: String) -> String { prefix + "devices." + userID }
+}
+
+/// The bot's device account.
+struct AccountRecord: Codable {
+    var deviceID: String
+    var pickle: String
+    /// Whether the device keys are on the homeserver.
+    var published: Bool
+    /// Cross-signing private key seeds (base64), once `setup-crypto` made them.
+    var crossSigning: CrossSigningSeeds?
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", pickle, published, crossSigning = "cross_signing"
+    }
+}
+
+struct CrossSigningSeeds: Codable {
+    var master: String
+    var selfSigning: String
+    var userSigning: String
+
+    enum CodingKeys: String, CodingKey {
+        case master, selfSigning = "self_signing", userSigning = "user_signing"
+    }
+}
+
+/// The Olm sessions with one device (by its Curve25519 key), most recently used first.
+struct OlmSessionsRecord: Codable {
+    struct Entry: Codable {
+        var pickle: String
+        var lastUsed: Double
+
+        enum CodingKeys: String, CodingKey { case pickle, lastUsed = "last_used" }
+    }
+    var sessions: [Entry]
+}
+
+/// A Megolm session someone shared with us for one room.
+struct InboundRecord: Codable {
+    var pickle: String
+    var roomID: String
+    /// The user whose device shared it: only their events decrypt with it.
+    var sender: String
+    /// The sharing device's Curve25519 key and its claimed Ed25519 key.
+    var senderKey: String
+    var signingKey: String?
+    /// Came as `m.forwarded_room_key` rather than from the sender's own ratchet.
+    var forwarded: Bool
+    /// Message index → event id: a second event with a used index is a replay.
+    var seen: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case pickle, roomID = "room_id", sender, senderKey = "sender_key", signingKey = "signing_key", forwarded, seen
+    }
+}
+
+/// Our Megolm session for one room.
+struct OutboundRecord: Codable {
+    var pickle: String
+    var createdAt: Double
+    /// Messages encrypted with it.
+    var messages: Int
+    /// `user|device` pairs that have the key.
+    var sharedWith: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case pickle, createdAt = "created_at", messages, sharedWith = "shared_with"
+    }
+}
+
+/// One user's devices as `/keys/query` last told.
+struct DeviceListRecord: Codable {
+    var devices: [String: DeviceInfo]
+    /// The homeserver said the list changed since.
+    var outdated: Bool
+}
+
+struct DeviceInfo: Codable, Equatable {
+    var curve25519: String
+    var ed25519: String
+    /// Signed by its owner's self-signing key, which their master key signed.
+    var crossSigned: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case curve25519, ed25519, crossSigned = "cross_signed"
+    }
+}
+
+/// A room event that could not be decrypted yet.
+struct PendingEvent: Codable {
+    var roomID: String
+    var event: JSONValue
+    var firstSeen: Double
+    var requested: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case roomID = "room_id", event, firstSeen = "first_seen", requested
+    }
+}
