@@ -607,6 +607,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                         readable = plain
                         deviceVerified = verified
                         meaning = MatrixEvents.meaning(of: plain, me: identity)
+                        if case .encrypted = meaning { meaning = .ignore("an encrypted event inside an encrypted event") }
                     case .missingKey(let sessionID, let senderKey):
                         logger.notice("an encrypted message's room key has not arrived; waiting for it", metadata: [
                             "room.id": "\(roomID)", "event.id": "\(event.id)", "session.id": "\(sessionID)",

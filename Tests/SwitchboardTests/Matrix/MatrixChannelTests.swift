@@ -314,7 +314,7 @@ struct MatrixChannelTests {
         #expect(bot.process.isRunning)
     }
 
-    @Test("An encrypted room gets one notice that the bot cannot read it")
+    @Test("With encryption off (no crypto key), an encrypted room gets one notice that the bot cannot read it")
     func encryptedRoom() async throws {
         let cast = try MatrixCast()
         let bot = try cast.startBot()

@@ -2,8 +2,10 @@
 // client (matrix-nio, whose cryptography is vodozemac: an implementation independent of the
 // bot's libolm). The bot is the built `switchboard serve` binary.
 
+import AsyncHTTPClient
 import Foundation
 import GRDB
+import NIOCore
 import SwitchboardModel
 import Testing
 
@@ -17,6 +19,13 @@ extension MatrixCast {
         try startBot(extra: encryptedEnvironment(key, extra: extra))
     }
 
+    /// The bot's device, as its stored session says.
+    func storedDeviceID() async throws -> String {
+        let session = try await database().read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
+        let stored = try #require(session)
+        return try #require(try JSONValue.parse(stored)["device_id"]?.stringValue)
+    }
+
     /// Everything the bot's database holds, WAL included, as bytes.
     func databaseBytes() throws -> Data {
         var bytes = Data()
@@ -24,6 +33,20 @@ extension MatrixCast {
             if let part = FileManager.default.contents(atPath: data.path + "/switchboard.sqlite" + suffix) { bytes.append(part) }
         }
         return bytes
+    }
+}
+
+extension RunningBot {
+    /// The bot's Prometheus metrics: series (name with labels) to value.
+    func metrics() async throws -> [String: Double] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/metrics"), timeout: .seconds(10))
+        let body = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        var values: [String: Double] = [:]
+        for line in body.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
     }
 }
 
@@ -72,6 +95,179 @@ struct MatrixEncryptionTests {
         }
         #expect(!bot.log.contains(sessionKey) && !bot.log.contains(key), "no key in the log")
         #expect(bot.log.contains("received a room key") && bot.log.contains("shared a room key"), "\(bot.log.suffix(4000))")
+        await alice.quit()
+    }
+
+    @Test("A risky action confirmed by an encrypted yes; the bot restarted between two messages decrypts both")
+    func confirmationAndRestart() async throws {
+        let cast = try MatrixCast()
+        let key = testCryptoKey()
+        var bot = try cast.startEncryptingBot(key: key)
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await alice.createDirectRoom(with: cast.bot.userID)
+        try await alice.waitForMember(cast.bot.userID, in: room)
+
+        try await alice.say(room, "add a note: one")
+        try await alice.say(room, "add a note: two")
+        _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 2)
+        try await alice.say(room, "delete all my notes")
+        var replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 3)
+        #expect(replies[2].contains("This will delete 2 notes"), "got \(replies)")
+        try await alice.say(room, "yes")
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[3].hasPrefix("Deleted 2 notes."), "an encrypted yes from the requester's device confirms in a direct chat: \(replies)")
+        #expect(try cast.auditStatuses(tool: "notes.delete").suffix(2) == ["confirmed", "executed"])
+
+        // Restarted: one message while it is down, one after; both decrypt from the stored keys.
+        try bot.stop()
+        try await alice.say(room, "add a note: while you were away")
+        bot = try cast.startEncryptingBot(key: key)
+        defer { try? bot.stop() }
+        try await alice.say(room, "add a note: after the restart")
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 6)
+        #expect(replies[4].hasSuffix(": while you were away"), "got \(replies)")
+        #expect(replies[5].hasSuffix(": after the restart"), "got \(replies)")
+        #expect(bot.log.contains("resumed the stored session"))
+        #expect(!bot.log.contains("made end-to-end encryption keys"), "the restarted bot keeps its device keys")
+
+        // The wrong key: the stored records do not open, and the bot says why instead of
+        // making new keys over them.
+        try bot.stop()
+        let wrong = try cast.startEncryptingBot(key: testCryptoKey())
+        defer { try? wrong.stop() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !wrong.log.contains("does not open with matrix.crypto_key"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(wrong.log.contains("does not open with matrix.crypto_key"), "\(wrong.log.suffix(3000))")
+        await alice.quit()
+    }
+
+    @Test("A second device of the person reads the bot's next answer; a message whose key comes late is answered once it comes")
+    func secondDeviceAndLateKey() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startEncryptingBot(key: testCryptoKey())
+        defer { try? bot.stop() }
+        let phone = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await phone.createDirectRoom(with: cast.bot.userID)
+        try await phone.waitForMember(cast.bot.userID, in: room)
+        try await phone.say(room, "add a note: from the phone")
+        _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+
+        let laptop = try await EncryptingPerson(cast.alice, directory: cast.data)
+        #expect(laptop.deviceID != phone.deviceID)
+        try await phone.say(room, "list my notes")
+        let phoneReplies = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 2)
+        #expect(phoneReplies[1].contains("from the phone"))
+        // The laptop joined after the first answer: that one it cannot read, the next it can.
+        let deadline = ContinuousClock.now + .seconds(45)
+        var seen: [String?] = []
+        while ContinuousClock.now < deadline {
+            seen = try await laptop.messages(from: cast.bot.userID, in: room, count: 2, timeout: 5)
+            if seen.last??.contains("from the phone") == true { break }
+        }
+        #expect(seen.last??.contains("from the phone") == true, "the new device decrypts the bot's next answer: \(seen)")
+
+        // The room key for this message is held back for 4 seconds.
+        try await phone.call("send_late", ["room": .string(room), "text": "add a note: late key", "delay": 4])
+        let replies = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 3, timeout: 60)
+        #expect(replies[2] == "Added note 2: late key", "got \(replies)")
+        #expect(bot.log.contains("room key has not arrived"))
+        #expect(bot.log.contains("asked the sender's devices for a missing room key"))
+        #expect(bot.log.contains("decrypted a message whose room key came late"))
+        await laptop.quit()
+        await phone.quit()
+    }
+
+    @Test("Bad input: corrupt ciphertext, a replayed index, a key from an unknown device, a broken Olm message, a device without one-time keys, a key that never comes")
+    func badInput() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startEncryptingBot(key: testCryptoKey(), extra: ["SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "5"])
+        defer { try? bot.stop() }
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await alice.createDirectRoom(with: cast.bot.userID)
+        try await alice.waitForMember(cast.bot.userID, in: room)
+        try await alice.say(room, "add a note: first")
+        _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+        let botUser = JSONValue.string(cast.bot.userID)
+        let botDevice = try await cast.storedDeviceID()
+
+        // Damaged in transit: the person hears that it could not be read.
+        try await alice.call("send_corrupt", ["room": .string(room)])
+        var replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 2)
+        #expect(replies[1].contains("couldn't decrypt your message"), "got \(replies)")
+
+        // One ciphertext sent as two events: answered once.
+        try await alice.call("send_twice", ["room": .string(room), "text": "add a note: only once"])
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 3)
+        #expect(replies[2] == "Added note 2: only once")
+
+        // To-device messages that must not do anything: garbage that cannot start an Olm
+        // session, and a room key from a device alice never published.
+        try await alice.call("olm_garbage", ["user": botUser, "device": .string(botDevice)])
+        let stranger = try await alice.call("unknown_device_key", ["user": botUser, "device": .string(botDevice), "room": .string(room)])
+        #expect(stranger["session_id"]?.stringValue != nil)
+
+        // A device of alice's with no one-time keys: the bot cannot reach it, and says so in
+        // its log, and still answers the devices it can reach.
+        try await alice.call("keyless_device", [
+            "homeserver": .string(cast.synapse.url), "user_id": .string(cast.alice.userID), "password": .string(cast.alice.password),
+        ])
+        try await alice.say(room, "list my notes")
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[3].contains("only once"), "the sync loop kept going: \(replies)")
+
+        // A key that never comes: after the wait, the sender hears it.
+        try await alice.call("send_late", ["room": .string(room), "text": "add a note: lost", "delay": 3600])
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 5, timeout: 60)
+        #expect(replies[4].contains("couldn't decrypt your message"), "got \(replies)")
+
+        let log = bot.log
+        #expect(log.contains("corrupt ciphertext"), "\(log.suffix(5000))")
+        #expect(log.contains("a replay"))
+        #expect(log.contains("could not decrypt a to-device message"))
+        #expect(log.contains("unknown device"))
+        #expect(log.contains("has no one-time key left"))
+        #expect(log.contains("gave up waiting for an encrypted message's room key"))
+        #expect(!log.contains("Fatal error"))
+        let metrics = try await bot.metrics()
+        #expect((metrics["switchboard_matrix_decrypt_failures_total{kind=\"corrupt\"}"] ?? 0) >= 1, "\(metrics)")
+        #expect((metrics["switchboard_matrix_decrypt_failures_total{kind=\"replay\"}"] ?? 0) >= 1)
+        #expect((metrics["switchboard_matrix_undecryptable_total{outcome=\"gave_up\"}"] ?? 0) >= 1)
+        await alice.quit()
+    }
+
+    @Test("Policy: in a group room a yes from an unverified device does not confirm; encryption required refuses clear-text rooms")
+    func policies() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startEncryptingBot(key: testCryptoKey(), extra: ["SWITCHBOARD_MATRIX_ENCRYPTION": "required"])
+        defer { try? bot.stop() }
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await alice.call("create_room", ["invite": [.string(cast.bot.userID), .string(cast.bob.userID)]])["room_id"]?.stringValue ?? ""
+        try await cast.bob.join(room)
+        try await alice.waitForMember(cast.bot.userID, in: room)
+        try await alice.waitForMember(cast.bob.userID, in: room)
+        try await alice.say(room, "!sb add a note: shared")
+        try await alice.say(room, "!sb add a note: also shared")
+        try await alice.say(room, "!sb delete all my notes")
+        var replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 3)
+        #expect(replies[2].contains("This will delete 2 notes"), "got \(replies)")
+        try await alice.say(room, "yes")
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 4)
+        #expect(replies[3].contains("device you haven't verified"), "got \(replies)")
+        #expect(try cast.auditStatuses(tool: "notes.delete").last == "awaiting_confirmation", "nothing ran")
+
+        // A clear-text direct chat: refused with one notice, nothing read.
+        let clear = try await cast.bob.createRoom(inviting: [cast.bot.userID], direct: true)
+        try await cast.bob.waitForMembership(cast.bot.userID, in: clear, "join")
+        try await cast.bob.say(clear, "add a note: in the clear")
+        try await cast.bob.say(clear, "add a note: again")
+        let notices = try await cast.bob.waitForMessages(from: cast.bot.userID, in: clear, count: 1)
+        #expect(notices[0].body.contains("isn't end-to-end encrypted"), "got \(notices.map(\.body))")
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await cast.bob.messages(from: cast.bot.userID, in: clear).count == 1, "one notice, nothing answered")
+        let clearNotes = try await cast.database().read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM notes WHERE text LIKE '%clear%'") }
+        #expect(clearNotes == 0)
         await alice.quit()
     }
 }
