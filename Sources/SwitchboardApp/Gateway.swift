@@ -188,6 +188,18 @@ public struct Gateway: Sendable {
         return try await MatrixAdapter.logout(configuration: matrix, store: store)
     }
 
+    /// Makes the Matrix account's cross-signing keys (`switchboard matrix setup-crypto`).
+    ///
+    /// - Returns: the recovery key and the master public key; nil when the account has
+    ///   cross-signing keys and `replacing` is false.
+    public func matrixSetUpCrypto(replacing: Bool) async throws -> (recoveryKey: String, masterKey: String)? {
+        guard let matrix = configuration.matrix else {
+            throw GatewayError("matrix.homeserver is not configured, so there is no Matrix account to set up.")
+        }
+        let adapter = MatrixAdapter(configuration: matrix, store: store, inbox: InboxWriter(store: store, signal: WorkSignal()), logger: logger)
+        return try await adapter.setUpCrossSigning(replacing: replacing).map { ($0.recoveryKey, $0.masterKey) }
+    }
+
     static let writeStdout: @Sendable (String) -> Void = { text in
         FileHandle.standardOutput.write(Data(text.utf8))
     }

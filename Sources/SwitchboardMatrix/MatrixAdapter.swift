@@ -397,6 +397,25 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     private var crypto: MatrixCrypto? { state.withLock { $0.crypto } }
 
+    /// For `switchboard matrix setup-crypto`: logs in (or resumes the stored session), opens
+    /// the device's encryption keys, and makes the account's cross-signing keys.
+    ///
+    /// - Returns: nil when cross-signing keys exist and `replacing` is false.
+    public func setUpCrossSigning(replacing: Bool) async throws -> CrossSigningSetup? {
+        guard configuration.encryption != .off, configuration.cryptoKey != nil else {
+            throw MatrixError(status: nil, errcode: nil, message: "end-to-end encryption is off: set matrix.crypto_key (and leave matrix.encryption at optional or required)", retryAfter: nil)
+        }
+        try await ensureSession()
+        try await ensureCrypto()
+        guard let crypto else {
+            throw MatrixError(status: nil, errcode: nil, message: "the device's encryption keys could not be opened", retryAfter: nil)
+        }
+        if !replacing, try await crypto.hasCrossSigning() { return nil }
+        var password: Secret?
+        if case .password(let secret) = configuration.credential { password = secret }
+        return try await crypto.setUpCrossSigning(password: password)
+    }
+
     /// Signs the stored session out and forgets it.
     ///
     /// - Returns: whether there was a session to sign out.

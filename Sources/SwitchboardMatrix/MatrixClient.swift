@@ -22,6 +22,8 @@ public struct MatrixError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// How long the server asked us to wait, in seconds.
     public var retryAfter: Double?
+    /// The error response's JSON body (user-interactive authentication puts its session there).
+    var body: JSONValue?
 
     /// Whether trying again later can succeed: no response, 429, or a server error.
     public var isTransient: Bool {
@@ -110,7 +112,8 @@ final class MatrixClient: Sendable {
                 status: status,
                 errcode: json?["errcode"]?.stringValue,
                 message: json?["error"]?.stringValue.map { String($0.prefix(300)) } ?? "HTTP \(status)",
-                retryAfter: retryAfter
+                retryAfter: retryAfter,
+                body: json
             )
         }
         guard let json else {

@@ -123,9 +123,41 @@ struct Audit: AsyncParsableCommand {
 
 struct Matrix: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the Matrix channel's session.",
-        subcommands: [Logout.self]
+        abstract: "Manage the Matrix channel's session and encryption.",
+        subcommands: [Logout.self, SetupCrypto.self]
     )
+
+    struct SetupCrypto: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "setup-crypto",
+            abstract: "Make the bot account's cross-signing keys, sign its device with them, and print a recovery key once.",
+            discussion: """
+                Clients that only talk to verified devices then talk to the bot. The private keys stay \
+                sealed in the database (with matrix.crypto_key) and go to the account's secret storage, \
+                encrypted under the recovery key printed on the last line: keep it somewhere safe; it is \
+                not stored anywhere. Stop `switchboard serve` first when the database is SQLite.
+                """
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        @Flag(name: .long, help: "Make new cross-signing keys even if the account has some (people who verified the bot must verify it again).")
+        var replace = false
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try await Gateway(configuration: configuration, exclusive: true, logger: CLI.logger(configuration, default: .warning))
+                guard let setup = try await gateway.matrixSetUpCrypto(replacing: replace) else {
+                    print("The account has cross-signing keys already; its recovery key was printed when they were made. Use --replace to make new ones.")
+                    return
+                }
+                print("Made cross-signing keys and signed this device. Master key: \(setup.masterKey)")
+                print("Recovery key (shown once; it restores the keys from the account's secret storage):")
+                print(setup.recoveryKey)
+            }
+        }
+    }
 
     struct Logout: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -19,6 +19,8 @@ Commands (each answers {"ok": true, ...} or {"ok": false, "error": "..."}):
   unknown_device_key  user, device, room                  a room key from a device nobody published
   keyless_device      homeserver, user_id, password       -> device_id: a device that publishes identity keys and
                                                              no one-time keys at all
+  cross_signing user, device                              -> master key, and whether the self-signing key is signed
+                                                             by it and the device by the self-signing key (checked here)
   quit
 """
 
@@ -300,6 +302,42 @@ class Person:
             raise RuntimeError(f"keys/upload failed: {reply.status} {await reply.text()}")
         await other.close()
         return {"device_id": other.device_id}
+
+    async def cross_signing(self, user, device):
+        reply = await self.client.send(
+            "POST", "/_matrix/client/v3/keys/query", json.dumps({"device_keys": {user: []}}),
+            headers={"Authorization": f"Bearer {self.client.access_token}", "Content-Type": "application/json"},
+        )
+        keys = await reply.json()
+
+        def verify(obj, key_id, public_key):
+            signature = obj.get("signatures", {}).get(user, {}).get(key_id)
+            if signature is None:
+                return False
+            unsigned = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+            canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            try:
+                vodozemac.Ed25519PublicKey.from_base64(public_key).verify_signature(
+                    canonical, vodozemac.Ed25519Signature.from_base64(signature)
+                )
+                return True
+            except Exception as error:
+                log("signature check failed:", repr(error))
+                return False
+
+        master = keys.get("master_keys", {}).get(user)
+        self_signing = keys.get("self_signing_keys", {}).get(user)
+        if not master or not self_signing:
+            return {"master": None, "self_signing_valid": False, "device_signed": False}
+        master_key = list(master["keys"].values())[0]
+        ssk = list(self_signing["keys"].values())[0]
+        device_keys = keys["device_keys"][user][device]
+        return {
+            "master": master_key,
+            "self_signing_valid": verify(self_signing, f"ed25519:{master_key}", master_key),
+            "device_signed": verify(device_keys, f"ed25519:{ssk}", ssk),
+            "master_signed_by_device": verify(master, f"ed25519:{device}", device_keys["keys"][f"ed25519:{device}"]),
+        }
 
     async def quit(self):
         if self.sync_task:

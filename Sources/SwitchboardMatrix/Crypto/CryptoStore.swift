@@ -61,6 +61,7 @@ enum CryptoRecord {
     static let prefix = "matrix.crypto."
     static let account = prefix + "account"
     static let pending = prefix + "pending"
+    static let crossSigning = prefix + "cross_signing"
     static func olm(_ senderKey: String) -> String { prefix + "olm." + senderKey }
     static func inbound(room: String, session: String) -> String { prefix + "inbound." + room + "|" + session }
     static func outbound(room: String) -> String { prefix + "outbound." + room }
@@ -73,14 +74,14 @@ struct AccountRecord: Codable {
     var pickle: String
     /// Whether the device keys are on the homeserver.
     var published: Bool
-    /// Cross-signing private key seeds (base64), once `setup-crypto` made them.
-    var crossSigning: CrossSigningSeeds?
 
     enum CodingKeys: String, CodingKey {
-        case deviceID = "device_id", pickle, published, crossSigning = "cross_signing"
+        case deviceID = "device_id", pickle, published
     }
 }
 
+/// The account's cross-signing private keys (32-byte seeds, base64), made by `setup-crypto`.
+/// A record of its own: the running bot never writes it.
 struct CrossSigningSeeds: Codable {
     var master: String
     var selfSigning: String

@@ -66,10 +66,10 @@ struct RoomEncryption: Codable, Equatable, Sendable {
 actor MatrixCrypto {
     let userID: String
     let deviceID: String
-    private let client: MatrixClient
-    private let store: any Store
-    private let keys: CryptoKeys
-    private let logger: Logger
+    let client: MatrixClient
+    let store: any Store
+    let keys: CryptoKeys
+    let logger: Logger
 
     private var account: OlmAccount
     private var accountRecord: AccountRecord
@@ -133,7 +133,7 @@ actor MatrixCrypto {
 
     // MARK: One operation at a time
 
-    private func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
+    func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
         while busy {
             await withCheckedContinuation { waiters.append($0) }
         }
@@ -210,7 +210,7 @@ actor MatrixCrypto {
         return try keys.seal(String(decoding: data, as: UTF8.self), name: name)
     }
 
-    private func load<T: Decodable>(_ type: T.Type, _ name: String) async throws -> T? {
+    func load<T: Decodable>(_ type: T.Type, _ name: String) async throws -> T? {
         guard let sealed = try await store.read({ try $0.cursor(name) }) else { return nil }
         return try JSONDecoder().decode(T.self, from: Data(try keys.open(sealed, name: name).utf8))
     }
@@ -266,13 +266,18 @@ actor MatrixCrypto {
         }
     }
 
-    private func signedDeviceKeys() throws -> JSONValue {
+    func signedDeviceKeys() throws -> JSONValue {
         let unsigned: JSONValue = [
             "user_id": .string(userID), "device_id": .string(deviceID),
             "algorithms": [.string(RoomEncryption.olm), .string(RoomEncryption.megolm)],
             "keys": .object(["curve25519:\(deviceID)": .string(identity.curve25519), "ed25519:\(deviceID)": .string(identity.ed25519)]),
         ]
         return try signed(unsigned)
+    }
+
+    /// The device's Ed25519 signature of a message.
+    func signAsDevice(_ message: String) throws -> String {
+        try account.sign(message)
     }
 
     /// Adds our device's signature to an object (over its canonical JSON without

@@ -395,10 +395,13 @@ final class PkSigning {
         var seed = seed
         defer { wipe(&seed) }
         let pointer = self.pointer
-        publicKey = try string(count: olm_pk_signing_public_key_length()) { buffer in
-            try check(olm_pk_signing_key_from_seed(pointer, buffer, olm_pk_signing_public_key_length(), &seed, seed.count)) {
+        let length = olm_pk_signing_public_key_length()
+        publicKey = try string(count: length) { buffer in
+            // This call returns 0, not the key's length, when it succeeds.
+            try check(olm_pk_signing_key_from_seed(pointer, buffer, length, &seed, seed.count)) {
                 olm_pk_signing_last_error(pointer)
             }
+            return length
         }
     }
 
@@ -411,10 +414,12 @@ final class PkSigning {
 
     func sign(_ message: String) throws -> String {
         let bytes = Array(message.utf8)
-        return try string(count: olm_pk_signature_length()) { buffer in
-            try check(olm_pk_sign(pointer, bytes, bytes.count, buffer, olm_pk_signature_length())) { [pointer] in
+        let length = olm_pk_signature_length()
+        return try string(count: length) { buffer in
+            try check(olm_pk_sign(pointer, bytes, bytes.count, buffer, length)) { [pointer] in
                 olm_pk_signing_last_error(pointer)
             }
+            return length  // a fixed length, whatever the call returns
         }
     }
 }

@@ -3,9 +3,12 @@
 // bot's libolm). The bot is the built `switchboard serve` binary.
 
 import AsyncHTTPClient
+import Crypto
+import CryptoExtras
 import Foundation
 import GRDB
 import NIOCore
+import NIOHTTP1
 import SwitchboardModel
 import Testing
 
@@ -269,5 +272,110 @@ struct MatrixEncryptionTests {
         let clearNotes = try await cast.database().read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM notes WHERE text LIKE '%clear%'") }
         #expect(clearNotes == 0)
         await alice.quit()
+    }
+
+    @Test("setup-crypto: cross-signing keys published, the device signed by them, and the recovery key restores them")
+    func setupCrypto() async throws {
+        let cast = try MatrixCast()
+        let key = testCryptoKey()
+        var bot = try cast.startEncryptingBot(key: key)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !bot.log.contains("published this device's identity keys"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try bot.stop()
+        var environment = cast.environment.merging(cast.encryptedEnvironment(key)) { $1 }
+        environment["SWITCHBOARD_LOG_LEVEL"] = "warning"
+        let output = try runCommand(Binary.path, ["matrix", "setup-crypto", "--data-dir", cast.data.path], environment: environment)
+        let lines = output.split(separator: "\n").map(String.init)
+        let recoveryKey = try #require(lines.last)
+        #expect(lines.first?.hasPrefix("Made cross-signing keys") == true, "\(output)")
+        #expect(recoveryKey.split(separator: " ").count == 12 && recoveryKey.split(separator: " ").allSatisfy { $0.count <= 4 }, "\(recoveryKey)")
+        let again = try runCommand(Binary.path, ["matrix", "setup-crypto", "--data-dir", cast.data.path], environment: environment)
+        #expect(again.contains("has cross-signing keys already"), "\(again)")
+
+        // Checked by the other client's code: published, self-signing key signed by the
+        // master, the bot's device signed by the self-signing key.
+        let deviceID = try await cast.storedDeviceID()
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let status = try await alice.call("cross_signing", ["user": .string(cast.bot.userID), "device": .string(deviceID)])
+        let master = try #require(status["master"]?.stringValue)
+        #expect(status["self_signing_valid"] == .bool(true), "\(status)")
+        #expect(status["device_signed"] == .bool(true), "\(status)")
+
+        // The recovery key opens the master key from secret storage, and it is the published one.
+        let token = try await cast.storedAccessToken()
+        let owner = MatrixPerson(homeserver: cast.synapse.url, userID: cast.bot.userID, token: token, password: cast.bot.password)
+        let stored = try await owner.call(.GET, "/_matrix/client/v3/user/\(MatrixPerson.segment(cast.bot.userID))/account_data/m.cross_signing.master")
+        let defaultKey = try await owner.call(.GET, "/_matrix/client/v3/user/\(MatrixPerson.segment(cast.bot.userID))/account_data/m.secret_storage.default_key")
+        let keyID = try #require(defaultKey["key"]?.stringValue)
+        // The owner sees the device's signature on the master key too (others do not).
+        let own = try await owner.call(.POST, "/_matrix/client/v3/keys/query", ["device_keys": [cast.bot.userID: []]])
+        let masterObject = try #require(own["master_keys"]?[cast.bot.userID]?.objectValue)
+        let deviceKey = try #require(own["device_keys"]?[cast.bot.userID]?[deviceID]?["keys"]?["ed25519:\(deviceID)"]?.stringValue)
+        let deviceSignature = try #require(masterObject["signatures"]?[cast.bot.userID]?["ed25519:\(deviceID)"]?.stringValue)
+        var unsignedMaster = masterObject
+        unsignedMaster["signatures"] = nil
+        let verifier = try Curve25519.Signing.PublicKey(rawRepresentation: try #require(Data(base64Encoded: deviceKey + "=")))
+        #expect(verifier.isValidSignature(try #require(Data(base64Encoded: deviceSignature + "==")), for: Data(JSONValue.object(unsignedMaster).canonicalText.utf8)))
+        let encrypted = try #require(stored["encrypted"]?[keyID])
+        let storageKey = try RecoveryKey.decode(recoveryKey)
+        let secret = try SecretStorageReader.decrypt(encrypted, key: storageKey, name: "m.cross_signing.master")
+        var base64 = secret
+        while base64.count % 4 != 0 { base64 += "=" }
+        let seed = try #require(Data(base64Encoded: base64))
+        let publicKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed).publicKey.rawRepresentation
+        #expect(publicKey.base64EncodedString().replacingOccurrences(of: "=", with: "") == master)
+        #expect(!output.contains(key))
+
+        // The bot keeps working with its signed device.
+        bot = try cast.startEncryptingBot(key: key)
+        defer { try? bot.stop() }
+        let room = try await alice.createDirectRoom(with: cast.bot.userID)
+        try await alice.waitForMember(cast.bot.userID, in: room)
+        try await alice.say(room, "add a note: signed")
+        #expect(try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1) == ["Added note 1: signed"])
+        await alice.quit()
+    }
+}
+
+/// Reads a Matrix recovery key (written here from the specification, apart from the bot's code).
+enum RecoveryKey {
+    static func decode(_ text: String) throws -> [UInt8] {
+        let alphabet = Array("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+        var number: [UInt8] = []  // big-endian bytes
+        for character in text where character != " " {
+            guard var carry = alphabet.firstIndex(of: character) else { throw HarnessError(description: "not base58: \(character)") }
+            for index in number.indices.reversed() {
+                carry += Int(number[index]) * 58
+                number[index] = UInt8(carry & 0xff)
+                carry >>= 8
+            }
+            while carry > 0 {
+                number.insert(UInt8(carry & 0xff), at: 0)
+                carry >>= 8
+            }
+        }
+        guard number.count == 35, number[0] == 0x8B, number[1] == 0x01, number.reduce(0, ^) == 0 else {
+            throw HarnessError(description: "not a recovery key: \(number.count) bytes")
+        }
+        return Array(number[2..<34])
+    }
+}
+
+enum SecretStorageReader {
+    /// Checks the MAC and decrypts one `m.secret_storage.v1.aes-hmac-sha2` secret.
+    static func decrypt(_ encrypted: JSONValue, key: [UInt8], name: String) throws -> String {
+        guard let iv = encrypted["iv"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
+            let ciphertext = encrypted["ciphertext"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
+            let mac = encrypted["mac"]?.stringValue.flatMap({ Data(base64Encoded: $0) })
+        else { throw HarnessError(description: "a malformed secret: \(encrypted.canonicalText)") }
+        let keys = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: key), salt: Data(count: 32), info: Data(name.utf8), outputByteCount: 64)
+            .withUnsafeBytes { Data($0) }
+        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: ciphertext, using: SymmetricKey(data: keys.suffix(32))) else {
+            throw HarnessError(description: "the secret's MAC does not match")
+        }
+        let plaintext = try AES._CTR.decrypt(ciphertext, using: SymmetricKey(data: keys.prefix(32)), nonce: try AES._CTR.Nonce(nonceBytes: iv))
+        return String(decoding: plaintext, as: UTF8.self)
     }
 }
