@@ -5,7 +5,8 @@ stdout. Logs go to stderr.
 Commands (each answers {"ok": true, ...} or {"ok": false, "error": "..."}):
   login        homeserver, user_id, password, store       -> device_id
   create_dm    invite                                     -> room_id (encrypted, direct)
-  create_room  invite (list)                              -> room_id (encrypted group room)
+  create_room  invite (list), [rotation_msgs]             -> room_id (encrypted group room)
+  join / leave room
   wait_member  room, user, timeout                        (until the user has joined)
   send         room, text, [reply_to]                     -> event_id (encrypted as any client would)
   send_late    room, text, delay                          -> event_id; the room key follows after `delay` s
@@ -93,13 +94,30 @@ class Person:
             await self.next_sync()
         return {"room_id": response.room_id}
 
-    async def create_room(self, invite):
-        response = await self.client.room_create(invite=invite, initial_state=[EnableEncryptionBuilder().as_dict()])
+    async def create_room(self, invite, rotation_msgs=None):
+        encryption = EnableEncryptionBuilder().as_dict()
+        if rotation_msgs:
+            encryption["content"]["rotation_period_msgs"] = rotation_msgs
+        response = await self.client.room_create(invite=invite, initial_state=[encryption])
         if not isinstance(response, RoomCreateResponse):
             raise RuntimeError(f"room_create failed: {response}")
         while response.room_id not in self.client.rooms:
             await self.next_sync()
         return {"room_id": response.room_id}
+
+    async def join(self, room):
+        response = await self.client.join(room)
+        if not hasattr(response, "room_id"):
+            raise RuntimeError(f"join failed: {response}")
+        while room not in self.client.rooms:
+            await self.next_sync()
+        return {}
+
+    async def leave(self, room):
+        response = await self.client.room_leave(room)
+        if response.__class__.__name__ != "RoomLeaveResponse":
+            raise RuntimeError(f"leave failed: {response}")
+        return {}
 
     async def wait_member(self, room, user, timeout):
         deadline = time.monotonic() + timeout

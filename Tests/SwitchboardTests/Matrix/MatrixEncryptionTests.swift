@@ -274,6 +274,49 @@ struct MatrixEncryptionTests {
         await alice.quit()
     }
 
+    @Test("Room keys rotate when a member leaves and after the room's rotation_period_msgs; the members who stay read every answer")
+    func rotation() async throws {
+        let cast = try MatrixCast()
+        let bot = try cast.startEncryptingBot(key: testCryptoKey())
+        defer { try? bot.stop() }
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let bob = try await EncryptingPerson(cast.bob, directory: cast.data)
+        let room = try await alice.call("create_room", [
+            "invite": [.string(cast.bot.userID), .string(cast.bob.userID)], "rotation_msgs": 3,
+        ])["room_id"]?.stringValue ?? ""
+        try await bob.call("join", ["room": .string(room)])
+        try await alice.waitForMember(cast.bot.userID, in: room)
+        try await alice.waitForMember(cast.bob.userID, in: room)
+
+        /// The room-key session of each of the bot's messages, oldest first.
+        func botSessions() async throws -> [String] {
+            try await cast.alice.timeline(room)
+                .filter { $0["sender"]?.stringValue == cast.bot.userID && $0["type"]?.stringValue == "m.room.encrypted" }
+                .compactMap { $0["content"]?["session_id"]?.stringValue }
+        }
+        try await alice.say(room, "!sb add a note: one")
+        _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+        let bobRead = try await bob.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+        #expect(bobRead == ["Added note 1: one"], "bob, a member, reads the answer")
+
+        try await bob.call("leave", ["room": .string(room)])
+        try await alice.say(room, "!sb add a note: two")
+        _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 2)
+        var sessions = try await botSessions()
+        #expect(sessions.count == 2 && sessions[0] != sessions[1], "a new room key after bob left: \(sessions)")
+
+        for text in ["three", "four", "five"] { try await alice.say(room, "!sb add a note: \(text)") }
+        let replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 5)
+        #expect(replies.last == "Added note 5: five", "alice reads every answer: \(replies)")
+        sessions = try await botSessions()
+        #expect(sessions.count == 5)
+        // Three messages per key: replies 2-4 share one, the fifth starts the next.
+        #expect(Set(sessions[1...3]).count == 1 && sessions[4] != sessions[3], "\(sessions)")
+        #expect(bot.log.contains("reason=a device left") || bot.log.contains("a device left"), "\(bot.log.suffix(3000))")
+        await bob.quit()
+        await alice.quit()
+    }
+
     @Test("setup-crypto: cross-signing keys published, the device signed by them, and the recovery key restores them")
     func setupCrypto() async throws {
         let cast = try MatrixCast()
