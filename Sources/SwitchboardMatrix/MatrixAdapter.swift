@@ -957,7 +957,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             if let encryption = try await encryptionSettings(roomID), configuration.encryptionEnabled {
                 // Never clear text into an encrypted room: without the device's keys, wait.
                 guard let crypto else {
-                    throw ChannelError(.unavailable, "end-to-end encryption is not ready (or another instance holds the device)", isTransient: true)
+                    // Starting up, or standing by while another instance holds the device's
+                    // keys: soon again, so the syncing instance's dispatcher can take it.
+                    throw ChannelError(.unavailable, "end-to-end encryption is not ready here (starting, or another instance holds the device)", isTransient: true, retryAfter: 1)
                 }
                 let members = try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/joined_members")
                 let users = (members["joined"]?.objectValue?.keys).map(Array.init) ?? []
