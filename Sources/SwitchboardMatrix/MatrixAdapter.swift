@@ -67,6 +67,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var crypto: MatrixCrypto?
         /// Whether the "encryption is off for want of a key" warning was logged.
         var warnedNoCryptoKey = false
+        /// Why the encryption state could not be opened, as last logged.
+        var cryptoProblem: String?
     }
 
     struct RoomState: Codable, Sendable {
@@ -160,7 +162,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await poller.run {
-                        defer { self.state.withLock { $0.status = ChannelStatus(.standingBy) } }
+                        defer {
+                            self.state.withLock {
+                                $0.status = ChannelStatus(.standingBy)
+                                // Another instance may take the device's keys over now: what is
+                                // cached here is stale from this moment, and is opened anew from
+                                // the store when this instance syncs again.
+                                $0.crypto = nil
+                            }
+                        }
                         try await self.loop()
                     }
                 }
@@ -388,11 +398,35 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         guard let deviceID = state.withLock({ $0.deviceID }) else {
             throw MatrixError(status: nil, errcode: nil, message: "the homeserver did not say which device this is; end-to-end encryption needs it", retryAfter: nil)
         }
-        let crypto = try await MatrixCrypto.open(
-            userID: configuration.userID, deviceID: deviceID, client: client, store: store, keys: CryptoKeys(secret: secret), logger: logger
-        )
-        try await crypto.maintainKeys(oneTimeKeyCount: nil, unusedFallbackTypes: nil)
-        state.withLock { $0.crypto = crypto }
+        let crypto: MatrixCrypto
+        do {
+            crypto = try await MatrixCrypto.open(
+                userID: configuration.userID, deviceID: deviceID, client: client, store: store, keys: CryptoKeys(secret: secret), logger: logger
+            )
+        } catch {
+            // Clear-text rooms keep working; encrypted ones wait for the operator. Said once per
+            // distinct problem, tried again on every sync.
+            let problem = "\(error)"
+            let first = state.withLock { state -> Bool in
+                defer { state.cryptoProblem = problem }
+                return state.cryptoProblem != problem
+            }
+            if first {
+                logger.error("end-to-end encryption is unavailable; encrypted rooms cannot be read until this is fixed", metadata: ["error": "\(problem)"])
+            }
+            return
+        }
+        state.withLock {
+            $0.crypto = crypto
+            $0.cryptoProblem = nil
+        }
+        do {
+            // The device keys go up on every start: the homeserver drops them when a device is
+            // signed out, and the bot logs in again as the same device.
+            try await crypto.maintainKeys(oneTimeKeyCount: nil, unusedFallbackTypes: nil, publishDeviceKeys: true)
+        } catch {
+            logger.warning("could not upload encryption keys; will retry after the next sync", metadata: ["error": "\(error)"])
+        }
     }
 
     private var crypto: MatrixCrypto? { state.withLock { $0.crypto } }
@@ -475,10 +509,25 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             // from a fresh sync; the inbox drops every event it already has by event id.
             logger.warning("the homeserver rejected the sync token; starting a fresh sync", metadata: ["error": "\(error)"])
             let fresh = try await sync([("filter", Self.filter), ("timeout", "0")]).get()
-            try await process(fresh, since: nil, initial: false)
+            try await processGuarded(fresh, since: nil, initial: false)
             return
         }
-        try await process(try result.get(), since: since, initial: since == nil)
+        try await processGuarded(try result.get(), since: since, initial: since == nil)
+    }
+
+    /// Processes one sync response; if anything fails before its commit, what it learnt about
+    /// rooms and what it changed in the encryption state are forgotten, so the retry (from
+    /// the same token) starts from what the store says.
+    private func processGuarded(_ response: JSONValue, since: String?, initial: Bool) async throws {
+        let crypto = self.crypto
+        await crypto?.beginSync()
+        do {
+            try await process(response, since: since, initial: initial, crypto: crypto)
+        } catch {
+            state.withLock { $0.rooms.removeAll() }
+            await crypto?.abortSync()
+            throw error
+        }
     }
 
     private func sync(_ query: [(String, String)]) async -> Result<JSONValue, MatrixError> {
@@ -498,7 +547,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         var deviceVerified: Bool? = nil
     }
 
-    private func process(_ response: JSONValue, since: String?, initial: Bool) async throws {
+    private func process(_ response: JSONValue, since: String?, initial: Bool, crypto: MatrixCrypto?) async throws {
         guard let nextBatch = response["next_batch"]?.stringValue else {
             throw MatrixError(status: 200, errcode: nil, message: "the sync response had no next_batch", retryAfter: nil)
         }
@@ -523,11 +572,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
         // To-device messages first: they carry the room keys this sync's events need, and they
         // are committed with the token below.
-        let crypto = self.crypto
         if let crypto {
             let changedUsers = (response["device_lists"]?["changed"]?.arrayValue ?? []).compactMap(\.stringValue)
             if !changedUsers.isEmpty { await crypto.devicesChanged(changedUsers) }
-            await crypto.receiveToDevice(response["to_device"]?["events"]?.arrayValue ?? [])
+            try await crypto.receiveToDevice(response["to_device"]?["events"]?.arrayValue ?? [])
         }
 
         var candidates: [Candidate] = []
@@ -680,9 +728,6 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
         let messages = try await inboundMessages(candidates)
         var cursors = [InboxWriter.CursorUpdate(name: Keys.nextBatch, value: nextBatch)]
-        if let crypto {
-            for (name, value) in try await crypto.takeChanges() { cursors.append(InboxWriter.CursorUpdate(name: name, value: value)) }
-        }
         for (roomID, roomState) in roomUpdates.sorted(by: { $0.key < $1.key }) {
             let encoded = String(decoding: try JSONEncoder().encode(roomState), as: UTF8.self)
             cursors.append(InboxWriter.CursorUpdate(name: Keys.room(roomID), value: encoded))
@@ -690,20 +735,21 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         let joins = state.withLock { Array($0.pendingJoins).sorted() }
         cursors.append(InboxWriter.CursorUpdate(name: Keys.pendingJoins, value: JSONValue.array(joins.map { .string($0) }).canonicalText))
         let results: [InboxInsertResult]
-        do {
-            results = try await inbox.accept(messages, cursors: cursors)
-        } catch {
-            // Nothing was committed: forget what this sync taught about rooms, so the retry
-            // (from the same token) starts from what the store says.
-            state.withLock { $0.rooms.removeAll() }
-            await crypto?.discardUncommitted()
-            throw error
-        }
         if let crypto {
+            // The encryption records this sync changed go in the same transaction.
+            let inbox = self.inbox
+            let settled = cursors
+            results = try await crypto.commitSync { changes in
+                try await inbox.accept(messages, cursors: settled + changes.map { InboxWriter.CursorUpdate(name: $0.name, value: $0.value) })
+            }
+        } else {
+            results = try await inbox.accept(messages, cursors: cursors)
+        }
+        if let crypto, let count = response["device_one_time_keys_count"]?["signed_curve25519"]?.intValue {
             // Keep one-time keys stocked, so new devices can start sessions with the bot.
             do {
                 try await crypto.maintainKeys(
-                    oneTimeKeyCount: response["device_one_time_keys_count"]?["signed_curve25519"]?.intValue.map(Int.init) ?? 0,
+                    oneTimeKeyCount: Int(count),
                     unusedFallbackTypes: response["device_unused_fallback_key_types"]?.arrayValue?.compactMap(\.stringValue)
                 )
             } catch {

@@ -24,28 +24,31 @@ public struct CrossSigningSetup: Sendable {
 }
 
 extension MatrixCrypto {
-    /// Whether cross-signing keys were made already.
+    /// Whether cross-signing was set up (and finished: a set-up cut short is made anew).
     func hasCrossSigning() async throws -> Bool {
-        try await load(CrossSigningSeeds.self, CryptoRecord.crossSigning) != nil
+        try await load(CrossSigningSeeds.self, CryptoRecord.crossSigning)?.complete == true
     }
 
     /// Makes, publishes and stores the cross-signing keys, signs this device with them, and
     /// stores the private keys in secret storage under a new recovery key.
     func setUpCrossSigning(password: Secret?) async throws -> CrossSigningSetup {
-        try await exclusively {
+        try await exclusively(outsideSync: true) {
             let seeds = (PkSigning.randomSeed(), PkSigning.randomSeed(), PkSigning.randomSeed())
             let master = try PkSigning(seed: seeds.0)
             let selfSigning = try PkSigning(seed: seeds.1)
             let userSigning = try PkSigning(seed: seeds.2)
             // Stored first: published keys whose private halves were lost would be worse than none.
-            let record = CrossSigningSeeds(
+            var record = CrossSigningSeeds(
                 master: Data(seeds.0).base64EncodedString(), selfSigning: Data(seeds.1).base64EncodedString(),
-                userSigning: Data(seeds.2).base64EncodedString()
+                userSigning: Data(seeds.2).base64EncodedString(), complete: false
             )
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            let sealed = try keys.seal(String(decoding: try encoder.encode(record), as: UTF8.self), name: CryptoRecord.crossSigning)
-            try await store.write { try $0.setCursor(CryptoRecord.crossSigning, value: sealed) }
+            func save() async throws {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                let sealed = try keys.seal(String(decoding: try encoder.encode(record), as: UTF8.self), name: CryptoRecord.crossSigning)
+                try await store.write { try $0.setCursor(CryptoRecord.crossSigning, value: sealed) }
+            }
+            try await save()
 
             func key(_ usage: String, _ signer: PkSigning, signedBy: PkSigning?) throws -> JSONValue {
                 var object: [String: JSONValue] = [
@@ -103,6 +106,8 @@ extension MatrixCrypto {
                 ])
             }
             try await putAccountData("m.secret_storage.default_key", ["key": .string(String(keyID))])
+            record.complete = true
+            try await save()
             logger.notice("made and published cross-signing keys; this device is signed by them", metadata: ["master_key": "\(master.publicKey)"])
             return CrossSigningSetup(recoveryKey: SecretStorage.recoveryKey(recovery), masterKey: master.publicKey)
         }

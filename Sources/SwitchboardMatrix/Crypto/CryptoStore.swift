@@ -86,9 +86,11 @@ struct CrossSigningSeeds: Codable {
     var master: String
     var selfSigning: String
     var userSigning: String
+    /// Published, device signed and put in secret storage: set-up finished.
+    var complete: Bool
 
     enum CodingKeys: String, CodingKey {
-        case master, selfSigning = "self_signing", userSigning = "user_signing"
+        case master, selfSigning = "self_signing", userSigning = "user_signing", complete
     }
 }
 
@@ -97,8 +99,10 @@ struct OlmSessionsRecord: Codable {
     struct Entry: Codable {
         var pickle: String
         var lastUsed: Double
+        /// Our identity key when the session was made (a new device makes new keys).
+        var ownKey: String
 
-        enum CodingKeys: String, CodingKey { case pickle, lastUsed = "last_used" }
+        enum CodingKeys: String, CodingKey { case pickle, lastUsed = "last_used", ownKey = "own_key" }
     }
     var sessions: [Entry]
 }
@@ -125,6 +129,8 @@ struct InboundRecord: Codable {
 /// Our Megolm session for one room.
 struct OutboundRecord: Codable {
     var pickle: String
+    /// The bot's device that made it.
+    var deviceID: String
     var createdAt: Double
     /// Messages encrypted with it.
     var messages: Int
@@ -132,7 +138,7 @@ struct OutboundRecord: Codable {
     var sharedWith: [String]
 
     enum CodingKeys: String, CodingKey {
-        case pickle, createdAt = "created_at", messages, sharedWith = "shared_with"
+        case pickle, deviceID = "device_id", createdAt = "created_at", messages, sharedWith = "shared_with"
     }
 }
 
@@ -141,6 +147,13 @@ struct DeviceListRecord: Codable {
     var devices: [String: DeviceInfo]
     /// The homeserver said the list changed since.
     var outdated: Bool
+    /// The user's master cross-signing key as first seen: a different one later is not
+    /// trusted (whoever controls the homeserver or the password could publish one).
+    var masterKey: String?
+
+    enum CodingKeys: String, CodingKey {
+        case devices, outdated, masterKey = "master_key"
+    }
 }
 
 struct DeviceInfo: Codable, Equatable {

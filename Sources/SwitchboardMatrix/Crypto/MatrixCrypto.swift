@@ -14,7 +14,10 @@
 // by sending are stored at once, before the event leaves, so a message index is never reused.
 //
 // All work runs one operation at a time (`exclusively`): the actor's awaits on the homeserver
-// would otherwise let a sync and a delivery interleave on the same ratchet.
+// would otherwise let a sync and a delivery interleave on the same ratchet. And while a sync is
+// being processed (`beginSync` to `commitSync` or `abortSync`), sending waits: a delivery must
+// not store Olm ratchets that a sync moved but has not committed, and a failed sync must be
+// able to drop what it changed.
 
 import Foundation
 import Logging
@@ -88,6 +91,8 @@ actor MatrixCrypto {
     private var queriedThisSync: Set<String> = []
 
     private var busy = false
+    /// A sync's changes are in the caches, not yet committed.
+    private var syncing = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     private let decryptFailures = "switchboard_matrix_decrypt_failures_total"
@@ -133,45 +138,81 @@ actor MatrixCrypto {
 
     // MARK: One operation at a time
 
-    func exclusively<T>(_ body: () async throws -> T) async rethrows -> T {
-        while busy {
+    /// Runs `body` alone; with `outsideSync`, also only while no sync is being processed.
+    func exclusively<T>(outsideSync: Bool = false, _ body: () async throws -> T) async rethrows -> T {
+        while busy || (outsideSync && syncing) {
             await withCheckedContinuation { waiters.append($0) }
         }
         busy = true
         defer {
             busy = false
-            if !waiters.isEmpty { waiters.removeFirst().resume() }
+            wakeWaiters()
         }
         return try await body()
     }
 
+    /// Everyone waiting looks again (each re-checks its own condition).
+    private func wakeWaiters() {
+        let woken = waiters
+        waiters.removeAll()
+        for waiter in woken { waiter.resume() }
+    }
+
     // MARK: Persistence
 
-    /// The sealed records changed since the last commit; the caller commits them with the sync token.
-    func takeChanges() throws -> [(name: String, value: String)] {
-        defer { dirty.removeAll(); queriedThisSync.removeAll() }
-        return try dirty.sorted().compactMap { name in try sealedRecord(name).map { (name, $0) } }
+    /// A sync's processing starts: sending waits until it is committed or dropped.
+    func beginSync() async {
+        await exclusively {
+            syncing = true
+            queriedThisSync.removeAll()
+        }
+    }
+
+    /// Commits the sync's record changes inside `commit` (which writes them in the same
+    /// transaction as the sync token); if it throws, every cached object is dropped.
+    func commitSync<T: Sendable>(_ commit: @Sendable ([(name: String, value: String)]) async throws -> T) async throws -> T {
+        try await exclusively {
+            defer {
+                syncing = false
+                queriedThisSync.removeAll()
+            }
+            do {
+                let changes = try dirty.sorted().compactMap { name in try sealedRecord(name).map { (name: name, value: $0) } }
+                let result = try await commit(changes)
+                dirty.removeAll()
+                return result
+            } catch {
+                await dropCaches()
+                throw error
+            }
+        }
+    }
+
+    /// The sync failed before its commit: forget what it changed.
+    func abortSync() async {
+        await exclusively {
+            await dropCaches()
+            syncing = false
+            queriedThisSync.removeAll()
+        }
     }
 
     /// Forgets everything not committed: the next use reloads from the store.
-    func discardUncommitted() async {
-        await exclusively {
-            dirty.removeAll()
-            queriedThisSync.removeAll()
-            olmSessions.removeAll()
-            inbound.removeAll()
-            outbound.removeAll()
-            deviceLists.removeAll()
-            pending = nil
-            do {
-                if let sealed = try await store.read({ try $0.cursor(CryptoRecord.account) }) {
-                    let record = try JSONDecoder().decode(AccountRecord.self, from: Data(try keys.open(sealed, name: CryptoRecord.account).utf8))
-                    account = try OlmAccount.unpickle(record.pickle, key: keys.pickleKey)
-                    accountRecord = record
-                }
-            } catch {
-                logger.error("could not reload the encryption account", metadata: ["error": "\(error)"])
+    private func dropCaches() async {
+        dirty.removeAll()
+        olmSessions.removeAll()
+        inbound.removeAll()
+        outbound.removeAll()
+        deviceLists.removeAll()
+        pending = nil
+        do {
+            if let sealed = try await store.read({ try $0.cursor(CryptoRecord.account) }) {
+                let record = try JSONDecoder().decode(AccountRecord.self, from: Data(try keys.open(sealed, name: CryptoRecord.account).utf8))
+                account = try OlmAccount.unpickle(record.pickle, key: keys.pickleKey)
+                accountRecord = record
             }
+        } catch {
+            logger.error("could not reload the encryption account", metadata: ["error": "\(error)"])
         }
     }
 
@@ -192,7 +233,9 @@ actor MatrixCrypto {
         } else if name == CryptoRecord.pending {
             data = try encoder.encode(pending ?? [])
         } else if name.hasPrefix(CryptoRecord.prefix + "olm."), let sessions = olmSessions[String(name.dropFirst((CryptoRecord.prefix + "olm.").count))] {
-            let entries = try sessions.map { OlmSessionsRecord.Entry(pickle: try $0.session.pickle(key: keys.pickleKey), lastUsed: $0.lastUsed) }
+            let entries = try sessions.map {
+                OlmSessionsRecord.Entry(pickle: try $0.session.pickle(key: keys.pickleKey), lastUsed: $0.lastUsed, ownKey: identity.curve25519)
+            }
             data = try encoder.encode(OlmSessionsRecord(sessions: entries))
         } else if let entry = inbound[name] {
             var record = entry.record
@@ -217,27 +260,39 @@ actor MatrixCrypto {
 
     // MARK: Keys on the homeserver
 
-    /// Publishes the device keys once, and keeps one-time and fallback keys stocked: called
-    /// with each sync's counts (nil before the first sync).
-    func maintainKeys(oneTimeKeyCount: Int?, unusedFallbackTypes: [String]?) async throws {
-        try await exclusively {
+    /// Publishes the device keys, and keeps one-time and fallback keys stocked.
+    ///
+    /// - Parameters:
+    ///   - oneTimeKeyCount: the sync's count of our one-time keys on the server; nil asks.
+    ///   - unusedFallbackTypes: the sync's unused fallback key types; nil when not told.
+    ///   - publishDeviceKeys: upload the device keys even if they were uploaded before: done
+    ///     at each start, since the homeserver drops a device's keys when it is signed out.
+    func maintainKeys(oneTimeKeyCount: Int?, unusedFallbackTypes: [String]?, publishDeviceKeys: Bool = false) async throws {
+        try await exclusively(outsideSync: true) {
+            let wasPublished = accountRecord.published
             var body: [String: JSONValue] = [:]
-            if !accountRecord.published { body["device_keys"] = try signedDeviceKeys() }
+            if publishDeviceKeys || !wasPublished { body["device_keys"] = try signedDeviceKeys() }
             var count = oneTimeKeyCount
             if count == nil {
                 // Ask the homeserver how many it holds (an upload with nothing new answers that).
                 let response = try await client.request(.POST, "/_matrix/client/v3/keys/upload", body: .object(body))
-                if body["device_keys"] != nil { markPublished() ; try await persistNow([CryptoRecord.account]) }
+                if body["device_keys"] != nil {
+                    markPublished()
+                    try await persistNow([CryptoRecord.account])
+                }
                 body = [:]
                 count = Int(response["one_time_key_counts"]?["signed_curve25519"]?.intValue ?? 0)
             }
+            // Keys made but not published yet (an upload that failed) count too: making more
+            // would push the oldest, published ones out of libolm's store.
             let target = account.maxOneTimeKeys / 2
-            if let count, count < target {
-                try account.generateOneTimeKeys(target - count)
+            let unpublished = try account.oneTimeKeys().count
+            if let count, count + unpublished < target {
+                try account.generateOneTimeKeys(target - count - unpublished)
             }
-            let needsFallback = unusedFallbackTypes.map { !$0.contains("signed_curve25519") } ?? false
-            if needsFallback || (!accountRecord.published && oneTimeKeyCount == nil) {
-                if try account.unpublishedFallbackKey().isEmpty { try account.generateFallbackKey() }
+            let needsFallback = unusedFallbackTypes.map { !$0.contains("signed_curve25519") } ?? !wasPublished
+            if needsFallback, try account.unpublishedFallbackKey().isEmpty {
+                try account.generateFallbackKey()
             }
             let oneTime = try account.oneTimeKeys()
             let fallback = try account.unpublishedFallbackKey()
@@ -247,7 +302,24 @@ actor MatrixCrypto {
             try await persistNow([CryptoRecord.account])
             body["one_time_keys"] = .object(try signedKeys(oneTime, fallback: false))
             if !fallback.isEmpty { body["fallback_keys"] = .object(try signedKeys(fallback, fallback: true)) }
-            let response = try await client.request(.POST, "/_matrix/client/v3/keys/upload", body: .object(body))
+            let uploaded: Result<JSONValue, MatrixError>
+            do {
+                uploaded = .success(try await client.request(.POST, "/_matrix/client/v3/keys/upload", body: .object(body)))
+            } catch let error as MatrixError {
+                uploaded = .failure(error)
+            }
+            let response: JSONValue
+            switch uploaded {
+            case .success(let value): response = value
+            case .failure(let error) where error.status != 400: throw error
+            case .failure(let error):
+                // The server holds other keys under these ids (a database restored from a
+                // backup): give these up; the next round makes keys with new ids.
+                account.markKeysAsPublished()
+                try await persistNow([CryptoRecord.account])
+                logger.warning("the homeserver refused one-time keys (ids already used, perhaps after a restore); making new ones", metadata: ["error": "\(error)"])
+                return
+            }
             markPublished()
             account.markKeysAsPublished()
             try await persistNow([CryptoRecord.account])
@@ -308,9 +380,12 @@ actor MatrixCrypto {
     // MARK: Receiving to-device messages
 
     /// Decrypts and handles a sync's to-device events. Returns how many room keys arrived.
+    ///
+    /// Throws only when the homeserver could not be asked about a sender's devices (a
+    /// transient failure): the sync is then processed again, rather than a room key dropped.
     @discardableResult
-    func receiveToDevice(_ events: [JSONValue]) async -> Int {
-        await exclusively {
+    func receiveToDevice(_ events: [JSONValue]) async throws -> Int {
+        try await exclusively {
             var roomKeys = 0
             for event in events {
                 guard let type = event["type"]?.stringValue, let sender = event["sender"]?.stringValue else { continue }
@@ -318,6 +393,9 @@ actor MatrixCrypto {
                 case "m.room.encrypted":
                     do {
                         if try await receiveOlm(event["content"] ?? .null, from: sender) { roomKeys += 1 }
+                    } catch let error as MatrixError where error.isTransient {
+                        logger.warning("could not fetch a sender's devices; processing this sync again", metadata: ["sender": "\(sender)", "error": "\(error)"])
+                        throw error
                     } catch {
                         Counter(label: decryptFailures, dimensions: [("kind", "olm")]).increment()
                         logger.warning("could not decrypt a to-device message", metadata: ["sender": "\(sender)", "error": "\(error)"])
@@ -378,7 +456,15 @@ actor MatrixCrypto {
             session = try InboundGroupSession.importing(exportedKey: exported)
             originalSenderKey = keyContent["sender_key"]?.stringValue ?? senderKey
             signingKey = keyContent["sender_claimed_ed25519_key"]?.stringValue
-            // Only the original sender's own devices may forward their keys to us.
+            // Only a key we asked for (a message of the sender's waits for it), and only from
+            // the original sender's own devices.
+            let waiting = try await pendingEvents().contains { item in
+                item.roomID == roomID && item.event["sender"]?.stringValue == sender
+                    && item.event["content"]?["session_id"]?.stringValue == sessionID
+            }
+            guard waiting else {
+                throw ReceiveError(description: "a forwarded room key nobody asked for; ignored")
+            }
             guard try await knownDevice(of: sender, curve25519: originalSenderKey) != nil else {
                 throw ReceiveError(description: "a forwarded room key for a session \(sender) did not start; ignored")
             }
@@ -388,9 +474,15 @@ actor MatrixCrypto {
         }
         guard session.id == sessionID else { throw ReceiveError(description: "the room key's session id does not match its key") }
         let name = CryptoRecord.inbound(room: roomID, session: sessionID)
-        if let existing = try await inboundSession(name), existing.session.firstKnownIndex <= session.firstKnownIndex {
-            logger.debug("already have this room key", metadata: ["room.id": "\(roomID)", "session.id": "\(sessionID)"])
-            return false
+        if let existing = try await inboundSession(name) {
+            // A session belongs to the device that started it: nobody else may replace it.
+            guard existing.record.sender == sender, existing.record.senderKey == originalSenderKey else {
+                throw ReceiveError(description: "a room key for a session another device started (\(existing.record.sender)); ignored")
+            }
+            if existing.session.firstKnownIndex <= session.firstKnownIndex {
+                logger.debug("already have this room key", metadata: ["room.id": "\(roomID)", "session.id": "\(sessionID)"])
+                return false
+            }
         }
         let record = InboundRecord(
             pickle: "", roomID: roomID, sender: sender, senderKey: originalSenderKey, signingKey: signingKey, forwarded: forwarded,
@@ -408,7 +500,10 @@ actor MatrixCrypto {
     private func olmSessions(for senderKey: String) async throws -> [(session: OlmSession, lastUsed: Double)] {
         if let known = olmSessions[senderKey] { return known }
         let record = try await load(OlmSessionsRecord.self, CryptoRecord.olm(senderKey))
-        let sessions = try (record?.sessions ?? []).map { (try OlmSession.unpickle($0.pickle, key: keys.pickleKey), $0.lastUsed) }
+        // Sessions made by an earlier account of this bot (before a new device) are of no use.
+        let sessions = try (record?.sessions ?? []).filter { $0.ownKey == identity.curve25519 }.map {
+            (try OlmSession.unpickle($0.pickle, key: keys.pickleKey), $0.lastUsed)
+        }
         olmSessions[senderKey] = sessions
         return sessions
     }
@@ -502,7 +597,16 @@ actor MatrixCrypto {
                 }
                 continue
             }
-            let selfSigning = Self.crossSigningKey(response["self_signing_keys"]?[user], signedBy: response["master_keys"]?[user], user: user)
+            let previous = try await deviceList(user)
+            let master = response["master_keys"]?[user]
+            let masterKey = Self.keyOf(master, user: user, usage: "master")
+            var selfSigning = Self.crossSigningKey(response["self_signing_keys"]?[user], signedBy: master, user: user)
+            if let pinned = previous?.masterKey, let masterKey, pinned != masterKey {
+                // Trust on first use: a replaced master key vouches for nothing until someone
+                // looks into it.
+                logger.error("a user's master cross-signing key changed; their devices count as unverified", metadata: ["user": "\(user)"])
+                selfSigning = nil
+            }
             var devices: [String: DeviceInfo] = [:]
             for (deviceID, keys) in published {
                 guard keys["user_id"]?.stringValue == user, keys["device_id"]?.stringValue == deviceID,
@@ -522,16 +626,24 @@ actor MatrixCrypto {
                 let crossSigned = selfSigning.map { Self.verify(keys, user: user, keyID: "ed25519:\($0)", key: $0) } ?? false
                 devices[deviceID] = DeviceInfo(curve25519: curve, ed25519: ed, crossSigned: crossSigned)
             }
-            deviceLists[user] = DeviceListRecord(devices: devices, outdated: false)
+            deviceLists[user] = DeviceListRecord(devices: devices, outdated: false, masterKey: previous?.masterKey ?? masterKey)
             dirty.insert(CryptoRecord.devices(user))
         }
     }
 
+    /// The public key of a cross-signing key object, if it is the user's and for this usage.
+    private static func keyOf(_ object: JSONValue?, user: String, usage: String) -> String? {
+        guard let object, object["user_id"]?.stringValue == user,
+            object["usage"]?.arrayValue?.contains(.string(usage)) == true,
+            let keys = object["keys"]?.objectValue, keys.count == 1
+        else { return nil }
+        return keys.values.first?.stringValue
+    }
+
     /// The self-signing public key, if its master key signed it.
     private static func crossSigningKey(_ selfSigning: JSONValue?, signedBy master: JSONValue?, user: String) -> String? {
-        guard let selfSigning, let master,
-            let masterKey = master["keys"]?.objectValue?.values.first?.stringValue,
-            let key = selfSigning["keys"]?.objectValue?.values.first?.stringValue,
+        guard let masterKey = keyOf(master, user: user, usage: "master"),
+            let selfSigning, let key = keyOf(selfSigning, user: user, usage: "self_signing"),
             verify(selfSigning, user: user, keyID: "ed25519:\(masterKey)", key: masterKey)
         else { return nil }
         return key
@@ -562,6 +674,9 @@ actor MatrixCrypto {
 
     private func decryptLocked(_ event: MatrixEvent, in roomID: String) async -> RoomDecryption {
         let content = event.content
+        if content.objectValue?.isEmpty != false {
+            return fail("the event was redacted", kind: "redacted")
+        }
         guard content["algorithm"]?.stringValue == RoomEncryption.megolm else {
             return fail("unsupported algorithm \(content["algorithm"]?.stringValue ?? "none")", kind: "algorithm")
         }
@@ -620,7 +735,7 @@ actor MatrixCrypto {
 
     private func fail(_ reason: String, kind: String) -> RoomDecryption {
         Counter(label: decryptFailures, dimensions: [("kind", kind)]).increment()
-        return .failed(reason, tellSender: !["replay", "wrong_sender"].contains(kind))
+        return .failed(reason, tellSender: !["replay", "wrong_sender", "redacted"].contains(kind))
     }
 
     // MARK: Undecryptable events
@@ -645,11 +760,17 @@ actor MatrixCrypto {
                 var item = PendingEvent(roomID: roomID, event: json, firstSeen: Date().timeIntervalSince1970, requested: false)
                 // Bounded: the oldest undecryptable events give way.
                 if list.count >= 500 { list.removeFirst(list.count - 499) }
-                do {
-                    try await requestKey(room: roomID, sessionID: sessionID, senderKey: senderKey, from: event.sender)
+                // One request per missing session, however many of its messages wait.
+                let asked = list.contains { $0.requested && $0.event["content"]?["session_id"]?.stringValue == sessionID }
+                if asked {
                     item.requested = true
-                } catch {
-                    logger.warning("could not ask for a missing room key", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+                } else {
+                    do {
+                        try await requestKey(room: roomID, sessionID: sessionID, senderKey: senderKey, from: event.sender)
+                        item.requested = true
+                    } catch {
+                        logger.warning("could not ask for a missing room key", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
+                    }
                 }
                 list.append(item)
                 pending = list
@@ -669,7 +790,7 @@ actor MatrixCrypto {
             "action": "request", "body": .object(body), "request_id": .string(requestID), "requesting_device_id": .string(deviceID),
         ]
         let message: JSONValue = ["messages": .object([sender: .object(["*": content])])]
-        try await client.request(.PUT, "/_matrix/client/v3/sendToDevice/m.room_key_request/\(MatrixClient.segment(requestID))", body: message)
+        try await client.request(.PUT, "/_matrix/client/v3/sendToDevice/m.room_key_request/\(MatrixClient.segment(requestID))", body: message, timeout: .seconds(10))
         logger.info("asked the sender's devices for a missing room key", metadata: ["room.id": "\(room)", "session.id": "\(sessionID)", "sender": "\(sender)"])
     }
 
@@ -696,9 +817,9 @@ actor MatrixCrypto {
                     } else {
                         remaining.append(item)
                     }
-                case .failed(let reason, _):
+                case .failed(let reason, let tellSender):
                     logger.warning("an undecryptable event failed for good", metadata: ["event.id": "\(event.id)", "reason": "\(reason)"])
-                    expired.append((item.roomID, event))
+                    if tellSender { expired.append((item.roomID, event)) }
                 }
             }
             if remaining.count != list.count {
@@ -715,7 +836,7 @@ actor MatrixCrypto {
     /// The `m.room.encrypted` content for an event in an encrypted room, after making sure
     /// every device of `members` has the room's current key.
     func encrypt(type: String, content: JSONValue, roomID: String, members: [String], settings: RoomEncryption) async throws -> JSONValue {
-        try await exclusively {
+        try await exclusively(outsideSync: true) {
             let devices = try await ensureDevices(members)
             var recipients: Set<String> = []
             for (user, list) in devices {
@@ -737,7 +858,7 @@ actor MatrixCrypto {
             }
             if entry == nil {
                 let session = try OutboundGroupSession.create()
-                entry = (session, OutboundRecord(pickle: "", createdAt: now, messages: 0, sharedWith: []))
+                entry = (session, OutboundRecord(pickle: "", deviceID: deviceID, createdAt: now, messages: 0, sharedWith: []))
             }
             var current = entry!
             let missing = recipients.subtracting(current.record.sharedWith).sorted()
@@ -762,7 +883,8 @@ actor MatrixCrypto {
 
     private func outboundSession(_ name: String) async throws -> (session: OutboundGroupSession, record: OutboundRecord)? {
         if let known = outbound[name] { return known }
-        guard let record = try await load(OutboundRecord.self, name) else { return nil }
+        // A session another device of the bot's started (before a new login) is not ours to use.
+        guard let record = try await load(OutboundRecord.self, name), record.deviceID == deviceID else { return nil }
         let entry = (try OutboundGroupSession.unpickle(record.pickle, key: keys.pickleKey), record)
         outbound[name] = entry
         return entry
