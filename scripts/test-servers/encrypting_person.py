@@ -13,6 +13,7 @@ Commands (each answers {"ok": true, ...} or {"ok": false, "error": "..."}):
   send_twice   room, text                                 -> event_ids: one ciphertext sent as two events (a replay)
   send_corrupt room                                       -> event_id: a real session's message with a damaged MAC
   react        room, event, key                           -> event_id
+  new_room_key room                                       the next message goes with a new room key
   messages     room, sender, count, timeout               -> bodies of the sender's messages, decrypted, in order;
                                                              undecryptable ones come as null
   session_key  room                                       -> the current outbound room key (to look for on disk)
@@ -206,6 +207,10 @@ class Person:
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"sending the raw event failed: {response}")
         return response.event_id
+
+    async def new_room_key(self, room):
+        self.client.olm.outbound_group_sessions.pop(room, None)
+        return {}
 
     async def send_twice(self, room, text):
         content = await self.encrypted_content(room, text)

@@ -89,6 +89,8 @@ actor MatrixCrypto {
     private var dirty: Set<String> = []
     /// Users whose devices were queried in this sync already (one query per user per sync).
     private var queriedThisSync: Set<String> = []
+    /// When a broken Olm session with a device (by its key) was last replaced.
+    private var unwedgedAt: [String: Date] = [:]
 
     private var busy = false
     /// A sync's changes are in the caches, not yet committed.
@@ -425,7 +427,13 @@ actor MatrixCrypto {
             let mine = content["ciphertext"]?[identity.curve25519],
             let type = mine["type"]?.intValue, let body = mine["body"]?.stringValue
         else { throw ReceiveError(description: "no ciphertext for this device") }
-        let plaintext = try await decryptOlm(type: Int(type), body: body, senderKey: senderKey)
+        let plaintext: String
+        do {
+            plaintext = try await decryptOlm(type: Int(type), body: body, senderKey: senderKey)
+        } catch {
+            if try await knownDevice(of: sender, curve25519: senderKey) != nil { await unwedge(user: sender, senderKey: senderKey) }
+            throw error
+        }
         guard let payload = try? JSONValue.parse(plaintext) else { throw ReceiveError(description: "the plaintext is not JSON") }
         // The payload names who sent it to whom; all of it must match the envelope.
         guard payload["sender"]?.stringValue == sender else { throw ReceiveError(description: "the payload's sender is not the event's sender") }
@@ -936,21 +944,11 @@ actor MatrixCrypto {
         for target in targets {
             let (user, deviceID) = Self.split(target)
             guard let device = devices[user]?[deviceID], let olm = olmSessions[device.curve25519]?.first?.session else { continue }
-            let payload: JSONValue = [
-                "type": "m.room_key",
-                "content": [
-                    "algorithm": .string(RoomEncryption.megolm), "room_id": .string(roomID),
-                    "session_id": .string(session.id), "session_key": .string(sessionKey),
-                ],
-                "sender": .string(userID), "sender_device": .string(self.deviceID),
-                "keys": ["ed25519": .string(identity.ed25519)],
-                "recipient": .string(user), "recipient_keys": ["ed25519": .string(device.ed25519)],
+            let key: JSONValue = [
+                "algorithm": .string(RoomEncryption.megolm), "room_id": .string(roomID),
+                "session_id": .string(session.id), "session_key": .string(sessionKey),
             ]
-            let encrypted = try olm.encrypt(payload.canonicalText)
-            messages[user, default: [:]][deviceID] = [
-                "algorithm": .string(RoomEncryption.olm), "sender_key": .string(identity.curve25519),
-                "ciphertext": .object([device.curve25519: ["type": .int(Int64(encrypted.type)), "body": .string(encrypted.body)]]),
-            ]
+            messages[user, default: [:]][deviceID] = try olmContent(type: "m.room_key", content: key, to: user, device: device, session: olm)
             changed.insert(CryptoRecord.olm(device.curve25519))
             reached.append(target)
         }
@@ -965,6 +963,55 @@ actor MatrixCrypto {
         keysShared.increment(by: reached.count)
         logger.info("shared a room key", metadata: ["room.id": "\(roomID)", "devices": "\(reached.count)", "session.id": "\(session.id)"])
         return reached
+    }
+
+    /// An Olm-encrypted to-device event's content: the payload names sender and recipient
+    /// with their keys, as receivers check.
+    private func olmContent(type: String, content: JSONValue, to user: String, device: DeviceInfo, session: OlmSession) throws -> JSONValue {
+        let payload: JSONValue = [
+            "type": .string(type), "content": content,
+            "sender": .string(userID), "sender_device": .string(deviceID),
+            "keys": ["ed25519": .string(identity.ed25519)],
+            "recipient": .string(user), "recipient_keys": ["ed25519": .string(device.ed25519)],
+        ]
+        let encrypted = try session.encrypt(payload.canonicalText)
+        return [
+            "algorithm": .string(RoomEncryption.olm), "sender_key": .string(identity.curve25519),
+            "ciphertext": .object([device.curve25519: ["type": .int(Int64(encrypted.type)), "body": .string(encrypted.body)]]),
+        ]
+    }
+
+    /// After an Olm message from a published device would not decrypt (its session with us is
+    /// lost, say after a restore): a new session with it, announced with an `m.dummy`, so what
+    /// it sends next (room keys among it) reaches us. At most once an hour per device.
+    private func unwedge(user: String, senderKey: String) async {
+        if let last = unwedgedAt[senderKey], Date().timeIntervalSince(last) < 3600 { return }
+        unwedgedAt[senderKey] = Date()
+        do {
+            guard let (deviceID, device) = deviceLists[user]?.devices.first(where: { $0.value.curve25519 == senderKey }) else { return }
+            let request: JSONValue = ["timeout": 10000, "one_time_keys": [user: [deviceID: "signed_curve25519"]]]
+            let response = try await client.request(.POST, "/_matrix/client/v3/keys/claim", body: request, timeout: .seconds(15))
+            guard let claimed = response["one_time_keys"]?[user]?[deviceID]?.objectValue?.first(where: { $0.key.hasPrefix("signed_curve25519:") })?.value,
+                let oneTimeKey = claimed["key"]?.stringValue,
+                Self.verify(claimed, user: user, keyID: "ed25519:\(deviceID)", key: device.ed25519)
+            else {
+                logger.warning("could not repair an Olm session: the device has no (validly signed) one-time key", metadata: ["user": "\(user)", "device.id": "\(deviceID)"])
+                return
+            }
+            let session = try OlmSession.outbound(account: account, identityKey: senderKey, oneTimeKey: oneTimeKey)
+            let content = try olmContent(type: "m.dummy", content: .object([:]), to: user, device: device, session: session)
+            olmSessions[senderKey] = [(session, Date().timeIntervalSince1970)] + (olmSessions[senderKey] ?? [])
+            // Committed with this sync: the new session is used for what the device sends next.
+            dirty.insert(CryptoRecord.olm(senderKey))
+            let txnID = UUID().uuidString
+            try await client.request(
+                .PUT, "/_matrix/client/v3/sendToDevice/m.room.encrypted/\(MatrixClient.segment(txnID))",
+                body: ["messages": .object([user: .object([deviceID: content])])], timeout: .seconds(15)
+            )
+            logger.notice("started a new Olm session with a device whose messages would not decrypt", metadata: ["user": "\(user)", "device.id": "\(deviceID)"])
+        } catch {
+            logger.warning("could not repair an Olm session", metadata: ["user": "\(user)", "error": "\(error)"])
+        }
     }
 
     private static func split(_ target: String) -> (String, String) {

@@ -240,6 +240,41 @@ struct MatrixEncryptionTests {
         await alice.quit()
     }
 
+    @Test("A lost Olm session is repaired: the message whose key could not be read gets a notice, the next one is answered")
+    func wedgedSession() async throws {
+        let cast = try MatrixCast()
+        let key = testCryptoKey()
+        let extra = ["SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "5"]
+        var bot = try cast.startEncryptingBot(key: key, extra: extra)
+        let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await alice.createDirectRoom(with: cast.bot.userID)
+        try await alice.waitForMember(cast.bot.userID, in: room)
+        try await alice.say(room, "add a note: before")
+        _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+
+        // The bot loses its Olm sessions (as with a database restored from an older backup).
+        try bot.stop()
+        let removed = try await cast.database().write { db -> Int in
+            try db.execute(sql: "DELETE FROM cursors WHERE name LIKE 'matrix.crypto.olm.%'")
+            return db.changesCount
+        }
+        #expect(removed >= 1)
+        bot = try cast.startEncryptingBot(key: key, extra: extra)
+        defer { try? bot.stop() }
+
+        try await alice.call("new_room_key", ["room": .string(room)])
+        try await alice.say(room, "add a note: lost")
+        var replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 2, timeout: 60)
+        #expect(replies[1].contains("couldn't decrypt your message"), "got \(replies)")
+        #expect(bot.log.contains("started a new Olm session with a device whose messages would not decrypt"), "\(bot.log.suffix(4000))")
+
+        try await alice.call("new_room_key", ["room": .string(room)])
+        try await alice.say(room, "add a note: repaired")
+        replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 3, timeout: 60)
+        #expect(replies[2] == "Added note 2: repaired", "got \(replies)")
+        await alice.quit()
+    }
+
     @Test("Policy: in a group room a yes from an unverified device does not confirm; encryption required refuses clear-text rooms")
     func policies() async throws {
         let cast = try MatrixCast()
