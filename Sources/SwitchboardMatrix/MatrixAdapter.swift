@@ -162,16 +162,13 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await poller.run {
-                        defer {
-                            self.state.withLock {
-                                $0.status = ChannelStatus(.standingBy)
-                                // Another instance may take the device's keys over now: what is
-                                // cached here is stale from this moment, and is opened anew from
-                                // the store when this instance syncs again.
-                                $0.crypto = nil
-                            }
+                        do {
+                            try await self.loop()
+                        } catch {
+                            await self.stepDown()
+                            throw error
                         }
-                        try await self.loop()
+                        await self.stepDown()
                     }
                 }
                 group.addTask { await self.doChores() }
@@ -180,6 +177,19 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 group.cancelAll()
             }
         }
+    }
+
+    /// The sync stopped (shut down, or the lease went to another instance): what is cached is
+    /// stale from now on. The encryption state is closed once work in flight is done, so no
+    /// delivery here uses a ratchet the next holder of the device's keys also uses.
+    private func stepDown() async {
+        let crypto = state.withLock { state -> MatrixCrypto? in
+            state.status = ChannelStatus(.standingBy)
+            state.rooms.removeAll()
+            defer { state.crypto = nil }
+            return state.crypto
+        }
+        await crypto?.close()
     }
 
     /// Typing notices and read receipts: small requests that may wait a moment and must not
@@ -382,7 +392,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     // MARK: Encryption
 
     /// Opens the device's encryption account once the device is known, and publishes its keys.
-    private func ensureCrypto() async throws {
+    private func ensureCrypto(publishKeys: Bool = true) async throws {
         guard configuration.encryption != .off else { return }
         guard let secret = configuration.cryptoKey else {
             let warn = state.withLock { state -> Bool in
@@ -401,7 +411,8 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         let crypto: MatrixCrypto
         do {
             crypto = try await MatrixCrypto.open(
-                userID: configuration.userID, deviceID: deviceID, client: client, store: store, keys: CryptoKeys(secret: secret), logger: logger
+                userID: configuration.userID, deviceID: deviceID, client: client, store: store, keys: CryptoKeys(secret: secret), logger: logger,
+                allowedSender: { [allowed = configuration.allowedUsers] in allowed.allows($0) }
             )
         } catch {
             // Clear-text rooms keep working; encrypted ones wait for the operator. Said once per
@@ -420,6 +431,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             $0.crypto = crypto
             $0.cryptoProblem = nil
         }
+        guard publishKeys else { return }
         do {
             // The device keys go up on every start: the homeserver drops them when a device is
             // signed out, and the bot logs in again as the same device.
@@ -440,9 +452,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             throw MatrixError(status: nil, errcode: nil, message: "end-to-end encryption is off: set matrix.crypto_key (and leave matrix.encryption at optional or required)", retryAfter: nil)
         }
         try await ensureSession()
-        try await ensureCrypto()
+        // No key upload here: that changes the account record, which is the running bot's to write.
+        try await ensureCrypto(publishKeys: false)
         guard let crypto else {
-            throw MatrixError(status: nil, errcode: nil, message: "the device's encryption keys could not be opened", retryAfter: nil)
+            throw MatrixError(status: nil, errcode: nil, message: "the device's encryption keys could not be opened (see the error above)", retryAfter: nil)
         }
         if !replacing, try await crypto.hasCrossSigning() { return nil }
         var password: Secret?
@@ -574,7 +587,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         // are committed with the token below.
         if let crypto {
             let changedUsers = (response["device_lists"]?["changed"]?.arrayValue ?? []).compactMap(\.stringValue)
-            if !changedUsers.isEmpty { await crypto.devicesChanged(changedUsers) }
+            if !changedUsers.isEmpty { try await crypto.devicesChanged(changedUsers) }
             try await crypto.receiveToDevice(response["to_device"]?["events"]?.arrayValue ?? [])
         }
 
@@ -745,8 +758,10 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         } else {
             results = try await inbox.accept(messages, cursors: cursors)
         }
-        if let crypto, let count = response["device_one_time_keys_count"]?["signed_curve25519"]?.intValue {
-            // Keep one-time keys stocked, so new devices can start sessions with the bot.
+        if let crypto {
+            // Keep one-time keys stocked, so new devices can start sessions with the bot. A
+            // count the server leaves out is zero (older servers send {} when none are left).
+            let count = response["device_one_time_keys_count"]?["signed_curve25519"]?.intValue ?? 0
             do {
                 try await crypto.maintainKeys(
                     oneTimeKeyCount: Int(count),
@@ -896,7 +911,12 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         if let members = state.withLock({ $0.rooms[roomID]?.members }) { return members }
         let response = try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/joined_members")
         let count = response["joined"]?.objectValue?.count ?? 0
-        state.withLock { $0.rooms[roomID, default: RoomState()].members = count }
+        // Only into a room state read from the store: a blank one would later pass for the
+        // room's real state (no join time, no encryption).
+        var room = try await roomState(roomID)
+        room.members = count
+        let known = room
+        state.withLock { $0.rooms[roomID] = $0.rooms[roomID].map { var cached = $0; cached.members = count; return cached } ?? known }
         return count
     }
 
@@ -1037,8 +1057,14 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     /// The room's encryption, asking the homeserver once for rooms joined before it was kept.
     private func encryptionSettings(_ roomID: String) async throws -> RoomEncryption? {
-        var room = try await roomState(roomID)
-        if room.encryptionKnown { return room.encryption }
+        // Encryption is never turned off, so either the cache or the store knowing it is
+        // enough; the store is read every time, since a standing-by instance's cache is old.
+        let cached = state.withLock { $0.rooms[roomID] }
+        let stored = try await store.read { try $0.cursor(Keys.room(roomID)) }
+            .flatMap { try? JSONDecoder().decode(RoomState.self, from: Data($0.utf8)) }
+        if let encryption = cached?.encryption ?? stored?.encryption { return encryption }
+        if cached?.encryptionKnown == true || stored?.encryptionKnown == true { return nil }
+        var room = stored ?? RoomState()
         let result: Result<JSONValue, MatrixError>
         do {
             result = .success(try await client.request(.GET, "/_matrix/client/v3/rooms/\(MatrixClient.segment(roomID))/state/m.room.encryption/"))
@@ -1050,10 +1076,15 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         case .failure(let error) where error.status == 404: room.encryption = nil
         case .failure(let error): throw error
         }
-        room.encryptionKnown = true
-        let known = room
-        state.withLock { $0.rooms[roomID] = known }
-        return known.encryption
+        let encryption = room.encryption
+        // Only the cached copy learns it (the sync stores room state with its token).
+        state.withLock { state in
+            guard var cached = state.rooms[roomID] else { return }
+            cached.encryption = cached.encryption ?? encryption
+            cached.encryptionKnown = true
+            state.rooms[roomID] = cached
+        }
+        return encryption
     }
 
     static func channelError(_ error: MatrixError) -> ChannelError {

@@ -135,7 +135,7 @@ struct Matrix: AsyncParsableCommand {
                 Clients that only talk to verified devices then talk to the bot. The private keys stay \
                 sealed in the database (with matrix.crypto_key) and go to the account's secret storage, \
                 encrypted under the recovery key printed on the last line: keep it somewhere safe; it is \
-                not stored anywhere. Stop `switchboard serve` first when the database is SQLite.
+                not stored anywhere. Stop `switchboard serve` first (every instance, on PostgreSQL too).
                 """
         )
 

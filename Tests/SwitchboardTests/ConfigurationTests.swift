@@ -164,6 +164,46 @@ struct ConfigurationTests {
         #expect(try AppConfiguration(file: nil, environment: ["HOME": "/h"]).matrix == nil, "no homeserver, no Matrix channel")
     }
 
+    @Test("Matrix encryption settings: the crypto key from a file, the policies, and their mistakes")
+    func matrixEncryption() throws {
+        let directory = try TemporaryDirectory()
+        let keyPath = directory.path + "/crypto-key"
+        let key = String(repeating: "k", count: 40)
+        try (key + "\n").write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let base = [
+            "HOME": "/h", "SWITCHBOARD_MATRIX_HOMESERVER": "https://matrix.example.org", "SWITCHBOARD_MATRIX_USER_ID": "@bot:example.org",
+            "SWITCHBOARD_MATRIX_PASSWORD": "pw",
+        ]
+        var matrix = try #require(try AppConfiguration(file: nil, environment: base).matrix)
+        #expect(matrix.encryption == .optional && matrix.cryptoKey == nil && !matrix.encryptionEnabled, "no key: encryption off")
+        #expect(matrix.unverifiedDeviceConfirmations == .direct && matrix.undecryptableWait == .seconds(60))
+
+        matrix = try #require(try AppConfiguration(file: nil, environment: base.merging([
+            "SWITCHBOARD_MATRIX_CRYPTO_KEY_FILE": keyPath, "SWITCHBOARD_MATRIX_ENCRYPTION": "required",
+            "SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "30", "SWITCHBOARD_MATRIX_UNVERIFIED_DEVICE_CONFIRMATIONS": "never",
+        ]) { $1 }).matrix)
+        #expect(matrix.cryptoKey?.revealed == key && matrix.encryption == .required && matrix.encryptionEnabled)
+        #expect(matrix.undecryptableWait == .seconds(30) && matrix.unverifiedDeviceConfirmations == .never)
+        #expect("\(String(describing: matrix.cryptoKey))".contains(key) == false, "the key prints redacted")
+
+        let error = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: nil, environment: base.merging([
+                "SWITCHBOARD_MATRIX_ENCRYPTION": "mandatory", "SWITCHBOARD_MATRIX_CRYPTO_KEY": "short",
+                "SWITCHBOARD_MATRIX_UNVERIFIED_DEVICE_CONFIRMATIONS": "sometimes", "SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "1",
+            ]) { $1 })
+        }
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("matrix.encryption") && text.contains("required, optional or off"), "\(text)")
+        #expect(text.contains("matrix.crypto_key") && text.contains("at least 32 characters"))
+        #expect(text.contains("matrix.unverified_device_confirmations"))
+        #expect(text.contains("matrix.undecryptable_wait_s"))
+        #expect(!text.contains("short"), "the bad key is not echoed")
+        let required = #expect(throws: ConfigurationError.self) {
+            try AppConfiguration(file: nil, environment: base.merging(["SWITCHBOARD_MATRIX_ENCRYPTION": "required"]) { $1 })
+        }
+        #expect("\(required.map { "\($0)" } ?? "")".contains("is required with matrix.encryption: required"))
+    }
+
     @Test("Matrix configuration mistakes are reported together")
     func matrixProblems() throws {
         let error = #expect(throws: ConfigurationError.self) {

@@ -33,6 +33,9 @@ extension MatrixCrypto {
     /// stores the private keys in secret storage under a new recovery key.
     func setUpCrossSigning(password: Secret?) async throws -> CrossSigningSetup {
         try await exclusively(outsideSync: true) {
+            guard accountRecordPublished else {
+                throw CryptoStoreError(description: "this device has not published its keys yet: run `switchboard serve` once (until it says it uploaded encryption keys), stop it, then set up cross-signing")
+            }
             let seeds = (PkSigning.randomSeed(), PkSigning.randomSeed(), PkSigning.randomSeed())
             let master = try PkSigning(seed: seeds.0)
             let selfSigning = try PkSigning(seed: seeds.1)

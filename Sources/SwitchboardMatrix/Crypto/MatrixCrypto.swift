@@ -91,10 +91,16 @@ actor MatrixCrypto {
     private var queriedThisSync: Set<String> = []
     /// When a broken Olm session with a device (by its key) was last replaced.
     private var unwedgedAt: [String: Date] = [:]
+    /// `m.dummy` messages for repaired sessions, sent once the sync that made them commits.
+    private var outgoingDummies: [(user: String, deviceID: String, senderKey: String, content: JSONValue)] = []
+    /// Whether the bot talks to a user (to-device messages from anyone else are dropped).
+    private let allowedSender: @Sendable (String) -> Bool
 
     private var busy = false
     /// A sync's changes are in the caches, not yet committed.
     private var syncing = false
+    /// The sync that used this object stopped: another instance may hold the device's keys.
+    private var closed = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     private let decryptFailures = "switchboard_matrix_decrypt_failures_total"
@@ -104,8 +110,9 @@ actor MatrixCrypto {
 
     private init(
         userID: String, deviceID: String, client: MatrixClient, store: any Store, keys: CryptoKeys, logger: Logger,
-        account: OlmAccount, record: AccountRecord
+        allowedSender: @escaping @Sendable (String) -> Bool, account: OlmAccount, record: AccountRecord
     ) throws {
+        self.allowedSender = allowedSender
         self.userID = userID
         self.deviceID = deviceID
         self.client = client
@@ -119,20 +126,21 @@ actor MatrixCrypto {
 
     /// Loads the device's account, or makes one (stored before anything is published).
     static func open(
-        userID: String, deviceID: String, client: MatrixClient, store: any Store, keys: CryptoKeys, logger: Logger
+        userID: String, deviceID: String, client: MatrixClient, store: any Store, keys: CryptoKeys, logger: Logger,
+        allowedSender: @escaping @Sendable (String) -> Bool
     ) async throws -> MatrixCrypto {
         let name = CryptoRecord.account
         if let sealed = try await store.read({ try $0.cursor(name) }) {
             let record = try JSONDecoder().decode(AccountRecord.self, from: Data(try keys.open(sealed, name: name).utf8))
             if record.deviceID == deviceID {
                 let account = try OlmAccount.unpickle(record.pickle, key: keys.pickleKey)
-                return try MatrixCrypto(userID: userID, deviceID: deviceID, client: client, store: store, keys: keys, logger: logger, account: account, record: record)
+                return try MatrixCrypto(userID: userID, deviceID: deviceID, client: client, store: store, keys: keys, logger: logger, allowedSender: allowedSender, account: account, record: record)
             }
             logger.notice("the Matrix device changed; making new encryption keys for it", metadata: ["device.id": "\(deviceID)", "previous": "\(record.deviceID)"])
         }
         let account = try OlmAccount.create()
         let record = AccountRecord(deviceID: deviceID, pickle: try account.pickle(key: keys.pickleKey), published: false)
-        let crypto = try MatrixCrypto(userID: userID, deviceID: deviceID, client: client, store: store, keys: keys, logger: logger, account: account, record: record)
+        let crypto = try MatrixCrypto(userID: userID, deviceID: deviceID, client: client, store: store, keys: keys, logger: logger, allowedSender: allowedSender, account: account, record: record)
         try await crypto.persistNow([name])
         logger.info("made end-to-end encryption keys for this device", metadata: ["device.id": "\(deviceID)", "ed25519": "\(crypto.identity.ed25519)"])
         return crypto
@@ -162,6 +170,16 @@ actor MatrixCrypto {
 
     // MARK: Persistence
 
+    /// Waits for work in flight, then refuses all further work: the caches are stale once
+    /// another instance may sync the account.
+    func close() async {
+        await exclusively { closed = true }
+    }
+
+    struct Closed: Error, CustomStringConvertible {
+        var description: String { "the encryption state was closed (the sync stopped here)" }
+    }
+
     /// A sync's processing starts: sending waits until it is committed or dropped.
     func beginSync() async {
         await exclusively {
@@ -178,15 +196,17 @@ actor MatrixCrypto {
                 syncing = false
                 queriedThisSync.removeAll()
             }
+            let result: T
             do {
                 let changes = try dirty.sorted().compactMap { name in try sealedRecord(name).map { (name: name, value: $0) } }
-                let result = try await commit(changes)
+                result = try await commit(changes)
                 dirty.removeAll()
-                return result
             } catch {
                 await dropCaches()
                 throw error
             }
+            await sendDummies()
+            return result
         }
     }
 
@@ -199,8 +219,28 @@ actor MatrixCrypto {
         }
     }
 
+    private func sendDummies() async {
+        let dummies = outgoingDummies
+        outgoingDummies.removeAll()
+        for dummy in dummies {
+            do {
+                let txnID = UUID().uuidString
+                try await client.request(
+                    .PUT, "/_matrix/client/v3/sendToDevice/m.room.encrypted/\(MatrixClient.segment(txnID))",
+                    body: ["messages": .object([dummy.user: .object([dummy.deviceID: dummy.content])])], timeout: .seconds(15)
+                )
+                logger.notice("started a new Olm session with a device whose messages would not decrypt", metadata: ["user": "\(dummy.user)", "device.id": "\(dummy.deviceID)"])
+            } catch {
+                // The session is stored; the device learns of it with the next message we send it.
+                logger.warning("could not send the message that starts a repaired Olm session", metadata: ["user": "\(dummy.user)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// Forgets everything not committed: the next use reloads from the store.
     private func dropCaches() async {
+        for dummy in outgoingDummies { unwedgedAt[dummy.senderKey] = nil }
+        outgoingDummies.removeAll()
         dirty.removeAll()
         olmSessions.removeAll()
         inbound.removeAll()
@@ -313,7 +353,7 @@ actor MatrixCrypto {
             let response: JSONValue
             switch uploaded {
             case .success(let value): response = value
-            case .failure(let error) where error.status != 400: throw error
+            case .failure(let error) where error.status != 400 || !error.message.lowercased().contains("already exists"): throw error
             case .failure(let error):
                 // The server holds other keys under these ids (a database restored from a
                 // backup): give these up; the next round makes keys with new ids.
@@ -332,6 +372,9 @@ actor MatrixCrypto {
             ])
         }
     }
+
+    /// Whether the device keys were ever published.
+    var accountRecordPublished: Bool { accountRecord.published }
 
     private func markPublished() {
         if !accountRecord.published {
@@ -391,12 +434,21 @@ actor MatrixCrypto {
             var roomKeys = 0
             for event in events {
                 guard let type = event["type"]?.stringValue, let sender = event["sender"]?.stringValue else { continue }
+                // Only people the bot talks to (or its own account) may make it look up devices
+                // and start sessions: anyone else's to-device messages are dropped unread.
+                guard sender == userID || allowedSender(sender) else {
+                    logger.debug("ignoring a to-device event from someone not allowed", metadata: ["sender": "\(sender)", "type": "\(type)"])
+                    continue
+                }
                 switch type {
                 case "m.room.encrypted":
                     do {
                         if try await receiveOlm(event["content"] ?? .null, from: sender) { roomKeys += 1 }
-                    } catch let error as MatrixError where error.isTransient {
+                    } catch let error as MatrixError where error.isTransient || error.isUnauthorized {
                         logger.warning("could not fetch a sender's devices; processing this sync again", metadata: ["sender": "\(sender)", "error": "\(error)"])
+                        throw error
+                    } catch let error as StoreError {
+                        // The room key must not be lost to a database hiccup: the sync is retried.
                         throw error
                     } catch {
                         Counter(label: decryptFailures, dimensions: [("kind", "olm")]).increment()
@@ -550,10 +602,10 @@ actor MatrixCrypto {
     // MARK: Device lists
 
     /// The homeserver's word that these users' devices changed.
-    func devicesChanged(_ users: [String]) async {
-        await exclusively {
+    func devicesChanged(_ users: [String]) async throws {
+        try await exclusively {
             for user in users {
-                guard var list = try? await deviceList(user) else { continue }
+                guard var list = try await deviceList(user) else { continue }
                 list.outdated = true
                 deviceLists[user] = list
                 dirty.insert(CryptoRecord.devices(user))
@@ -735,7 +787,7 @@ actor MatrixCrypto {
         ]
         guard let decrypted = MatrixEvent(json) else { return fail("the decrypted event is malformed", kind: "malformed") }
         var verified = false
-        if let devices = deviceLists[event.sender]?.devices.values, let device = devices.first(where: { $0.curve25519 == entry.record.senderKey }) {
+        if let devices = (try? await deviceList(event.sender))??.devices.values, let device = devices.first(where: { $0.curve25519 == entry.record.senderKey }) {
             verified = device.crossSigned && !entry.record.forwarded && device.ed25519 == entry.record.signingKey
         }
         return .decrypted(decrypted, deviceVerified: verified)
@@ -845,6 +897,7 @@ actor MatrixCrypto {
     /// every device of `members` has the room's current key.
     func encrypt(type: String, content: JSONValue, roomID: String, members: [String], settings: RoomEncryption) async throws -> JSONValue {
         try await exclusively(outsideSync: true) {
+            guard !closed else { throw Closed() }
             let devices = try await ensureDevices(members)
             var recipients: Set<String> = []
             for (user, list) in devices {
@@ -986,7 +1039,8 @@ actor MatrixCrypto {
     /// it sends next (room keys among it) reaches us. At most once an hour per device.
     private func unwedge(user: String, senderKey: String) async {
         if let last = unwedgedAt[senderKey], Date().timeIntervalSince(last) < 3600 { return }
-        unwedgedAt[senderKey] = Date()
+        // A few per sync: a burst of broken messages must not hold up the sync for long.
+        guard outgoingDummies.count < 5 else { return }
         do {
             guard let (deviceID, device) = deviceLists[user]?.devices.first(where: { $0.value.curve25519 == senderKey }) else { return }
             let request: JSONValue = ["timeout": 10000, "one_time_keys": [user: [deviceID: "signed_curve25519"]]]
@@ -1001,14 +1055,11 @@ actor MatrixCrypto {
             let session = try OlmSession.outbound(account: account, identityKey: senderKey, oneTimeKey: oneTimeKey)
             let content = try olmContent(type: "m.dummy", content: .object([:]), to: user, device: device, session: session)
             olmSessions[senderKey] = [(session, Date().timeIntervalSince1970)] + (olmSessions[senderKey] ?? [])
-            // Committed with this sync: the new session is used for what the device sends next.
+            // Committed with this sync, and sent only after that commit: a dummy for a session
+            // we then lost would leave the device using a session we do not have.
             dirty.insert(CryptoRecord.olm(senderKey))
-            let txnID = UUID().uuidString
-            try await client.request(
-                .PUT, "/_matrix/client/v3/sendToDevice/m.room.encrypted/\(MatrixClient.segment(txnID))",
-                body: ["messages": .object([user: .object([deviceID: content])])], timeout: .seconds(15)
-            )
-            logger.notice("started a new Olm session with a device whose messages would not decrypt", metadata: ["user": "\(user)", "device.id": "\(deviceID)"])
+            unwedgedAt[senderKey] = Date()
+            outgoingDummies.append((user, deviceID, senderKey, content))
         } catch {
             logger.warning("could not repair an Olm session", metadata: ["user": "\(user)", "error": "\(error)"])
         }
