@@ -699,12 +699,18 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                         guard tellSender else { continue }
                         meaning = .undecryptable
                     }
-                } else if case .text = meaning, configuration.encryption == .required, configuration.cryptoKey != nil, roomState.encryption == nil {
-                    // Clear text where encryption is required: one notice per room, nothing read.
-                    if roomState.encryptionNoticeSent { continue }
-                    roomState.encryptionNoticeSent = true
-                    changed = true
-                    meaning = .refusedClearText
+                } else if configuration.encryption == .required, configuration.cryptoKey != nil, roomState.encryption == nil {
+                    // Where encryption is required nothing in a clear-text room counts (a 👍
+                    // there confirms nothing either); the first text message gets a notice.
+                    if case .ignore = meaning {
+                    } else if case .text = meaning, !roomState.encryptionNoticeSent {
+                        roomState.encryptionNoticeSent = true
+                        changed = true
+                        meaning = .refusedClearText
+                    } else {
+                        logger.debug("not read: a clear-text room where encryption is required", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)"])
+                        continue
+                    }
                 }
                 if case .ignore(let reason) = meaning {
                     logger.debug("not for the bot", metadata: ["room.id": "\(roomID)", "event.id": "\(event.id)", "reason": "\(reason)"])

@@ -173,8 +173,10 @@ struct PendingEvent: Codable {
     var event: JSONValue
     var firstSeen: Double
     var requested: Bool
+    /// The `m.room_key_request` sent for its session, cancelled once the wait is over.
+    var requestID: String?
 
     enum CodingKeys: String, CodingKey {
-        case roomID = "room_id", event, firstSeen = "first_seen", requested
+        case roomID = "room_id", event, firstSeen = "first_seen", requested, requestID = "request_id"
     }
 }

@@ -821,12 +821,13 @@ actor MatrixCrypto {
                 // Bounded: the oldest undecryptable events give way.
                 if list.count >= 500 { list.removeFirst(list.count - 499) }
                 // One request per missing session, however many of its messages wait.
-                let asked = list.contains { $0.requested && $0.event["content"]?["session_id"]?.stringValue == sessionID }
-                if asked {
+                let asked = list.first { $0.requested && $0.event["content"]?["session_id"]?.stringValue == sessionID }
+                if let asked {
                     item.requested = true
+                    item.requestID = asked.requestID
                 } else {
                     do {
-                        try await requestKey(room: roomID, sessionID: sessionID, senderKey: senderKey, from: event.sender)
+                        item.requestID = try await requestKey(room: roomID, sessionID: sessionID, senderKey: senderKey, from: event.sender)
                         item.requested = true
                     } catch {
                         logger.warning("could not ask for a missing room key", metadata: ["room.id": "\(roomID)", "error": "\(error)"])
@@ -842,7 +843,8 @@ actor MatrixCrypto {
         }
     }
 
-    private func requestKey(room: String, sessionID: String, senderKey: String?, from sender: String) async throws {
+    @discardableResult
+    private func requestKey(room: String, sessionID: String, senderKey: String?, from sender: String) async throws -> String {
         var body: [String: JSONValue] = ["algorithm": .string(RoomEncryption.megolm), "room_id": .string(room), "session_id": .string(sessionID)]
         if let senderKey { body["sender_key"] = .string(senderKey) }
         let requestID = UUID().uuidString
@@ -852,6 +854,22 @@ actor MatrixCrypto {
         let message: JSONValue = ["messages": .object([sender: .object(["*": content])])]
         try await client.request(.PUT, "/_matrix/client/v3/sendToDevice/m.room_key_request/\(MatrixClient.segment(requestID))", body: message, timeout: .seconds(10))
         logger.info("asked the sender's devices for a missing room key", metadata: ["room.id": "\(room)", "session.id": "\(sessionID)", "sender": "\(sender)"])
+        return requestID
+    }
+
+    /// Tells the sender's devices that a key request is answered or given up.
+    private func cancelKeyRequest(_ requestID: String, to sender: String) async {
+        let content: JSONValue = ["action": "request_cancellation", "request_id": .string(requestID), "requesting_device_id": .string(deviceID)]
+        let txnID = UUID().uuidString
+        do {
+            try await client.request(
+                .PUT, "/_matrix/client/v3/sendToDevice/m.room_key_request/\(MatrixClient.segment(txnID))",
+                body: ["messages": .object([sender: .object(["*": content])])], timeout: .seconds(10)
+            )
+            logger.info("withdrew a room key request", metadata: ["sender": "\(sender)"])
+        } catch {
+            logger.debug("could not cancel a room key request", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Events waiting for keys, in the order they arrived: those that decrypt now, and those
@@ -885,6 +903,11 @@ actor MatrixCrypto {
             if remaining.count != list.count {
                 pending = remaining
                 dirty.insert(CryptoRecord.pending)
+                // Requests no waiting message needs any more are withdrawn.
+                let open = Set(remaining.compactMap(\.requestID))
+                var done: [String: String] = [:]
+                for item in list { if let id = item.requestID, !open.contains(id) { done[id] = item.event["sender"]?.stringValue } }
+                for (id, sender) in done.sorted(by: { $0.key < $1.key }) { await cancelKeyRequest(id, to: sender) }
             }
             Gauge(label: "switchboard_matrix_undecryptable_waiting").record(remaining.count)
             return (decrypted, expired)

@@ -178,6 +178,7 @@ struct MatrixEncryptionTests {
         #expect(bot.log.contains("room key has not arrived"))
         #expect(bot.log.contains("asked the sender's devices for a missing room key"))
         #expect(bot.log.contains("decrypted a message whose room key came late"))
+        #expect(bot.log.contains("withdrew a room key request"))
         await laptop.quit()
         await phone.quit()
     }
