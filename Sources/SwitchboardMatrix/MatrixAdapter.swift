@@ -879,17 +879,14 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 var inbound = message("(withdrawn)", addressed: false, replyTo: target)
                 inbound.gesture = .decline
                 messages.append(inbound)
-            case .encrypted:
+            case .encrypted, .undecryptable, .refusedClearText:
+                // Nothing to read: the engine answers with what the person should know.
                 var inbound = message("", addressed: true)
-                inbound.unreadable = .encrypted
-                messages.append(inbound)
-            case .undecryptable:
-                var inbound = message("", addressed: true)
-                inbound.unreadable = .undecryptable
-                messages.append(inbound)
-            case .refusedClearText:
-                var inbound = message("", addressed: true)
-                inbound.unreadable = .unencryptedRoom
+                inbound.unreadable = switch candidate.meaning {
+                case .undecryptable: .undecryptable
+                case .refusedClearText: .unencryptedRoom
+                default: .encrypted
+                }
                 messages.append(inbound)
             case .ignore:
                 continue

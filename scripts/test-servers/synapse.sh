@@ -18,7 +18,10 @@ set -euo pipefail
 SYNAPSE_VERSION="1.163.2"
 # The scripted person with an end-to-end encrypting client (scripts/test-servers/encrypting_person.py).
 NIO_VERSION="0.26.0"
-INSTALLED="synapse-$SYNAPSE_VERSION nio-$NIO_VERSION"
+# nio's end-to-end extra does its cryptography with vodozemac (a wheel on PyPI; pinned so a new
+# release cannot change what the tests check against).
+VODOZEMAC_VERSION="0.10.0"
+INSTALLED="synapse-$SYNAPSE_VERSION nio-$NIO_VERSION vodozemac-$VODOZEMAC_VERSION"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${SWITCHBOARD_TEST_VENV:-$REPO/.build-venv}"
 PY="$VENV/bin/python"
@@ -78,7 +81,7 @@ cmd_install() {
     echo "Installing matrix-synapse==$SYNAPSE_VERSION into $VENV" >&2
     "$PY" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION"
     echo "Installing matrix-nio[e2e]==$NIO_VERSION into $VENV" >&2
-    "$PY" -m pip install --quiet --disable-pip-version-check "matrix-nio[e2e]==$NIO_VERSION"
+    "$PY" -m pip install --quiet --disable-pip-version-check "matrix-nio[e2e]==$NIO_VERSION" "vodozemac==$VODOZEMAC_VERSION"
     echo "$INSTALLED" >"$MARKER"
     echo "Synapse $SYNAPSE_VERSION and matrix-nio $NIO_VERSION installed in $VENV"
 }
