@@ -90,9 +90,7 @@ extension MatrixCrypto {
             }
 
             // Secret storage: the three private keys, encrypted under the recovery key.
-            var recovery = [UInt8](repeating: 0, count: 32)
-            var generator = SystemRandomNumberGenerator()
-            for index in recovery.indices { recovery[index] = UInt8.random(in: .min ... .max, using: &generator) }
+            let recovery = randomBytes(32)
             let keyID = UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(32).lowercased()
             let check = try SecretStorage.encrypt(Data(repeating: 0, count: 32), key: recovery, name: "")
             try await putAccountData("m.secret_storage.key.\(keyID)", [
@@ -157,9 +155,7 @@ enum SecretStorage {
         let bytes = derived.withUnsafeBytes { Data($0) }
         let aesKey = SymmetricKey(data: bytes.prefix(32))
         let macKey = SymmetricKey(data: bytes.suffix(32))
-        var iv = [UInt8](repeating: 0, count: 16)
-        var generator = SystemRandomNumberGenerator()
-        for index in iv.indices { iv[index] = UInt8.random(in: .min ... .max, using: &generator) }
+        var iv = randomBytes(16)
         // The specification clears bit 63 so the counter cannot wrap in some implementations.
         iv[8] &= 0x7f
         let ciphertext = try AES._CTR.encrypt(plaintext, using: aesKey, nonce: try AES._CTR.Nonce(nonceBytes: iv))

@@ -940,11 +940,7 @@ actor MatrixCrypto {
                     entry = nil
                 }
             }
-            if entry == nil {
-                let session = try OutboundGroupSession.create()
-                entry = (session, OutboundRecord(pickle: "", deviceID: deviceID, createdAt: now, messages: 0, sharedWith: []))
-            }
-            var current = entry!
+            var current = try entry ?? (OutboundGroupSession.create(), OutboundRecord(pickle: "", deviceID: deviceID, createdAt: now, messages: 0, sharedWith: []))
             let missing = recipients.subtracting(current.record.sharedWith).sorted()
             if !missing.isEmpty {
                 let shared = try await share(current.session, roomID: roomID, with: missing, devices: devices)

@@ -15,7 +15,7 @@ struct OlmError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Random bytes from the system's cryptographically secure generator (getrandom on Linux).
-private func randomBytes(_ count: Int) -> [UInt8] {
+func randomBytes(_ count: Int) -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
     return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
 }
