@@ -252,7 +252,11 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     logger.notice("homeserver reachable again", metadata: ["failures": "\(failures)"])
                 }
                 failures = 0
-                state.withLock { $0.status = ChannelStatus(.connected) }
+                state.withLock {
+                    // Connected; a broken encryption state (a changed crypto key) shows in
+                    // readiness, since encrypted rooms go unanswered until it is fixed.
+                    $0.status = ChannelStatus(.connected, lastError: $0.cryptoProblem.map { "end-to-end encryption unavailable: \($0)" })
+                }
             } catch is CancellationError {
                 return
             } catch {

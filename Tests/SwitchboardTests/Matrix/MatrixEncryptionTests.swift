@@ -143,6 +143,18 @@ struct MatrixEncryptionTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(wrong.log.contains("does not open with matrix.crypto_key"), "\(wrong.log.suffix(3000))")
+        // Readiness tells the operator too, while clear-text rooms keep working.
+        var matrixStatus: JSONValue?
+        while ContinuousClock.now < deadline {
+            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(wrong.httpPort)/readyz"), timeout: .seconds(5))
+            if let response, let body = try? await response.body.collect(upTo: 1 << 20) {
+                matrixStatus = (try? JSONValue.parse(String(buffer: body)))?["checks"]?["channels"]?["matrix"]
+                if matrixStatus?["last_error"] != nil { break }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(matrixStatus?["status"] == "connected", "\(String(describing: matrixStatus))")
+        #expect(matrixStatus?["last_error"]?.stringValue?.contains("end-to-end encryption unavailable") == true, "\(String(describing: matrixStatus))")
         await alice.quit()
     }
 
