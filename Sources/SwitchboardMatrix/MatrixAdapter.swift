@@ -526,7 +526,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
             // from a fresh sync; the inbox drops every event it already has by event id.
             logger.warning("the homeserver rejected the sync token; starting a fresh sync", metadata: ["error": "\(error)"])
             let fresh = try await sync([("filter", Self.filter), ("timeout", "0")]).get()
-            try await processGuarded(fresh, since: nil, initial: false)
+            try await processGuarded(fresh, since: nil, initial: false, startedOver: true)
             return
         }
         try await processGuarded(try result.get(), since: since, initial: since == nil)
@@ -535,10 +535,12 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     /// Processes one sync response; if anything fails before its commit, what it learnt about
     /// rooms and what it changed in the encryption state are forgotten, so the retry (from
     /// the same token) starts from what the store says.
-    private func processGuarded(_ response: JSONValue, since: String?, initial: Bool) async throws {
+    private func processGuarded(_ response: JSONValue, since: String?, initial: Bool, startedOver: Bool = false) async throws {
         let crypto = self.crypto
         await crypto?.beginSync()
         do {
+            // A sync that started over says nothing of which devices changed meanwhile.
+            if startedOver { await crypto?.invalidateDeviceLists() }
             try await process(response, since: since, initial: initial, crypto: crypto)
         } catch {
             state.withLock { $0.rooms.removeAll() }

@@ -62,6 +62,7 @@ enum CryptoRecord {
     static let account = prefix + "account"
     static let pending = prefix + "pending"
     static let crossSigning = prefix + "cross_signing"
+    static let handledToDevice = prefix + "handled_to_device"
     static func olm(_ senderKey: String) -> String { prefix + "olm." + senderKey }
     static func inbound(room: String, session: String) -> String { prefix + "inbound." + room + "|" + session }
     static func outbound(room: String) -> String { prefix + "outbound." + room }
@@ -74,9 +75,26 @@ struct AccountRecord: Codable {
     var pickle: String
     /// Whether the device keys are on the homeserver.
     var published: Bool
+    /// Raised when every stored device list must be fetched again (a sync that started over
+    /// cannot say which changed); a list from an older epoch counts as outdated.
+    var deviceListEpoch: Int = 0
 
     enum CodingKeys: String, CodingKey {
-        case deviceID = "device_id", pickle, published
+        case deviceID = "device_id", pickle, published, deviceListEpoch = "device_list_epoch"
+    }
+
+    init(deviceID: String, pickle: String, published: Bool) {
+        self.deviceID = deviceID
+        self.pickle = pickle
+        self.published = published
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        deviceID = try container.decode(String.self, forKey: .deviceID)
+        pickle = try container.decode(String.self, forKey: .pickle)
+        published = try container.decode(Bool.self, forKey: .published)
+        deviceListEpoch = try container.decodeIfPresent(Int.self, forKey: .deviceListEpoch) ?? 0
     }
 }
 
@@ -150,9 +168,11 @@ struct DeviceListRecord: Codable {
     /// The user's master cross-signing key as first seen: a different one later is not
     /// trusted (whoever controls the homeserver or the password could publish one).
     var masterKey: String?
+    /// The account's device-list epoch when fetched.
+    var epoch: Int
 
     enum CodingKeys: String, CodingKey {
-        case devices, outdated, masterKey = "master_key"
+        case devices, outdated, masterKey = "master_key", epoch
     }
 }
 

@@ -19,6 +19,7 @@
 // not store Olm ratchets that a sync moved but has not committed, and a failed sync must be
 // able to drop what it changed.
 
+import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -85,6 +86,10 @@ actor MatrixCrypto {
     private var outbound: [String: (session: OutboundGroupSession, record: OutboundRecord)] = [:]
     private var deviceLists: [String: DeviceListRecord] = [:]
     private var pending: [PendingEvent]?
+    /// Digests of the Olm messages handled lately, oldest first: the server delivers a
+    /// to-device message again when a sync starts over, and decrypting it twice fails (its
+    /// message key is spent), which must not pass for a broken session.
+    private var handledToDevice: [String]?
     /// Records changed by receiving, written with the next sync token.
     private var dirty: Set<String> = []
     /// Users whose devices were queried in this sync already (one query per user per sync).
@@ -247,6 +252,7 @@ actor MatrixCrypto {
         outbound.removeAll()
         deviceLists.removeAll()
         pending = nil
+        handledToDevice = nil
         do {
             if let sealed = try await store.read({ try $0.cursor(CryptoRecord.account) }) {
                 let record = try JSONDecoder().decode(AccountRecord.self, from: Data(try keys.open(sealed, name: CryptoRecord.account).utf8))
@@ -274,6 +280,8 @@ actor MatrixCrypto {
             data = try encoder.encode(accountRecord)
         } else if name == CryptoRecord.pending {
             data = try encoder.encode(pending ?? [])
+        } else if name == CryptoRecord.handledToDevice {
+            data = try encoder.encode(handledToDevice ?? [])
         } else if name.hasPrefix(CryptoRecord.prefix + "olm."), let sessions = olmSessions[String(name.dropFirst((CryptoRecord.prefix + "olm.").count))] {
             let entries = try sessions.map {
                 OlmSessionsRecord.Entry(pickle: try $0.session.pickle(key: keys.pickleKey), lastUsed: $0.lastUsed, ownKey: identity.curve25519)
@@ -479,9 +487,18 @@ actor MatrixCrypto {
             let mine = content["ciphertext"]?[identity.curve25519],
             let type = mine["type"]?.intValue, let body = mine["body"]?.stringValue
         else { throw ReceiveError(description: "no ciphertext for this device") }
+        let digest = Data(SHA256.hash(data: Data(body.utf8))).base64EncodedString()
+        var handled = try await handledDigests()
+        guard !handled.contains(digest) else {
+            logger.debug("a to-device message handled before, delivered again; skipped", metadata: ["sender": "\(sender)"])
+            return false
+        }
         let plaintext: String
         do {
             plaintext = try await decryptOlm(type: Int(type), body: body, senderKey: senderKey)
+            handled.append(digest)
+            handledToDevice = Array(handled.suffix(2000))
+            dirty.insert(CryptoRecord.handledToDevice)
         } catch {
             if try await knownDevice(of: sender, curve25519: senderKey) != nil { await unwedge(user: sender, senderKey: senderKey) }
             throw error
@@ -557,6 +574,13 @@ actor MatrixCrypto {
         return true
     }
 
+    private func handledDigests() async throws -> [String] {
+        if let handledToDevice { return handledToDevice }
+        let stored = try await load([String].self, CryptoRecord.handledToDevice) ?? []
+        handledToDevice = stored
+        return stored
+    }
+
     private func olmSessions(for senderKey: String) async throws -> [(session: OlmSession, lastUsed: Double)] {
         if let known = olmSessions[senderKey] { return known }
         let record = try await load(OlmSessionsRecord.self, CryptoRecord.olm(senderKey))
@@ -615,9 +639,21 @@ actor MatrixCrypto {
 
     private func deviceList(_ user: String) async throws -> DeviceListRecord? {
         if let known = deviceLists[user] { return known }
-        let stored = try await load(DeviceListRecord.self, CryptoRecord.devices(user))
-        if let stored { deviceLists[user] = stored }
+        guard var stored = try await load(DeviceListRecord.self, CryptoRecord.devices(user)) else { return nil }
+        if stored.epoch < accountRecord.deviceListEpoch { stored.outdated = true }
+        deviceLists[user] = stored
         return stored
+    }
+
+    /// Every stored device list counts as outdated from now on: after a sync that started
+    /// over, the homeserver cannot say whose devices changed meanwhile.
+    func invalidateDeviceLists() async {
+        await exclusively {
+            accountRecord.deviceListEpoch += 1
+            for user in deviceLists.keys { deviceLists[user]?.outdated = true }
+            dirty.insert(CryptoRecord.account)
+            logger.info("all device lists will be fetched again")
+        }
     }
 
     /// The device of `user` with this Curve25519 key, asking the homeserver when we do not know it.
@@ -648,6 +684,7 @@ actor MatrixCrypto {
             "timeout": 10000,
             "device_keys": .object(Dictionary(uniqueKeysWithValues: users.map { ($0, JSONValue.array([])) })),
         ]
+        logger.debug("fetching device lists", metadata: ["users": "\(users.joined(separator: ","))"])
         let response = try await client.request(.POST, "/_matrix/client/v3/keys/query", body: request)
         for user in users {
             queriedThisSync.insert(user)
@@ -686,7 +723,9 @@ actor MatrixCrypto {
                 let crossSigned = selfSigning.map { Self.verify(keys, user: user, keyID: "ed25519:\($0)", key: $0) } ?? false
                 devices[deviceID] = DeviceInfo(curve25519: curve, ed25519: ed, crossSigned: crossSigned)
             }
-            deviceLists[user] = DeviceListRecord(devices: devices, outdated: false, masterKey: previous?.masterKey ?? masterKey)
+            deviceLists[user] = DeviceListRecord(
+                devices: devices, outdated: false, masterKey: previous?.masterKey ?? masterKey, epoch: accountRecord.deviceListEpoch
+            )
             dirty.insert(CryptoRecord.devices(user))
         }
     }
@@ -951,7 +990,10 @@ actor MatrixCrypto {
             current.record.messages += 1
             outbound[name] = current
             // Stored before the event leaves: a message index must never be used twice.
-            try await persistNow([name])
+            // Outside a sync, what is dirty (device lists fetched for this message) is this
+            // method's own: stored now too, rather than with a sync that may never come.
+            try await persistNow([name] + dirty.sorted())
+            dirty.removeAll()
             var wrapper: [String: JSONValue] = [
                 "algorithm": .string(RoomEncryption.megolm), "sender_key": .string(identity.curve25519), "ciphertext": .string(ciphertext),
                 "session_id": .string(current.session.id), "device_id": .string(deviceID),
@@ -1025,7 +1067,7 @@ actor MatrixCrypto {
             reached.append(target)
         }
         // The ratchets moved: stored before the messages leave.
-        try await persistNow(changed.sorted() + devices.keys.map(CryptoRecord.devices).filter { dirty.contains($0) })
+        try await persistNow(changed.sorted())
         guard !messages.isEmpty else { return [] }
         let txnID = UUID().uuidString
         try await client.request(
@@ -1033,7 +1075,11 @@ actor MatrixCrypto {
             body: ["messages": .object(messages.mapValues { .object($0) })]
         )
         keysShared.increment(by: reached.count)
-        logger.info("shared a room key", metadata: ["room.id": "\(roomID)", "devices": "\(reached.count)", "session.id": "\(session.id)"])
+        logger.info("shared a room key", metadata: [
+            "room.id": "\(roomID)", "devices": "\(reached.count)", "session.id": "\(session.id)",
+            // Which devices (the first 20), for following a key that did not arrive.
+            "to": "\(reached.prefix(20).joined(separator: ","))",
+        ])
         return reached
     }
 

@@ -195,6 +195,52 @@ struct MatrixEncryptionTests {
         await phone.quit()
     }
 
+    @Test("A sync that starts over (rejected token) fetches device lists again: a device added meanwhile reads the next answer")
+    func deviceListsAfterRejectedToken() async throws {
+        let cast = try MatrixCast()
+        let key = testCryptoKey()
+        var bot = try cast.startEncryptingBot(key: key)
+        let phone = try await EncryptingPerson(cast.alice, directory: cast.data)
+        let room = try await phone.createDirectRoom(with: cast.bot.userID)
+        try await phone.waitForMember(cast.bot.userID, in: room)
+        try await phone.say(room, "add a note: first")
+        _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 1)
+        // A second answer, so the bot's list of alice's devices is fresh (the first sync after
+        // the join marks it changed) when it stops.
+        try await Task.sleep(for: .seconds(2))
+        try await phone.say(room, "add a note: second")
+        _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 2)
+
+        // While the bot is down its token goes bad, and alice adds a device: the fresh sync
+        // that follows cannot tell the bot that her devices changed.
+        try bot.stop()
+        try await cast.database().write { db in
+            try db.execute(sql: "UPDATE cursors SET value = 'not-a-token' WHERE name = 'matrix.next_batch'")
+        }
+        let laptop = try await EncryptingPerson(cast.alice, directory: cast.data)
+        bot = try cast.startEncryptingBot(key: key)
+        defer { try? bot.stop() }
+        try await phone.say(room, "list my notes")
+        _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 3)
+        let deadline = ContinuousClock.now + .seconds(45)
+        var seen: [String?] = []
+        while ContinuousClock.now < deadline {
+            seen = try await laptop.messages(from: cast.bot.userID, in: room, count: 3, timeout: 5)
+            if seen.last??.contains("first") == true { break }
+        }
+        #expect(seen.last??.contains("first") == true, "the new device decrypts the answer: \(seen)")
+        // From the bot's own key share, not one of alice's devices forwarding it.
+        let shares = bot.log.split(separator: "\n").filter { $0.contains("shared a room key") }
+        #expect(shares.contains { $0.contains("\(cast.alice.userID)|\(laptop.deviceID)") }, "\(shares)")
+        #expect(bot.log.contains("rejected the sync token") && bot.log.contains("all device lists will be fetched again"))
+        // The fresh sync delivers the last to-device messages again: known, skipped, and not
+        // taken for a broken session.
+        #expect(!bot.log.contains("could not decrypt a to-device message"), "\(bot.log.suffix(4000))")
+        #expect(!bot.log.contains("started a new Olm session"))
+        await laptop.quit()
+        await phone.quit()
+    }
+
     @Test("Bad input: corrupt ciphertext, a replayed index, a key from an unknown device, a broken Olm message, a device without one-time keys, a key that never comes")
     func badInput() async throws {
         let cast = try MatrixCast()
