@@ -692,6 +692,12 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                     case .decrypted(let plain, let verified):
                         readable = plain
                         deviceVerified = verified
+                        if roomState.encryption == nil {
+                            // Encrypted messages in a room whose state says nothing of it: the
+                            // answer must not go out in clear text either.
+                            roomState.encryption = RoomEncryption(algorithm: RoomEncryption.megolm)
+                            changed = true
+                        }
                         meaning = MatrixEvents.meaning(of: plain, me: identity)
                         if case .encrypted = meaning { meaning = .ignore("an encrypted event inside an encrypted event") }
                     case .missingKey(let sessionID, let senderKey):

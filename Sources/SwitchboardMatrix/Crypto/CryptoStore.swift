@@ -174,6 +174,22 @@ struct DeviceListRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case devices, outdated, masterKey = "master_key", epoch
     }
+
+    init(devices: [String: DeviceInfo], outdated: Bool, masterKey: String?, epoch: Int) {
+        self.devices = devices
+        self.outdated = outdated
+        self.masterKey = masterKey
+        self.epoch = epoch
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        devices = try container.decode([String: DeviceInfo].self, forKey: .devices)
+        outdated = try container.decode(Bool.self, forKey: .outdated)
+        masterKey = try container.decodeIfPresent(String.self, forKey: .masterKey)
+        // A list from before epochs were kept matches no epoch: it is fetched again.
+        epoch = try container.decodeIfPresent(Int.self, forKey: .epoch) ?? -1
+    }
 }
 
 struct DeviceInfo: Codable, Equatable {

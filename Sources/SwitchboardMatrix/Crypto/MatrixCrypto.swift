@@ -94,8 +94,12 @@ actor MatrixCrypto {
     private var dirty: Set<String> = []
     /// Users whose devices were queried in this sync already (one query per user per sync).
     private var queriedThisSync: Set<String> = []
+    /// Device-list fetches that failed in a row, per user (their homeserver did not answer).
+    private var queryFailures: [String: Int] = [:]
     /// When a broken Olm session with a device (by its key) was last replaced.
     private var unwedgedAt: [String: Date] = [:]
+    /// Key requests to withdraw, once the sync that settled them commits.
+    private var outgoingCancellations: [(requestID: String, sender: String)] = []
     /// `m.dummy` messages for repaired sessions, sent once the sync that made them commits.
     private var outgoingDummies: [(user: String, deviceID: String, senderKey: String, content: JSONValue)] = []
     /// Whether the bot talks to a user (to-device messages from anyone else are dropped).
@@ -106,6 +110,8 @@ actor MatrixCrypto {
     private var syncing = false
     /// The sync that used this object stopped: another instance may hold the device's keys.
     private var closed = false
+    /// The account could not be reloaded after a failed sync; work waits for a reload.
+    private var accountStale = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     private let decryptFailures = "switchboard_matrix_decrypt_failures_total"
@@ -211,6 +217,11 @@ actor MatrixCrypto {
                 throw error
             }
             await sendDummies()
+            let cancellations = outgoingCancellations
+            outgoingCancellations.removeAll()
+            for cancellation in cancellations where !cancellation.sender.isEmpty {
+                await cancelKeyRequest(cancellation.requestID, to: cancellation.sender)
+            }
             return result
         }
     }
@@ -242,10 +253,18 @@ actor MatrixCrypto {
         }
     }
 
+    /// Reloads the account if an earlier reload failed; throws while it still cannot.
+    private func requireFreshAccount() async throws {
+        guard accountStale else { return }
+        await dropCaches()
+        if accountStale { throw CryptoStoreError(description: "the encryption account could not be reloaded from the database") }
+    }
+
     /// Forgets everything not committed: the next use reloads from the store.
     private func dropCaches() async {
         for dummy in outgoingDummies { unwedgedAt[dummy.senderKey] = nil }
         outgoingDummies.removeAll()
+        outgoingCancellations.removeAll()
         dirty.removeAll()
         olmSessions.removeAll()
         inbound.removeAll()
@@ -259,8 +278,12 @@ actor MatrixCrypto {
                 account = try OlmAccount.unpickle(record.pickle, key: keys.pickleKey)
                 accountRecord = record
             }
+            accountStale = false
         } catch {
-            logger.error("could not reload the encryption account", metadata: ["error": "\(error)"])
+            // Until it reloads, nothing may use the account: it may hold what the failed sync
+            // changed (a spent one-time key, a raised epoch).
+            accountStale = true
+            logger.error("could not reload the encryption account; will try again", metadata: ["error": "\(error)"])
         }
     }
 
@@ -319,6 +342,7 @@ actor MatrixCrypto {
     ///     at each start, since the homeserver drops a device's keys when it is signed out.
     func maintainKeys(oneTimeKeyCount: Int?, unusedFallbackTypes: [String]?, publishDeviceKeys: Bool = false) async throws {
         try await exclusively(outsideSync: true) {
+            try await requireFreshAccount()
             let wasPublished = accountRecord.published
             var body: [String: JSONValue] = [:]
             if publishDeviceKeys || !wasPublished { body["device_keys"] = try signedDeviceKeys() }
@@ -439,6 +463,7 @@ actor MatrixCrypto {
     @discardableResult
     func receiveToDevice(_ events: [JSONValue]) async throws -> Int {
         try await exclusively {
+            try await requireFreshAccount()
             var roomKeys = 0
             for event in events {
                 guard let type = event["type"]?.stringValue, let sender = event["sender"]?.stringValue else { continue }
@@ -639,8 +664,17 @@ actor MatrixCrypto {
 
     private func deviceList(_ user: String) async throws -> DeviceListRecord? {
         if let known = deviceLists[user] { return known }
-        guard var stored = try await load(DeviceListRecord.self, CryptoRecord.devices(user)) else { return nil }
-        if stored.epoch < accountRecord.deviceListEpoch { stored.outdated = true }
+        let loaded: DeviceListRecord?
+        do {
+            loaded = try await load(DeviceListRecord.self, CryptoRecord.devices(user))
+        } catch is DecodingError {
+            // Unreadable (an older shape): as good as unknown, fetched again.
+            logger.notice("a stored device list is unreadable; fetching it again", metadata: ["user": "\(user)"])
+            return nil
+        }
+        guard var stored = loaded else { return nil }
+        // Any other epoch is stale (a new device's account starts counting anew).
+        if stored.epoch != accountRecord.deviceListEpoch { stored.outdated = true }
         deviceLists[user] = stored
         return stored
     }
@@ -689,11 +723,22 @@ actor MatrixCrypto {
         for user in users {
             queriedThisSync.insert(user)
             guard let published = response["device_keys"]?[user]?.objectValue else {
-                if response["failures"]?.objectValue?.isEmpty == false {
-                    logger.warning("could not fetch a user's devices", metadata: ["user": "\(user)", "failures": "\(response["failures"]!.canonicalText.prefix(200))"])
+                let server = user.split(separator: ":", maxSplits: 1).last.map(String.init) ?? ""
+                if response["failures"]?[server] != nil {
+                    // Their homeserver did not answer: not "no devices". Tried again (the
+                    // sync or the delivery fails for now) a few times, then given up on.
+                    let failures = (queryFailures[user] ?? 0) + 1
+                    queryFailures[user] = failures
+                    logger.warning("could not fetch a user's devices from their homeserver", metadata: [
+                        "user": "\(user)", "attempt": "\(failures)", "failures": "\(response["failures"]!.canonicalText.prefix(200))",
+                    ])
+                    if failures < 3 {
+                        throw MatrixError(status: nil, errcode: nil, message: "the homeserver of \(user) did not answer for their devices", retryAfter: nil)
+                    }
                 }
                 continue
             }
+            queryFailures[user] = nil
             let previous = try await deviceList(user)
             let master = response["master_keys"]?[user]
             let masterKey = Self.keyOf(master, user: user, usage: "master")
@@ -946,7 +991,7 @@ actor MatrixCrypto {
                 let open = Set(remaining.compactMap(\.requestID))
                 var done: [String: String] = [:]
                 for item in list { if let id = item.requestID, !open.contains(id) { done[id] = item.event["sender"]?.stringValue } }
-                for (id, sender) in done.sorted(by: { $0.key < $1.key }) { await cancelKeyRequest(id, to: sender) }
+                outgoingCancellations += done.sorted(by: { $0.key < $1.key }).map { (requestID: $0.key, sender: $0.value ?? "") }
             }
             Gauge(label: "switchboard_matrix_undecryptable_waiting").record(remaining.count)
             return (decrypted, expired)
@@ -960,6 +1005,7 @@ actor MatrixCrypto {
     func encrypt(type: String, content: JSONValue, roomID: String, members: [String], settings: RoomEncryption) async throws -> JSONValue {
         try await exclusively(outsideSync: true) {
             guard !closed else { throw Closed() }
+            try await requireFreshAccount()
             let devices = try await ensureDevices(members)
             var recipients: Set<String> = []
             for (user, list) in devices {
