@@ -104,6 +104,13 @@ final class EncryptingPerson: @unchecked Sendable {  // one test's task drives i
         try await call("create_dm", ["invite": .string(user)])["room_id"]?.stringValue ?? ""
     }
 
+    /// An encrypted direct chat with `user`, once they have joined it.
+    func directRoomJoined(by user: String) async throws -> String {
+        let room = try await createDirectRoom(with: user)
+        try await waitForMember(user, in: room)
+        return room
+    }
+
     func waitForMember(_ user: String, in room: String, timeout: Int = 30) async throws {
         try await call("wait_member", ["room": .string(room), "user": .string(user), "timeout": .int(Int64(timeout))])
     }

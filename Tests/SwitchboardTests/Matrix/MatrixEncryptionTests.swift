@@ -67,8 +67,7 @@ struct MatrixEncryptionTests {
         let bot = try cast.startEncryptingBot(key: key)
         defer { try? bot.stop() }
         let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await alice.createDirectRoom(with: cast.bot.userID)
-        try await alice.waitForMember(cast.bot.userID, in: room)
+        let room = try await alice.directRoomJoined(by: cast.bot.userID)
 
         try await alice.say(room, "add a note: buy **milk**")
         let replies = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
@@ -107,8 +106,7 @@ struct MatrixEncryptionTests {
         let key = testCryptoKey()
         var bot = try cast.startEncryptingBot(key: key)
         let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await alice.createDirectRoom(with: cast.bot.userID)
-        try await alice.waitForMember(cast.bot.userID, in: room)
+        let room = try await alice.directRoomJoined(by: cast.bot.userID)
 
         try await alice.say(room, "add a note: one")
         try await alice.say(room, "add a note: two")
@@ -164,8 +162,7 @@ struct MatrixEncryptionTests {
         let bot = try cast.startEncryptingBot(key: testCryptoKey())
         defer { try? bot.stop() }
         let phone = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await phone.createDirectRoom(with: cast.bot.userID)
-        try await phone.waitForMember(cast.bot.userID, in: room)
+        let room = try await phone.directRoomJoined(by: cast.bot.userID)
         try await phone.say(room, "add a note: from the phone")
         _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 1)
 
@@ -201,8 +198,7 @@ struct MatrixEncryptionTests {
         let key = testCryptoKey()
         var bot = try cast.startEncryptingBot(key: key)
         let phone = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await phone.createDirectRoom(with: cast.bot.userID)
-        try await phone.waitForMember(cast.bot.userID, in: room)
+        let room = try await phone.directRoomJoined(by: cast.bot.userID)
         try await phone.say(room, "add a note: first")
         _ = try await phone.waitForReplies(from: cast.bot.userID, in: room, count: 1)
         // A second answer, so the bot's list of alice's devices is fresh (the first sync after
@@ -247,8 +243,7 @@ struct MatrixEncryptionTests {
         let bot = try cast.startEncryptingBot(key: testCryptoKey(), extra: ["SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "5"])
         defer { try? bot.stop() }
         let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await alice.createDirectRoom(with: cast.bot.userID)
-        try await alice.waitForMember(cast.bot.userID, in: room)
+        let room = try await alice.directRoomJoined(by: cast.bot.userID)
         try await alice.say(room, "add a note: first")
         _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
         let botUser = JSONValue.string(cast.bot.userID)
@@ -306,8 +301,7 @@ struct MatrixEncryptionTests {
         let extra = ["SWITCHBOARD_MATRIX_UNDECRYPTABLE_WAIT_S": "5"]
         var bot = try cast.startEncryptingBot(key: key, extra: extra)
         let alice = try await EncryptingPerson(cast.alice, directory: cast.data)
-        let room = try await alice.createDirectRoom(with: cast.bot.userID)
-        try await alice.waitForMember(cast.bot.userID, in: room)
+        let room = try await alice.directRoomJoined(by: cast.bot.userID)
         try await alice.say(room, "add a note: before")
         _ = try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1)
 
@@ -468,8 +462,7 @@ struct MatrixEncryptionTests {
         // The bot keeps working with its signed device.
         bot = try cast.startEncryptingBot(key: key)
         defer { try? bot.stop() }
-        let room = try await alice.createDirectRoom(with: cast.bot.userID)
-        try await alice.waitForMember(cast.bot.userID, in: room)
+        let room = try await alice.directRoomJoined(by: cast.bot.userID)
         try await alice.say(room, "add a note: signed")
         #expect(try await alice.waitForReplies(from: cast.bot.userID, in: room, count: 1) == ["Added note 1: signed"])
         await alice.quit()
