@@ -9,6 +9,7 @@
 // processed again, with the same tool call ids.
 
 import Foundation
+import Synchronization
 public import Logging
 import Metrics
 public import ServiceLifecycle
@@ -16,6 +17,11 @@ public import SwitchboardModel
 public import SwitchboardStorage
 import SwitchboardTracing
 import Tracing
+
+/// A remote call reached the batch transaction, where it cannot run: a bug, answered with an apology.
+struct RemoteCallInBatch: Error {
+    var tool: String
+}
 
 /// Processes inbound messages into replies.
 public final class ConversationEngine: Service, Sendable {
@@ -116,12 +122,16 @@ public final class ConversationEngine: Service, Sendable {
         case reply(String)
         case confirmation(ConfirmationReply)
         case plan(Plan)
+        /// Answered and marked done already, while deciding (a remote tool's call, which runs
+        /// between two transactions of its own).
+        case handled(kind: String)
 
         /// What kind of action it is, for logs (never the text).
         var kind: String {
             switch self {
             case .ignore: "ignore"
             case .skip: "skip"
+            case .handled(let kind): kind
             case .reply: "reply"
             case .confirmation: "confirmation"
             case .plan(.call(let tool, _)): "call \(tool)"
@@ -239,6 +249,7 @@ public final class ConversationEngine: Service, Sendable {
             }
             for item in planned {
                 if case .skip = item.action { continue }
+                if case .handled = item.action { continue }
                 if !lost.isEmpty, lost.contains(WorkSharing.inboxLease(item.inbound.message.conversation)) { continue }
                 guard try tx.isInboundPending(item.inbound.id) else { continue }
                 // The message's span continues the trace its channel started; the reply carries
@@ -250,18 +261,7 @@ public final class ConversationEngine: Service, Sendable {
                     let (result, recorded) = try Self.apply(item, gate: gate, escalation: escalation, now: now, tx: tx, logger: logger)
                     events += recorded
                     if let reply = result {
-                        let placement = try Self.replyPlacement(for: item.inbound.message, tx: tx)
-                        _ = try tx.enqueueOutbound(OutboundDraft(
-                            deliveryKey: "reply-\(item.inbound.id.rawValue)",
-                            conversation: item.inbound.message.conversation,
-                            recipient: item.inbound.message.sender.id,
-                            text: reply.text,
-                            inReplyTo: placement.inReplyTo,
-                            thread: placement.thread,
-                            kind: reply.kind,
-                            correlationID: CorrelationID(inbox: item.inbound.id),
-                            traceContext: TraceCarrier.capture()
-                        ), at: now)
+                        try Self.enqueueReply(reply.text, kind: reply.kind, to: item.inbound, now: now, tx: tx)
                     }
                 }
                 _ = try tx.markInboundDone(item.inbound.id, at: now)
@@ -271,6 +271,7 @@ public final class ConversationEngine: Service, Sendable {
             crashPoint?("before_engine_commit")
             return (answered, events)
         }
+        let handledWhileDeciding = planned.count { if case .handled = $0.action { true } else { false } }
         crashPoint?("after_engine_commit")
         Self.count(events)
         if let reminderSignal, events.contains(where: { $0.category == "reminders" && ($0.status == .executed || $0.status == .undone) }) {
@@ -292,6 +293,7 @@ public final class ConversationEngine: Service, Sendable {
             }
         }
         if answered > 0 { outboxSignal.signal() }
+        let answeredInAll = answered + handledWhileDeciding
         // From arrival to the committed answer, per message.
         let done = clock.now()
         var timers: [ChannelID: Metrics.Timer] = [:]
@@ -302,12 +304,162 @@ public final class ConversationEngine: Service, Sendable {
             timers[channel] = timer
             timer.recordNanoseconds(Int64(max(0, done.timeIntervalSince(item.inbound.message.receivedAt)) * 1_000_000_000))
         }
-        return answered
+        return answeredInAll
     }
 
     /// Decides, outside any transaction, what a message is: a confirmation answer, something
-    /// to refuse at once, or a plan.
+    /// to refuse at once, or a plan. With tools from other systems configured, a call of one of
+    /// them (and every confirmation answer and undo, which may reach one) is carried out here,
+    /// in transactions of its own around the remote call (`ToolGate+Remote`).
     private func decide(_ inbound: StoredInbound) async -> Action {
+        guard gate.registry.hasSources else { return await decideLocally(inbound) }
+        let correlation = CorrelationID(inbox: inbound.id)
+        do {
+            if let handled = try await answerInterrupted(inbound) { return handled }
+            let action = await decideLocally(inbound)
+            let gate = self.gate
+            let message = inbound.message
+            switch action {
+            case .confirmation(let reply):
+                return try await runRemotely(inbound, kind: "confirmation") { request, tx in
+                    try Self.answerConfirmation(reply, message: message, request: request, gate: gate, tx: tx)
+                }
+            case .plan(.call(let tool, let arguments)) where gate.registry[tool] is any RemoteTool:
+                return try await runRemotely(inbound, kind: "call \(tool)") { request, tx in
+                    try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
+                }
+            case .plan(.undo(let count)):
+                return try await runRemotely(inbound, kind: "undo") { request, tx in
+                    try gate.undo(count: count, request: request, in: tx)
+                }
+            default:
+                return action
+            }
+        } catch ToolSessionError.notHeld {
+            return .skip
+        } catch is CancellationError {
+            return .skip
+        } catch let error as StoreError where error.isTransient {
+            logger.warning("a remote call hit a transient database error; the message waits", metadata: [
+                "correlation.id": "\(correlation)", "error": "\(error)",
+            ])
+            return .skip
+        } catch {
+            logger.error("message failed; answered with an apology", metadata: ["correlation.id": "\(correlation)", "error": "\(error)"])
+            return .reply("Sorry, something went wrong on my side and nothing was changed. (ref \(correlation))")
+        }
+    }
+
+    /// A message processed again after the gateway stopped in the middle of one of its remote
+    /// calls: the call is recorded as interrupted, not sent again, and the person told.
+    private func answerInterrupted(_ inbound: StoredInbound) async throws -> Action? {
+        let correlation = CorrelationID(inbox: inbound.id)
+        let gate = self.gate
+        let interrupted = try await store.read { try gate.interruptedCalls(of: correlation, in: $0) }
+        guard !interrupted.isEmpty else { return nil }
+        let now = clock.now()
+        let holder = sharing?.instance
+        let events = GateEvents()
+        try await store.write { tx in
+            events.clear()
+            try Self.checkHeld(inbound, holder: holder, tx: tx)
+            var lines: [String] = []
+            for record in try gate.interruptedCalls(of: correlation, in: tx) {
+                lines.append(try gate.abandon(record, now: now, events: events, in: tx))
+            }
+            try Self.enqueueReply(lines.joined(separator: "\n"), kind: .reply, to: inbound, now: now, tx: tx)
+            _ = try tx.markInboundDone(inbound.id, at: now)
+        }
+        logger.warning("remote calls interrupted by a restart were not sent again", metadata: [
+            "correlation.id": "\(correlation)", "tool.names": "\(interrupted.map(\.entry.tool).joined(separator: ","))",
+        ])
+        Self.count(events.all)
+        outboxSignal.signal()
+        return .handled(kind: "interrupted")
+    }
+
+    /// Runs one step through the gate in a transaction of its own. When the gate approves a
+    /// remote call, that transaction commits the `dispatched` record, the call runs with no
+    /// transaction open, and a second transaction records its outcome and the reply; otherwise
+    /// the first transaction carries the reply.
+    private func runRemotely(
+        _ inbound: StoredInbound, kind: String,
+        _ body: @escaping @Sendable (ToolGate.Request, any StoreTransaction) throws -> ToolGate.Result?
+    ) async throws -> Action {
+        let now = clock.now()
+        let holder = sharing?.instance
+        let (first, events) = try await store.write { tx -> (ToolGate.Result?, [GateEvent]) in
+            try Self.checkHeld(inbound, holder: holder, tx: tx)
+            let message = inbound.message
+            let person = try tx.linkedPerson(for: message.sender.id) ?? message.sender.id
+            let request = ToolGate.Request(
+                person: person, conversation: message.conversation, inboxID: inbound.id,
+                correlationID: CorrelationID(inbox: inbound.id), senderAuthenticated: message.trust.senderAuthenticated,
+                tainted: message.trust.containsUntrustedContent, now: now
+            )
+            let result = try tx.savepoint { try body(request, tx) }
+            if result?.dispatch == nil {
+                if let result { try Self.enqueueReply(result.text, kind: result.kind, to: inbound, now: now, tx: tx) }
+                _ = try tx.markInboundDone(inbound.id, at: now)
+            }
+            return (result, request.events.all)
+        }
+        Self.count(events)
+        guard let dispatch = first?.dispatch else {
+            outboxSignal.signal()
+            return .handled(kind: kind)
+        }
+        crashPoint?("remote_call_dispatched")
+        let outcome = await gate.perform(dispatch)
+        crashPoint?("remote_call_performed")
+        let completed = try await recordOutcome(dispatch, outcome) { result, done, tx in
+            if try tx.isInboundPending(inbound.id) {
+                try Self.enqueueReply(result.text, kind: result.kind, to: inbound, now: done, tx: tx)
+                _ = try tx.markInboundDone(inbound.id, at: done)
+            }
+        }
+        Self.count(completed)
+        outboxSignal.signal()
+        if let reminderSignal, completed.contains(where: { $0.category == "reminders" }) { reminderSignal.signal() }
+        return .handled(kind: kind)
+    }
+
+    /// Records a remote call's outcome, retrying a few times when the database is briefly in
+    /// trouble: the call happened, and only this process knows how it went.
+    func recordOutcome(
+        _ dispatch: RemoteDispatch, _ outcome: RemoteOutcome,
+        then: @escaping @Sendable (ToolGate.Result, Date, any StoreTransaction) throws -> Void
+    ) async throws -> [GateEvent] {
+        let gate = self.gate
+        var attempt = 0
+        while true {
+            let done = clock.now()
+            do {
+                return try await store.write { tx -> [GateEvent] in
+                    let events = GateEvents()
+                    let result = try gate.complete(dispatch, outcome: outcome, now: done, events: events, in: tx)
+                    try then(result, done, tx)
+                    return events.all
+                }
+            } catch let error as StoreError where error.isTransient && attempt < 4 {
+                attempt += 1
+                logger.warning("could not record a remote call's outcome; retrying", metadata: [
+                    "tool.call_id": "\(dispatch.callID)", "error": "\(error)",
+                ])
+                try await Task.sleep(for: .milliseconds(250 << attempt))
+            }
+        }
+    }
+
+    /// Throws `notHeld` when the message may no longer be answered here.
+    static func checkHeld(_ inbound: StoredInbound, holder: String?, tx: any StoreTransaction) throws {
+        if let holder, try !tx.holdsLease(WorkSharing.inboxLease(inbound.message.conversation), holder: holder) {
+            throw ToolSessionError.notHeld
+        }
+        guard try tx.isInboundPending(inbound.id) else { throw ToolSessionError.notHeld }
+    }
+
+    private func decideLocally(_ inbound: StoredInbound) async -> Action {
         let text = inbound.message.text
         if let gesture = inbound.message.gesture {
             return .confirmation(gesture == .approve ? .yes(number: nil) : .no(number: nil))
@@ -377,7 +529,7 @@ public final class ConversationEngine: Service, Sendable {
         do {
             let result = try tx.savepoint { () -> ToolGate.Result? in
                 switch item.action {
-                case .ignore, .skip:
+                case .ignore, .skip, .handled:
                     return nil
                 case .reply(let text):
                     return ToolGate.Result(text, status: nil)
@@ -403,6 +555,10 @@ public final class ConversationEngine: Service, Sendable {
                 case .plan(.notUnderstood):
                     return ToolGate.Result(Replies.notUnderstood, status: nil)
                 }
+            }
+            if result?.dispatch != nil {
+                // Remote calls run while deciding, never inside the batch's transaction.
+                throw RemoteCallInBatch(tool: result?.dispatch?.toolName ?? "?")
             }
             return (result, request.events.all)
         } catch let error as StoreError where error.isTransient {
@@ -471,6 +627,22 @@ public final class ConversationEngine: Service, Sendable {
                 break
             }
         }
+    }
+
+    /// Queues the answer to an inbound message, under it (or under what its gesture points at).
+    static func enqueueReply(_ text: String, kind: OutboundKind, to inbound: StoredInbound, now: Date, tx: any StoreTransaction) throws {
+        let placement = try Self.replyPlacement(for: inbound.message, tx: tx)
+        _ = try tx.enqueueOutbound(OutboundDraft(
+            deliveryKey: "reply-\(inbound.id.rawValue)",
+            conversation: inbound.message.conversation,
+            recipient: inbound.message.sender.id,
+            text: text,
+            inReplyTo: placement.inReplyTo,
+            thread: placement.thread,
+            kind: kind,
+            correlationID: CorrelationID(inbox: inbound.id),
+            traceContext: TraceCarrier.capture()
+        ), at: now)
     }
 
     /// What a message points at, when that is a confirmation request we sent or a request
@@ -611,6 +783,27 @@ public final class ConversationEngine: Service, Sendable {
         case done(ConfirmationOutcome, reply: String)
     }
 
+    static func operatorNotice(_ outcome: ConfirmationOutcome, pending: PendingConfirmation, result: String) -> String {
+        switch outcome {
+        case .confirmed: "An operator approved your request: \(pending.preview.firstLine)\n\(result)"
+        case .declined: "An operator declined your request, so nothing was done: \(pending.preview.firstLine)"
+        case .expired: result
+        }
+    }
+
+    static func enqueueOperatorNotice(_ text: String, pending: PendingConfirmation, now: Date, tx: any StoreTransaction) throws {
+        _ = try tx.enqueueOutbound(OutboundDraft(
+            deliveryKey: "operator-\(pending.callID.rawValue)",
+            conversation: pending.conversation,
+            recipient: pending.requester,
+            text: text,
+            inReplyTo: nil,
+            thread: nil,
+            kind: .notice,
+            correlationID: pending.correlationID
+        ), at: now)
+    }
+
     /// Approves or declines a pending confirmation for its requester, where policy allows, through
     /// the gate: audited under the operator's name, and the requester is told in their conversation.
     public func answerForRequester(_ callID: ToolCallID, approve: Bool, operatorID: String, operatorName: String) async throws -> OperatorAnswer {
@@ -618,15 +811,15 @@ public final class ConversationEngine: Service, Sendable {
         let gate = self.gate
         let configuration = self.configuration
         let events = GateEvents()
-        let answer = try await store.write { tx -> OperatorAnswer in
+        let (decided, remote) = try await store.write { tx -> (OperatorAnswer, (RemoteDispatch, PendingConfirmation)?) in
             events.clear()
-            guard let record = try tx.confirmationRecord(callID) else { return .notFound }
-            if let outcome = record.outcome { return .alreadyDecided(outcome) }
+            guard let record = try tx.confirmationRecord(callID) else { return (.notFound, nil) }
+            if let outcome = record.outcome { return (.alreadyDecided(outcome), nil) }
             if approve && !configuration.operatorMayApprove {
-                return .forbidden("Only the requester can approve this; confirmations.operator_may_approve is off.")
+                return (.forbidden("Only the requester can approve this; confirmations.operator_may_approve is off."), nil)
             }
             if !approve && !configuration.operatorMayDecline {
-                return .forbidden("Only the requester can decline this; confirmations.operator_may_decline is off.")
+                return (.forbidden("Only the requester can decline this; confirmations.operator_may_decline is off."), nil)
             }
             let pending = record.confirmation
             let person = PersonID("operator:\(operatorID)")
@@ -641,25 +834,27 @@ public final class ConversationEngine: Service, Sendable {
             case .declined: outcome = .declined
             default: outcome = approve ? .confirmed : .declined
             }
-            let text: String
-            switch outcome {
-            case .confirmed: text = "An operator approved your request: \(pending.preview.firstLine)\n\(result.text)"
-            case .declined: text = "An operator declined your request, so nothing was done: \(pending.preview.firstLine)"
-            case .expired: text = result.text
+            if let dispatch = result.dispatch {
+                // A remote tool: told once its call has come back, below.
+                return (.done(.confirmed, reply: ""), (dispatch, pending))
             }
-            _ = try tx.enqueueOutbound(OutboundDraft(
-                deliveryKey: "operator-\(pending.callID.rawValue)",
-                conversation: pending.conversation,
-                recipient: pending.requester,
-                text: text,
-                inReplyTo: nil,
-                thread: nil,
-                kind: .notice,
-                correlationID: pending.correlationID
-            ), at: now)
-            return .done(outcome, reply: text)
+            let text = Self.operatorNotice(outcome, pending: pending, result: result.text)
+            try Self.enqueueOperatorNotice(text, pending: pending, now: now, tx: tx)
+            return (.done(outcome, reply: text), nil)
         }
         Self.count(events.all)
+        var answer = decided
+        if let (dispatch, pending) = remote {
+            let performed = await gate.perform(dispatch)
+            let reply = Mutex("")
+            let completed = try await recordOutcome(dispatch, performed) { result, done, tx in
+                let text = Self.operatorNotice(.confirmed, pending: pending, result: result.text)
+                try Self.enqueueOperatorNotice(text, pending: pending, now: done, tx: tx)
+                reply.withLock { $0 = text }
+            }
+            Self.count(completed)
+            answer = .done(.confirmed, reply: reply.withLock { $0 })
+        }
         if case .done = answer { outboxSignal.signal() }
         let summary: String
         switch answer {

@@ -60,6 +60,10 @@ final class GateSession: ToolSession {
             // lowest number neither recorded nor used.
             var last: [ToolCallID: AuditRecord] = [:]
             for record in try tx.auditRecords(AuditQuery(correlationID: correlation)) { last[record.entry.callID] = record }
+            let request0 = ToolGate.Request(
+                person: message.sender.id, conversation: message.conversation, inboxID: inbound.id, correlationID: correlation,
+                senderAuthenticated: message.trust.senderAuthenticated, tainted: true, now: now
+            )
             var free: Int?
             var seen = 0
             var index = 0
@@ -67,6 +71,11 @@ final class GateSession: ToolSession {
                 if let record = last[ToolCallID(inbox: inbound.id, index: index)] {
                     seen += 1
                     if !consumed.contains(index) && record.entry.tool == tool {
+                        if record.entry.status == .dispatched {
+                            // Sent (or about to be) when the gateway stopped: never again.
+                            let text = try gate.abandon(record, now: now, events: request0.events, in: tx)
+                            return (ToolCallOutcome(text: text, status: .interrupted, kind: .reply, replayed: true), request0.events.all, index)
+                        }
                         let waiting = record.entry.status == .awaitingConfirmation
                         return (ToolCallOutcome(
                             text: "(already handled) \(record.entry.tool): \(record.entry.status.rawValue), \(record.entry.summary)",
@@ -86,10 +95,24 @@ final class GateSession: ToolSession {
                 tainted: message.trust.containsUntrustedContent || tainted, now: now
             )
             let result = try tx.savepoint { try gate.propose(tool: tool, arguments: arguments, index: number, request: request, in: tx) }
-            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind), request.events.all, number)
+            return (ToolCallOutcome(text: result.text, status: result.status, kind: result.kind, dispatch: result.dispatch), request.events.all, number)
         }
         state.withLock { _ = $0.consumed.insert(used) }
         onCommit(events)
-        return outcome
+        guard let dispatch = outcome.dispatch else { return outcome }
+        // A remote tool: the `dispatched` record is committed; call it with no transaction
+        // open, then record what came back.
+        let performed = await gate.perform(dispatch)
+        let done = clock.now()
+        let (result, completed) = try await store.write { tx -> (ToolGate.Result, [GateEvent]) in
+            let events = GateEvents()
+            return (try gate.complete(dispatch, outcome: performed, now: done, events: events, in: tx), events.all)
+        }
+        onCommit(completed)
+        // What another system answered is a third party's text: the rest of this plan is
+        // made from untrusted content.
+        let untrusted = dispatch.tool.descriptor.returnsUntrustedContent && result.status == .executed
+        if untrusted { taint() }
+        return ToolCallOutcome(text: result.text, status: result.status, kind: result.kind, untrusted: untrusted)
     }
 }

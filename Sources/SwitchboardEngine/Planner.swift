@@ -89,13 +89,34 @@ public struct ToolCallOutcome: Hashable, Sendable {
     public var kind: OutboundKind
     /// The call had already been recorded (the message is being processed again).
     public var replayed: Bool
+    /// The text is another system's answer (an MCP server's, an HTTP API's): data for the
+    /// planner, never instructions.
+    public var untrusted: Bool
+    /// A remote call approved but not yet performed (inside the session only).
+    var dispatch: RemoteDispatch?
 
     /// Creates an outcome.
-    public init(text: String, status: AuditStatus?, kind: OutboundKind, replayed: Bool = false) {
+    public init(text: String, status: AuditStatus?, kind: OutboundKind, replayed: Bool = false, untrusted: Bool = false) {
         self.text = text
         self.status = status
         self.kind = kind
         self.replayed = replayed
+        self.untrusted = untrusted
+    }
+
+    init(text: String, status: AuditStatus?, kind: OutboundKind, dispatch: RemoteDispatch?) {
+        self.init(text: text, status: status, kind: kind)
+        self.dispatch = dispatch
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.text == rhs.text && lhs.status == rhs.status && lhs.kind == rhs.kind && lhs.replayed == rhs.replayed && lhs.untrusted == rhs.untrusted
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(text)
+        hasher.combine(status)
+        hasher.combine(kind)
     }
 }
 

@@ -12,6 +12,25 @@ public enum ToolEffect: String, Hashable, Sendable {
     case irreversible
 }
 
+/// Where a tool comes from: shipped with Switchboard, or another system's, reached over MCP or a
+/// declared HTTP API.
+public enum ToolOrigin: Hashable, Sendable, CustomStringConvertible {
+    /// Shipped with this build; its data lives in the store.
+    case builtin
+    /// A tool of the named MCP server.
+    case mcp(server: String)
+    /// A declared HTTP tool (`http_tools` in the configuration).
+    case http
+
+    public var description: String {
+        switch self {
+        case .builtin: "built-in"
+        case .mcp(let server): "mcp:\(server)"
+        case .http: "http"
+        }
+    }
+}
+
 /// What a tool declares about itself. Policy, rate limits and the audit trail use the name.
 public struct ToolDescriptor: Hashable, Sendable {
     /// The dotted, stable name: `notes.delete`.
@@ -33,6 +52,12 @@ public struct ToolDescriptor: Hashable, Sendable {
     public var examples: [String]
     /// One concrete request that `help` shows ("remind me tomorrow at 9 to call bob").
     public var usage: String?
+    /// Where the tool comes from.
+    public var origin: ToolOrigin
+    /// Whether what the tool returns is a third party's content (an MCP server's or an HTTP
+    /// API's answer): a planner must treat it as data, and every later call of the same plan
+    /// that changes something waits for a yes.
+    public var returnsUntrustedContent: Bool
 
     /// Creates a descriptor.
     public init(
@@ -44,8 +69,12 @@ public struct ToolDescriptor: Hashable, Sendable {
         effect: ToolEffect,
         secretArguments: Set<String> = [],
         examples: [String] = [],
-        usage: String? = nil
+        usage: String? = nil,
+        origin: ToolOrigin = .builtin,
+        returnsUntrustedContent: Bool = false
     ) {
+        self.origin = origin
+        self.returnsUntrustedContent = returnsUntrustedContent
         self.examples = examples
         self.usage = usage
         self.name = name
@@ -247,5 +276,67 @@ extension Tool {
     /// Read-only and irreversible tools have nothing to undo.
     public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
         throw ToolFailure("\(descriptor.name) cannot be undone.")
+    }
+}
+
+/// A tool that acts on another system (an MCP server, an HTTP API).
+///
+/// Its call cannot run inside a database transaction: the gate first commits that the call is
+/// about to run (the `dispatched` audit record, whose call id is the idempotency key the tool
+/// sends along), then the engine awaits `perform` outside any transaction, then records the
+/// outcome in a second transaction. A crash in between leaves the `dispatched` record without an
+/// outcome: the engine then tells the person the call was interrupted and does not repeat it.
+///
+/// Implementers must bound `perform` and `revert` in time (their own timeout), must answer at
+/// once with a `ToolFailure` when the other system is known to be down, and must never put a
+/// secret (a header, a token) in a reply, summary or failure. `prepare` stays local: it checks
+/// arguments and says what will be sent, without reaching the other system.
+public protocol RemoteTool: Tool {
+    /// Runs a prepared call against the other system.
+    ///
+    /// - Throws: `ToolFailure` for outcomes the person should hear about (the service is down,
+    ///   it refused, it timed out).
+    func perform(_ call: PreparedCall, approval: Approval, context: RemoteCallContext) async throws -> ToolOutput
+
+    /// Reverts an earlier call from the payload its output carried (a compensating request).
+    ///
+    /// - Returns: A sentence saying what was restored.
+    func revert(_ payload: JSONValue, approval: Approval, context: RemoteCallContext) async throws -> String
+}
+
+extension RemoteTool {
+    /// Never called: the gate runs remote tools through `perform`, outside the transaction.
+    public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
+        throw ToolFailure("\(descriptor.name) reaches another system and cannot run inside a transaction.")
+    }
+
+    /// Remote tools without a compensating call cannot be undone.
+    public func revert(_ payload: JSONValue, approval: Approval, context: RemoteCallContext) async throws -> String {
+        throw ToolFailure("\(descriptor.name) cannot be undone.")
+    }
+}
+
+/// What a remote tool sees while it runs: who asked, and the key that makes a retried call
+/// recognisable to the other system. No store: the call runs outside any transaction.
+public struct RemoteCallContext: Sendable {
+    /// On whose behalf.
+    public let person: PersonID
+    /// Where.
+    public let conversation: ConversationKey
+    /// The call.
+    public let callID: ToolCallID
+    /// The correlation id of the message that asked.
+    public let correlationID: CorrelationID?
+    /// Sent along as the call's idempotency key (an MCP `_meta` field, an `Idempotency-Key`
+    /// header): the same call always carries the same key.
+    public let idempotencyKey: String
+
+    /// Creates a context (tests and benchmarks; the gate makes its own).
+    public init(person: PersonID, conversation: ConversationKey, callID: ToolCallID, correlationID: CorrelationID?, idempotencyKey: String) {
+        self.person = person
+        self.conversation = conversation
+        self.callID = callID
+        self.correlationID = correlationID
+        self.idempotencyKey = idempotencyKey
     }
 }

@@ -30,7 +30,7 @@ public struct ToolGate: Sendable {
     public let confirmationLifetime: TimeInterval
     /// The channels tools may send messages through (`email.send`, `matrix.post`).
     public let sendingChannels: Set<ChannelID>
-    private let logger: Logger
+    let logger: Logger
 
     /// Creates a gate.
     public init(
@@ -91,18 +91,22 @@ public struct ToolGate: Sendable {
     }
 
     /// What the gate did, for the reply.
-    public struct Result: Hashable, Sendable {
+    public struct Result: Sendable {
         /// The sentence(s) for the person.
         public var text: String
         /// Reply or confirmation request.
         public var kind: OutboundKind
         /// The final audit status, if a call was involved.
         public var status: AuditStatus?
+        /// A remote call the gate approved and recorded as `dispatched`: the caller must commit,
+        /// then `perform` it outside the transaction, then `complete` it in another.
+        public var dispatch: RemoteDispatch?
 
-        init(_ text: String, kind: OutboundKind = .reply, status: AuditStatus?) {
+        init(_ text: String, kind: OutboundKind = .reply, status: AuditStatus?, dispatch: RemoteDispatch? = nil) {
             self.text = text
             self.kind = kind
             self.status = status
+            self.dispatch = dispatch
         }
     }
 
@@ -344,7 +348,14 @@ public struct ToolGate: Sendable {
         var lines: [String] = []
         var last: AuditStatus?
         for _ in 0..<count {
+            if !lines.isEmpty, let entry = try tx.lastUndoEntry(for: request.person), registry[entry.tool] is any RemoteTool {
+                lines.append("I stopped there: \(entry.description) is undone on another system; say \"undo\" again for it.")
+                break
+            }
             let result = try undo(request: request, in: tx)
+            if result.dispatch != nil {
+                return result
+            }
             if result.status != .undone {
                 if lines.isEmpty { return result }
                 lines.append("I stopped there: " + result.text)
@@ -386,6 +397,14 @@ public struct ToolGate: Sendable {
             person: entry.person, conversation: entry.conversation, now: request.now, callID: entry.callID,
             correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx
         )
+        if let remote = tool as? any RemoteTool {
+            try audit.append(.undoDispatched, arguments: payload, risk: tool.descriptor.baseRisk, summary: "undoing \(entry.description)")
+            return Result("", status: .undoDispatched, dispatch: RemoteDispatch(
+                tool: remote, prepared: PreparedCall(arguments: payload, preview: entry.description, risk: tool.descriptor.baseRisk),
+                risk: tool.descriptor.baseRisk, callID: entry.callID, person: request.person, conversation: request.conversation,
+                correlationID: request.correlationID, short: false, undo: entry
+            ))
+        }
         let approval = Approval(callID: entry.callID, person: request.person)
         do {
             let text = try tx.savepoint { try tool.undo(payload, approval: approval, context: context) }
@@ -410,6 +429,15 @@ public struct ToolGate: Sendable {
         short: Bool = false
     ) throws -> Result {
         let descriptor = tool.descriptor
+        if let remote = tool as? any RemoteTool {
+            // Committed before the call leaves: a crash mid-call leaves this record without an
+            // outcome, and the call is reported as interrupted instead of being sent again.
+            try audit.append(.dispatched, arguments: prepared.arguments, risk: risk, summary: "sending to \(descriptor.origin)")
+            return Result("", status: .dispatched, dispatch: RemoteDispatch(
+                tool: remote, prepared: prepared, risk: risk, callID: callID, person: context.person,
+                conversation: context.conversation, correlationID: context.correlationID, short: short, undo: nil
+            ))
+        }
         let approval = Approval(callID: callID, person: context.person)
         let output: ToolOutput
         do {

@@ -1,23 +1,56 @@
-/// The tools the engine knows, by name.
+/// A changing set of tools from outside the build: an MCP server's tools, declared HTTP tools.
+///
+/// Implementers must be cheap to ask (the gate asks for every call, and the planners for every
+/// message) and must never hand out two tools of one name.
+public protocol ToolSource: Sendable {
+    /// The tools available now.
+    var tools: [any Tool] { get }
+    /// The tool with this name, if the source has it now.
+    func tool(named name: String) -> (any Tool)?
+}
+
+/// The tools the engine knows, by name: the built-in ones, and those of the sources (MCP
+/// servers, HTTP tools), which may change while the gateway runs.
 public struct ToolRegistry: Sendable {
     private var tools: [String: any Tool] = [:]
+    private let sources: [any ToolSource]
 
     /// Creates a registry.
     ///
     /// - Precondition: tool names are unique. A duplicate is a programming error.
-    public init(_ tools: [any Tool]) {
+    public init(_ tools: [any Tool], sources: [any ToolSource] = []) {
+        self.sources = sources
         for tool in tools {
             precondition(self.tools[tool.descriptor.name] == nil, "duplicate tool \(tool.descriptor.name)")
             self.tools[tool.descriptor.name] = tool
         }
     }
 
-    /// The tool with this name.
-    public subscript(name: String) -> (any Tool)? { tools[name] }
+    /// The tool with this name: a built-in one first, then the sources in order.
+    public subscript(name: String) -> (any Tool)? {
+        if let tool = tools[name] { return tool }
+        for source in sources {
+            if let tool = source.tool(named: name) { return tool }
+        }
+        return nil
+    }
 
-    /// Every descriptor, by name.
-    public var descriptors: [ToolDescriptor] { tools.values.map(\.descriptor).sorted { $0.name < $1.name } }
+    /// Whether any tool may reach another system (sources are configured).
+    public var hasSources: Bool { !sources.isEmpty }
+
+    /// The built-in tools' descriptors, by name.
+    public var builtinDescriptors: [ToolDescriptor] { tools.values.map(\.descriptor).sorted { $0.name < $1.name } }
+
+    /// Every descriptor, by name; a source's tool never hides a built-in one of the same name.
+    public var descriptors: [ToolDescriptor] {
+        guard !sources.isEmpty else { return builtinDescriptors }
+        var all = tools.mapValues(\.descriptor)
+        for source in sources {
+            for tool in source.tools where all[tool.descriptor.name] == nil { all[tool.descriptor.name] = tool.descriptor }
+        }
+        return all.values.sorted { $0.name < $1.name }
+    }
 
     /// Every category.
-    public var categories: Set<String> { Set(tools.values.map(\.descriptor.category)) }
+    public var categories: Set<String> { Set(descriptors.map(\.category)) }
 }

@@ -225,19 +225,4 @@ public protocol ChatProvider: Sendable {
 extension JSONValue {
     /// Compact JSON text, for request bodies.
     var jsonText: String { canonicalText }
-
-    /// A number as a Double, whichever way it was written.
-    var numberValue: Double? {
-        switch self {
-        case .int(let value): Double(value)
-        case .double(let value): value
-        default: nil
-        }
-    }
-
-    /// True for `true`.
-    var boolValue: Bool? {
-        if case .bool(let value) = self { return value }
-        return nil
-    }
 }

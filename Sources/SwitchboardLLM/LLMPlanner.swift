@@ -582,7 +582,9 @@ public struct LLMPlanner: Planner {
                 allOutcomes.append(outcome)
                 progress.outcomes = (progress.outcomes ?? []) + [outcome.text]
                 let status = outcome.status.map { " [\($0.rawValue)]" } ?? ""
-                turns.append(ChatMessage(role: .tool, content: "\(outcome.text)\(status)", toolCallID: call.id, isError: outcome.status == .failed))
+                // Another system's answer is data: marked so, as forwarded mail is.
+                let content = outcome.untrusted ? "<untrusted>\n\(outcome.text)\n</untrusted>\(status)" : "\(outcome.text)\(status)"
+                turns.append(ChatMessage(role: .tool, content: content, toolCallID: call.id, isError: outcome.status == .failed))
             }
             if outcomes.contains(where: { $0.kind == .confirmationRequest }) {
                 // A risky call waits for the person: the round ends with the question.

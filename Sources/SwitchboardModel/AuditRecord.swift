@@ -16,6 +16,14 @@ public enum AuditStatus: String, Hashable, Sendable, Codable, CaseIterable {
     /// another member of the room). Recorded under the answering message's own call id; the
     /// arguments name the request.
     case answerIgnored = "answer_ignored"
+    /// A remote tool's call (an MCP server's, an HTTP API's) is about to be sent: committed
+    /// before it leaves, with the call id as its idempotency key. An outcome record follows.
+    case dispatched
+    /// A `dispatched` call whose outcome never came back (the gateway stopped mid-call). It was
+    /// not sent again; the person was told it may or may not have happened.
+    case interrupted
+    /// A remote tool's compensating call (its undo) is about to be sent.
+    case undoDispatched = "undo_dispatched"
 }
 
 /// One entry to append to the audit trail, before the store chains it.
