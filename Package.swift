@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         // OTLP over HTTP only: the gRPC exporter would bring grpc-swift for nothing.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
@@ -244,6 +245,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tools from outside: MCP servers (stdio and streamable HTTP, on the MCP swift-sdk) and
+        // HTTP APIs declared in configuration. They are tools like any other: the engine's gate
+        // decides, audits and rate-limits every call. Knows no channel.
+        .target(
+            name: "SwitchboardRemoteTools",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardEngine",
+                "SwitchboardChannels",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration, wiring, the service group, benchmark, audit report.
         .target(
             name: "SwitchboardApp",
@@ -264,6 +285,7 @@ let package = Package(
                 "SwitchboardTerminal",
                 "SwitchboardMatrix",
                 "SwitchboardHTTP",
+                "SwitchboardRemoteTools",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -317,6 +339,8 @@ let package = Package(
                 "SwitchboardApp",
                 "SwitchboardHTTP",
                 "SwitchboardTesting",
+                "SwitchboardRemoteTools",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
