@@ -10,7 +10,8 @@ import Synchronization
 /// is what a power cut or an OOM kill looks like to the store. Unset, it does nothing.
 ///
 /// Points: `after_inbox_commit`, `before_engine_commit`, `after_engine_commit`,
-/// `after_deliver_before_record`, `email_after_fetch` (mail fetched, not yet committed).
+/// `after_deliver_before_record`, `email_after_fetch` (mail fetched, not yet committed), and
+/// the engine's `remote_call_dispatched` / `remote_call_performed` around a remote tool call.
 final class CrashPoints: Sendable {
     private let target: String
     private let occurrence: Int
