@@ -108,7 +108,9 @@ public actor ProcessTransport: Transport {
             for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        continuation.finish()
+        // Finished with an error, never plainly: the SDK client's receive loop asks for the
+        // stream again after a plain end, and would spin on a finished one.
+        continuation.finish(throwing: MCPError.connectionClosed)
     }
 
     public func send(_ data: Data) async throws {
@@ -192,7 +194,8 @@ final class LineReader: Sendable {
             }
         }
         close(descriptor)
-        continuation.finish()
+        // With an error: see `ProcessTransport.disconnect`.
+        continuation.finish(throwing: MCPError.connectionClosed)
         onClose()
     }
 
