@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import OTel
-public import ServiceLifecycle
+import ServiceLifecycle
 public import SwitchboardModel
 import Tracing
 

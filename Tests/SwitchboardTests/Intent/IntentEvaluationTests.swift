@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardEngine
 import SwitchboardIntent
 import SwitchboardModel
 import Testing
