@@ -412,11 +412,23 @@ public final class ConversationEngine: Service, Sendable {
         crashPoint?("remote_call_dispatched")
         let outcome = await gate.perform(dispatch)
         crashPoint?("remote_call_performed")
-        let completed = try await recordOutcome(dispatch, outcome) { result, done, tx in
-            if try tx.isInboundPending(inbound.id) {
-                try Self.enqueueReply(result.text, kind: result.kind, to: inbound, now: done, tx: tx)
-                _ = try tx.markInboundDone(inbound.id, at: done)
+        let completed: [GateEvent]
+        do {
+            completed = try await recordOutcome(dispatch, outcome) { result, done, tx in
+                if try tx.isInboundPending(inbound.id) {
+                    try Self.enqueueReply(result.text, kind: result.kind, to: inbound, now: done, tx: tx)
+                    _ = try tx.markInboundDone(inbound.id, at: done)
+                }
             }
+        } catch let error as StoreError where error.isTransient {
+            // The message waits; processing it again finds the call dispatched and says so.
+            throw error
+        } catch {
+            // The call left the gateway: the generic apology ("nothing was changed") would be false.
+            logger.error("a remote call's outcome could not be recorded", metadata: [
+                "tool.call_id": "\(dispatch.callID)", "correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)",
+            ])
+            return .reply("Sorry, I called \(dispatch.toolName) but could not record how it went, so it may have been done. (ref \(CorrelationID(inbox: inbound.id)))")
         }
         Self.count(completed)
         outboxSignal.signal()
