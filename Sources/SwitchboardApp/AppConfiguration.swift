@@ -8,6 +8,7 @@ public import SwitchboardLLM
 public import SwitchboardMatrix
 import SwitchboardModel
 public import SwitchboardPostgres
+public import SwitchboardRemoteTools
 public import SwitchboardSQLite
 import SwitchboardTools
 
@@ -54,6 +55,8 @@ public struct AppConfiguration: Sendable {
     public var leaseSeconds: TimeInterval = 15
     /// Language models.
     public var llm = LLMConfiguration()
+    /// Tools from other systems: MCP servers and declared HTTP tools.
+    public var remoteTools = RemoteToolsConfiguration()
     /// Log level, if configured.
     public var logLevel: Logger.Level?
     /// How log lines look.
@@ -91,10 +94,17 @@ public struct AppConfiguration: Sendable {
         path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst(1) : path
     }
 
-    /// The tool names and categories configuration may refer to.
-    static var toolNames: Set<String> {
+    /// The tool names and categories configuration may refer to: the built-in ones, the HTTP
+    /// tools', and each MCP server's `mcp.<server>` (its tools are known only once it runs).
+    static func toolNames(remote: RemoteToolsConfiguration = RemoteToolsConfiguration()) -> Set<String> {
         let descriptors = BuiltinTools.all.map(\.descriptor)
-        return Set(descriptors.map(\.name)).union(descriptors.map(\.category)).union(["default"])
+        var names = Set(descriptors.map(\.name)).union(descriptors.map(\.category)).union(["default"])
+        for tool in remote.httpTools { names.formUnion([tool.name, tool.category]) }
+        for server in remote.servers {
+            names.insert("mcp.\(server.name)")
+            names.formUnion(server.overrides.values.compactMap(\.category))
+        }
+        return names
     }
 
     /// Reads the configuration.
@@ -146,7 +156,8 @@ public struct AppConfiguration: Sendable {
             logLevel = nil
         }
         logFormat = LogFormat(rawValue: config.choice("log.format", default: "text", from: ["text", "json"])) ?? .text
-        engine = EngineConfiguration(config: &config, toolNames: Self.toolNames)
+        remoteTools = RemoteToolsConfiguration(config: &config, builtin: Set(BuiltinTools.all.map(\.descriptor.name)))
+        engine = EngineConfiguration(config: &config, toolNames: Self.toolNames(remote: remoteTools))
         retry = RetryPolicy(
             base: Double(config.int("outbox.retry_base_ms", default: 500, range: 10...600_000)) / 1000,
             cap: Double(config.int("outbox.retry_cap_seconds", default: 300, range: 1...86400)),

@@ -9,6 +9,7 @@
 
 import Foundation
 import SwitchboardLLM
+import SwitchboardRemoteTools
 public import SwitchboardModel
 import Yams
 
@@ -64,7 +65,7 @@ public enum ConfigSchema {
 
     /// Whether a key's value is a secret: one of `secretKeys`, or a model's `api_key`.
     public static func isSecret(_ key: String) -> Bool {
-        secretKeys.contains(key) || (LLMConfiguration.isModelKey(key) && key.hasSuffix(".api_key"))
+        secretKeys.contains(key) || (LLMConfiguration.isModelKey(key) && key.hasSuffix(".api_key")) || RemoteToolsConfiguration.isSecret(key)
     }
 
     /// Prefixes whose next component is a tool name or category.
@@ -73,10 +74,12 @@ public enum ConfigSchema {
     /// Whether a dotted key is known.
     public static func isKnown(_ key: String) -> Bool {
         if staticKeys.contains(key) || LLMConfiguration.keys.contains(key) || LLMConfiguration.isModelKey(key) { return true }
+        if RemoteToolsConfiguration.isKnown(key) { return true }
         for prefix in dynamicPrefixes where key.hasPrefix(prefix + ".") && key.count > prefix.count + 1 { return true }
         if key.hasPrefix("rate_limits.") {
             let parts = key.split(separator: ".")
-            return parts.count == 3 && (parts[2] == "per_minute" || parts[2] == "burst")
+            // Categories may be dotted (`rate_limits.mcp.wiki.per_minute`).
+            return parts.count >= 3 && (parts.last == "per_minute" || parts.last == "burst")
         }
         return false
     }
@@ -100,6 +103,7 @@ public enum ConfigSchema {
                 if LLMConfiguration.isModelKey(key) { return key + suffix }
             }
         }
+        if let key = RemoteToolsConfiguration.key(forEnvironment: name) { return key }
         for key in secretKeys where ConfigValues.environmentName(for: key) + "_FILE" == name {
             return key + "_file"
         }

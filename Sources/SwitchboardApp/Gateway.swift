@@ -9,6 +9,7 @@ public import SwitchboardHTTP
 import SwitchboardMatrix
 public import SwitchboardModel
 import SwitchboardPostgres
+import SwitchboardRemoteTools
 import SwitchboardSQLite
 public import SwitchboardStorage
 import SwitchboardTerminal
@@ -29,6 +30,9 @@ public struct Gateway: Sendable {
     private let lock: DataDirectoryLock?
     private let logger: Logger
     private let crashPoints: CrashPoints?
+    /// The MCP servers' and HTTP tools' tools, when any are configured; connected while the
+    /// pipeline runs.
+    let remoteTools: RemoteToolCatalog?
 
     /// Opens the data directory and the database, migrating it.
     ///
@@ -45,6 +49,7 @@ public struct Gateway: Sendable {
         self.configuration = configuration
         self.logger = logger
         crashPoints = CrashPoints(environment: environment)
+        remoteTools = configuration.remoteTools.isEmpty ? nil : RemoteToolCatalog(configuration.remoteTools, logger: logger)
         if let url = configuration.postgres {
             let postgres = try await PostgresStore(url: url, options: configuration.postgresOptions, logger: logger)
             store = postgres
@@ -79,7 +84,7 @@ public struct Gateway: Sendable {
         }
         return Pipeline(
             store: store, engine: configuration.engine, llm: configuration.llm, retry: configuration.retry, logger: logger,
-            crashPoint: crash, sharing: sharing, channels: channels
+            crashPoint: crash, sharing: sharing, remoteTools: remoteTools, channels: channels
         )
     }
 
@@ -99,6 +104,7 @@ public struct Gateway: Sendable {
             .init(service: parts.dispatcher),
             .init(service: parts.reminders),
         ]
+        if let remoteTools { services.insert(.init(service: remoteTools), at: 0) }
         // The terminal ends the group when its input is done.
         services += parts.adapters.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -142,12 +148,21 @@ public struct Gateway: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] =
             [.init(service: parts.engine), .init(service: parts.dispatcher), .init(service: parts.reminders)] + parts.adapters.map { .init(service: $0) }
         // First in, last out: the exporter flushes after everything else has stopped.
+        // The tool servers stop after the engine that calls them.
+        if let remoteTools { services.insert(.init(service: remoteTools), at: 0) }
         if let tracer { services.insert(.init(service: tracer), at: 0) }
+        let remoteTools = self.remoteTools
         if let api {
             let http = HTTPServer(
                 configuration: configuration.http, store: store, inbox: parts.inbox, api: api, channels: parts.adapters,
                 operations: OperatorDesk(engine: parts.engine, registry: parts.gate.registry, store: store),
-                registry: registry, logger: logger
+                registry: registry,
+                toolServers: {
+                    remoteTools?.statuses.map {
+                        ToolServerCheck(name: $0.server, state: $0.state.rawValue, tools: $0.toolCount, failures: $0.consecutiveFailures, lastError: $0.lastError)
+                    } ?? []
+                },
+                logger: logger
             )
             services.append(.init(service: http.service()))
         }

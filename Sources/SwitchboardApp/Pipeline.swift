@@ -26,6 +26,7 @@ struct Pipeline {
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil,
         sharing: WorkSharing? = nil,
+        remoteTools: (any ToolSource)? = nil,
         channels: (InboxWriter) -> [any ChannelAdapter]
     ) {
         let inboxSignal = WorkSignal()
@@ -35,7 +36,7 @@ struct Pipeline {
         adapters = channels(inbox)
         let tools = BuiltinTools.all
         gate = ToolGate(
-            registry: ToolRegistry(tools),
+            registry: ToolRegistry(tools, sources: remoteTools.map { [$0] } ?? []),
             access: configuration.access,
             riskPolicy: configuration.risk,
             rateLimits: configuration.rateLimits,

@@ -96,19 +96,28 @@ public struct EngineConfiguration: Sendable {
 
         var limits: [String: RateLimit] = [:]
         var defaultLimit = RateLimitPolicy().defaultLimit
-        for category in config.children(of: "rate_limits") {
+        // Categories may be dotted (`mcp.wiki`): the category is everything before the last part.
+        var categories: [String] = []
+        for (rest, key) in config.entries(under: "rate_limits") {
+            guard let dot = rest.lastIndex(of: "."), ["per_minute", "burst"].contains(rest[rest.index(after: dot)...]) else {
+                config.report(key, "unknown key; a rate limit has per_minute and burst")
+                continue
+            }
+            let category = String(rest[..<dot])
+            if !categories.contains(category) { categories.append(category) }
+        }
+        // The default first: the others start from it.
+        for category in categories.sorted(by: { ($0 == "default" ? 0 : 1, $0) < ($1 == "default" ? 0 : 1, $1) }) {
             let base = category == "default" ? defaultLimit : limits[category] ?? defaultLimit
-            if category != "default" && !toolNames.contains(category) {
+            guard category == "default" || Self.resolve(category, among: toolNames) != nil else {
                 config.report("rate_limits.\(category)", "no tool category is called \"\(category)\"")
                 continue
             }
-            for (rest, key) in config.entries(under: "rate_limits.\(category)") where rest != "per_minute" && rest != "burst" {
-                config.report(key, "unknown key; a rate limit has per_minute and burst")
-            }
+            let resolved = category == "default" ? category : Self.resolve(category, among: toolNames)!
             let perMinute = config.double("rate_limits.\(category).per_minute", default: base.perMinute, range: 0...1_000_000)
             let burst = config.double("rate_limits.\(category).burst", default: config.has("rate_limits.\(category).per_minute") && !config.has("rate_limits.\(category).burst") ? max(1, perMinute) : base.burst, range: 1...1_000_000)
             let limit = RateLimit(perMinute: perMinute, burst: burst)
-            if category == "default" { defaultLimit = limit } else { limits[category] = limit }
+            if category == "default" { defaultLimit = limit } else { limits[resolved] = limit }
         }
         rateLimits = RateLimitPolicy(limits: limits, defaultLimit: defaultLimit)
 
@@ -135,8 +144,13 @@ public struct EngineConfiguration: Sendable {
 
     /// Matches a configuration name against tool names and categories; environment variables
     /// turn dots into underscores, so `notes_delete` finds `notes.delete`.
+    /// An MCP server's tools are listed only once it runs: any name under a configured
+    /// server's `mcp.<server>` category is accepted.
     static func resolve(_ name: String, among known: Set<String>) -> String? {
         if known.contains(name) { return name }
+        if name.hasPrefix("mcp."), known.contains(where: { $0.hasPrefix("mcp.") && name.hasPrefix($0 + ".") && name.count > $0.count + 1 }) {
+            return name
+        }
         let lowered = name.lowercased()
         return known.first { $0.replacingOccurrences(of: ".", with: "_") == lowered.replacingOccurrences(of: ".", with: "_") }
     }

@@ -3,7 +3,9 @@
 //
 //   GET /healthz       the process is up
 //   GET /readyz        the database answers and every channel has started (connected, or
-//                      retrying with backoff); 503 otherwise, with the details either way
+//                      retrying with backoff); 503 otherwise, with the details either way.
+//                      Tool servers (MCP) are shown too, but one that is down does not make
+//                      the gateway unready: everything else still works, and its tools say so.
 //   GET /metrics       Prometheus text: every swift-metrics counter, gauge and timer, plus
 //                      inbox and outbox depth and age and channel states read at scrape time
 //   GET /openapi.json  the OpenAPI 3.1 description of all of it
@@ -79,11 +81,36 @@ public struct HTTPConfiguration: Sendable {
     }
 }
 
+/// A tool server's state as /readyz and /metrics show it (an MCP server, seen from here
+/// without knowing the protocol).
+public struct ToolServerCheck: Sendable, Hashable {
+    /// Its configured name.
+    public var name: String
+    /// `starting`, `up`, `down` or `stopped`.
+    public var state: String
+    /// The tools it offers now.
+    public var tools: Int
+    /// Failed attempts since the last success.
+    public var failures: Int
+    /// The last failure, in words.
+    public var lastError: String?
+
+    /// Creates a check.
+    public init(name: String, state: String, tools: Int, failures: Int, lastError: String?) {
+        self.name = name
+        self.state = state
+        self.tools = tools
+        self.failures = failures
+        self.lastError = lastError
+    }
+}
+
 /// Builds the HTTP service.
 public struct HTTPServer: Sendable {
     private let configuration: HTTPConfiguration
     private let store: any Store
     private let channels: [any ChannelAdapter]
+    private let toolServers: @Sendable () -> [ToolServerCheck]
     private let routes: APIRoutes
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
@@ -93,6 +120,7 @@ public struct HTTPServer: Sendable {
     /// - Parameters:
     ///   - api: the `api` channel, which must be among `channels` so its replies are delivered.
     ///   - registry: the Prometheus registry swift-metrics was bootstrapped with.
+    ///   - toolServers: the tool servers' states now, for /readyz and /metrics.
     public init(
         configuration: HTTPConfiguration,
         store: any Store,
@@ -101,11 +129,13 @@ public struct HTTPServer: Sendable {
         channels: [any ChannelAdapter],
         operations: any GatewayOperations,
         registry: PrometheusCollectorRegistry,
+        toolServers: @escaping @Sendable () -> [ToolServerCheck] = { [] },
         logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
         self.channels = channels
+        self.toolServers = toolServers
         self.registry = registry
         self.logger = logger
         routes = APIRoutes(configuration: configuration, store: store, inbox: inbox, channel: api, operations: operations, logger: logger)
@@ -190,6 +220,17 @@ public struct HTTPServer: Sendable {
             channelChecks[channel.channel.rawValue] = .object(entry)
         }
         checks["channels"] = .object(channelChecks)
+        let servers = toolServers()
+        if !servers.isEmpty {
+            var serverChecks: [String: JSONValue] = [:]
+            for server in servers {
+                var entry: [String: JSONValue] = ["status": .string(server.state), "tools": .int(Int64(server.tools))]
+                if server.failures > 0 { entry["failures"] = .int(Int64(server.failures)) }
+                if let error = server.lastError { entry["last_error"] = .string(error) }
+                serverChecks[server.name] = .object(entry)
+            }
+            checks["mcp_servers"] = .object(serverChecks)
+        }
         return JSONResponse.make(ready ? .ok : .serviceUnavailable, ["status": .string(ready ? "ready" : "not_ready"), "checks": .object(checks)])
     }
 
@@ -208,6 +249,10 @@ public struct HTTPServer: Sendable {
             let up = status.state == .connected || status.state == .standingBy
             Metrics.Gauge(label: "switchboard_channel_up", dimensions: [("channel", channel.channel.rawValue)]).record(up ? 1 : 0)
             Metrics.Gauge(label: "switchboard_channel_consecutive_failures", dimensions: [("channel", channel.channel.rawValue)]).record(status.failures)
+        }
+        for server in toolServers() {
+            Metrics.Gauge(label: "switchboard_mcp_server_up", dimensions: [("server", server.name)]).record(server.state == "up" ? 1 : 0)
+            Metrics.Gauge(label: "switchboard_mcp_consecutive_failures", dimensions: [("server", server.name)]).record(server.failures)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

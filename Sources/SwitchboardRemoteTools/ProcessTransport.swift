@@ -183,7 +183,7 @@ final class LineReader: Sendable {
                     if line.count > maxLineBytes {
                         // Answer the call now rather than let it time out, if the id is in sight.
                         if let id = Self.requestID(in: line.prefix(256)) {
-                            let error = #"{"jsonrpc":"2.0","id":\#(id),"error":{"code":-32001,"message":"switchboard: the answer was larger than \#(maxLineBytes) bytes"}}"#
+                            let error = #"{"jsonrpc":"2.0","id":\#(id),"error":{"code":-32050,"message":"switchboard: the answer was larger than \#(maxLineBytes) bytes"}}"#
                             continuation.yield(Data(error.utf8))
                         }
                         discarding = true

@@ -4,7 +4,7 @@
 
 public import Foundation
 public import SwitchboardModel
-public import SwitchboardEngine
+import SwitchboardEngine
 
 /// How the gateway reaches an MCP server.
 public enum MCPTransportConfiguration: Sendable, Hashable {
