@@ -1,4 +1,6 @@
-// A small, exact command language, enough to drive the notes tools from any channel.
+// A small, exact command language, enough to drive the notes tools from any channel, and
+// `run TOOL key=value …` (or `run TOOL {json}`) to call any tool by name: the way to reach an
+// MCP server's or an HTTP tool without a language model.
 //
 // The natural-language intent engine replaces it as the default planner; this one stays as the
 // predictable fallback. It matches whole sentences, case-insensitively, ignoring a leading
@@ -20,7 +22,12 @@ public struct CommandPlanner: Planner {
 
     /// The plan for a text. Pure.
     public static func plan(text raw: String) -> Plan {
-        var text = raw.trimmingWhitespace()
+        // Taken as written: punctuation at the end may be part of a value.
+        let written = raw.trimmingWhitespace()
+        if written.lowercased() == "run" || written.lowercased().hasPrefix("run ") {
+            return runCommand(String(written.dropFirst(3)))
+        }
+        var text = written
         while let last = text.last, ".!?".contains(last) { text.removeLast() }
         text = text.trimmingWhitespace()
         var lower = text.lowercased()
@@ -42,7 +49,7 @@ public struct CommandPlanner: Planner {
             return .call(tool: "notes.delete", arguments: ["all": true])
         case "undo", "undo that", "undo last", "revert":
             return .undo()
-        case "help", "what can you do", "commands", "?":
+        case "help", "what can you do", "commands", "?", "tools", "list tools", "which tools", "what tools do you have":
             return .help
         default:
             break
@@ -64,6 +71,85 @@ public struct CommandPlanner: Planner {
             return .call(tool: "notes.delete", arguments: ["ids": .array(ids.map(JSONValue.int))])
         }
         return .notUnderstood
+    }
+}
+
+extension CommandPlanner {
+    static let runUsage = "Say run, the tool's name, then its arguments as key=value (quote values with spaces) or as one JSON object: run mcp.wiki.search query=\"onboarding\" limit=3. Say \"tools\" to see the tools."
+
+    /// `run TOOL key=value …` or `run TOOL {json}`. Values of the key=value form are text; a
+    /// tool converts them to the numbers or flags its schema declares.
+    static func runCommand(_ rest: String) -> Plan {
+        let rest = rest.trimmingWhitespace()
+        let name = String(rest.prefix { !$0.isWhitespace })
+        guard !name.isEmpty else { return .reply(runUsage) }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }), name.count <= 128 else {
+            return .reply("\"\(name.prefix(80))\" is not a tool name. \(runUsage)")
+        }
+        let arguments = String(rest.dropFirst(name.count)).trimmingWhitespace()
+        if arguments.hasPrefix("{") {
+            guard let parsed = try? JSONValue.parse(arguments), parsed.objectValue != nil else {
+                return .reply("The arguments for \(name) are not a JSON object I can read. \(runUsage)")
+            }
+            return .call(tool: name, arguments: parsed)
+        }
+        switch keyValues(arguments) {
+        case .success(let members): return .call(tool: name, arguments: .object(members))
+        case .failure(let problem): return .reply("\(problem.message) \(runUsage)")
+        }
+    }
+
+    struct ArgumentProblem: Error {
+        var message: String
+    }
+
+    /// `a=1 b="two words" c='it''s'`: each key once, values optionally quoted.
+    static func keyValues(_ text: String) -> Result<[String: JSONValue], ArgumentProblem> {
+        var members: [String: JSONValue] = [:]
+        var index = text.startIndex
+        func skipSpaces() { while index < text.endIndex, text[index].isWhitespace { index = text.index(after: index) } }
+        skipSpaces()
+        while index < text.endIndex {
+            let keyStart = index
+            while index < text.endIndex, text[index] != "=", !text[index].isWhitespace { index = text.index(after: index) }
+            let key = String(text[keyStart..<index])
+            guard index < text.endIndex, text[index] == "=", !key.isEmpty else {
+                return .failure(ArgumentProblem(message: "\"\(key.prefix(60))\" has no value: write key=value."))
+            }
+            index = text.index(after: index)
+            var value = ""
+            if index < text.endIndex, text[index] == "\"" || text[index] == "'" {
+                let quote = text[index]
+                index = text.index(after: index)
+                var closed = false
+                while index < text.endIndex {
+                    let character = text[index]
+                    index = text.index(after: index)
+                    if character == "\\", quote == "\"", index < text.endIndex {
+                        value.append(text[index])
+                        index = text.index(after: index)
+                    } else if character == quote {
+                        closed = true
+                        break
+                    } else {
+                        value.append(character)
+                    }
+                }
+                guard closed else { return .failure(ArgumentProblem(message: "The value of \(key) starts with \(quote) but never ends with one.")) }
+                if index < text.endIndex, !text[index].isWhitespace {
+                    return .failure(ArgumentProblem(message: "Leave a space after the quoted value of \(key)."))
+                }
+            } else {
+                while index < text.endIndex, !text[index].isWhitespace {
+                    value.append(text[index])
+                    index = text.index(after: index)
+                }
+            }
+            guard members[key] == nil else { return .failure(ArgumentProblem(message: "\(key) is given twice.")) }
+            members[key] = .string(value)
+            skipSpaces()
+        }
+        return .success(members)
     }
 }
 

@@ -13,15 +13,41 @@ public enum RemoteToolSupport {
     ///
     /// - Throws: `ToolFailure` naming every problem.
     public static func checked(_ arguments: JSONValue, descriptor: ToolDescriptor) throws -> JSONValue {
-        let arguments = arguments == .null ? .object([:]) : arguments
+        var arguments = arguments == .null ? .object([:]) : arguments
         guard arguments.objectValue != nil else {
             throw ToolFailure("\(descriptor.name) takes named arguments (key=value), not \(arguments.canonicalText.prefix(80)).")
         }
+        arguments = coerced(arguments, schema: descriptor.parameters)
         let problems = SchemaValidator.validate(arguments, against: descriptor.parameters)
         guard problems.isEmpty else {
             throw ToolFailure("The arguments for \(descriptor.name) don't fit what it accepts: \(problems.prefix(5).joined(separator: "; ")).")
         }
         return arguments
+    }
+
+    /// Text values converted to the number, flag, list or object a property declares, as
+    /// `run TOOL limit=3` writes them; anything that does not convert is left for the check.
+    static func coerced(_ arguments: JSONValue, schema: JSONValue) -> JSONValue {
+        guard var members = arguments.objectValue, let properties = schema["properties"]?.objectValue else { return arguments }
+        for (key, value) in members {
+            guard case .string(let text) = value, let type = properties[key]?["type"]?.stringValue else { continue }
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            switch type {
+            case "integer": if let number = Int64(trimmed) { members[key] = .int(number) }
+            case "number":
+                if let number = Int64(trimmed) { members[key] = .int(number) } else if let number = Double(trimmed), number.isFinite { members[key] = .double(number) }
+            case "boolean":
+                switch trimmed.lowercased() {
+                case "true", "yes", "on": members[key] = .bool(true)
+                case "false", "no", "off": members[key] = .bool(false)
+                default: break
+                }
+            case "array", "object":
+                if let parsed = try? JSONValue.parse(trimmed), type == "array" ? parsed.arrayValue != nil : parsed.objectValue != nil { members[key] = parsed }
+            default: break
+            }
+        }
+        return .object(members)
     }
 
     /// "This will call … with: • key: value", secrets shown as `<redacted>`.

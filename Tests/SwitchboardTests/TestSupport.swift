@@ -42,6 +42,7 @@ struct EngineHarness {
     init(
         planner: any Planner = CommandPlanner(),
         extraTools: [any Tool] = [],
+        sources: [any ToolSource] = [],
         sending: Bool = false,
         clock: ManualClock = ManualClock(),
         configure: (inout EngineConfiguration) -> Void = { _ in },
@@ -55,7 +56,7 @@ struct EngineHarness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let gate = ToolGate(
-            registry: ToolRegistry(NotesTools.all + extraTools), access: configuration.access, riskPolicy: configuration.risk,
+            registry: ToolRegistry(NotesTools.all + extraTools, sources: sources), access: configuration.access, riskPolicy: configuration.risk,
             rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime,
             sendingChannels: sending ? ["email", "matrix"] : [], logger: logger
         )
