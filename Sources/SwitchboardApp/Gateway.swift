@@ -28,7 +28,7 @@ public struct Gateway: Sendable {
     /// The same store, by engine, for what only an engine can do (its schema, closing it).
     let engine: StorageEngine
     private let lock: DataDirectoryLock?
-    private let logger: Logger
+    let logger: Logger
     private let crashPoints: CrashPoints?
     /// The MCP servers' and HTTP tools' tools, when any are configured; connected while the
     /// pipeline runs.

@@ -16,7 +16,7 @@ struct OperatorDesk: GatewayOperations {
             ToolSummary(
                 name: descriptor.name, category: descriptor.category, description: descriptor.summary,
                 parameters: descriptor.parameters, risk: descriptor.baseRisk, effect: descriptor.effect.rawValue,
-                secretParameters: descriptor.secretArguments.sorted()
+                secretParameters: descriptor.secretArguments.sorted(), source: descriptor.origin.description
             )
         }
     }

@@ -313,6 +313,7 @@ public final class ConversationEngine: Service, Sendable {
     /// in transactions of its own around the remote call (`ToolGate+Remote`).
     private func decide(_ inbound: StoredInbound) async -> Action {
         guard gate.registry.hasSources else { return await decideLocally(inbound) }
+        await gate.registry.sourcesListed()
         let correlation = CorrelationID(inbox: inbound.id)
         do {
             if let handled = try await answerInterrupted(inbound) { return handled }

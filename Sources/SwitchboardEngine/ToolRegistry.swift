@@ -7,6 +7,15 @@ public protocol ToolSource: Sendable {
     var tools: [any Tool] { get }
     /// The tool with this name, if the source has it now.
     func tool(named name: String) -> (any Tool)?
+    /// Returns once the source has made its first attempt to list its tools (an MCP server
+    /// connected or failed), or after a bounded wait: a message that arrives while the gateway
+    /// starts finds the tools rather than "unavailable".
+    func firstListing() async
+}
+
+extension ToolSource {
+    /// Sources whose tools are known at once need no wait.
+    public func firstListing() async {}
 }
 
 /// The tools the engine knows, by name: the built-in ones, and those of the sources (MCP
@@ -33,6 +42,11 @@ public struct ToolRegistry: Sendable {
             if let tool = source.tool(named: name) { return tool }
         }
         return nil
+    }
+
+    /// Waits for every source's first listing (each bounded by the source).
+    public func sourcesListed() async {
+        for source in sources { await source.firstListing() }
     }
 
     /// Whether any tool may reach another system (sources are configured).

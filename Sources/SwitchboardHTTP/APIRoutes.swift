@@ -366,7 +366,7 @@ struct APIRoutes: Sendable {
         try await authorize(request, .read)
         let tools: [JSONValue] = operations.tools.map { tool in
             [
-                "name": .string(tool.name), "category": .string(tool.category), "description": .string(tool.description),
+                "name": .string(tool.name), "source": .string(tool.source), "category": .string(tool.category), "description": .string(tool.description),
                 "parameters": tool.parameters, "risk": .string(tool.risk.description), "effect": .string(tool.effect),
                 "secret_parameters": .array(tool.secretParameters.map(JSONValue.string)),
             ]

@@ -32,8 +32,14 @@ public struct ToolSummary: Hashable, Sendable {
     public var effect: String
     /// Parameters whose values are redacted in the audit trail.
     public var secretParameters: [String]
+    /// Where it comes from: `built-in`, `http`, or `mcp:<server>`.
+    public var source: String
 
-    public init(name: String, category: String, description: String, parameters: JSONValue, risk: Risk, effect: String, secretParameters: [String]) {
+    public init(
+        name: String, category: String, description: String, parameters: JSONValue, risk: Risk, effect: String, secretParameters: [String],
+        source: String = "built-in"
+    ) {
+        self.source = source
         self.name = name
         self.category = category
         self.description = description

@@ -431,9 +431,10 @@ enum OpenAPIDocument {
               },
               "Tool": {
                 "type": "object",
-                "required": ["name", "category", "description", "parameters", "risk", "effect", "secret_parameters"],
+                "required": ["name", "source", "category", "description", "parameters", "risk", "effect", "secret_parameters"],
                 "properties": {
                   "name": {"type": "string"},
+                  "source": {"type": "string", "description": "built-in, http, or mcp:<server>"},
                   "category": {"type": "string"},
                   "description": {"type": "string"},
                   "parameters": {"type": "object", "description": "JSON Schema of the arguments"},

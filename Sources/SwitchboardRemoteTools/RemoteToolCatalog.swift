@@ -17,6 +17,7 @@ public final class RemoteToolCatalog: ToolSource, Service {
     public let connections: [MCPServerConnection]
     private let httpTools: [String: HTTPTool]
     private let connectionsByName: [String: MCPServerConnection]
+    private let created = Date()
 
     /// Creates the catalog; `run` connects the servers.
     public init(_ configuration: RemoteToolsConfiguration, httpClient: HTTPClient = HTTPTool.sharedClient, logger: Logger) {
@@ -70,6 +71,17 @@ public final class RemoteToolCatalog: ToolSource, Service {
         guard status.state != .up else { return nil }
         let reason = status.lastError.map { "the \(status.server) server is down: \($0)" } ?? "the \(status.server) server is still starting"
         return UnavailableTool(name: name, server: status.server, reason: reason)
+    }
+
+    /// Waits while a server makes its first attempt, at most its connect timeout (and a second)
+    /// from when the catalog was made.
+    public func firstListing() async {
+        for connection in connections {
+            let deadline = created.addingTimeInterval(connection.configuration.connectTimeout + 1)
+            while connection.status.state == .starting, Date() < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
     }
 
     /// Each server's status, in configuration order.

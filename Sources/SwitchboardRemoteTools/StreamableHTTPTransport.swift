@@ -56,13 +56,16 @@ public actor StreamableHTTPTransport: Transport {
         (stream, continuation) = AsyncThrowingStream.makeStream(of: Data.self, bufferingPolicy: .unbounded)
     }
 
-    /// The client for MCP over HTTP: no redirects (they would carry the headers elsewhere).
-    public static let sharedClient = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: HTTPClient.Configuration(
+    /// The client for MCP over HTTP: no redirects (they would carry the headers elsewhere), and
+    /// a refused connection fails at once (the supervisor retries with its own backoff, and the
+    /// status says "connection refused" rather than a timeout).
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5))
         )
-    )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     public func connect() async throws {}
 

@@ -14,7 +14,7 @@ struct Switchboard: AsyncParsableCommand {
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
         subcommands: [
             Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self, BenchLLM.self,
-            Export.self, Import.self, Health.self,
+            Export.self, Import.self, Health.self, Tools.self, MCP.self,
         ],
         defaultSubcommand: Serve.self
     )
@@ -273,6 +273,78 @@ struct Keys: AsyncParsableCommand {
                 } else {
                     throw GatewayError("There is no active key \(APIKeys.id(of: id)); `switchboard keys list` shows them.")
                 }
+            }
+        }
+    }
+}
+
+struct Tools: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What the assistant can call: built-in tools, HTTP tools and each MCP server's.",
+        subcommands: [List.self], defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every tool with its source, risk and category.",
+            discussion: "Connects to the configured MCP servers for a moment (at most their connect timeout) to list their tools."
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        @Flag(help: "One JSON object per line.")
+        var json = false
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .error))
+                let (tools, servers) = try await gateway.toolListing()
+                if json {
+                    for tool in tools {
+                        print(JSONValue.object([
+                            "name": .string(tool.name), "source": .string(tool.source), "risk": .string(tool.risk.description),
+                            "category": .string(tool.category), "description": .string(tool.description),
+                        ]).canonicalText)
+                    }
+                    return
+                }
+                let width = tools.map(\.name.count).max() ?? 0
+                for tool in tools {
+                    print("\(tool.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(tool.source)  \(tool.risk)  \(tool.category)  \(tool.description)")
+                }
+                for server in servers where server.state != "up" {
+                    print("MCP server \(server.name) is \(server.state)\(server.lastError.map { ": \($0)" } ?? ""); its tools are not listed.")
+                }
+            }
+        }
+    }
+}
+
+struct MCP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "MCP servers.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect to one configured MCP server and show its state and tools; exits 1 when it cannot be reached."
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        @Argument(help: "The server's name, as under mcp.servers.")
+        var name: String
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .error))
+                let (tools, servers) = try await gateway.toolListing(server: name)
+                guard let server = servers.first, server.state == "up" else {
+                    let reason = servers.first?.lastError ?? "no answer within its connect timeout"
+                    throw InspectFailure(description: "MCP server \(name) cannot be reached: \(reason)")
+                }
+                print("MCP server \(name) is up with \(tools.count) tool\(tools.count == 1 ? "" : "s"):")
+                for tool in tools { print("  \(tool.name)  \(tool.risk)  \(tool.category)  \(tool.description)") }
             }
         }
     }
