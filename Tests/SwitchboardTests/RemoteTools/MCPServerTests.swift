@@ -329,3 +329,45 @@ struct MCPServerTests {
         await running.value
     }
 }
+
+@Suite("MCP servers: a gateway killed mid-call", .serialized)
+struct MCPCrashTests {
+    /// A configuration file with the wiki server over stdio.
+    func configuration(_ wiki: WikiServer, dataDir: String) throws -> String {
+        let path = dataDir + "/switchboard.yaml"
+        let yaml = """
+            data_dir: \(dataDir)
+            mcp:
+              servers:
+                - name: wiki
+                  command: \(try WikiServer.python())
+                  args: [\(WikiServer.script), stdio, --state, \(wiki.state)]
+                  trusted: true
+            """
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("Killed after the call is recorded as dispatched and again after the server acted: never sent twice, the person told, the audit says interrupted", arguments: ["remote_call_dispatched", "remote_call_performed"])
+    func killedMidCall(point: String) throws {
+        let dir = try TemporaryDirectory()
+        let wiki = try WikiServer()
+        let config = try configuration(wiki, dataDir: dir.path)
+        let crashed = try Binary.run(
+            ["chat", "--as", "sam", "--config", config], input: Data("run mcp.wiki.delete_page title=Rota\nyes\n".utf8),
+            environment: ["SWITCHBOARD_TEST_CRASH_AT": point]
+        )
+        #expect(crashed.signalled, "the gateway was to die at \(point): \(crashed.stdout) \(crashed.stderr)")
+        #expect(crashed.stdout.contains("mcp.wiki.delete_page"), "\(crashed.stdout)")
+        let deletesBefore = wiki.calls.filter { $0["tool"] == "delete_page" }.count
+        #expect(deletesBefore == (point == "remote_call_performed" ? 1 : 0))
+
+        let again = try Binary.run(["chat", "--as", "sam", "--config", config], input: Data("what did you do today\n".utf8))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("interrupted"), "\(again.stdout)")
+        #expect(wiki.calls.filter { $0["tool"] == "delete_page" }.count == deletesBefore, "a retry after a crash never calls the tool again")
+        let statuses = try Binary.auditJSON(dataDir: dir.path).filter { $0["tool"] as? String == "mcp.wiki.delete_page" }.map { $0["status"] as! String }
+        #expect(statuses.contains("dispatched") && statuses.contains("interrupted"), "\(statuses)")
+        #expect(!statuses.contains("executed"), "\(statuses)")
+    }
+}
