@@ -88,14 +88,14 @@ public final class RemoteToolCatalog: ToolSource, Service {
     public var statuses: [MCPServerStatus] { connections.map(\.status) }
 
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
+        await withTaskGroup(of: Void.self) { group in
             for connection in connections {
                 group.addTask { await connection.run() }
             }
-            group.addTask {
-                // Ends the connections when the gateway shuts down.
-                try? await gracefulShutdown()
-            }
+            // The connections run until cancelled: end them when the gateway shuts down (they
+            // are started before the engine, so they stop after it).
+            try? await gracefulShutdown()
+            group.cancelAll()
         }
     }
 }
