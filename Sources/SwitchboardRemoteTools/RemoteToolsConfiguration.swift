@@ -174,11 +174,13 @@ public struct RemoteToolsConfiguration: Sendable, Hashable {
     /// Whether any remote tool is configured.
     public var isEmpty: Bool { servers.isEmpty && httpTools.isEmpty }
 
-    static let serverFields: Set<String> = [
+    /// The plain fields of an MCP server's item (and `env.*`, `headers.*`, `tools.*.*`).
+    public static let serverFields: Set<String> = [
         "name", "transport", "command", "args", "cwd", "url", "bearer_token", "trusted", "allow", "deny", "timeout_seconds",
         "connect_timeout_seconds", "max_result_bytes",
     ]
-    static let httpFields: Set<String> = [
+    /// The plain fields of an HTTP tool's item (and `headers.*`).
+    public static let httpFields: Set<String> = [
         "name", "description", "parameters", "method", "url", "body", "bearer_token", "risk", "category", "read_only",
         "secret_arguments", "timeout_seconds", "max_response_bytes", "undo.method", "undo.url", "undo.body",
     ]

@@ -6,6 +6,7 @@ import SwitchboardSQLite
 import SwitchboardEngine
 import SwitchboardLLM
 import SwitchboardModel
+import SwitchboardRemoteTools
 import Testing
 
 @Suite("Configuration")
@@ -46,6 +47,49 @@ struct ConfigurationTests {
         #expect(configuration.llm.models.map(\.tier) == [1, 2] && configuration.llm.models[0].maxOutputTokens == 1024)
     }
 
+    @Test("The example's commented MCP servers and HTTP tools, uncommented, parse as documented")
+    func exampleRemoteTools() throws {
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let servers = try #require(lines.firstIndex { $0.hasPrefix("  # servers:") })
+        var yaml = ["mcp:"]
+        for line in lines[servers...] {
+            guard line.hasPrefix("  #") else { break }
+            yaml.append("  " + line.dropFirst(4))
+        }
+        let tools = try #require(lines.firstIndex { $0.hasPrefix("# http_tools:") })
+        for line in lines[tools...] {
+            guard line.hasPrefix("#") else { break }
+            yaml.append(String(line.dropFirst(2)))
+        }
+        let dir = try TemporaryDirectory()
+        var joined = yaml.joined(separator: "\n") + "\n"
+        for secret in ["wiki", "tickets", "crm", "crm-key"] {
+            try "secret-\(secret)\n".write(toFile: dir.path + "/\(secret)", atomically: true, encoding: .utf8)
+            for end in ["\n", " "] {
+                joined = joined.replacingOccurrences(of: "/run/secrets/\(secret)\(end)", with: dir.path + "/\(secret)\(end)")
+            }
+        }
+        let file = dir.path + "/remote.yaml"
+        try joined.write(toFile: file, atomically: true, encoding: .utf8)
+        let configuration = try AppConfiguration(file: file, environment: ["HOME": dir.path])
+        let remote = configuration.remoteTools
+        #expect(remote.servers.map(\.name) == ["wiki", "tickets"])
+        let wiki = try #require(remote.servers.first)
+        #expect(wiki.trusted && wiki.deny == ["delete_space"] && wiki.timeout == 30 && wiki.connectTimeout == 10 && wiki.maxResultBytes == 1_000_000)
+        #expect(wiki.overrides["search"] == ToolOverride(risk: .low, category: "wiki"))
+        guard case .stdio(let command, let arguments, let environment, _) = wiki.transport else { Issue.record("wiki is stdio"); return }
+        #expect(command == "/usr/local/bin/wiki-mcp" && arguments == ["--read-only"])
+        #expect(environment["WIKI_TOKEN"]?.revealed == "secret-wiki", "a secret read from its file, without the newline")
+        guard case .http(let url, let headers) = remote.servers[1].transport else { Issue.record("tickets is http"); return }
+        #expect(url.absoluteString == "https://mcp.example.org/mcp")
+        #expect(headers["Authorization"]?.revealed == "Bearer secret-tickets" && headers["X-Team"]?.revealed == "support")
+        #expect(remote.httpTools.map(\.name) == ["crm.lookup", "crm.tag"])
+        #expect(remote.httpTools[0].risk == .low && remote.httpTools[0].readOnly && remote.httpTools[0].category == "crm")
+        #expect(remote.httpTools[1].risk == .high && remote.httpTools[1].undo?.method == "DELETE")
+        #expect(remote.httpTools[1].headers["X-Api-Key"]?.revealed == "secret-crm-key")
+    }
+
     @Test("Every key the loader knows appears in the example configuration (commented or not)")
     func exampleIsComplete() throws {
         let text = try String(contentsOfFile: example, encoding: .utf8)
@@ -53,7 +97,11 @@ struct ConfigurationTests {
             let last = String(key.split(separator: ".").last!)
             #expect(text.contains(last + ":"), "config/switchboard.example.yaml does not mention \(key)")
         }
-        for prefix in ["permissions:", "risk:", "rate_limits:"] {
+        for field in RemoteToolsConfiguration.serverFields.union(RemoteToolsConfiguration.httpFields) {
+            let last = String(field.split(separator: ".").last!)
+            #expect(text.contains(last + ":"), "config/switchboard.example.yaml does not mention the remote-tool field \(field)")
+        }
+        for prefix in ["permissions:", "risk:", "rate_limits:", "mcp:", "http_tools:"] {
             #expect(text.contains(prefix))
         }
     }
