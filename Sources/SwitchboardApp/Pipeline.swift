@@ -44,15 +44,20 @@ struct Pipeline {
             sendingChannels: Set(adapters.map(\.channel)),
             logger: logger
         )
-        let intentPlanner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock) { person in
+        let registry = gate.registry
+        let remoteTools: @Sendable () -> [ToolDescriptor] = {
+            guard registry.hasSources else { return [] }
+            return registry.descriptors.filter { descriptor in descriptor.origin != ToolOrigin.builtin }
+        }
+        let intentPlanner = IntentPlanner(engine: { BuiltinTools.intentEngine }, tools: tools.map(\.descriptor), clock: clock, zoneOf: { person in
             let zone = try? await store.read { reader in
                 try reader.preferences(of: reader.linkedPerson(for: person) ?? person).first { $0.key == "timezone" }?.value.stringValue
             }
             return zone.flatMap { $0 }.flatMap(TimeZone.init(identifier:))
-        } lastReply: { conversation in
+        }, lastReply: { conversation in
             let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }
             return last.flatMap { $0 }
-        }
+        }, remoteTools: remoteTools)
         let planner: any Planner
         if llm.models.isEmpty {
             planner = intentPlanner
@@ -70,7 +75,7 @@ struct Pipeline {
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger
             )
             planner = LLMPlanner(
-                router: router, fallback: intentPlanner, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: IntentEngineHints(),
+                router: router, fallback: intentPlanner, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: IntentEngineHints(remote: remoteTools),
                 store: store, clock: clock, escalation: !configuration.escalation.isEmpty, logger: logger
             )
         }
@@ -89,11 +94,22 @@ struct Pipeline {
     }
 }
 
-/// The built-in intent engine's ranking, for the language-model planner.
+/// The built-in intent engine's ranking, for the language-model planner, with the tools of
+/// other systems that match the text (the tool retriever's BM25 ranking, scaled below a sure
+/// built-in intent), so a model is shown the few remote tools a request is about among many.
 struct IntentEngineHints: IntentHints {
+    var remote: @Sendable () -> [ToolDescriptor] = { [] }
+    let retrievers = ToolRetrieverCache()
+
     func rank(_ text: String) -> [IntentScore] {
-        BuiltinTools.intentEngine.rank(text, zone: TimeZone(identifier: "UTC")!, now: Date()).map {
+        var scores = BuiltinTools.intentEngine.rank(text, zone: TimeZone(identifier: "UTC")!, now: Date()).map {
             IntentScore(intent: $0.intent, probability: $0.probability)
         }
+        let tools = remote()
+        guard !tools.isEmpty else { return scores }
+        let matches = retrievers.retriever(for: tools).rank(text, limit: 8)
+        guard let best = matches.first?.score, best > 0 else { return scores }
+        scores += matches.map { IntentScore(intent: $0.tool, probability: 0.6 * $0.score / best) }
+        return scores.sorted { $0.probability > $1.probability }
     }
 }

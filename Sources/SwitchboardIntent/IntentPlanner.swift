@@ -11,6 +11,9 @@ public struct IntentPlanner: Planner {
     private let zoneOf: @Sendable (PersonID) async -> TimeZone?
     private let lastReply: @Sendable (ConversationKey) async -> String?
     private let clock: any WallClock
+    /// The tools of other systems (MCP servers, HTTP tools) there are now.
+    let remoteTools: @Sendable () -> [ToolDescriptor]
+    let retrievers = ToolRetrieverCache()
 
     /// Creates the planner.
     ///
@@ -23,8 +26,10 @@ public struct IntentPlanner: Planner {
     public init(
         engine: @escaping @Sendable () -> IntentEngine, tools: [ToolDescriptor], clock: any WallClock,
         zoneOf: @escaping @Sendable (PersonID) async -> TimeZone?,
-        lastReply: @escaping @Sendable (ConversationKey) async -> String? = { _ in nil }
+        lastReply: @escaping @Sendable (ConversationKey) async -> String? = { _ in nil },
+        remoteTools: @escaping @Sendable () -> [ToolDescriptor] = { [] }
     ) {
+        self.remoteTools = remoteTools
         self.lastReply = lastReply
         self.engineProvider = engine
         var summaries = Dictionary(tools.map { ($0.name, $0.summary.lowercasedFirst) }, uniquingKeysWith: { first, _ in first })
@@ -45,7 +50,9 @@ public struct IntentPlanner: Planner {
         if command != .notUnderstood { return command }
         let zone = await zoneOf(message.sender.id) ?? TimeZone.current
         let result = engine.analyse(message.text, zone: zone, now: clock.now())
-        let plan = plan(for: result)
+        var plan = plan(for: result)
+        // No built-in intent fits: perhaps a tool of another system does.
+        if Self.cannotServe(plan), let remote = remotePlan(message.text) { plan = remote }
         if Self.isFailure(plan), let previous = await lastReply(message.conversation), Self.isFailure(.reply(previous)) {
             return .reply(Self.giveUp)
         }

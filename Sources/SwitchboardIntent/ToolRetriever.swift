@@ -1,0 +1,142 @@
+// Finds the tools a request is about among many (an MCP server's, declared HTTP tools): a
+// BM25 ranking over each tool's name parts, server name and description. The intent engine
+// uses it when no built-in intent fits ("search the wiki for onboarding" → mcp.wiki.search),
+// and the language-model planner to choose which of 125+ tools a model is shown.
+//
+// The index is built once per set of tools (names and descriptions), so ranking a message is
+// a few dictionary lookups per word: microseconds, even with hundreds of tools.
+
+import Foundation
+public import SwitchboardEngine
+public import SwitchboardModel
+import Synchronization
+
+/// A BM25 index over tool descriptions.
+public struct ToolRetriever: Sendable {
+    /// One tool's match for a text.
+    public struct Match: Sendable, Hashable {
+        /// The tool.
+        public var tool: String
+        /// Its BM25 score.
+        public var score: Double
+        /// The request's words the tool matched (stemmed).
+        public var matched: Set<String>
+        /// Whether a matched word is part of the tool's name or server.
+        public var matchedName: Bool
+    }
+
+    struct Document: Sendable {
+        var name: String
+        var terms: [String: Int]
+        var nameTerms: Set<String>
+        var length: Int
+    }
+
+    private let documents: [Document]
+    private let postings: [String: [Int]]
+    private let idf: [String: Double]
+    private let averageLength: Double
+    /// What the index was built from: rebuilt when a server's tools change.
+    public let signature: Int
+
+    /// Builds the index.
+    public init(_ tools: [ToolDescriptor]) {
+        var documents: [Document] = []
+        var postings: [String: [Int]] = [:]
+        var hasher = Hasher()
+        for tool in tools.sorted(by: { $0.name < $1.name }) {
+            hasher.combine(tool.name)
+            hasher.combine(tool.summary)
+            // The name's parts count twice: "mcp.wiki.search" is about the wiki and searching.
+            let nameTerms = Self.terms(tool.name.replacingOccurrences(of: "mcp.", with: ""))
+            var counts: [String: Int] = [:]
+            for term in nameTerms + nameTerms + Self.terms(tool.summary) + tool.examples.flatMap(Self.terms) { counts[term, default: 0] += 1 }
+            for term in counts.keys { postings[term, default: []].append(documents.count) }
+            documents.append(Document(name: tool.name, terms: counts, nameTerms: Set(nameTerms), length: counts.values.reduce(0, +)))
+        }
+        let count = Double(max(1, documents.count))
+        idf = postings.mapValues { log(1 + (count - Double($0.count) + 0.5) / (Double($0.count) + 0.5)) }
+        self.documents = documents
+        self.postings = postings
+        averageLength = documents.isEmpty ? 1 : Double(documents.map(\.length).reduce(0, +)) / count
+        signature = hasher.finalize()
+    }
+
+    /// The tools that match `text`, best first (at most `limit`).
+    public func rank(_ text: String, limit: Int = 8) -> [Match] {
+        let query = Set(Self.terms(text))
+        var scores: [Int: Double] = [:]
+        var matched: [Int: Set<String>] = [:]
+        for term in query {
+            guard let hits = postings[term], let weight = idf[term] else { continue }
+            for index in hits {
+                let document = documents[index]
+                let frequency = Double(document.terms[term] ?? 0)
+                let k1 = 1.2, b = 0.75
+                let score = weight * frequency * (k1 + 1) / (frequency + k1 * (1 - b + b * Double(document.length) / averageLength))
+                scores[index, default: 0] += score
+                matched[index, default: []].insert(term)
+            }
+        }
+        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : documents[$0.key].name < documents[$1.key].name }
+            .prefix(limit)
+            .map { index, score in
+                let words = matched[index] ?? []
+                return Match(tool: documents[index].name, score: score, matched: words, matchedName: !words.isDisjoint(with: documents[index].nameTerms))
+            }
+    }
+
+    /// Words that say nothing about which tool is meant.
+    static let stopWords: Set<String> = [
+        "a", "an", "the", "for", "of", "to", "in", "on", "at", "by", "with", "about", "and", "or", "my", "me", "i", "you", "your",
+        "please", "can", "could", "would", "is", "are", "be", "it", "this", "that", "what", "which", "from", "into", "all", "any",
+        "some", "do", "does", "mcp", "tool", "tools", "using", "use", "via", "our", "we", "us",
+    ]
+
+    /// Lower-case word stems of a text, without stop words.
+    static func terms(_ text: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        for character in text.lowercased() {
+            if character.isLetter || character.isNumber {
+                current.append(character)
+            } else if !current.isEmpty {
+                words.append(current)
+                current = ""
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        return words.filter { !stopWords.contains($0) }.map(stem)
+    }
+
+    /// A light suffix stripper: "searching", "searches", "searched" → "search".
+    static func stem(_ word: String) -> String {
+        for suffix in ["ing", "ies", "es", "ed", "s"] where word.count > suffix.count + 3 && word.hasSuffix(suffix) {
+            let base = String(word.dropLast(suffix.count))
+            return suffix == "ies" ? base + "y" : base
+        }
+        return word
+    }
+}
+
+/// The retriever for the tools a registry has now, rebuilt only when they change.
+public final class ToolRetrieverCache: Sendable {
+    private let current = Mutex<ToolRetriever?>(nil)
+
+    /// Creates an empty cache.
+    public init() {}
+
+    /// The index for these tools.
+    public func retriever(for tools: [ToolDescriptor]) -> ToolRetriever {
+        var hasher = Hasher()
+        for tool in tools.sorted(by: { $0.name < $1.name }) {
+            hasher.combine(tool.name)
+            hasher.combine(tool.summary)
+        }
+        let signature = hasher.finalize()
+        if let cached = current.withLock({ $0 }), cached.signature == signature { return cached }
+        let built = ToolRetriever(tools)
+        current.withLock { $0 = built }
+        return built
+    }
+}
