@@ -15,6 +15,7 @@ public import Logging
 public import MCP
 import Metrics
 import SwitchboardEngine
+public import SwitchboardModel
 import Synchronization
 
 /// What `/readyz`, the metrics and `switchboard tools list` show of a server.
@@ -361,4 +362,21 @@ public actor MCPServerConnection {
 /// Connecting or a request took longer than allowed.
 struct MCPConnectionTimeout: Error {
     var seconds: Int
+}
+
+extension MCPServerConnection {
+    /// Calls one of the server's tools `count` times in a row and returns each round trip in
+    /// seconds, the server's own time included (`switchboard bench-tools`).
+    public func timeCalls(_ tool: String, arguments: JSONValue, count: Int) async throws -> [Double] {
+        let values = (arguments.objectValue ?? [:]).mapValues(MCP.Value.init)
+        var times: [Double] = []
+        for number in 0..<count {
+            let start = ContinuousClock.now
+            let result = try await call(tool, arguments: values, idempotencyKey: "switchboard-bench-\(number)", toolName: "mcp.\(configuration.name).\(tool)")
+            let elapsed = ContinuousClock.now - start
+            if result.isError == true { throw ToolFailure("mcp.\(configuration.name).\(tool) reported an error: \(MCPTool.text(of: result).prefix(200))") }
+            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        return times
+    }
 }

@@ -14,7 +14,7 @@ struct Switchboard: AsyncParsableCommand {
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
         subcommands: [
             Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self, BenchLLM.self,
-            Export.self, Import.self, Health.self, Tools.self, MCP.self,
+            Export.self, Import.self, Health.self, Tools.self, MCP.self, BenchTools.self,
         ],
         defaultSubcommand: Serve.self
     )
@@ -459,6 +459,62 @@ struct BenchLLM: AsyncParsableCommand {
                     overhead per round: p50 \(String(format: "%.3f", result.roundP50 * 1000)) ms, p99 \(String(format: "%.3f", result.roundP99 * 1000)) ms
                     request build: p50 \(String(format: "%.3f", result.buildP50 * 1000)) ms, p99 \(String(format: "%.3f", result.buildP99 * 1000)) ms
                     """)
+            }
+        }
+    }
+}
+
+struct BenchTools: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-tools",
+        abstract: "Measure choosing among many tools (the tool retriever, and the ranking a model round asks for), and with --server the round trip of MCP calls.",
+        discussion: "Example: switchboard bench-tools --config switchboard.yaml --server wiki --tool search --arguments '{\"query\":\"vpn\"}'"
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "How many synthetic MCP tools to choose among.")
+    var tools: Int = 150
+
+    @Option(help: "How many requests to rank.")
+    var rounds: Int = 20000
+
+    @Option(help: "A configured MCP server to call.")
+    var server: String?
+
+    @Option(help: "The server's tool to call (its own name, without mcp.<server>.).")
+    var tool: String?
+
+    @Option(help: "The call's arguments as a JSON object.")
+    var arguments: String = "{}"
+
+    @Option(help: "How many calls.")
+    var calls: Int = 500
+
+    func validate() throws {
+        guard tools >= 1, rounds >= 100, calls >= 10 else { throw ValidationError("--tools must be positive, --rounds at least 100, --calls at least 10") }
+        guard (server == nil) == (tool == nil) else { throw ValidationError("--server and --tool go together") }
+    }
+
+    func run() async throws {
+        try await CLI.guarding {
+            let configuration = server == nil ? nil : try common.load()
+            guard let parsed = try? JSONValue.parse(arguments), parsed.objectValue != nil else { throw ValidationError("--arguments must be a JSON object") }
+            let result = try await ToolsBench.run(tools: tools, rounds: rounds, configuration: configuration, server: server, tool: tool, arguments: parsed, calls: calls)
+            if json {
+                print(result.json)
+                return
+            }
+            print("""
+                \(result.tools) tools, \(result.requests) requests
+                retriever: p50 \(String(format: "%.4f", result.retrieverP50 * 1000)) ms, p99 \(String(format: "%.4f", result.retrieverP99 * 1000)) ms
+                ranking for a model round (built-in intents and remote tools): p50 \(String(format: "%.3f", result.rankingP50 * 1000)) ms, p99 \(String(format: "%.3f", result.rankingP99 * 1000)) ms
+                """)
+            if let server = result.server {
+                print("MCP calls to \(server): \(result.calls), round trip p50 \(String(format: "%.3f", result.callP50 * 1000)) ms, p99 \(String(format: "%.3f", result.callP99 * 1000)) ms")
             }
         }
     }

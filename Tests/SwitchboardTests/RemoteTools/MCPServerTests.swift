@@ -55,7 +55,7 @@ struct WikiServer {
         MCPServerConfiguration(
             name: "wiki",
             transport: .stdio(command: try Self.python(), arguments: [Self.script, "stdio", "--state", state], environment: ["WIKI_TOKEN": Secret("wiki-secret-value")], directory: nil),
-            trusted: trusted, deny: deny, timeout: timeout, connectTimeout: 20, maxResultBytes: maxResultBytes, overrides: overrides
+            trusted: trusted, deny: deny, timeout: timeout, connectTimeout: 60, maxResultBytes: maxResultBytes, overrides: overrides
         )
     }
 
@@ -68,7 +68,7 @@ struct WikiServer {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let line = output.fileHandleForReading.availableDataLine(timeout: 30)
+        let line = output.fileHandleForReading.availableDataLine(timeout: 60)
         guard line?.contains("listening") == true else {
             process.terminate()
             throw HarnessError(description: "the MCP test server did not start on port \(port)")
@@ -131,7 +131,8 @@ struct MCPServerTests {
         let connection = RemoteToolCatalog.connection(for: configuration, logger: logger)
         let running = Task { await connection.run() }
         defer { running.cancel() }
-        let up = await eventually { connection.status.state == .up }
+        // Generous: the Python server imports its SDK in a few seconds, longer on a loaded machine.
+        let up = await eventually(60) { connection.status.state == .up }
         try #require(up, "the MCP server did not come up: \(connection.status)")
         try await body(connection)
         running.cancel()
@@ -239,7 +240,7 @@ struct MCPServerTests {
         let connection = try #require(catalog.connections.first)
         let running = Task { await connection.run() }
         defer { running.cancel() }
-        #expect(await eventually { connection.status.state == .up })
+        #expect(await eventually(60) { connection.status.state == .up })
         let first = try #require(wiki.starts.first)
         kill(first, SIGKILL)
         let down = await eventually(10) { connection.status.state != .up }
@@ -248,7 +249,7 @@ struct MCPServerTests {
             let stand = catalog.tool(named: "mcp.wiki.search") as? UnavailableTool
             #expect(stand?.reason.contains("the wiki server is down") == true, "\(String(describing: stand))")
         }
-        #expect(await eventually(20) { connection.status.state == .up && wiki.starts.count == 2 })
+        #expect(await eventually(60) { connection.status.state == .up && wiki.starts.count == 2 })
         #expect(connection.status.restarts == 1)
         let search = try #require(catalog.tool(named: "mcp.wiki.search") as? MCPTool)
         #expect(try await call(search, #"{"query":"wifi"}"#).reply == "Office wifi")
@@ -266,7 +267,7 @@ struct MCPServerTests {
         defer { server.terminate() }
         let url = URL(string: "http://127.0.0.1:\(port)/mcp")!
         let configuration = MCPServerConfiguration(
-            name: "wiki", transport: .http(url: url, headers: ["Authorization": Secret("Bearer http-token-1")]), trusted: true, timeout: 10, connectTimeout: 10
+            name: "wiki", transport: .http(url: url, headers: ["Authorization": Secret("Bearer http-token-1")]), trusted: true, timeout: 30, connectTimeout: 30
         )
         try await withConnection(configuration) { connection in
             let search = try #require(connection.tools["mcp.wiki.search"])
@@ -301,7 +302,7 @@ struct MCPServerTests {
         let catalog = RemoteToolCatalog(remote, logger: logger)
         let running = Task { try? await catalog.run() }
         defer { running.cancel() }
-        #expect(await eventually { catalog.statuses.map(\.state) == [.up, .down] }, "\(catalog.statuses)")
+        #expect(await eventually(60) { catalog.statuses.map(\.state) == [.up, .down] }, "\(catalog.statuses)")
         let harness = try EngineHarness(sources: [catalog])
         let sam = PersonID("sam")
 
@@ -343,6 +344,7 @@ struct MCPCrashTests {
                   command: \(try WikiServer.python())
                   args: [\(WikiServer.script), stdio, --state, \(wiki.state)]
                   trusted: true
+                  connect_timeout_seconds: 60
             """
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
