@@ -14,13 +14,27 @@ extension IntentPlanner {
     static let textArgumentNames = ["query", "q", "text", "search", "term", "keywords", "question", "prompt", "input"]
 
     /// The plan for a tool of another system, if one clearly matches.
-    func remotePlan(_ text: String) -> Plan? {
+    ///
+    /// - Parameter builtin: the built-in tool the engine chose; then only a request that names
+    ///   the other system (its server, or an HTTP tool's first name part) and not the built-in
+    ///   tool's area is taken from it.
+    func remotePlan(_ text: String, namingSystemOver builtin: String? = nil) -> Plan? {
         let tools = remoteTools()
         guard !tools.isEmpty else { return nil }
         let matches = retrievers.retriever(for: tools).rank(text, limit: 2)
         guard let best = matches.first, best.matchedName, best.matched.count >= 2,
             let descriptor = tools.first(where: { $0.name == best.tool })
         else { return nil }
+        if let builtin {
+            let words = Set(ToolRetriever.terms(text))
+            let system: String
+            switch descriptor.origin {
+            case .mcp(let server): system = server
+            default: system = String(descriptor.name.split(separator: ".").first ?? "")
+            }
+            let builtinArea = ToolRetriever.terms(String(builtin.split(separator: ".").first ?? ""))
+            guard ToolRetriever.terms(system).contains(where: words.contains), !builtinArea.contains(where: words.contains) else { return nil }
+        }
         if let second = matches.dropFirst().first, second.matchedName, second.score * 1.15 > best.score,
             let other = tools.first(where: { $0.name == second.tool })
         {

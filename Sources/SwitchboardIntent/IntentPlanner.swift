@@ -52,7 +52,12 @@ public struct IntentPlanner: Planner {
         let result = engine.analyse(message.text, zone: zone, now: clock.now())
         var plan = plan(for: result)
         // No built-in intent fits: perhaps a tool of another system does.
-        if Self.cannotServe(plan), let remote = remotePlan(message.text) { plan = remote }
+        if Self.cannotServe(plan), let remote = remotePlan(message.text) {
+            plan = remote
+        } else if case .call(let tool, _) = plan, let remote = remotePlan(message.text, namingSystemOver: tool) {
+            // "find wiki pages about vpn" names the wiki, not the notes the engine guessed.
+            plan = remote
+        }
         if Self.isFailure(plan), let previous = await lastReply(message.conversation), Self.isFailure(.reply(previous)) {
             return .reply(Self.giveUp)
         }

@@ -64,7 +64,8 @@ public struct ToolRetriever: Sendable {
 
     /// The tools that match `text`, best first (at most `limit`).
     public func rank(_ text: String, limit: Int = 8) -> [Match] {
-        let query = Set(Self.terms(text))
+        var query = Set(Self.terms(text))
+        for term in query { if let same = Self.synonyms[term] { query.formUnion(same) } }
         var scores: [Int: Double] = [:]
         var matched: [Int: Set<String>] = [:]
         for term in query {
@@ -85,6 +86,14 @@ public struct ToolRetriever: Sendable {
                 return Match(tool: documents[index].name, score: score, matched: words, matchedName: !words.isDisjoint(with: documents[index].nameTerms))
             }
     }
+
+    /// Verbs people use for what tool names say otherwise (stems).
+    static let synonyms: [String: [String]] = [
+        "find": ["search", "lookup"], "look": ["search", "find"], "lookup": ["search", "find"], "search": ["find"],
+        "show": ["get", "list"], "fetch": ["get"], "read": ["get"], "new": ["create", "add"], "make": ["create", "add"],
+        "open": ["create"], "add": ["create"], "create": ["add"], "remove": ["delete"], "delete": ["remove"], "drop": ["delete"],
+        "change": ["update", "edit"], "edit": ["update"], "update": ["edit"], "send": ["post"], "post": ["send"],
+    ]
 
     /// Words that say nothing about which tool is meant.
     static let stopWords: Set<String> = [

@@ -12,13 +12,13 @@ import Testing
 
 @Suite("Tool retriever")
 struct ToolRetrieverTests {
-    static func tool(_ name: String, _ summary: String, required: [String] = ["query"], origin: ToolOrigin = .mcp(server: "x")) -> ToolDescriptor {
+    static func tool(_ name: String, _ summary: String, required: [String] = ["query"], origin: ToolOrigin? = nil) -> ToolDescriptor {
         var properties: [String: JSONValue] = [:]
         for name in required { properties[name] = ["type": "string"] }
         return ToolDescriptor(
             name: name, category: "mcp", summary: summary,
             parameters: ["type": "object", "properties": .object(properties), "required": .array(required.map(JSONValue.string))],
-            baseRisk: .low, effect: .readOnly, origin: origin, returnsUntrustedContent: true
+            baseRisk: .low, effect: .readOnly, origin: origin ?? .mcp(server: String(name.split(separator: ".")[1])), returnsUntrustedContent: true
         )
     }
 
@@ -62,10 +62,13 @@ struct ToolRetrieverTests {
         #expect(try await plan("search the wiki for onboarding") == .call(tool: "mcp.wiki.search", arguments: ["query": "onboarding"]))
         #expect(try await plan("search the wiki about \"holiday policy\"") == .call(tool: "mcp.wiki.search", arguments: ["query": "holiday policy"]))
         #expect(try await plan("find the file budget on the drive") == .call(tool: "mcp.drive.find_file", arguments: ["query": "budget"]))
+        // The built-in engine would take this for a notes search; it names the wiki.
+        #expect(try await plan("find wiki pages about vpn") == .call(tool: "mcp.wiki.search", arguments: ["query": "vpn"]))
         guard case .reply(let needs) = try await plan("create a wiki page") else { Issue.record("a reply naming the arguments"); return }
         #expect(needs.contains("run mcp.wiki.create_page title=\"…\" body=\"…\""), "\(needs)")
         // The built-in tools keep their own requests.
         #expect(try await plan("add a note: search the wiki") == .call(tool: "notes.add", arguments: ["text": "search the wiki"]))
+        guard case .call("notes.search", _) = try await plan("find my notes about the wiki") else { Issue.record("a notes search"); return }
         guard case .call(let tool, _) = try await plan("remind me tomorrow at 9 to call bob") else { Issue.record("a call"); return }
         #expect(tool == "reminders.add")
     }
