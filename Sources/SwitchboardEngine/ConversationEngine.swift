@@ -238,6 +238,7 @@ public final class ConversationEngine: Service, Sendable {
         let crashPoint = self.crashPoint
         let holder = sharing?.instance
         let escalation = configuration.escalation
+        let planner = self.planner
         let (answered, events) = try await store.write { tx -> (Int, [GateEvent]) in
             var answered = 0
             var events: [GateEvent] = []
@@ -258,7 +259,7 @@ public final class ConversationEngine: Service, Sendable {
                     span?.attributes["switchboard.correlation_id"] = CorrelationID(inbox: item.inbound.id).rawValue
                     span?.attributes["switchboard.channel"] = item.inbound.message.channel.rawValue
                     span?.attributes["switchboard.action"] = item.action.kind
-                    let (result, recorded) = try Self.apply(item, gate: gate, escalation: escalation, now: now, tx: tx, logger: logger)
+                    let (result, recorded) = try Self.apply(item, gate: gate, planner: planner, escalation: escalation, now: now, tx: tx, logger: logger)
                     events += recorded
                     if let reply = result {
                         try Self.enqueueReply(reply.text, kind: reply.kind, to: item.inbound, now: now, tx: tx)
@@ -319,11 +320,12 @@ public final class ConversationEngine: Service, Sendable {
             if let handled = try await answerInterrupted(inbound) { return handled }
             let action = await decideLocally(inbound)
             let gate = self.gate
+            let planner = self.planner
             let message = inbound.message
             switch action {
             case .confirmation(let reply):
                 return try await runRemotely(inbound, kind: "confirmation") { request, tx in
-                    try Self.answerConfirmation(reply, message: message, request: request, gate: gate, tx: tx)
+                    try Self.answerConfirmation(reply, message: message, request: request, gate: gate, planner: planner, tx: tx)
                 }
             case .plan(.call(let tool, let arguments)) where gate.registry[tool] is any RemoteTool:
                 return try await runRemotely(inbound, kind: "call \(tool)") { request, tx in
@@ -418,6 +420,9 @@ public final class ConversationEngine: Service, Sendable {
             completed = try await recordOutcome(dispatch, outcome) { result, done, tx in
                 if try tx.isInboundPending(inbound.id) {
                     try Self.enqueueReply(result.text, kind: result.kind, to: inbound, now: done, tx: tx)
+                    if let continuation = first?.continuation, result.status == .executed {
+                        try Self.enqueueContinuation(continuation, result: result.text, tx: tx)
+                    }
                     _ = try tx.markInboundDone(inbound.id, at: done)
                 }
             }
@@ -474,6 +479,8 @@ public final class ConversationEngine: Service, Sendable {
 
     private func decideLocally(_ inbound: StoredInbound) async -> Action {
         let text = inbound.message.text
+        // The engine's own continuation of a confirmed plan: straight back to its planner.
+        if inbound.message.continuing != nil { return await plan(inbound.message, of: inbound, resuming: true) }
         if let gesture = inbound.message.gesture {
             return .confirmation(gesture == .approve ? .yes(number: nil) : .no(number: nil))
         }
@@ -491,6 +498,13 @@ public final class ConversationEngine: Service, Sendable {
             guard inbound.message.addressed else { return .ignore }
             var message = inbound.message
             message.text = clean
+            return await plan(message, of: inbound, resuming: false)
+        }
+    }
+
+    /// Hands a message to the planner, with a session for its tool calls.
+    private func plan(_ message: InboundMessage, of inbound: StoredInbound, resuming: Bool) async -> Action {
+        do {
             let session = GateSession(
                 store: store, gate: gate, inbound: inbound, clock: clock, holder: sharing?.instance
             ) { [outboxSignal, reminderSignal] events in
@@ -500,32 +514,34 @@ public final class ConversationEngine: Service, Sendable {
                     reminderSignal.signal()
                 }
             }
-            do {
-                return .plan(try await planner.plan(message, session: session))
-            } catch ToolSessionError.notHeld {
-                logger.notice("conversation taken over while planning; leaving the message to its holder", metadata: [
-                    "correlation.id": "\(CorrelationID(inbox: inbound.id))",
-                ])
-                return .skip
-            } catch is CancellationError {
-                // Shutting down: the message stays pending and is planned again after the restart.
-                return .skip
-            } catch let error as StoreError where error.isTransient {
-                // The database is in trouble, not the request: try the message again later
-                // (calls it already made are found by id, not run twice).
-                logger.warning("planning hit a transient database error; the message waits", metadata: [
-                    "correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)",
-                ])
-                return .skip
-            } catch {
-                logger.error("planner failed", metadata: ["correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)"])
-                return .reply("I couldn't work out what to do with that just now. (ref \(CorrelationID(inbox: inbound.id)))")
+            if resuming {
+                guard let plan = try await planner.resume(message, session: session) else { return .ignore }
+                return .plan(plan)
             }
+            return .plan(try await planner.plan(message, session: session))
+        } catch ToolSessionError.notHeld {
+            logger.notice("conversation taken over while planning; leaving the message to its holder", metadata: [
+                "correlation.id": "\(CorrelationID(inbox: inbound.id))",
+            ])
+            return .skip
+        } catch is CancellationError {
+            // Shutting down: the message stays pending and is planned again after the restart.
+            return .skip
+        } catch let error as StoreError where error.isTransient {
+            // The database is in trouble, not the request: try the message again later
+            // (calls it already made are found by id, not run twice).
+            logger.warning("planning hit a transient database error; the message waits", metadata: [
+                "correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)",
+            ])
+            return .skip
+        } catch {
+            logger.error("planner failed", metadata: ["correlation.id": "\(CorrelationID(inbox: inbound.id))", "error": "\(error)"])
+            return .reply("I couldn't work out what to do with that just now. (ref \(CorrelationID(inbox: inbound.id)))")
         }
     }
 
     private static func apply(
-        _ item: Work, gate: ToolGate, escalation: [EscalationContact], now: Date, tx: any StoreTransaction, logger: Logger
+        _ item: Work, gate: ToolGate, planner: any Planner, escalation: [EscalationContact], now: Date, tx: any StoreTransaction, logger: Logger
     ) throws -> (ToolGate.Result?, [GateEvent]) {
         let message = item.inbound.message
         // A channel identity the person linked ("link my email …") acts as that person.
@@ -547,7 +563,7 @@ public final class ConversationEngine: Service, Sendable {
                 case .reply(let text):
                     return ToolGate.Result(text, status: nil)
                 case .confirmation(let reply):
-                    return try answerConfirmation(reply, message: message, request: request, gate: gate, tx: tx)
+                    return try answerConfirmation(reply, message: message, request: request, gate: gate, planner: planner, tx: tx)
                 case .plan(.call(let tool, let arguments)):
                     return try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
                 case .plan(.undo(let count)):
@@ -671,6 +687,7 @@ public final class ConversationEngine: Service, Sendable {
     /// Where the answer to a message goes: under the message itself, or for a gesture (a
     /// reaction, a withdrawn request), under what the gesture points at, in that one's thread.
     private static func replyPlacement(for message: InboundMessage, tx: any StoreTransaction) throws -> (inReplyTo: String?, thread: String?) {
+        if message.continuing != nil { return (message.replyTo, message.thread) }
         guard message.gesture != nil, let target = message.replyTo else { return (message.externalID, message.thread) }
         if let sent = try tx.outbound(channel: message.channel, externalID: target) {
             return (target, sent.thread)
@@ -683,6 +700,7 @@ public final class ConversationEngine: Service, Sendable {
         message: InboundMessage,
         request: ToolGate.Request,
         gate: ToolGate,
+        planner: any Planner,
         tx: any StoreTransaction
     ) throws -> ToolGate.Result? {
         // An answer counts only for requests asked before it was said: an old "yes" that reaches
@@ -723,9 +741,19 @@ public final class ConversationEngine: Service, Sendable {
         }
         switch reply.select(from: mine, number: \.number) {
         case .one(let confirmation):
-            return reply.confirms
-                ? try gate.confirm(confirmation, request: request, in: tx)
-                : try gate.decline(confirmation, request: request, in: tx)
+            guard reply.confirms else { return try gate.decline(confirmation, request: request, in: tx) }
+            var result = try gate.confirm(confirmation, request: request, in: tx)
+            // The plan that asked goes on: a local call's result is known now; a remote one's
+            // once it has been performed (`runRemotely` adds the continuation then).
+            if try planner.continues(after: confirmation, in: tx) {
+                let continuation = try Self.continuation(of: confirmation, answer: message, now: request.now, tx: tx)
+                if result.dispatch != nil {
+                    result.continuation = continuation
+                } else if result.status == .executed {
+                    try Self.enqueueContinuation(continuation, result: result.text, tx: tx)
+                }
+            }
+            return result
         case .none:
             if let other = pending.first {
                 // Someone else's request: nothing runs, and the attempt is on the record.
@@ -752,6 +780,24 @@ public final class ConversationEngine: Service, Sendable {
                 status: nil
             )
         }
+    }
+
+    /// The engine's own inbox row that takes a confirmed call's result back to the planner,
+    /// answered where the answer to the "yes" went. Its id is the call's, so it is added once.
+    static func continuation(of confirmation: PendingConfirmation, answer: InboundMessage, now: Date, tx: any StoreTransaction) throws -> InboundMessage {
+        let placement = try replyPlacement(for: answer, tx: tx)
+        return InboundMessage(
+            externalID: "continue-\(confirmation.callID.rawValue)", conversation: confirmation.conversation, sender: answer.sender, text: "",
+            replyTo: placement.inReplyTo, thread: placement.thread,
+            trust: TrustFacts(senderAuthenticated: answer.trust.senderAuthenticated, containsUntrustedContent: confirmation.tainted),
+            receivedAt: now, addressed: false, continuing: confirmation.callID
+        )
+    }
+
+    static func enqueueContinuation(_ continuation: InboundMessage, result: String, tx: any StoreTransaction) throws {
+        var message = continuation
+        message.text = result
+        _ = try tx.insertInbound(message)
     }
 
     /// Expires overdue confirmations and tells their requesters.

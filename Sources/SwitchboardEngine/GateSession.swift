@@ -49,7 +49,7 @@ final class GateSession: ToolSession {
         let now = clock.now()
         let message = inbound.message
         let correlation = CorrelationID(inbox: inbound.id)
-        let (outcome, events, used) = try await store.write { tx -> (ToolCallOutcome, [GateEvent], Int) in
+        var (outcome, events, used) = try await store.write { tx -> (ToolCallOutcome, [GateEvent], Int) in
             if let holder, try !tx.holdsLease(WorkSharing.inboxLease(message.conversation), holder: holder) {
                 throw ToolSessionError.notHeld
             }
@@ -99,6 +99,7 @@ final class GateSession: ToolSession {
         }
         state.withLock { _ = $0.consumed.insert(used) }
         onCommit(events)
+        outcome.callID = ToolCallID(inbox: inbound.id, index: used)
         guard let dispatch = outcome.dispatch else { return outcome }
         // A remote tool: the `dispatched` record is committed; call it with no transaction
         // open, then record what came back.
@@ -113,6 +114,8 @@ final class GateSession: ToolSession {
         // made from untrusted content.
         let untrusted = dispatch.tool.descriptor.returnsUntrustedContent && result.status == .executed
         if untrusted { taint() }
-        return ToolCallOutcome(text: result.text, status: result.status, kind: result.kind, untrusted: untrusted)
+        var final = ToolCallOutcome(text: result.text, status: result.status, kind: result.kind, untrusted: untrusted)
+        final.callID = outcome.callID
+        return final
     }
 }

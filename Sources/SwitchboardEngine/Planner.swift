@@ -1,4 +1,5 @@
 public import SwitchboardModel
+public import SwitchboardStorage
 
 /// What the engine should do with a message.
 public enum Plan: Hashable, Sendable {
@@ -43,6 +44,16 @@ public protocol Planner: Sendable {
     /// Plans a message with the right to run tools through the gate while planning. The
     /// default ignores the session.
     func plan(_ message: InboundMessage, session: any ToolSession) async throws -> Plan
+
+    /// Whether this planner's plan stopped to ask for `confirmation` and has more to do once
+    /// it is confirmed. Asked inside the transaction that confirms it: if so, the engine adds a
+    /// continuation to the conversation's inbox in that transaction (so it is neither lost nor
+    /// run twice) and later hands it to `resume`. The default: plans end at their question.
+    func continues(after confirmation: PendingConfirmation, in reader: any StoreReader) throws -> Bool
+
+    /// Goes on with a plan after the person confirmed the call `message.continuing` names;
+    /// `message.text` is that call's result. Nil when nothing is left to do or say.
+    func resume(_ message: InboundMessage, session: any ToolSession) async throws -> Plan?
 }
 
 extension Planner {
@@ -52,6 +63,10 @@ extension Planner {
     public func plan(_ message: InboundMessage, session: any ToolSession) async throws -> Plan {
         try await plan(message)
     }
+
+    public func continues(after confirmation: PendingConfirmation, in reader: any StoreReader) throws -> Bool { false }
+
+    public func resume(_ message: InboundMessage, session: any ToolSession) async throws -> Plan? { nil }
 }
 
 /// A message's tool calls made while planning. Each call goes through the whole gate
@@ -94,6 +109,8 @@ public struct ToolCallOutcome: Hashable, Sendable {
     public var untrusted: Bool
     /// A remote call approved but not yet performed (inside the session only).
     var dispatch: RemoteDispatch?
+    /// The call's id (the confirmation's, when it waits for one).
+    public var callID: ToolCallID?
 
     /// Creates an outcome.
     public init(text: String, status: AuditStatus?, kind: OutboundKind, replayed: Bool = false, untrusted: Bool = false) {

@@ -101,6 +101,9 @@ public struct ToolGate: Sendable {
         /// A remote call the gate approved and recorded as `dispatched`: the caller must commit,
         /// then `perform` it outside the transaction, then `complete` it in another.
         public var dispatch: RemoteDispatch?
+        /// With a dispatched confirmed call whose plan goes on: the continuation to add once
+        /// the call has been performed.
+        var continuation: InboundMessage?
 
         init(_ text: String, kind: OutboundKind = .reply, status: AuditStatus?, dispatch: RemoteDispatch? = nil) {
             self.text = text

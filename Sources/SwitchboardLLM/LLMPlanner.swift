@@ -135,7 +135,8 @@ public struct LLMPlanner: Planner {
             if context.window.contains(where: \.untrusted) || context.summary?.untrusted == true { session.taint() }
             let tools = selectTools(session.tools, ranked: ranked, used: context.usedTools)
             return try await converse(
-                message, person: person, chain: chain, context: context, tools: tools, session: session, previousReply: previousReply, progress: progress
+                message, person: person, chain: chain, context: context, tools: tools, session: session, previousReply: previousReply, progress: progress,
+                stop: PlanStop(tier: route.tier, request: message.text)
             )
         } catch let error where progress.outcomes != nil && (error is BudgetExhausted || error is ModelsUnavailable) {
             // Tools already ran for this message: answering it again from the intent engine
@@ -470,7 +471,7 @@ public struct LLMPlanner: Planner {
 
     func converse(
         _ message: InboundMessage, person: PersonID, chain: [ModelConfiguration], context: Context, tools: [ToolDescriptor],
-        session: any ToolSession, previousReply: String?, progress: Progress
+        session: any ToolSession, previousReply: String?, progress: Progress, stop: PlanStop, resuming: ChatMessage? = nil
     ) async throws -> Plan {
         let now = clock.now()
         let untrusted = message.trust.containsUntrustedContent
@@ -486,7 +487,7 @@ public struct LLMPlanner: Planner {
             names.add(Self.askHuman)
         }
         let byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let newMessage = ChatMessage(
+        let newMessage = resuming ?? ChatMessage(
             role: .user, content: untrusted ? "<untrusted>\n\(message.text)\n</untrusted>" : message.text
         )
         var turns: [ChatMessage] = []
@@ -592,6 +593,9 @@ public struct LLMPlanner: Planner {
                 let lead = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 if !lead.isEmpty { parts.append(lead) }
                 parts += outcomes.map(\.text)
+                // Once it is confirmed, the plan goes on from its result (`resume`).
+                let waiting = outcomes.filter { $0.kind == .confirmationRequest }.compactMap(\.callID)
+                try await remember(stop, waitingFor: waiting, message: message, person: person, now: now)
                 return .answer(parts.joined(separator: "\n\n"), kind: .confirmationRequest)
             }
             if !outcomes.isEmpty { lastOutcomes = outcomes.map(\.text) }

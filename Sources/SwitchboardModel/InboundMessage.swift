@@ -133,6 +133,10 @@ public struct InboundMessage: Hashable, Sendable, Codable {
     /// The trace context of the span that received it (W3C propagation headers as text), so
     /// the engine's work joins the same trace; nil when tracing is off.
     public var traceContext: String?
+    /// Set only by the engine, never by a channel: this is not something a person said but
+    /// the signal that a confirmed call (this id) finished, so the planner whose plan stopped
+    /// to ask for it goes on. Its text is the call's result.
+    public var continuing: ToolCallID?
 
     /// Creates an inbound message.
     public init(
@@ -147,7 +151,8 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         addressed: Bool = true,
         gesture: ConfirmationGesture? = nil,
         unreadable: UnreadableContent? = nil,
-        traceContext: String? = nil
+        traceContext: String? = nil,
+        continuing: ToolCallID? = nil
     ) {
         self.externalID = externalID
         self.conversation = conversation
@@ -161,6 +166,7 @@ public struct InboundMessage: Hashable, Sendable, Codable {
         self.gesture = gesture
         self.unreadable = unreadable
         self.traceContext = traceContext
+        self.continuing = continuing
     }
 
     /// The channel this message arrived on.

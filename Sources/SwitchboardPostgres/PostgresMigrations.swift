@@ -15,6 +15,7 @@ enum PostgresMigrations {
         ("005_leases", v5),
         ("006_audit_lookups", v6),
         ("007_device_trust", v7),
+        ("008_plan_continuations", v8),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -297,5 +298,9 @@ enum PostgresMigrations {
     static let v7 = """
         ALTER TABLE inbox ADD COLUMN device_verified BOOLEAN;
         ALTER TABLE inbox ADD COLUMN may_confirm BOOLEAN NOT NULL DEFAULT TRUE;
+        """
+
+    static let v8 = """
+        ALTER TABLE inbox ADD COLUMN continues_call TEXT;
         """
 }

@@ -30,8 +30,8 @@ final class PostgresTransaction: StoreTransaction {
         let inserted = try session.run("""
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
                                text, reply_to, thread, authenticated, untrusted, received_at,
-                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm, continues_call)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
             ON CONFLICT (channel, external_id) DO NOTHING
             RETURNING id
             """, [
@@ -41,6 +41,7 @@ final class PostgresTransaction: StoreTransaction {
                 .bool(message.trust.containsUntrustedContent), Self.micros(message.receivedAt),
                 .bool(message.addressed), .text(message.gesture?.rawValue), .text(message.unreadable?.storageValue),
                 .text(message.traceContext), .bool(message.trust.deviceVerified), .bool(message.trust.mayConfirm),
+                .text(message.continuing?.rawValue),
             ])
         if let row = inserted.first {
             return .inserted(InboxID(try row.int("id")))
@@ -98,7 +99,8 @@ final class PostgresTransaction: StoreTransaction {
                 addressed: try row.bool("addressed"),
                 gesture: try row.optionalString("gesture").flatMap(ConfirmationGesture.init(rawValue:)),
                 unreadable: UnreadableContent(storageValue: try row.optionalString("unreadable")),
-                traceContext: try row.optionalString("trace_context")
+                traceContext: try row.optionalString("trace_context"),
+                continuing: try row.optionalString("continues_call").map(ToolCallID.init)
             )
         )
     }

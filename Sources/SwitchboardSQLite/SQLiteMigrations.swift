@@ -27,6 +27,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("007_device_trust") { db in
             try db.execute(sql: v7)
         }
+        migrator.registerMigration("008_plan_continuations") { db in
+            try db.execute(sql: v8)
+        }
         return migrator
     }()
 
@@ -289,5 +292,11 @@ enum SQLiteMigrations {
     static let v7 = """
         ALTER TABLE inbox ADD COLUMN device_verified INTEGER;
         ALTER TABLE inbox ADD COLUMN may_confirm INTEGER NOT NULL DEFAULT 1;
+        """
+
+    // A confirmed call whose plan goes on: the engine's own inbox row that hands the result
+    // back to the planner, in order with the conversation's messages (never set by a channel).
+    static let v8 = """
+        ALTER TABLE inbox ADD COLUMN continues_call TEXT;
         """
 }

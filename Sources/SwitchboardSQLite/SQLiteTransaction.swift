@@ -33,8 +33,8 @@ final class SQLiteTransaction: StoreTransaction {
         let insert = try db.cachedStatement(sql: """
             INSERT INTO inbox (channel, external_id, conversation, conversation_key, sender, sender_name,
                                text, reply_to, thread, authenticated, untrusted, received_at,
-                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               addressed, gesture, unreadable, trace_context, device_verified, may_confirm, continues_call)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (channel, external_id) DO NOTHING
             """)
         try insert.execute(arguments: [
@@ -43,7 +43,7 @@ final class SQLiteTransaction: StoreTransaction {
             message.text, message.replyTo, message.thread, message.trust.senderAuthenticated,
             message.trust.containsUntrustedContent, AuditChain.microseconds(message.receivedAt),
             message.addressed, message.gesture?.rawValue, message.unreadable?.storageValue, message.traceContext,
-            message.trust.deviceVerified, message.trust.mayConfirm,
+            message.trust.deviceVerified, message.trust.mayConfirm, message.continuing?.rawValue,
         ])
         if db.changesCount == 1 {
             return .inserted(InboxID(db.lastInsertedRowID))
@@ -103,7 +103,8 @@ final class SQLiteTransaction: StoreTransaction {
                 addressed: row["addressed"],
                 gesture: (row["gesture"] as String?).flatMap(ConfirmationGesture.init(rawValue:)),
                 unreadable: UnreadableContent(storageValue: row["unreadable"]),
-                traceContext: row["trace_context"]
+                traceContext: row["trace_context"],
+                continuing: (row["continues_call"] as String?).map(ToolCallID.init)
             )
         )
     }

@@ -5,6 +5,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Synchronization
+import SwitchboardChannels
 import SwitchboardEngine
 import SwitchboardIntent
 import SwitchboardLLM
@@ -138,6 +139,73 @@ struct LLMPlannerTests {
         let done = try await llm.say("yes")
         #expect(done.contains("Deleted"), "\(done)")
         #expect(try await llm.engine.notes(llm.sam).isEmpty)
+    }
+
+    @Test("After a yes, the plan goes on: the confirmed result goes back to the model, which finishes the request")
+    func planGoesOnAfterYes() async throws {
+        let server = try await ScriptedModelServer(path: "/v1/chat/completions")
+        defer { Task { await server.stop() } }
+        let llm = try LLMHarness([LLMHarness.openAI(server)])
+        _ = try await llm.engine.say(llm.sam, "add a note: old plan")
+        _ = try await llm.engine.say(llm.sam, "add a note: older plan")
+        llm.engine.clock.advance(by: 1)
+        server.enqueue(OpenAIScript.toolCalls([("call_1", "notes_delete", #"{"all": true}"#)]))
+        let ask = try await llm.say("clear out all my notes, then write down that the slate is clean")
+        #expect(ask.lowercased().contains("yes"), "a confirmation request: \(ask)")
+        #expect(server.requests.count == 1)
+
+        server.enqueue(
+            OpenAIScript.toolCalls([("call_2", "notes_add", #"{"text":"the slate is clean"}"#)]),
+            OpenAIScript.text("All cleared, and I noted that the slate is clean.")
+        )
+        let yes = llm.engine.message(llm.sam, "yes")
+        _ = try await llm.engine.inbox.accept([yes])
+        try await llm.engine.drain()
+        let replies = llm.engine.channel.delivered.filter { $0.inReplyTo == yes.externalID }.map(\.text)
+        #expect(replies.count == 2, "the confirmed result, then the rest of the plan: \(replies)")
+        #expect(replies.first?.contains("Deleted") == true, "\(replies)")
+        #expect(replies.last == "All cleared, and I noted that the slate is clean.")
+        #expect(try await llm.engine.notes(llm.sam) == ["the slate is clean"])
+        #expect(server.unexpected == 0 && server.remaining == 0)
+        // The model was told what was confirmed, what it came to, and what was asked.
+        let resumed = server.requests[1]["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        #expect(resumed.contains("notes.delete") && resumed.contains("Deleted"), "\(resumed)")
+        #expect(resumed.contains("then write down that the slate is clean"), "\(resumed)")
+        // Every step is audited, the continuation's under its own correlation id.
+        let statuses = try await llm.engine.audit().map { "\($0.entry.tool) \($0.entry.status.rawValue)" }
+        #expect(statuses.contains("notes.delete executed") && statuses.contains("notes.add executed"), "\(statuses)")
+        // Nothing is left over: the next message is answered as usual.
+        server.enqueue(OpenAIScript.text("You have one note."))
+        #expect(try await llm.say("how many notes do I have") == "You have one note.")
+    }
+
+    @Test("After a yes with nothing left to do, the person hears the result only; a no ends the plan without asking the model")
+    func nothingLeftAfterYes() async throws {
+        let server = try await ScriptedModelServer(path: "/v1/chat/completions")
+        defer { Task { await server.stop() } }
+        let llm = try LLMHarness([LLMHarness.openAI(server)])
+        _ = try await llm.engine.say(llm.sam, "add a note: stale")
+        _ = try await llm.engine.say(llm.sam, "add a note: staler")
+        llm.engine.clock.advance(by: 1)
+        server.enqueue(OpenAIScript.toolCalls([("call_1", "notes_delete", #"{"all": true}"#)]), OpenAIScript.text("DONE"))
+        _ = try await llm.say("get rid of everything I wrote down, please")
+        let yes = llm.engine.message(llm.sam, "yes")
+        _ = try await llm.engine.inbox.accept([yes])
+        try await llm.engine.drain()
+        let replies = llm.engine.channel.delivered.filter { $0.inReplyTo == yes.externalID }.map(\.text)
+        #expect(replies.count == 1 && replies[0].contains("Deleted"), "\(replies) \(llm.engine.channel.delivered.map(\.text))")
+        #expect(server.requests.count == 2 && server.unexpected == 0)
+
+        _ = try await llm.engine.say(llm.sam, "add a note: keep")
+        _ = try await llm.engine.say(llm.sam, "add a note: keep too")
+        llm.engine.clock.advance(by: 1)
+        server.enqueue(OpenAIScript.toolCalls([("call_3", "notes_delete", #"{"all": true}"#)]))
+        _ = try await llm.say("get rid of everything I wrote down once more")
+        let no = try await llm.say("no")
+        try await llm.engine.drain()
+        #expect(!no.contains("Deleted"), "\(no) \(llm.engine.channel.delivered.map(\.text))")
+        #expect(server.requests.count == 3 && server.unexpected == 0, "a declined plan does not go back to the model")
+        #expect(try await llm.engine.notes(llm.sam) == ["keep", "keep too"])
     }
 
     @Test("Invalid arguments go back to the model once with the error; twice gets the person a clear answer")
