@@ -70,10 +70,22 @@ struct WikiServer {
         try process.run()
         let line = output.fileHandleForReading.availableDataLine(timeout: 60)
         guard line?.contains("listening") == true else {
-            process.terminate()
+            Self.stop(process)
             throw HarnessError(description: "the MCP test server did not start on port \(port)")
         }
         return process
+    }
+}
+
+extension WikiServer {
+    /// Stops an HTTP server: SIGTERM, and SIGKILL if it is still there after 3 s (uvicorn
+    /// waits for open event streams before it exits, which may be never).
+    static func stop(_ process: Process) {
+        process.terminate()
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }
 
@@ -264,7 +276,7 @@ struct MCPServerTests {
         let wiki = try WikiServer()
         let port = try freePort()
         let server = try wiki.startHTTP(port: port, token: "http-token-1")
-        defer { server.terminate() }
+        defer { WikiServer.stop(server) }
         let url = URL(string: "http://127.0.0.1:\(port)/mcp")!
         let configuration = MCPServerConfiguration(
             name: "wiki", transport: .http(url: url, headers: ["Authorization": Secret("Bearer http-token-1")]), trusted: true, timeout: 30, connectTimeout: 30
