@@ -58,6 +58,11 @@ public struct ToolDescriptor: Hashable, Sendable {
     /// API's answer): a planner must treat it as data, and every later call of the same plan
     /// that changes something waits for a yes.
     public var returnsUntrustedContent: Bool
+    /// What the tool's system is, in the words people use for it (an MCP server's
+    /// `description`: "Confluence wiki", "GitHub: repositories, pull requests"). Only the
+    /// tool retriever reads it, so that "is there a PR open on github" finds the git server's
+    /// tool even when neither word is in the tool's own description.
+    public var context: String
 
     /// Creates a descriptor.
     public init(
@@ -71,8 +76,10 @@ public struct ToolDescriptor: Hashable, Sendable {
         examples: [String] = [],
         usage: String? = nil,
         origin: ToolOrigin = .builtin,
-        returnsUntrustedContent: Bool = false
+        returnsUntrustedContent: Bool = false,
+        context: String = ""
     ) {
+        self.context = context
         self.origin = origin
         self.returnsUntrustedContent = returnsUntrustedContent
         self.examples = examples

@@ -47,10 +47,13 @@ public struct ToolRetriever: Sendable {
         for tool in tools.sorted(by: { $0.name < $1.name }) {
             hasher.combine(tool.name)
             hasher.combine(tool.summary)
+            hasher.combine(tool.context)
+            hasher.combine(tool.parameters)
             // The name's parts count twice: "mcp.wiki.search" is about the wiki and searching.
             let nameTerms = Self.terms(tool.name.replacingOccurrences(of: "mcp.", with: ""))
             var counts: [String: Int] = [:]
-            for term in nameTerms + nameTerms + Self.terms(tool.summary) + tool.examples.flatMap(Self.terms) { counts[term, default: 0] += 1 }
+            let described = Self.terms(tool.summary) + Self.terms(tool.context) + tool.examples.flatMap(Self.terms)
+            for term in nameTerms + nameTerms + described + Self.parameterTerms(tool.parameters) { counts[term, default: 0] += 1 }
             for term in counts.keys { postings[term, default: []].append(documents.count) }
             documents.append(Document(name: tool.name, terms: counts, nameTerms: Set(nameTerms), length: counts.values.reduce(0, +)))
         }
@@ -85,6 +88,20 @@ public struct ToolRetriever: Sendable {
                 let words = matched[index] ?? []
                 return Match(tool: documents[index].name, score: score, matched: words, matchedName: !words.isDisjoint(with: documents[index].nameTerms))
             }
+    }
+
+    /// What a tool's arguments say about it: each property's name, description and allowed
+    /// values ("temperature", "brightness in percent", "heat | cool"), which people often use
+    /// for the tool itself ("set the heating to 21 degrees").
+    static func parameterTerms(_ schema: JSONValue) -> [String] {
+        guard case .object(let properties)? = schema["properties"] else { return [] }
+        var words: [String] = []
+        for (name, property) in properties.sorted(by: { $0.key < $1.key }) {
+            words += terms(name.replacingOccurrences(of: "_", with: " "))
+            if let description = property["description"]?.stringValue { words += terms(description) }
+            if case .array(let values)? = property["enum"] { words += values.compactMap(\.stringValue).flatMap(terms) }
+        }
+        return words
     }
 
     /// Verbs people use for what tool names say otherwise (stems).
@@ -141,6 +158,8 @@ public final class ToolRetrieverCache: Sendable {
         for tool in tools.sorted(by: { $0.name < $1.name }) {
             hasher.combine(tool.name)
             hasher.combine(tool.summary)
+            hasher.combine(tool.context)
+            hasher.combine(tool.parameters)
         }
         let signature = hasher.finalize()
         if let cached = current.withLock({ $0 }), cached.signature == signature { return cached }

@@ -36,7 +36,8 @@ public struct MCPTool: RemoteTool {
             summary: description.map { String($0.prefix(500)) } ?? "\(tool.name) on the \(server.name) MCP server.",
             parameters: schema.objectValue == nil ? .object(["type": "object"]) : schema,
             baseRisk: risk(annotations, trusted: server.trusted, override: override?.risk),
-            effect: readOnly ? .readOnly : .irreversible, origin: .mcp(server: server.name), returnsUntrustedContent: true
+            effect: readOnly ? .readOnly : .irreversible, origin: .mcp(server: server.name), returnsUntrustedContent: true,
+            context: server.description
         )
         return .success(MCPTool(descriptor: descriptor, remoteName: tool.name, connection: connection))
     }

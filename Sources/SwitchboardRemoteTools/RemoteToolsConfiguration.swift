@@ -49,12 +49,17 @@ public struct MCPServerConfiguration: Sendable, Hashable {
     public var maxResultBytes: Int
     /// Per-tool risk and category.
     public var overrides: [String: ToolOverride]
+    /// What the server is, in the words people use for it ("Confluence wiki: spaces, pages");
+    /// the tool retriever reads it with each of the server's tools.
+    public var description: String
 
     /// Creates a configuration.
     public init(
         name: String, transport: MCPTransportConfiguration, trusted: Bool = false, allow: Set<String>? = nil, deny: Set<String> = [],
-        timeout: TimeInterval = 30, connectTimeout: TimeInterval = 10, maxResultBytes: Int = 1_000_000, overrides: [String: ToolOverride] = [:]
+        timeout: TimeInterval = 30, connectTimeout: TimeInterval = 10, maxResultBytes: Int = 1_000_000, overrides: [String: ToolOverride] = [:],
+        description: String = ""
     ) {
+        self.description = description
         self.name = name
         self.transport = transport
         self.trusted = trusted
@@ -153,7 +158,8 @@ public struct HTTPToolConfiguration: Sendable, Hashable {
 ///   `trusted` (default false); `allow` and `deny` (lists of the server's tool names);
 ///   `timeout_seconds` (1–3600, default 30); `connect_timeout_seconds` (1–600, default 10);
 ///   `max_result_bytes` (1024–67108864, default 1000000); `tools.<tool>.risk` (low, medium,
-///   high) and `tools.<tool>.category`.
+///   high) and `tools.<tool>.category`; `description` (what the server is in people's words,
+///   for finding its tools: "Confluence wiki", "Jira: bugs, stories").
 /// - `http_tools`: a list; each item has `name` (dotted, such as `crm.lookup`), `description`,
 ///   `parameters` (JSON Schema as JSON text), `method` (GET, POST, PUT, PATCH, DELETE), `url`
 ///   (`{argument}` placeholders in path and query), `body` (JSON text with placeholders;
@@ -177,7 +183,7 @@ public struct RemoteToolsConfiguration: Sendable, Hashable {
     /// The plain fields of an MCP server's item (and `env.*`, `headers.*`, `tools.*.*`).
     public static let serverFields: Set<String> = [
         "name", "transport", "command", "args", "cwd", "url", "bearer_token", "trusted", "allow", "deny", "timeout_seconds",
-        "connect_timeout_seconds", "max_result_bytes",
+        "connect_timeout_seconds", "max_result_bytes", "description",
     ]
     /// The plain fields of an HTTP tool's item (and `headers.*`).
     public static let httpFields: Set<String> = [
@@ -332,7 +338,7 @@ public struct RemoteToolsConfiguration: Sendable, Hashable {
             timeout: TimeInterval(config.int("\(prefix).timeout_seconds", default: 30, range: 1...3600)),
             connectTimeout: TimeInterval(config.int("\(prefix).connect_timeout_seconds", default: 10, range: 1...600)),
             maxResultBytes: config.int("\(prefix).max_result_bytes", default: 1_000_000, range: 1024...64 << 20),
-            overrides: overrides
+            overrides: overrides, description: config.string("\(prefix).description")?.trimmingWhitespace() ?? ""
         )
     }
 
