@@ -48,7 +48,6 @@ public struct ToolRetriever: Sendable {
             hasher.combine(tool.name)
             hasher.combine(tool.summary)
             hasher.combine(tool.context)
-            hasher.combine(tool.parameters)
             // The name's parts count twice: "mcp.wiki.search" is about the wiki and searching.
             let nameTerms = Self.terms(tool.name.replacingOccurrences(of: "mcp.", with: ""))
             var counts: [String: Int] = [:]
@@ -156,10 +155,12 @@ public final class ToolRetrieverCache: Sendable {
     public func retriever(for tools: [ToolDescriptor]) -> ToolRetriever {
         var hasher = Hasher()
         for tool in tools.sorted(by: { $0.name < $1.name }) {
+            // Not the parameters: hashing 150 schemas per request would double the ranking's
+            // cost, and a server that changes a schema changes its description or tool list
+            // with it nearly always (at worst, the index lags until then).
             hasher.combine(tool.name)
             hasher.combine(tool.summary)
             hasher.combine(tool.context)
-            hasher.combine(tool.parameters)
         }
         let signature = hasher.finalize()
         if let cached = current.withLock({ $0 }), cached.signature == signature { return cached }
