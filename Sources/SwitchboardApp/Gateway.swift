@@ -165,6 +165,15 @@ public struct Gateway: Sendable {
                 logger: logger
             )
             services.append(.init(service: http.service()))
+            // Keys made before keys were bound to senders speak for anyone; say which.
+            let unbound = try await store.read { try $0.apiKeys() }.filter {
+                $0.revokedAt == nil && $0.senders == .any && $0.scopes.contains(APIScope.send.rawValue)
+            }
+            if !unbound.isEmpty {
+                logger.warning("API keys that may speak as any sender (and answer any sender's confirmations); replace them with keys made with --sender or --sender-prefix unless they relay everyone", metadata: [
+                    "keys": "\(unbound.map { "\($0.id) (\($0.name))" }.joined(separator: ", "))",
+                ])
+            }
         }
         logger.info("serving", metadata: [
             "database": "\(store.locationDescription)", "channels": "\(parts.adapters.map(\.channel.rawValue).joined(separator: ","))",
@@ -177,8 +186,8 @@ public struct Gateway: Sendable {
     }
 
     /// Makes an API key; the returned secret is shown once and stored only as a hash.
-    public func createAPIKey(name: String, scopes: Set<APIScope>) async throws -> (record: APIKeyRecord, key: Secret) {
-        let made = APIKeys.make(name: name, scopes: scopes, at: Date())
+    public func createAPIKey(name: String, scopes: Set<APIScope>, senders: APISenders = .any) async throws -> (record: APIKeyRecord, key: Secret) {
+        let made = APIKeys.make(name: name, scopes: scopes, senders: senders, at: Date())
         try await store.write { try $0.insertAPIKey(made.record) }
         return made
     }

@@ -38,6 +38,10 @@ struct APIError: Error, Sendable {
         return error
     }()
 
+    static func senderNotAllowed(_ senders: APISenders) -> APIError {
+        APIError(.forbidden, "sender_not_allowed", "This key may speak only as \(senders); make a key for this sender with `switchboard keys create --sender NAME`.")
+    }
+
     static func forbidden(scope: APIScope) -> APIError {
         APIError(.forbidden, "insufficient_scope", "This needs an API key with the \(scope.rawValue) scope.")
     }

@@ -26,6 +26,8 @@ public struct APIPrincipal: Hashable, Sendable {
     public var name: String
     /// Its scopes.
     public var scopes: Set<APIScope>
+    /// Whom it may speak as.
+    public var senders: APISenders = .any
 
     /// Whether the key may do what `scope` allows; `admin` may do everything.
     public func allows(_ scope: APIScope) -> Bool {
@@ -38,12 +40,12 @@ public enum APIKeys {
     static let prefix = "sbk_"
 
     /// A new key: the record to store and the key to show once.
-    public static func make(name: String, scopes: Set<APIScope>, at now: Date) -> (record: APIKeyRecord, key: Secret) {
+    public static func make(name: String, scopes: Set<APIScope>, senders: APISenders = .any, at now: Date) -> (record: APIKeyRecord, key: Secret) {
         let id = hex(randomBytes(6))
         let secret = hex(randomBytes(32))
         let record = APIKeyRecord(
             id: id, name: name, secretHash: hash(secret),
-            scopes: APIScope.allCases.filter(scopes.contains).map(\.rawValue), createdAt: now
+            scopes: APIScope.allCases.filter(scopes.contains).map(\.rawValue), createdAt: now, senders: senders
         )
         return (record, Secret("\(prefix)\(id)_\(secret)"))
     }
@@ -69,7 +71,7 @@ public enum APIKeys {
         guard let (id, secret) = parse(key) else { return nil }
         guard let record = try await store.read({ try $0.apiKey(id: id) }), record.revokedAt == nil else { return nil }
         guard constantTimeEqual(hash(secret), record.secretHash) else { return nil }
-        return APIPrincipal(keyID: record.id, name: record.name, scopes: Set(record.scopes.compactMap(APIScope.init(rawValue:))))
+        return APIPrincipal(keyID: record.id, name: record.name, scopes: Set(record.scopes.compactMap(APIScope.init(rawValue:))), senders: record.senders)
     }
 
     static func hash(_ secret: String) -> String {

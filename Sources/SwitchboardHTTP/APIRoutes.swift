@@ -63,10 +63,13 @@ struct APIRoutes: Sendable {
     // MARK: Messages
 
     func postMessage(_ request: Request) async throws -> Response {
-        try await authorize(request, .send)
+        let principal = try await authorize(request, .send)
         let wait = try Query(request).seconds("wait", max: configuration.maxWaitSeconds)
         let body = try await JSONBody.read(request, limit: configuration.maxBodyBytes, timeout: .seconds(configuration.requestTimeout))
         let submission = try MessageSubmission(body, maxTextBytes: configuration.maxTextBytes, allowPrivateCallbacks: configuration.callbackAllowPrivate)
+        // A key speaks only for its senders, and so answers only their confirmations (a yes
+        // confirms only the requester's own request).
+        guard principal.senders.allows(submission.sender) else { throw APIError.senderNotAllowed(principal.senders) }
         if submission.callbackURL != nil && !channel.signsCallbacks {
             throw APIError.invalid("callback_url needs http.callback_secret (the key that signs callbacks) to be configured.")
         }
@@ -124,9 +127,17 @@ struct APIRoutes: Sendable {
     }
 
     func getMessage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        try await authorize(request, .send, or: .read)
+        let principal = try await authorize(request, .send, or: .read)
         let key = try Self.pathID(context)
         let wait = try Query(request).seconds("wait", max: configuration.maxWaitSeconds)
+        // A key that may only send sees only its own senders' messages; a read or admin key
+        // reads every conversation anyway. Another sender's message is "not found", so its
+        // existence does not leak either.
+        if !principal.allows(.read), principal.senders != .any {
+            let stored = try await store.read { try $0.inboundRecord(channel: APIChannel.channelID, externalID: key) }
+            let sender = stored.flatMap { MessageSubmission.sender(of: $0.stored.message) }
+            guard let sender, principal.senders.allows(sender) else { throw APIError.notFound("There is no message with the id \(key).") }
+        }
         return try await messageResponse(key, until: .now + .milliseconds(Int64(wait * 1000)), replayed: false)
     }
 
@@ -466,6 +477,12 @@ struct MessageSubmission {
     /// API senders are their own people: `api:` + the sender, so no caller can speak as a
     /// Matrix or email identity (and borrow its role or its pending confirmations).
     var person: PersonID { PersonID("api:\(sender)") }
+
+    /// The API sender a stored message came from, if it came through the API.
+    static func sender(of message: InboundMessage) -> String? {
+        let id = message.sender.id.rawValue
+        return id.hasPrefix("api:") ? String(id.dropFirst(4)) : nil
+    }
 
     func inbound(at now: Date) -> InboundMessage {
         InboundMessage(

@@ -283,7 +283,7 @@ enum OpenAPIDocument {
           },
           "components": {
             "securitySchemes": {
-              "bearer": {"type": "http", "scheme": "bearer", "description": "An API key from `switchboard keys create --scope send|read|admin`; admin may do everything."}
+              "bearer": {"type": "http", "scheme": "bearer", "description": "An API key from `switchboard keys create --scope send|read|admin`; admin may do everything. A send key speaks only as the sender (or sender prefix) it was made for."}
             },
             "parameters": {
               "wait": {"name": "wait", "in": "query", "description": "Seconds to wait for the reply (0 to http.max_wait_seconds, default 0)", "schema": {"type": "number", "minimum": 0, "maximum": __MAX_WAIT__}},
@@ -298,7 +298,7 @@ enum OpenAPIDocument {
             "responses": {
               "BadRequest": {"description": "Malformed JSON or a bad query parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Unauthorized": {"description": "No key, or an unknown or revoked one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-              "Forbidden": {"description": "The key lacks the scope, or policy forbids it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Forbidden": {"description": "The key lacks the scope, may not speak as this sender (sender_not_allowed), or policy forbids it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "NotFound": {"description": "No such thing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Conflict": {"description": "Already decided, or an idempotency key reused for a different message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Timeout": {"description": "The request took longer than http.request_timeout_seconds", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

@@ -16,6 +16,7 @@ enum PostgresMigrations {
         ("006_audit_lookups", v6),
         ("007_device_trust", v7),
         ("008_plan_continuations", v8),
+        ("009_api_key_senders", v9),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -302,5 +303,10 @@ enum PostgresMigrations {
 
     static let v8 = """
         ALTER TABLE inbox ADD COLUMN continues_call TEXT;
+        """
+
+    static let v9 = """
+        ALTER TABLE api_keys ADD COLUMN sender TEXT;
+        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
         """
 }

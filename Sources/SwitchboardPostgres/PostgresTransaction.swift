@@ -297,16 +297,18 @@ final class PostgresTransaction: StoreTransaction {
             secretHash: try row.string("secret_hash"),
             scopes: try row.string("scopes").split(separator: " ").map(String.init),
             createdAt: try row.date("created_at"),
-            revokedAt: try row.optionalDate("revoked_at")
+            revokedAt: try row.optionalDate("revoked_at"),
+            senders: APISenders(sender: try row.optionalString("sender"), prefix: try row.optionalString("sender_prefix"))
         )
     }
 
     func insertAPIKey(_ key: APIKeyRecord) throws {
         try session.run("""
-            INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, revoked_at, sender, sender_prefix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             """, [
                 .text(key.id), .text(key.name), .text(key.secretHash), .text(key.scopes.joined(separator: " ")),
                 Self.micros(key.createdAt), Self.micros(key.revokedAt),
+                .text(key.senders.columns.sender), .text(key.senders.columns.prefix),
             ])
     }
 

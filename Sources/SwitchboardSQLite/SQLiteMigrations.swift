@@ -30,6 +30,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("008_plan_continuations") { db in
             try db.execute(sql: v8)
         }
+        migrator.registerMigration("009_api_key_senders") { db in
+            try db.execute(sql: v9)
+        }
         return migrator
     }()
 
@@ -298,5 +301,12 @@ enum SQLiteMigrations {
     // back to the planner, in order with the conversation's messages (never set by a channel).
     static let v8 = """
         ALTER TABLE inbox ADD COLUMN continues_call TEXT;
+        """
+
+    // Whom a key may speak as: a sender, a sender prefix, or (both NULL) anyone, which is what
+    // every key made before this could do.
+    static let v9 = """
+        ALTER TABLE api_keys ADD COLUMN sender TEXT;
+        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
         """
 }

@@ -313,16 +313,18 @@ final class SQLiteTransaction: StoreTransaction {
             secretHash: row["secret_hash"],
             scopes: (row["scopes"] as String).split(separator: " ").map(String.init),
             createdAt: AuditChain.date(microseconds: row["created_at"]),
-            revokedAt: (row["revoked_at"] as Int64?).map(AuditChain.date(microseconds:))
+            revokedAt: (row["revoked_at"] as Int64?).map(AuditChain.date(microseconds:)),
+            senders: APISenders(sender: row["sender"], prefix: row["sender_prefix"])
         )
     }
 
     func insertAPIKey(_ key: APIKeyRecord) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, revoked_at, sender, sender_prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 key.id, key.name, key.secretHash, key.scopes.joined(separator: " "),
                 AuditChain.microseconds(key.createdAt), key.revokedAt.map(AuditChain.microseconds),
+                key.senders.columns.sender, key.senders.columns.prefix,
             ])
     }
 

@@ -65,6 +65,51 @@ public struct ConfirmationRecord: Hashable, Sendable {
     }
 }
 
+/// Whom a key may speak as through `POST /v1/messages` (the `sender` field, which becomes the
+/// person `api:<sender>`): a key speaks, and answers confirmations, only for these.
+public enum APISenders: Hashable, Sendable {
+    /// Any sender: an integration that speaks for everyone (a bridge), made with `--any-sender`,
+    /// and every key made before keys were bound.
+    case any
+    /// Exactly this sender.
+    case exactly(String)
+    /// Any sender that starts with this.
+    case prefix(String)
+
+    /// Whether a key bound so may speak as `sender`.
+    public func allows(_ sender: String) -> Bool {
+        switch self {
+        case .any: true
+        case .exactly(let name): sender == name
+        case .prefix(let start): sender.hasPrefix(start)
+        }
+    }
+
+    /// The two stored columns (`sender`, `sender_prefix`); both nil for `.any`.
+    public var columns: (sender: String?, prefix: String?) {
+        switch self {
+        case .any: (nil, nil)
+        case .exactly(let name): (name, nil)
+        case .prefix(let start): (nil, start)
+        }
+    }
+
+    /// From the stored columns.
+    public init(sender: String?, prefix: String?) {
+        if let sender { self = .exactly(sender) } else if let prefix { self = .prefix(prefix) } else { self = .any }
+    }
+}
+
+extension APISenders: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .any: "any sender"
+        case .exactly(let name): "sender \(name)"
+        case .prefix(let start): "senders \(start)*"
+        }
+    }
+}
+
 /// An API key as stored: never the key itself, only its hash.
 public struct APIKeyRecord: Hashable, Sendable {
     /// The public part of the key, which names it (`list` and `revoke` use it).
@@ -79,9 +124,12 @@ public struct APIKeyRecord: Hashable, Sendable {
     public var createdAt: Date
     /// When it was revoked, if it was.
     public var revokedAt: Date?
+    /// Whom it may speak as.
+    public var senders: APISenders
 
     /// Creates a record.
-    public init(id: String, name: String, secretHash: String, scopes: [String], createdAt: Date, revokedAt: Date? = nil) {
+    public init(id: String, name: String, secretHash: String, scopes: [String], createdAt: Date, revokedAt: Date? = nil, senders: APISenders = .any) {
+        self.senders = senders
         self.id = id
         self.name = name
         self.secretHash = secretHash

@@ -445,8 +445,16 @@ public enum StoreConformance {
         let again = try await store.write { try $0.revokeAPIKey(id: "k1", at: t0.addingTimeInterval(2)) }
         let unknown = try await store.write { try $0.revokeAPIKey(id: "nope", at: t0) }
         try expect(first && !again && !unknown, "revoked once")
+        // Bound keys keep their binding: a fixed sender, a prefix; unbound ones speak for anyone.
+        let bound = APIKeyRecord(id: "k2", name: "bot", secretHash: String(repeating: "b", count: 64), scopes: ["send"], createdAt: t0.addingTimeInterval(3), senders: .exactly("support-bot"))
+        let prefixed = APIKeyRecord(id: "k3", name: "tickets", secretHash: String(repeating: "c", count: 64), scopes: ["send"], createdAt: t0.addingTimeInterval(4), senders: .prefix("ticket-"))
+        try await store.write { tx in
+            try tx.insertAPIKey(bound)
+            try tx.insertAPIKey(prefixed)
+        }
         let all = try await store.read { try $0.apiKeys() }
-        try expect(all.count == 1 && all[0].revokedAt == t0.addingTimeInterval(1), "listed with the revocation time")
+        try expect(all.count == 3 && all[0].revokedAt == t0.addingTimeInterval(1), "listed with the revocation time")
+        try expect(all.map(\.senders) == [.any, .exactly("support-bot"), .prefix("ticket-")], "bindings read back: \(all.map(\.senders))")
     }
 
     static func preferences(_ store: any Store) async throws {

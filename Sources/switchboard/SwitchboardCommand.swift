@@ -199,10 +199,34 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .long, help: "A name for it, shown in `keys list` and in the audit trail of what it does.")
         var name: String = "api"
 
+        @Option(name: .long, help: "The one sender it may speak as (POST /v1/messages' sender, the person api:SENDER); it answers only that sender's confirmations.")
+        var sender: String?
+
+        @Option(name: .long, help: "Speak as any sender that starts with this (ticket- for ticket-1, ticket-2, …).")
+        var senderPrefix: String?
+
+        @Flag(name: .long, help: "Speak as any sender: for an integration that relays many people, such as a bridge.")
+        var anySender = false
+
+        var senders: APISenders {
+            if let sender { return .exactly(sender) }
+            if let senderPrefix { return .prefix(senderPrefix) }
+            return .any
+        }
+
         func validate() throws {
             guard !scope.isEmpty else { throw ValidationError("Give at least one --scope: send, read or admin.") }
             for word in scope where APIScope(rawValue: word) == nil {
                 throw ValidationError("Unknown scope \"\(word)\"; the scopes are send, read and admin.")
+            }
+            let bindings = [sender != nil, senderPrefix != nil, anySender].filter { $0 }.count
+            guard bindings <= 1 else { throw ValidationError("Give one of --sender, --sender-prefix and --any-sender.") }
+            for value in [sender, senderPrefix].compactMap({ $0 }) {
+                guard !value.isEmpty, value.count <= 200 else { throw ValidationError("--sender and --sender-prefix must be 1 to 200 characters.") }
+            }
+            // A key that sends speaks for someone: say whom, so it cannot speak (and confirm) as anyone.
+            if scope.contains("send"), bindings == 0 {
+                throw ValidationError("A send key speaks for someone: give --sender NAME (one sender), --sender-prefix PREFIX (senders that start so), or --any-sender (an integration that relays everyone).")
             }
             guard !name.isEmpty, name.count <= 100, !name.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) else {
                 throw ValidationError("--name must be 1 to 100 characters without control characters.")
@@ -213,8 +237,8 @@ struct Keys: AsyncParsableCommand {
             try await CLI.guarding {
                 let configuration = try common.load()
                 let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
-                let made = try await gateway.createAPIKey(name: name, scopes: Set(scope.compactMap(APIScope.init(rawValue:))))
-                print("Made key \(made.record.id) (\(made.record.name)) with scopes \(made.record.scopes.joined(separator: ", ")). It is shown only now:")
+                let made = try await gateway.createAPIKey(name: name, scopes: Set(scope.compactMap(APIScope.init(rawValue:))), senders: senders)
+                print("Made key \(made.record.id) (\(made.record.name)) with scopes \(made.record.scopes.joined(separator: ", ")), for \(made.record.senders). It is shown only now:")
                 print(made.key.revealed)
             }
         }
@@ -240,17 +264,22 @@ struct Keys: AsyncParsableCommand {
                             "created_at": .string(key.createdAt.formatted(.iso8601)),
                         ]
                         if let at = key.revokedAt { object["revoked_at"] = .string(at.formatted(.iso8601)) }
+                        switch key.senders {
+                        case .any: break
+                        case .exactly(let sender): object["sender"] = .string(sender)
+                        case .prefix(let prefix): object["sender_prefix"] = .string(prefix)
+                        }
                         print(JSONValue.object(object).canonicalText)
                     }
                     return
                 }
                 if keys.isEmpty {
-                    print("No keys. Make one with `switchboard keys create --scope send`.")
+                    print("No keys. Make one with `switchboard keys create --scope send --sender NAME`.")
                     return
                 }
                 for key in keys {
                     let state = key.revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "active"
-                    print("\(key.id)  \(key.name)  \(key.scopes.joined(separator: ","))  created \(key.createdAt.formatted(.iso8601))  \(state)")
+                    print("\(key.id)  \(key.name)  \(key.scopes.joined(separator: ","))  \(key.senders)  created \(key.createdAt.formatted(.iso8601))  \(state)")
                 }
             }
         }

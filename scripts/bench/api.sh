@@ -45,7 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-key="$("$binary" keys create --data-dir "$data" --scope send --name bench | tail -1)"
+key="$("$binary" keys create --data-dir "$data" --scope send --any-sender --name bench | tail -1)"
 SWITCHBOARD_HTTP_ENABLED=true SWITCHBOARD_HTTP_PORT="$port" SWITCHBOARD_LOG_LEVEL=warning \
     SWITCHBOARD_DATABASE_SYNCHRONOUS="$synchronous" SWITCHBOARD_RATE_LIMITS_DEFAULT_PER_MINUTE=1000000 \
     SWITCHBOARD_RATE_LIMITS_DEFAULT_BURST=1000000 \

@@ -36,12 +36,14 @@ final class APIServer: @unchecked Sendable {  // the process is only touched fro
     }
 
     /// Makes a key with `switchboard keys create` and returns it (the last line of the output).
-    func key(_ scopes: String..., name: String = "test") throws -> String {
-        try Self.makeKey(dataDir: data.path, scopes: scopes, name: name)
+    /// A send key speaks for any sender unless `binding` says whom (`["--sender", "bot"]`).
+    func key(_ scopes: String..., name: String = "test", binding: [String]? = nil) throws -> String {
+        try Self.makeKey(dataDir: data.path, scopes: scopes, name: name, binding: binding)
     }
 
-    static func makeKey(dataDir: String, scopes: [String], name: String = "test") throws -> String {
-        let output = try runCommand(Binary.path, ["keys", "create", "--data-dir", dataDir, "--name", name] + scopes.flatMap { ["--scope", $0] })
+    static func makeKey(dataDir: String, scopes: [String], name: String = "test", binding: [String]? = nil) throws -> String {
+        let senders = binding ?? (scopes.contains("send") ? ["--any-sender"] : [])
+        let output = try runCommand(Binary.path, ["keys", "create", "--data-dir", dataDir, "--name", name] + scopes.flatMap { ["--scope", $0] } + senders)
         return String(output.split(separator: "\n").last ?? "")
     }
 

@@ -108,6 +108,55 @@ struct HTTPAPITests {
         #expect(!listed.contains(String(reader.suffix(64))), "the key itself is never shown again")
     }
 
+    @Test("A send key speaks only as its sender or sender prefix, answers only their confirmations, and reads only their messages")
+    func keysBoundToSenders() async throws {
+        let server = try await APIServer()
+        defer { try? server.stop() }
+        // A send key must say whom it speaks for.
+        let unbound = try Binary.run(["keys", "create", "--data-dir", server.data.path, "--scope", "send", "--name", "loose"])
+        #expect(unbound.status != 0 && unbound.stderr.contains("--sender"), "\(unbound.stdout) \(unbound.stderr)")
+        let alice = try server.key("send", name: "alice-app", binding: ["--sender", "alice"])
+        let mallory = try server.key("send", name: "mallory-app", binding: ["--sender", "mallory"])
+        let helpdesk = try server.key("send", name: "helpdesk", binding: ["--sender-prefix", "ticket-"])
+        let reader = try server.key("read", name: "reader")
+
+        for note in ["payroll", "rota"] {
+            _ = try await server.post("/v1/messages?wait=10", key: alice, json: message("add a note: \(note)", sender: "alice"))
+        }
+        let asked = try await server.post("/v1/messages?wait=10", key: alice, json: message("delete all my notes", sender: "alice", key: "alice-del"))
+        #expect(try asked.json["replies"]?[0]?["kind"] == "confirmation_request", "\(asked.text)")
+
+        // Mallory's key can neither speak as alice nor say yes for her, nor read her messages.
+        let spoof = try await server.post("/v1/messages?wait=10", key: mallory, json: message("yes", sender: "alice", key: "spoof-1"))
+        #expect(spoof.status == 403 && spoof.errorCode == "sender_not_allowed", "\(spoof.text)")
+        #expect(spoof.text.contains("mallory"), "the error says whom the key may speak as: \(spoof.text)")
+        let stored = try await server.database().read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE external_id = 'spoof-1'")
+        }
+        #expect(stored == 0, "a refused message is not stored")
+        let ownYes = try await server.post("/v1/messages?wait=10", key: mallory, json: message("yes", sender: "mallory"))
+        #expect(ownYes.status == 200, "\(ownYes.text)")
+        #expect(try await server.get("/v1/confirmations", key: reader).json["confirmations"]?.arrayValue?.count == 1, "alice's request still waits for her")
+        let peek = try await server.get("/v1/messages/alice-del", key: mallory)
+        #expect(peek.status == 404 && peek.errorCode == "not_found", "\(peek.text)")
+        #expect(try await server.get("/v1/messages/alice-del", key: alice).status == 200)
+        #expect(try await server.get("/v1/messages/alice-del", key: reader).status == 200, "a read key reads every conversation")
+
+        // A prefix key speaks for every sender that starts with it, and no one else.
+        let ticket = try await server.post("/v1/messages?wait=10", key: helpdesk, json: message("list my notes", sender: "ticket-7", conversation: "t7"))
+        let person = try ticket.json["message"]?["person"]
+        #expect(ticket.status == 200 && person == "api:ticket-7", "\(ticket.text)")
+        let outside = try await server.post("/v1/messages?wait=10", key: helpdesk, json: message("list my notes", sender: "alice", conversation: "t7"))
+        #expect(outside.status == 403 && outside.errorCode == "sender_not_allowed")
+
+        // Alice's own yes still works.
+        let yes = try await server.post("/v1/messages?wait=10", key: alice, json: message("yes", sender: "alice"))
+        #expect(try yes.json["replies"]?[0]?["text"]?.stringValue?.contains("Deleted") == true, "\(yes.text)")
+
+        let listed = try runCommand(Binary.path, ["keys", "list", "--data-dir", server.data.path, "--json"])
+        #expect(listed.contains(#""sender":"alice""#) && listed.contains(#""sender_prefix":"ticket-""#), "\(listed)")
+    }
+
     @Test("Bad input gets the documented error and the server keeps serving")
     func badInput() async throws {
         let server = try await APIServer(extra: [

@@ -31,7 +31,7 @@ struct ScaleOutTests {
             "SWITCHBOARD_RATE_LIMITS_NOTES_PER_MINUTE": "100000",
             "SWITCHBOARD_RATE_LIMITS_NOTES_BURST": "100000",
         ]) { $1 }
-        let key = try runCommand(Binary.path, ["keys", "create", "--name", "load", "--scope", "send", "--scope", "read"], environment: ["SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90"])
+        let key = try runCommand(Binary.path, ["keys", "create", "--name", "load", "--scope", "send", "--scope", "read", "--any-sender"], environment: ["SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90"])
             .split(separator: "\n").last.map(String.init) ?? ""
         let directories = try (0..<3).map { _ in try TemporaryDirectory() }
         let bots = try directories.map { try RunningBot(dataDir: $0.path, environment: environment) }

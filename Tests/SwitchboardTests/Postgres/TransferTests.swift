@@ -27,7 +27,7 @@ struct TransferTests {
         let back = try TemporaryDirectory()
         let files = try TemporaryDirectory()
         _ = try chat(["add a note: buy milk", "add a note: call the plumber", "delete note 1", "yes", "undo", "remind me to water the plants tomorrow at 9"], environment: [:], dataDir: source.path)
-        _ = try runCommand(Binary.path, ["keys", "create", "--data-dir", source.path, "--scope", "send", "--name", "moved"])
+        _ = try runCommand(Binary.path, ["keys", "create", "--data-dir", source.path, "--scope", "send", "--name", "moved", "--sender", "mover"])
 
         let first = try runCommand(Binary.path, ["export", "--data-dir", source.path, "-o", files.path + "/one.jsonl"])
         #expect(first.contains("exported"), "\(first)")
