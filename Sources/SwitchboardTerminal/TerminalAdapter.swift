@@ -7,8 +7,14 @@
 // that crashed), then returns, which ends `switchboard chat`.
 //
 // The terminal is an authenticated channel: whoever runs the command on this machine is
-// trusted to be who `--as` says. Delivery is at least once: stdout has no idempotency key, so
-// a crash between printing a reply and recording it prints it again on restart.
+// trusted to be who `--as` says.
+//
+// Printed once: stdout has no idempotency key, so the adapter keeps its own. Right after
+// printing a reply it commits the reply's outbox id as the conversation's last printed one (a
+// cursor), and only then takes the next line in; a crash after that commit but before the
+// dispatcher records the delivery finds the cursor on restart and does not print it again.
+// Left open is the instant between the write to stdout and that commit (a kill there prints
+// the reply again: nothing can ask a pipe what it received).
 
 import Foundation
 public import Logging
@@ -150,12 +156,27 @@ public final class TerminalAdapter: ChannelAdapter {
         }
     }
 
+    /// The cursor holding the last outbox id printed in a conversation. The dispatcher delivers
+    /// a conversation's messages one at a time in id order, and printing never fails, so every
+    /// id up to it was printed.
+    static func printedCursor(_ conversation: ConversationKey) -> String {
+        "terminal.printed.\(conversation.conversation.rawValue)"
+    }
+
     public func deliver(_ message: OutboundMessage) async throws -> DeliveryReceipt {
-        var text = message.text
-        if let recipient = message.recipient, recipient != person {
-            text = "[to \(recipient)] " + text
+        let cursor = Self.printedCursor(message.conversation)
+        let printed = try await store.read { try $0.cursor(cursor) }.flatMap(Int64.init)
+        if let printed, message.id.rawValue <= printed {
+            logger.debug("reply printed before a restart; not printed again", metadata: ["outbox.id": "\(message.id)"])
+        } else {
+            var text = message.text
+            if let recipient = message.recipient, recipient != person {
+                text = "[to \(recipient)] " + text
+            }
+            write(text + "\n")
+            // Before the next line is read: what was printed is known to be printed.
+            try await store.write { try $0.setCursor(cursor, value: String(message.id.rawValue)) }
         }
-        write(text + "\n")
         guard let key = message.inReplyTo else { return DeliveryReceipt() }
         let continuation = waiters.withLock { state -> CheckedContinuation<Void, Never>? in
             if let continuation = state.continuations.removeValue(forKey: key) { return continuation }
