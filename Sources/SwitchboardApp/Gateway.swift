@@ -136,7 +136,9 @@ public struct Gateway: Sendable {
         // Before anything creates a metric or a span: everything from here on is counted and traced.
         let registry = HTTPServer.bootstrapMetrics()
         let tracer = try configuration.tracing.bootstrap(logger: logger)
-        let api = configuration.runsHTTP ? APIChannel(store: store, callbackSecret: configuration.http.callbackSecret, logger: logger) : nil
+        let api = configuration.runsHTTP ? APIChannel(
+            store: store, callbackSecret: configuration.http.callbackSecret, allowPrivateCallbacks: configuration.http.callbackAllowPrivate, logger: logger
+        ) : nil
         let parts = pipeline(channels: { inbox in
             var adapters: [any ChannelAdapter] = []
             if let api { adapters.append(api) }

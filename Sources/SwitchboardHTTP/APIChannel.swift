@@ -32,33 +32,24 @@ public final class APIChannel: ChannelAdapter, Sendable {
 
     private let store: any Store
     private let callbackSecret: Secret?
+    private let allowPrivateCallbacks: Bool
     private let logger: Logger
-    /// Made on the first callback, shut down when the channel stops.
-    private let client = Mutex<(client: HTTPClient?, closed: Bool)>((nil, false))
+    /// Made as callbacks need them, shut down when the channel stops.
+    private let clients = CallbackClients()
     let waiters = ReplyWaiters()
 
     /// Creates the channel.
     ///
-    /// - Parameter callbackSecret: the key that signs callback requests; without it, requests
-    ///   that name a callback URL are refused.
-    public init(store: any Store, callbackSecret: Secret?, logger: Logger) {
+    /// - Parameters:
+    ///   - callbackSecret: the key that signs callback requests; without it, requests that
+    ///     name a callback URL are refused.
+    ///   - allowPrivateCallbacks: `http.callback_allow_private`: let callbacks reach loopback,
+    ///     private and link-local addresses.
+    public init(store: any Store, callbackSecret: Secret?, allowPrivateCallbacks: Bool = false, logger: Logger) {
         self.store = store
         self.callbackSecret = callbackSecret
+        self.allowPrivateCallbacks = allowPrivateCallbacks
         self.logger = logger
-    }
-
-    private func callbackClient() throws -> HTTPClient {
-        try client.withLock { state in
-            if let client = state.client { return client }
-            if state.closed { throw ChannelError(.unavailable, "the api channel has stopped", isTransient: true) }
-            var configuration = HTTPClient.Configuration()
-            // A callback URL is the caller's, not a redirect's: never follow one somewhere else.
-            configuration.redirectConfiguration = .disallow
-            configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
-            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            state.client = made
-            return made
-        }
     }
 
     /// Whether callbacks can be signed.
@@ -68,11 +59,7 @@ public final class APIChannel: ChannelAdapter, Sendable {
         // Nothing to poll: requests arrive through the HTTP server. Stay up until shutdown,
         // then let the client finish.
         try? await gracefulShutdown()
-        let made = client.withLock { state in
-            state.closed = true
-            return state.client
-        }
-        try? await made?.shutdown()
+        await clients.shutdown()
     }
 
     /// The cursor that remembers a request's callback URL.
@@ -111,7 +98,9 @@ public final class APIChannel: ChannelAdapter, Sendable {
         request.headers.add(name: "Switchboard-Delivery", value: message.deliveryKey)
         request.headers.add(name: "Switchboard-Signature", value: Self.signature(body: body, timestamp: timestamp, secret: secret))
         request.body = .bytes(ByteBuffer(string: body))
-        let client = try callbackClient()
+        // Checked at every delivery, against what the name resolves to now.
+        let target = try await CallbackTarget.check(url, allowPrivate: allowPrivateCallbacks)
+        let client = try clients.client(for: target)
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .seconds(20))

@@ -578,13 +578,14 @@ struct Query {
 
 /// Which callback hosts point inside: the server must not become a way to reach them.
 ///
-/// Literal addresses and `localhost` names are checked; a DNS name is not resolved here (it
-/// could resolve differently at delivery), so an operator who needs a hard guarantee also
-/// blocks internal networks for the process at the firewall.
+/// Literal addresses and `localhost` names are refused when a request names them; a DNS name
+/// is checked at each delivery, against every address it resolves to then (`CallbackTarget`).
 enum CallbackHost {
     static func isInternal(_ host: String) -> Bool {
         var name = host.lowercased()
         if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        // A zone (fe80::1%eth0) is link-local by definition.
+        if name.contains("%") { return true }
         if name == "localhost" || name.hasSuffix(".localhost") || name.hasSuffix(".localhost.") { return true }
         var v4 = in_addr()
         if inet_pton(AF_INET, name, &v4) == 1 {
