@@ -563,8 +563,14 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         }
         // A subject is a line, not a letter: whatever came in, the reply's stays short.
         if subject.count > 200 { subject = String(subject.prefix(199)) + "…" }
-        // A mail someone asked the bot to write is theirs, not an automatic one.
-        let autoSubmitted: String? = message.subject != nil ? nil : (message.kind == .notice ? "auto-generated" : "auto-replied")
+        // A mail someone asked the bot to write is theirs, not an automatic one; the bot's own
+        // notices (a link code, a reminder) are auto-generated, its answers auto-replied (RFC
+        // 3834), so no vacation responder answers them.
+        let autoSubmitted: String? = switch message.kind {
+        case .relayed: nil
+        case .notice: "auto-generated"
+        case .reply, .confirmationRequest: "auto-replied"
+        }
         let messageID = "\(prefix).\(Self.idPart(message.deliveryKey))@\(configuration.domain)"
         let email = OutgoingEmail(
             from: configuration.address, fromName: configuration.displayName, to: recipient,

@@ -5,13 +5,29 @@ import Foundation
 /// Base64 and quoted-printable, tolerant of what real mail contains.
 public enum TransferEncodings {
     /// Decodes base64, skipping characters outside the alphabet (line breaks, stray spaces).
-    /// `truncated` is true when the input ended mid-group; the complete groups are kept.
+    /// Data after padding starts a new run, as when a mailer encodes each line on its own
+    /// ("SGVsbG8=\r\nV29ybGQ=" is "HelloWorld"). `truncated` is true when the input ended
+    /// mid-group, or a group held a single character; the complete groups are kept.
     public static func base64(_ input: [UInt8]) -> (bytes: [UInt8], truncated: Bool) {
         var out: [UInt8] = []
         out.reserveCapacity(input.count * 3 / 4)
         var quad: UInt32 = 0
         var count = 0
-        var padding = 0
+        var padded = false
+        var broken = false
+        /// Ends a group: the bytes its 2 or 3 characters hold.
+        func finish() {
+            switch count {
+            case 1: broken = true
+            case 2: out.append(UInt8(quad >> 4 & 0xFF))
+            case 3:
+                out.append(UInt8(quad >> 10 & 0xFF))
+                out.append(UInt8(quad >> 2 & 0xFF))
+            default: break
+            }
+            quad = 0
+            count = 0
+        }
         for byte in input {
             let value: UInt32
             switch byte {
@@ -21,12 +37,13 @@ public enum TransferEncodings {
             case UInt8(ascii: "+"), UInt8(ascii: "-"): value = 62
             case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
             case UInt8(ascii: "="):
-                padding += 1
+                finish()
+                padded = true
                 continue
             default:
                 continue
             }
-            if padding > 0 { break }  // data after padding: the end of the payload
+            padded = false
             quad = quad << 6 | value
             count += 1
             if count == 4 {
@@ -37,17 +54,11 @@ public enum TransferEncodings {
                 count = 0
             }
         }
-        switch count {
-        case 2: out.append(UInt8(quad >> 4 & 0xFF))
-        case 3:
-            out.append(UInt8(quad >> 10 & 0xFF))
-            out.append(UInt8(quad >> 2 & 0xFF))
-        default: break
-        }
-        // With padding, 2 or 3 leftover characters are a proper end; without it, or with a
-        // single stray character, the input was cut short.
-        let truncated = count == 1 || (count > 1 && padding == 0)
-        return (out, truncated)
+        // With padding, 2 or 3 leftover characters are a proper end; without it, the input
+        // was cut short (what they hold is kept).
+        let cut = count > 0 && !padded
+        finish()
+        return (out, broken || cut)
     }
 
     /// Decodes quoted-printable: `=XX` bytes, `=` soft line breaks; a malformed `=` stays as is.

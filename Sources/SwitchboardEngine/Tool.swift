@@ -241,13 +241,16 @@ public struct ToolContext {
 
     /// Queues a message for delivery by a channel, in this transaction: it goes out once the call
     /// commits, with the outbox's retries. `index` tells apart several messages of one call.
-    public func send(to conversation: ConversationKey, recipient: PersonID?, subject: String?, text: String, index: Int = 0) throws {
+    /// `relayed`: the person asked for this message and it is theirs (an email they dictated);
+    /// otherwise it is the gateway's own notice, marked automatic where the channel can say so
+    /// (email's `Auto-Submitted`).
+    public func send(to conversation: ConversationKey, recipient: PersonID?, subject: String?, text: String, relayed: Bool = false, index: Int = 0) throws {
         guard sendingChannels.contains(conversation.channel) else {
             throw ToolFailure("I can't send messages over \(conversation.channel) here: that channel isn't configured.")
         }
         _ = try tx.enqueueOutbound(OutboundDraft(
             deliveryKey: "send-\(callID.rawValue)-\(index)", conversation: conversation, recipient: recipient, text: text,
-            inReplyTo: nil, thread: nil, kind: .notice, correlationID: correlationID, subject: subject
+            inReplyTo: nil, thread: nil, kind: relayed ? .relayed : .notice, correlationID: correlationID, subject: subject
         ), at: now)
     }
 }

@@ -356,7 +356,7 @@ enum OpenAPIDocument {
                   "channel": {"type": "string"},
                   "conversation": {"type": "string"},
                   "text": {"type": "string"},
-                  "kind": {"type": "string", "enum": ["reply", "confirmation_request", "notice"]},
+                  "kind": {"type": "string", "enum": ["reply", "confirmation_request", "notice", "relayed"]},
                   "created_at": {"type": "string", "format": "date-time"},
                   "delivery": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                   "delivered_at": {"type": "string", "format": "date-time"},

@@ -7,8 +7,12 @@ public enum OutboundKind: String, Hashable, Sendable, Codable {
     /// A request to confirm a risky action; a channel that supports reactions may accept
     /// 👍 / 👎 on it.
     case confirmationRequest = "confirmation_request"
-    /// A message the gateway sends on its own (an expired confirmation, a reminder).
+    /// A message the gateway sends on its own (an expired confirmation, a reminder, a link
+    /// code).
     case notice
+    /// A message a person asked the gateway to send for them (`email.send`, `matrix.post`):
+    /// theirs, not an automatic one.
+    case relayed
 }
 
 /// A message to a person, written by the engine to the outbox.

@@ -17,6 +17,7 @@ enum PostgresMigrations {
         ("007_device_trust", v7),
         ("008_plan_continuations", v8),
         ("009_api_key_senders", v9),
+        ("010_relayed_messages", v10),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -303,6 +304,11 @@ enum PostgresMigrations {
 
     static let v8 = """
         ALTER TABLE inbox ADD COLUMN continues_call TEXT;
+        """
+
+    static let v10 = """
+        ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
+        ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('reply', 'confirmation_request', 'notice', 'relayed'));
         """
 
     static let v9 = """

@@ -33,6 +33,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("009_api_key_senders") { db in
             try db.execute(sql: v9)
         }
+        migrator.registerMigration("010_relayed_messages") { db in
+            try allowRelayedKind(db)
+        }
         return migrator
     }()
 
@@ -305,6 +308,25 @@ enum SQLiteMigrations {
 
     // Whom a key may speak as: a sender, a sender prefix, or (both NULL) anyone, which is what
     // every key made before this could do.
+    /// Outbound messages of kind `relayed` (mail a person dictated, theirs rather than the
+    /// gateway's own). SQLite cannot change a CHECK in place: the outbox is copied into a table
+    /// made from its own definition with the wider CHECK, and its indexes made again.
+    static func allowRelayedKind(_ db: Database) throws {
+        let old = "CHECK (kind IN ('reply', 'confirmation_request', 'notice'))"
+        guard let table = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"),
+            table.contains(old), table.hasPrefix("CREATE TABLE outbox (")
+        else {
+            throw StoreError(.other, "The outbox table is not as migration 001 made it; cannot widen its kinds.")
+        }
+        let indexes = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL")
+        let next = "CREATE TABLE outbox_next (" + table.dropFirst("CREATE TABLE outbox (".count)
+        try db.execute(sql: next.replacingOccurrences(of: old, with: "CHECK (kind IN ('reply', 'confirmation_request', 'notice', 'relayed'))"))
+        try db.execute(sql: "INSERT INTO outbox_next SELECT * FROM outbox")
+        try db.execute(sql: "DROP TABLE outbox")
+        try db.execute(sql: "ALTER TABLE outbox_next RENAME TO outbox")
+        for index in indexes { try db.execute(sql: index) }
+    }
+
     static let v9 = """
         ALTER TABLE api_keys ADD COLUMN sender TEXT;
         ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;

@@ -138,6 +138,18 @@ public enum StoreConformance {
         try expect(due.map(\.deliveryKey) == ["k2", "k3"], "k2 follows k1: \(due.map(\.deliveryKey))")
         let other = try await store.read { try $0.dueOutbound(channels: ["elsewhere"], now: t0, limit: 10) }
         try expect(other.isEmpty, "other channels see nothing")
+        // Every kind is stored and read back as itself.
+        let kinds: [OutboundKind] = [.reply, .confirmationRequest, .notice, .relayed]
+        try await store.write { tx in
+            for kind in kinds {
+                var made = draft("kind-\(kind.rawValue)", conversation: "kinds")
+                made.kind = kind
+                _ = try tx.enqueueOutbound(made, at: t0)
+            }
+        }
+        let stored = try await store.read { try $0.dueOutbound(channels: ["test"], now: t0.addingTimeInterval(60), limit: 20) }
+            .filter { $0.conversation.conversation.rawValue == "kinds" }
+        try expect(stored.map(\.kind) == kinds, "kinds read back: \(stored.map(\.kind))")
     }
 
     static func inboundDetails(_ store: any Store) async throws {

@@ -160,7 +160,7 @@ public struct EmailSend: Tool {
         let to = call.arguments["to"]?.stringValue ?? ""
         try context.send(
             to: ConversationKey(channel: "email", conversation: ConversationID(to)), recipient: PersonID("email:\(to)"),
-            subject: call.arguments["subject"]?.stringValue, text: call.arguments["body"]?.stringValue ?? ""
+            subject: call.arguments["subject"]?.stringValue, text: call.arguments["body"]?.stringValue ?? "", relayed: true
         )
         return ToolOutput(reply: "Sending your email to \(to).", summary: "email queued to \(to)")
     }
@@ -202,7 +202,7 @@ public struct MatrixPost: Tool {
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         let room = call.arguments["room"]?.stringValue ?? ""
-        try context.send(to: ConversationKey(channel: "matrix", conversation: ConversationID(room)), recipient: nil, subject: nil, text: call.arguments["text"]?.stringValue ?? "")
+        try context.send(to: ConversationKey(channel: "matrix", conversation: ConversationID(room)), recipient: nil, subject: nil, text: call.arguments["text"]?.stringValue ?? "", relayed: true)
         return ToolOutput(reply: "Posting in \(room).", summary: "message queued to \(room)")
     }
 }

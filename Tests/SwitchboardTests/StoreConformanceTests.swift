@@ -1,6 +1,7 @@
+import GRDB
 import SwitchboardModel
 import SwitchboardPostgres
-import SwitchboardSQLite
+@testable import SwitchboardSQLite
 import SwitchboardStorage
 import SwitchboardTesting
 import Testing
@@ -61,6 +62,37 @@ struct SQLiteStoreTests {
         let error = #expect(throws: StoreError.self) { try SQLiteStore(path: path) }
         #expect(error?.code == .schemaTooNew)
         #expect(error?.message.contains("999_from_the_future") == true)
+    }
+
+    @Test("Widening the outbox's kinds (migration 010) keeps every row, id and index of a database made before it")
+    func outboxKindsMigration() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/older.sqlite"
+        // A database as the binary before migration 010 left it, with an outbox row in it.
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteMigrations.migrator.migrate(queue, upTo: "009_api_key_senders")
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO outbox (id, delivery_key, channel, conversation, text, kind, created_at, next_attempt_at, subject)
+                VALUES (41, 'reply-7', 'email', 'sam@example.org', 'kept', 'notice', 1, 1, 'Hello')
+                """)
+        }
+        let indexesBefore = try await queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name") }
+        try queue.close()
+
+        let store = try SQLiteStore(path: path)
+        let due = try await store.read { try $0.dueOutbound(channels: ["email"], now: Date(timeIntervalSince1970: 10), limit: 10) }
+        #expect(due.map(\.id.rawValue) == [41] && due.first?.subject == "Hello" && due.first?.text == "kept")
+        let next = try await store.write { tx in
+            try tx.enqueueOutbound(OutboundDraft(
+                deliveryKey: "send-m1-0", conversation: ConversationKey(channel: "email", conversation: ConversationID("carol@example.org")), recipient: nil,
+                text: "dictated", inReplyTo: nil, thread: nil, kind: .relayed, correlationID: nil, subject: "Report"
+            ), at: Date(timeIntervalSince1970: 2))
+        }
+        #expect(next.rawValue == 42, "ids go on after the copied rows")
+        try store.close()
+        let indexesAfter = try await DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name") }
+        #expect(indexesAfter == indexesBefore, "\(indexesAfter)")
     }
 
     @Test("A file that is not a database is refused, clearly")

@@ -133,6 +133,27 @@ struct MIMEParserTests {
         #expect(unclosed.problems.contains("base64 text cut short"))
     }
 
+    @Test("Base64 with padding inside (each line encoded on its own) is decoded whole, not cut at the first =")
+    func base64AfterPadding() throws {
+        // "please add a note: " and "call the plumber", each encoded with its own padding.
+        let lines = ["please add a note: ", "call the plumber"].map { Data($0.utf8).base64EncodedString() }
+        #expect(lines[0].hasSuffix("="), "the first line ends in padding: \(lines[0])")
+        let message = try Self.parse("""
+            From: sam@example.org
+            Content-Type: text/plain; charset=utf-8
+            Content-Transfer-Encoding: base64
+
+            \(lines.joined(separator: "\n"))
+            """)
+        #expect(message.text == "please add a note: call the plumber", "\(message.text)")
+        #expect(!message.problems.contains("base64 text cut short"), "\(message.problems)")
+        // The decoder alone: runs after padding, a single stray character, and a cut end.
+        #expect(TransferEncodings.base64(Array("SGk=SGk=".utf8)) == (Array("HiHi".utf8), false))
+        #expect(TransferEncodings.base64(Array("SGVsbG8=\r\nV29ybGQ=".utf8)).bytes == Array("HelloWorld".utf8))
+        #expect(TransferEncodings.base64(Array("SGk=S".utf8)).truncated)
+        #expect(TransferEncodings.base64(Array("SGVsbG".utf8)) == (Array("Hell".utf8), true))
+    }
+
     @Test("50 levels of nested multipart, 1,000 parts and a 25 MB attachment stay within limits")
     func limits() throws {
         var deep = "From: sam@example.org\nContent-Type: multipart/mixed; boundary=b0\n\n"
