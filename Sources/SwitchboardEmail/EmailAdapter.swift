@@ -48,6 +48,8 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private let idler: IMAPClient
     private let smtp: SMTPClient
     private let state = Mutex(State())
+    /// Whether the log has said once that the server cannot MOVE.
+    private let toldMoveFallback = Mutex(false)
 
     private struct State {
         var status = ChannelStatus(.starting)
@@ -349,13 +351,17 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         // Committed: now file the mail. A failure here is logged; the cursor already keeps the
         // mail from being answered twice.
         do {
+            var methods: [IMAPClient.MoveMethod] = []
             if let processed = configuration.processedMailbox {
-                try await imap.move(mailbox, uids: handled, to: processed, markingSeen: true)
+                methods.append(try await imap.move(mailbox, uids: handled, to: processed, markingSeen: true))
             } else {
                 try await imap.markSeen(mailbox, uids: handled)
             }
             // Left unseen: someone should look at it.
-            try await imap.move(mailbox, uids: setAside, to: configuration.quarantineMailbox, markingSeen: false)
+            methods.append(try await imap.move(mailbox, uids: setAside, to: configuration.quarantineMailbox, markingSeen: false))
+            if methods.contains(.copyAndExpunge), !toldMoveFallback.withLock({ told in defer { told = true }; return told }) {
+                logger.info("the mail server has no MOVE; filing mail with UID COPY, \\Deleted and UID EXPUNGE", metadata: ["method": "copy_and_expunge"])
+            }
         } catch let error as CancellationError {
             throw error
         } catch {

@@ -7,6 +7,7 @@
 
 import Foundation
 public import SwitchboardModel
+import Synchronization
 
 /// Where a mail server is and how to log in.
 public struct MailServer: Sendable, Hashable {
@@ -40,6 +41,8 @@ enum IdleOutcome: Sendable, Equatable {
 final class IMAPClient: Sendable {
     let server: MailServer
     private let connection: CurlConnection
+    /// What the server said it can do, asked once (the answer does not change while it runs).
+    private let capabilities = Mutex<Set<String>?>(nil)
 
     init(server: MailServer, label: String) {
         self.server = server
@@ -180,11 +183,44 @@ final class IMAPClient: Sendable {
         _ = try await run(mailbox: mailbox, "UID STORE \(IMAPResponse.set(uids)) +FLAGS.SILENT (\\Seen)")
     }
 
-    /// Moves messages to another mailbox (RFC 6851), marking them seen first if asked.
-    func move(_ mailbox: String, uids: [UInt32], to target: String, markingSeen: Bool) async throws {
-        guard !uids.isEmpty else { return }
+    /// The server's capabilities (CAPABILITY, once).
+    func serverCapabilities() async throws -> Set<String> {
+        if let known = capabilities.withLock({ $0 }) { return known }
+        let listed = IMAPResponse.capabilities(try await run(mailbox: nil, "CAPABILITY"))
+        capabilities.withLock { $0 = listed }
+        return listed
+    }
+
+    /// How `move` moves on this server.
+    enum MoveMethod: String, Sendable {
+        /// UID MOVE (RFC 6851).
+        case move
+        /// UID COPY, \Deleted, UID EXPUNGE of just those (RFC 4315 UIDPLUS).
+        case copyAndExpunge = "copy_and_expunge"
+    }
+
+    /// Moves messages to another mailbox, marking them seen first if asked: with UID MOVE
+    /// (RFC 6851), or on a server without it with UID COPY, \Deleted and UID EXPUNGE of those
+    /// UIDs only (UIDPLUS), so no message someone else marked deleted is expunged with them.
+    /// On a server with neither, the copies are made and the originals only marked deleted.
+    @discardableResult
+    func move(_ mailbox: String, uids: [UInt32], to target: String, markingSeen: Bool) async throws -> MoveMethod {
+        guard !uids.isEmpty else { return .move }
         if markingSeen { try await markSeen(mailbox, uids: uids) }
-        _ = try await run(mailbox: mailbox, "UID MOVE \(IMAPResponse.set(uids)) \(IMAPResponse.quoted(target))")
+        let listed = try await serverCapabilities()
+        let set = IMAPResponse.set(uids)
+        if listed.contains("MOVE") {
+            _ = try await run(mailbox: mailbox, "UID MOVE \(set) \(IMAPResponse.quoted(target))")
+            return .move
+        }
+        // Copied first: a failure after this leaves a copy, never a lost message (the next
+        // round copies again, and the duplicate is harmless next to a loss).
+        _ = try await run(mailbox: mailbox, "UID COPY \(set) \(IMAPResponse.quoted(target))")
+        _ = try await run(mailbox: mailbox, "UID STORE \(set) +FLAGS.SILENT (\\Deleted)")
+        if listed.contains("UIDPLUS") {
+            _ = try await run(mailbox: mailbox, "UID EXPUNGE \(set)")
+        }
+        return .copyAndExpunge
     }
 
     /// Creates a mailbox; one that exists already is fine.

@@ -4,7 +4,9 @@
 #
 #   mail.sh install                      Debian's dovecot-imapd and dovecot-lmtpd, and aiosmtpd
 #                                        in the test venv (fast when present)
-#   mail.sh init DIR IMAP LMTP SMTP      fresh servers in DIR on those ports
+#   mail.sh init DIR IMAP LMTP SMTP      fresh servers in DIR on those ports; with
+#                                        MAIL_IMAP_CAPABILITY set, Dovecot announces that list
+#                                        after login instead of its own (a server without MOVE)
 #   mail.sh adduser DIR USER PASSWORD    a mailbox (any domain delivers to USER)
 #   mail.sh start DIR                    both servers in the background; returns once they answer
 #   mail.sh stop DIR                     both; fine if not running
@@ -154,6 +156,9 @@ protocol imap {
   mail_max_userip_connections = 100
 }
 CONF
+    if [[ -n ${MAIL_IMAP_CAPABILITY:-} ]]; then
+        printf 'imap_capability = %s\n' "$MAIL_IMAP_CAPABILITY" >>"$dir/dovecot.conf"
+    fi
     echo "Mail servers initialised in $dir (IMAP $imap, LMTP $lmtp, SMTP $smtp)"
 }
 

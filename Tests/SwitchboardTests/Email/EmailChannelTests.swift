@@ -388,6 +388,33 @@ struct EmailChannelTests {
         #expect(bot.process.isRunning)
     }
 
+    @Test("On a server without MOVE, handled mail is filed with UID COPY, \\Deleted and UID EXPUNGE: in the folder once, gone from the inbox")
+    func fileWithoutMove() async throws {
+        // Dovecot's own list without MOVE (and with UIDPLUS, for UID EXPUNGE).
+        let cast = try EmailCast(imapCapability: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS AUTH=PLAIN AUTH=LOGIN")
+        let bot = try cast.startBot(extra: ["SWITCHBOARD_EMAIL_PROCESSED_MAILBOX": "Done"])
+        defer { try? bot.stop() }
+        try cast.aliceSays("add a note: filed without move", subject: "One")
+        let replies = try await cast.servers.waitForMessages(of: "alice", count: 1)
+        #expect(replies[0].parsed.text.contains("filed without move"))
+        let filed = try await cast.servers.waitForMessages(of: "bot", count: 1, folder: "Done")
+        #expect(filed.count == 1 && filed[0].parsed.subject == "One")
+        // Gone from the inbox (expunged, not just flagged).
+        var left = cast.servers.messages(of: "bot", folder: nil)
+        for _ in 0..<50 where !left.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            left = cast.servers.messages(of: "bot", folder: nil)
+        }
+        #expect(left.isEmpty, "\(left.map(\.parsed.subject))")
+        #expect(bot.log.contains("copy_and_expunge"), "the fallback was used: \(bot.log)")
+
+        // A second mail goes the same way (the capabilities are remembered, nothing breaks).
+        try cast.aliceSays("add a note: second", subject: "Two")
+        _ = try await cast.servers.waitForMessages(of: "alice", count: 2)
+        let both = try await cast.servers.waitForMessages(of: "bot", count: 2, folder: "Done")
+        #expect(both.map(\.parsed.subject).sorted() == ["One", "Two"])
+    }
+
     @Test("mail over the size limit is set aside without being downloaded")
     func oversizedMail() async throws {
         let cast = try EmailCast()

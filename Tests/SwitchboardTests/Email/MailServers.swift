@@ -24,13 +24,19 @@ final class MailServers: Sendable {
     let smtpPort: Int
 
     /// Creates and starts fresh servers. Fails with instructions when they are not installed.
-    init() throws {
+    ///
+    /// - Parameter imapCapability: what Dovecot announces after login instead of its own list
+    ///   (to play a server without MOVE).
+    init(imapCapability: String? = nil) throws {
         directory = try TemporaryDirectory()
         imapPort = try freePort()
         lmtpPort = try freePort()
         smtpPort = try freePort()
         do {
-            try runCommand("/bin/bash", [Self.script, "init", directory.path, String(imapPort), String(lmtpPort), String(smtpPort)])
+            try runCommand(
+                "/bin/bash", [Self.script, "init", directory.path, String(imapPort), String(lmtpPort), String(smtpPort)],
+                environment: imapCapability.map { ["MAIL_IMAP_CAPABILITY": $0] } ?? [:]
+            )
         } catch {
             throw HarnessError(description: """
                 Could not set up Dovecot and the SMTP server for the email tests. The README's test \
@@ -181,8 +187,8 @@ struct EmailCast {
     let servers: MailServers
     let data: TemporaryDirectory
 
-    init() throws {
-        servers = try MailServers()
+    init(imapCapability: String? = nil) throws {
+        servers = try MailServers(imapCapability: imapCapability)
         data = try TemporaryDirectory()
     }
 
