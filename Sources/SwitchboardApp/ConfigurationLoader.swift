@@ -48,7 +48,7 @@ public enum ConfigSchema {
         "email.imap_url", "email.imap_starttls", "email.smtp_url", "email.smtp_starttls", "email.username", "email.password", "email.address",
         "email.display_name", "email.allowed_senders", "email.poll_interval", "email.idle", "email.mailbox",
         "email.processed_mailbox", "email.quarantine_mailbox", "email.trusted_authserv_id", "email.max_per_sender_per_hour",
-        "email.max_message_bytes",
+        "email.max_message_bytes", "email.smtp_circuit_failures", "email.smtp_circuit_cooldown_seconds",
         "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
         "http.callback_secret", "http.callback_allow_private",

@@ -65,12 +65,16 @@ public struct ChannelStatus: Hashable, Sendable {
     public var failures: Int
     /// The last failure, for the operator; never a credential or a message body.
     public var lastError: String?
+    /// The circuit breakers of the channel's dependencies by name (email: `imap`, `smtp`),
+    /// when it has more than one connection to watch.
+    public var circuits: [String: CircuitBreaker.State]
 
     /// Creates a status.
-    public init(_ state: State, failures: Int = 0, lastError: String? = nil) {
+    public init(_ state: State, failures: Int = 0, lastError: String? = nil, circuits: [String: CircuitBreaker.State] = [:]) {
         self.state = state
         self.failures = failures
         self.lastError = lastError
+        self.circuits = circuits
     }
 }
 

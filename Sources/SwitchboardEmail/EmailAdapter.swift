@@ -50,6 +50,12 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private let state = Mutex(State())
     /// Whether the log has said once that the server cannot MOVE.
     private let toldMoveFallback = Mutex(false)
+    /// SMTP that does not answer `email.smtp_circuit_failures` times in a row is left alone for
+    /// the cooldown: replies wait in the outbox (retried after it) instead of each waiting out a
+    /// connection timeout.
+    let smtpBreaker: CircuitBreaker
+    private let smtpCircuit = Gauge(label: "switchboard_email_circuit_open", dimensions: [("dependency", "smtp")])
+    private let imapCircuit = Gauge(label: "switchboard_email_circuit_open", dimensions: [("dependency", "imap")])
 
     private struct State {
         var status = ChannelStatus(.starting)
@@ -89,6 +95,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     ) {
         self.sharing = sharing
         self.configuration = configuration
+        smtpBreaker = CircuitBreaker(threshold: configuration.smtpCircuitFailures, cooldown: configuration.smtpCircuitCooldown)
         self.store = store
         self.inbox = inbox
         self.retry = retry
@@ -102,7 +109,13 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         smtp = SMTPClient(server: configuration.smtp, ehloName: configuration.domain)
     }
 
-    public var status: ChannelStatus { state.withLock { $0.status } }
+    /// The poll loop's state, with the circuits of both connections: IMAP is open while the
+    /// loop backs off after failures, SMTP by its breaker.
+    public var status: ChannelStatus {
+        var status = state.withLock { $0.status }
+        status.circuits = ["imap": status.state == .retrying ? .open : .closed, "smtp": smtpBreaker.state]
+        return status
+    }
 
     // MARK: Receiving
 
@@ -134,6 +147,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
                 if failures > 0 { logger.notice("mail server reachable again", metadata: ["failures": "\(failures)"]) }
                 failures = 0
                 state.withLock { $0.status = ChannelStatus(.connected) }
+                imapCircuit.record(0)
                 // A wake-up that found nothing new (mail delivered and removed at once) waits a
                 // moment, so two views of the mailbox that disagree cannot make a busy loop.
                 if wokenForMail && handled == 0 { try await Task.sleep(for: .seconds(1)) }
@@ -146,6 +160,7 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
                 pollFailures.increment()
                 let summary = Self.describe(error)
                 state.withLock { $0.status = ChannelStatus(.retrying, failures: failures, lastError: summary) }
+                imapCircuit.record(1)
                 let delay = min(retry.delay(afterFailures: failures, retryAfter: nil, jitter: Double.random(in: 0.5...1)), configuration.pollInterval.seconds * 4)
                 let metadata: Logger.Metadata = ["error": "\(summary)", "failures": "\(failures)", "retry.in_s": "\(String(format: "%.1f", delay))"]
                 if failures >= retry.alertAfter {
@@ -585,16 +600,31 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
             references: thread?.references(answering: parent) ?? (message.inReplyTo.map { [$0] } ?? []),
             autoSubmitted: autoSubmitted, text: message.text
         )
+        if let wait = smtpBreaker.admit() {
+            sendRetries.increment()
+            throw ChannelError(
+                .unreachable, "the mail server (SMTP) is not answering; the next try is in \(Int(wait.rounded(.up))) s", isTransient: true, retryAfter: wait
+            )
+        }
         do {
             try await smtp.send(from: configuration.address, to: [recipient], message: EmailComposer.compose(email))
+            smtpBreaker.succeeded()
+            smtpCircuit.record(0)
             sent.increment()
             return DeliveryReceipt(externalID: messageID)
         } catch let failure as SMTPFailure {
+            // The server answered (a refusal or a deferral of this message): it is up.
+            if failure.isConnectionProblem || failure.isLoginDenied { smtpBreaker.failed() } else { smtpBreaker.succeeded() }
+            smtpCircuit.record(smtpBreaker.state == .closed ? 0 : 1)
             if failure.isTransient { sendRetries.increment() } else { sendFailures.increment() }
             throw ChannelError(
                 failure.isLoginDenied ? .unauthorized : failure.isTransient ? .unreachable : .rejected,
                 failure.message, isTransient: failure.isTransient
             )
+        } catch {
+            // Cancelled: says nothing about the server.
+            smtpBreaker.released()
+            throw error
         }
     }
 

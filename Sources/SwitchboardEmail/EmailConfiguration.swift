@@ -26,6 +26,9 @@ public import SwitchboardModel
 ///   an hour is not answered (a loop with another robot ends here).
 /// - `email.max_message_bytes` (65536–209715200, default 41943040 = 40 MiB): larger mail is not
 ///   downloaded but set aside in the quarantine mailbox.
+/// - `email.smtp_circuit_failures` (1–100, default 5) and `email.smtp_circuit_cooldown_seconds`
+///   (1–3600, default 30): after that many SMTP submissions in a row get no answer, none is
+///   tried for the cooldown (replies wait in the outbox), then one trial decides.
 public struct EmailConfiguration: Sendable {
     /// The IMAP server.
     public var imap: MailServer
@@ -51,6 +54,10 @@ public struct EmailConfiguration: Sendable {
     public var trustedAuthservID: String?
     /// Mail answered per sender per hour.
     public var maxPerSenderPerHour = 30
+    /// SMTP failures in a row that open the circuit.
+    public var smtpCircuitFailures = 5
+    /// How long an open SMTP circuit stays open.
+    public var smtpCircuitCooldown: Duration = .seconds(30)
     /// What the MIME parser accepts (size, nesting, parts).
     public var limits = MIMELimits()
 
@@ -125,6 +132,8 @@ public struct EmailConfiguration: Sendable {
             }
         }
         configuration.maxPerSenderPerHour = config.int("email.max_per_sender_per_hour", default: 30, range: 1...10000)
+        configuration.smtpCircuitFailures = config.int("email.smtp_circuit_failures", default: 5, range: 1...100)
+        configuration.smtpCircuitCooldown = .seconds(config.int("email.smtp_circuit_cooldown_seconds", default: 30, range: 1...3600))
         configuration.limits.maxBytes = config.int("email.max_message_bytes", default: MIMELimits().maxBytes, range: 65536...(200 << 20))
         return configuration
     }

@@ -15,6 +15,8 @@ struct SMTPFailure: Error, CustomStringConvertible, Sendable {
     var isLoginDenied: Bool
     /// What happened, for the operator.
     var message: String
+    /// No answer from the server at all (refused, reset, timed out): what opens the breaker.
+    var isConnectionProblem = false
 
     var description: String { message }
 }
@@ -71,6 +73,6 @@ final class SMTPClient: Sendable {
         if (500..<600).contains(code) {
             return SMTPFailure(isTransient: true, isLoginDenied: true, message: "the SMTP server refused the session (check email.* settings): \(failure)")
         }
-        return SMTPFailure(isTransient: true, isLoginDenied: false, message: "SMTP submission failed: \(failure)")
+        return SMTPFailure(isTransient: true, isLoginDenied: false, message: "SMTP submission failed: \(failure)", isConnectionProblem: failure.isConnectionProblem)
     }
 }

@@ -217,6 +217,7 @@ public struct HTTPServer: Sendable {
             var entry: [String: JSONValue] = ["status": .string(status.state.rawValue)]
             if status.failures > 0 { entry["failures"] = .int(Int64(status.failures)) }
             if let error = status.lastError { entry["last_error"] = .string(error) }
+            if !status.circuits.isEmpty { entry["circuits"] = .object(status.circuits.mapValues { .string($0.rawValue) }) }
             channelChecks[channel.channel.rawValue] = .object(entry)
         }
         checks["channels"] = .object(channelChecks)

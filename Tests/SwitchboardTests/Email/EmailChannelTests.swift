@@ -303,6 +303,49 @@ struct EmailChannelTests {
         #expect(Set(second.compactMap(\.parsed.messageID)).count == 2)
     }
 
+    @Test("SMTP that does not answer opens its circuit: shown in /readyz and the metrics, no submission tried while open, closed again once it answers")
+    func smtpCircuit() async throws {
+        let cast = try EmailCast()
+        let bot = try cast.startBot(extra: [
+            "SWITCHBOARD_OUTBOX_RETRY_BASE_MS": "100", "SWITCHBOARD_OUTBOX_RETRY_CAP_SECONDS": "1",
+            "SWITCHBOARD_EMAIL_SMTP_CIRCUIT_FAILURES": "2", "SWITCHBOARD_EMAIL_SMTP_CIRCUIT_COOLDOWN_SECONDS": "3",
+        ])
+        defer { try? bot.stop() }
+        let base = "http://127.0.0.1:\(bot.httpPort)"
+        func smtpState() async throws -> String? {
+            let ready = try await APIClient.send(.GET, base + "/readyz")
+            return try ready.json["checks"]?["channels"]?["email"]?["circuits"]?["smtp"]?.stringValue
+        }
+        func waitFor(_ state: String) async throws -> String? {
+            var seen = try? await smtpState()
+            for _ in 0..<150 where seen != state {
+                try await Task.sleep(for: .milliseconds(100))
+                seen = try? await smtpState()
+            }
+            return seen
+        }
+        #expect(try await waitFor("closed") == "closed")
+
+        try cast.servers.stopSMTP()
+        try cast.servers.deliverDirectly(mail(subject: "While down", body: "add a note: circuit").text, from: "alice@example.test")
+        #expect(try await waitFor("open") == "open", "\(bot.log)")
+        let metrics = try await APIClient.send(.GET, base + "/metrics").text
+        #expect(metrics.contains(#"switchboard_email_circuit_open{dependency="smtp"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("circuit") })")
+        // While open, the outbox is told when to come back instead of each try waiting out SMTP.
+        var lastError: String?
+        for _ in 0..<50 where lastError?.contains("not answering") != true {
+            lastError = try? await cast.database().read { try String.fetchOne($0, sql: "SELECT last_error FROM outbox WHERE status = 'pending'") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(lastError?.contains("the mail server (SMTP) is not answering; the next try is in") == true, "\(lastError ?? "none")")
+
+        try cast.servers.startSMTP()
+        let replies = try await cast.servers.waitForMessages(of: "alice", count: 1)
+        #expect(replies[0].parsed.text.contains("circuit"))
+        #expect(try await waitFor("closed") == "closed")
+        #expect(try await APIClient.send(.GET, base + "/metrics").text.contains(#"switchboard_email_circuit_open{dependency="smtp"} 0"#))
+    }
+
     @Test("a reply the SMTP server refuses for good is given up, audited and logged")
     func permanentRefusal() async throws {
         let cast = try EmailCast()
