@@ -134,9 +134,28 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
         }
     }
 
+    /// The last hour's mail per sender, from the store: the hourly limit holds across a
+    /// restart, and when another instance takes over reading, it counts what the first one read.
+    private func loadRecentSenders() async {
+        let since = Date().addingTimeInterval(-3600)
+        let limit = max(1000, configuration.maxPerSenderPerHour * 200)
+        do {
+            let sightings = try await store.read { [channel] in try $0.inboundSightings(channel: channel, since: since, limit: limit) }
+            var recent: [String: [(id: String, at: Date)]] = [:]
+            for sighting in sightings.reversed() {
+                guard let address = Self.address(of: sighting.sender) else { continue }
+                recent[address, default: []].append((sighting.externalID, sighting.receivedAt))
+            }
+            state.withLock { $0.recent = recent }
+        } catch {
+            logger.warning("could not read the last hour's mail for the per-sender limit; counting from now", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func loop() async throws {
         var failures = 0
         var wokenForMail = false
+        await loadRecentSenders()
         logger.info("reading mail", metadata: [
             "mailbox": "\(configuration.mailbox)", "server": "\(configuration.imap.url)",
             "wait": "\(configuration.idle ? "idle" : "poll every \(configuration.pollInterval)")",

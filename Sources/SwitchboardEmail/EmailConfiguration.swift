@@ -23,7 +23,8 @@ public import SwitchboardModel
 /// - `email.trusted_authserv_id`: the authserv-id your receiving server writes in
 ///   `Authentication-Results`; without it no sender counts as authenticated.
 /// - `email.max_per_sender_per_hour` (1–10000, default 30): more mail than this from one sender in
-///   an hour is not answered (a loop with another robot ends here).
+///   an hour is not answered (a loop with another robot ends here); counted from the stored
+///   mail when reading starts, so it holds across restarts and takeovers.
 /// - `email.max_message_bytes` (65536–209715200, default 41943040 = 40 MiB): larger mail is not
 ///   downloaded but set aside in the quarantine mailbox.
 /// - `email.smtp_circuit_failures` (1–100, default 5) and `email.smtp_circuit_cooldown_seconds`

@@ -226,6 +226,15 @@ final class PostgresTransaction: StoreTransaction {
             .first.map(Self.inboundRecord)
     }
 
+    func inboundSightings(channel: ChannelID, since: Date, limit: Int) throws -> [InboundSighting] {
+        try session.run(
+            "SELECT sender, external_id, received_at FROM inbox WHERE channel = $1 AND received_at >= $2 ORDER BY id DESC LIMIT $3",
+            [.text(channel.rawValue), Self.micros(since), .int(Int64(limit))]
+        ).rows.map { row in
+            InboundSighting(sender: PersonID(try row.string("sender")), externalID: try row.string("external_id"), receivedAt: try row.date("received_at"))
+        }
+    }
+
     func inboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [InboundRecord] {
         try session.run("""
             SELECT * FROM (

@@ -241,6 +241,15 @@ final class SQLiteTransaction: StoreTransaction {
         return try Row.fetchOne(statement, arguments: [channel.rawValue, externalID]).map(Self.inboundRecord)
     }
 
+    func inboundSightings(channel: ChannelID, since: Date, limit: Int) throws -> [InboundSighting] {
+        let statement = try db.cachedStatement(
+            sql: "SELECT sender, external_id, received_at FROM inbox WHERE channel = ? AND received_at >= ? ORDER BY id DESC LIMIT ?"
+        )
+        return try Row.fetchAll(statement, arguments: [channel.rawValue, AuditChain.microseconds(since), limit]).map { row in
+            InboundSighting(sender: PersonID(row["sender"]), externalID: row["external_id"], receivedAt: AuditChain.date(microseconds: row["received_at"]))
+        }
+    }
+
     func inboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [InboundRecord] {
         let statement = try db.cachedStatement(sql: """
             SELECT * FROM (

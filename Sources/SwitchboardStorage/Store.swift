@@ -93,6 +93,10 @@ public protocol StoreReader {
     /// The inbound message with this channel and external id, with whether it was answered.
     func inboundRecord(channel: ChannelID, externalID: String) throws -> InboundRecord?
 
+    /// Who sent the channel's messages received at or after `since`, newest first, at most
+    /// `limit` (a channel's per-sender limits, read again at start and at a takeover).
+    func inboundSightings(channel: ChannelID, since: Date, limit: Int) throws -> [InboundSighting]
+
     /// A conversation's inbound messages, the newest `limit` received before `before` (all
     /// when nil), oldest first.
     func inboundRecords(in conversation: ConversationKey, before: Date?, limit: Int) throws -> [InboundRecord]

@@ -31,6 +31,23 @@ public enum InboxInsertResult: Hashable, Sendable {
 }
 
 /// A token bucket's stored state for one person and tool category.
+/// Who sent a stored inbound message, and when it arrived.
+public struct InboundSighting: Hashable, Sendable {
+    /// The sender.
+    public var sender: PersonID
+    /// The channel's id of the message.
+    public var externalID: String
+    /// When it arrived.
+    public var receivedAt: Date
+
+    /// Creates a sighting.
+    public init(sender: PersonID, externalID: String, receivedAt: Date) {
+        self.sender = sender
+        self.externalID = externalID
+        self.receivedAt = receivedAt
+    }
+}
+
 public struct RateBucketState: Hashable, Sendable {
     /// Tokens left.
     public var tokens: Double

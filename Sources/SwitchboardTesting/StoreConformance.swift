@@ -31,6 +31,7 @@ public enum StoreConformance {
         ("undo entries come back newest first until used", undoEntries),
         ("rate buckets persist", rateBuckets),
         ("cursors persist", cursors),
+        ("a channel's recent senders read back newest first, from a time on", inboundSightings),
         ("an inbound message keeps its addressing, gesture and unreadable content", inboundDetails),
         ("a delivered message is found by the channel's id for it", outboundByExternalID),
         ("notes belong to their owner and keep their ids on restore", notesOwnership),
@@ -108,6 +109,26 @@ public enum StoreConformance {
         _ = try await store.write { try $0.markInboundDone(first, at: t0) }
         let rest = try await store.read { try $0.pendingInbound(limit: 1) }
         try expect(rest.map(\.message.externalID) == ["b1"], "done messages leave, limit applies")
+    }
+
+    static func inboundSightings(_ store: any Store) async throws {
+        try await store.write { tx in
+            for (index, id) in ["old", "a", "b"].enumerated() {
+                var made = message(id, at: t0.addingTimeInterval(Double(index) * 100))
+                if id == "b" { made.sender = Sender(id: "bob") }
+                _ = try tx.insertInbound(made)
+            }
+            var elsewhere = message("x", at: t0.addingTimeInterval(150))
+            elsewhere.conversation = ConversationKey(channel: "other", conversation: ConversationID("room"))
+            _ = try tx.insertInbound(elsewhere)
+        }
+        let seen = try await store.read { try $0.inboundSightings(channel: "test", since: t0.addingTimeInterval(50), limit: 10) }
+        try expect(seen == [
+            InboundSighting(sender: "bob", externalID: "b", receivedAt: t0.addingTimeInterval(200)),
+            InboundSighting(sender: "alice", externalID: "a", receivedAt: t0.addingTimeInterval(100)),
+        ], "newest first, this channel, from the time on: \(seen)")
+        let one = try await store.read { try $0.inboundSightings(channel: "test", since: t0, limit: 1) }
+        try expect(one.map(\.externalID) == ["b"], "the limit keeps the newest")
     }
 
     static func inboundDoneOnce(_ store: any Store) async throws {

@@ -346,6 +346,32 @@ struct EmailChannelTests {
         #expect(try await APIClient.send(.GET, base + "/metrics").text.contains(#"switchboard_email_circuit_open{dependency="smtp"} 0"#))
     }
 
+    @Test("the per-sender hourly limit holds across a restart: it is counted from the stored mail")
+    func hourlyLimitSurvivesRestart() async throws {
+        let cast = try EmailCast()
+        let limit = ["SWITCHBOARD_EMAIL_MAX_PER_SENDER_PER_HOUR": "2"]
+        let first = try cast.startBot(extra: limit)
+        try cast.aliceSays("add a note: one", subject: "One")
+        try cast.aliceSays("add a note: two", subject: "Two")
+        let replies = try await cast.servers.waitForMessages(of: "alice", count: 2)
+        #expect(replies.count == 2)
+        try first.stop()
+
+        let second = try cast.startBot(extra: limit)
+        defer { try? second.stop() }
+        try cast.aliceSays("add a note: three", subject: "Three")
+        // Bob is not limited by Alice's mail.
+        try cast.servers.send(mail(from: "Bob <bob@example.test>", subject: "Mine", body: "add a note: bob's").text, from: "bob@example.test")
+        _ = try await cast.servers.waitForMessages(of: "bob", count: 1)
+        var told = false
+        for _ in 0..<100 where !told {
+            told = second.log.contains("more than the hourly limit")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(told, "the third mail within the hour was over the limit after the restart: \(second.log)")
+        #expect(cast.servers.messages(of: "alice").count == 2, "no third reply")
+    }
+
     @Test("a reply the SMTP server refuses for good is given up, audited and logged")
     func permanentRefusal() async throws {
         let cast = try EmailCast()
