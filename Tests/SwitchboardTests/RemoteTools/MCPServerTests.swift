@@ -362,6 +362,42 @@ struct MCPCrashTests {
         return path
     }
 
+    @Test("A secret in an MCP server's env never reaches the log, the audit trail, a reply or the database")
+    func secretsStayOut() throws {
+        let dir = try TemporaryDirectory()
+        let wiki = try WikiServer()
+        let secret = "wiki-secret-\(UUID().uuidString)"
+        let config = dir.path + "/switchboard.yaml"
+        try """
+            data_dir: \(dir.path)
+            log:
+              level: trace
+            mcp:
+              servers:
+                - name: wiki
+                  command: \(try WikiServer.python())
+                  args: [\(WikiServer.script), stdio, --state, \(wiki.state)]
+                  env:
+                    WIKI_TOKEN: \(secret)
+                  trusted: true
+                  connect_timeout_seconds: 60
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let chat = try Binary.run(
+            ["chat", "--as", "sam", "--config", config],
+            input: Data("run mcp.wiki.search query=vpn\nrun mcp.wiki.delete_page title=Rota\nyes\nwhat did you do today\n".utf8)
+        )
+        #expect(chat.status == 0, "\(chat.stderr)")
+        #expect(chat.stdout.contains("mcp.wiki.delete_page"), "the calls ran: \(chat.stdout)")
+        #expect(chat.stderr.contains("wiki"), "the log at trace level was written and speaks of the server: \(chat.stderr.prefix(500))")
+        #expect(!chat.stdout.contains(secret) && !chat.stderr.contains(secret), "the secret reached the replies or the log")
+        let audit = try Binary.run(["audit", "--json", "--data-dir", dir.path])
+        #expect(audit.stdout.contains("mcp.wiki.search") && !audit.stdout.contains(secret), "the secret reached the audit trail")
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("switchboard.sqlite") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/" + file))
+            #expect(bytes.range(of: Data(secret.utf8)) == nil, "the secret is in \(file)")
+        }
+    }
+
     @Test("Killed after the call is recorded as dispatched and again after the server acted: never sent twice, the person told, the audit says interrupted", arguments: ["remote_call_dispatched", "remote_call_performed"])
     func killedMidCall(point: String) throws {
         let dir = try TemporaryDirectory()
