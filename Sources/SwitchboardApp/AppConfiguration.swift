@@ -32,6 +32,12 @@ import SwitchboardTools
 /// - `outbox.retry_base_ms` (10–600000, default 500), `outbox.retry_cap_seconds` (1–86400,
 ///   default 300): delivery backoff; transient failures are retried for as long as it takes.
 /// - `outbox.alert_after_attempts` (1–10000, default 10): from then on each failure logs an error.
+/// - `retention.channel_state_days` (1–3650, default 90): per-request and per-thread channel state
+///   (an API request's callback URL, an email thread's state) not written for this long is
+///   pruned; a reply to a thread that old starts a new one.
+/// - `retention.confirmations_days` (1–3650, default 90): decided and expired confirmations are
+///   pruned this long after their decision (the audit trail keeps their record).
+/// - `retention.interval_minutes` (1–1440, default 60): how often `serve` prunes.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
 /// - `email.*`: the email channel; see `EmailConfiguration`.
@@ -83,6 +89,8 @@ public struct AppConfiguration: Sendable {
     public var http: HTTPConfiguration
     /// How long a graceful shutdown may take.
     public var gracePeriod: Duration = .seconds(10)
+    /// What is pruned, and when.
+    public var retention = Retention()
     /// Where traces go.
     public var tracing = TracingConfiguration()
 
@@ -169,6 +177,11 @@ public struct AppConfiguration: Sendable {
         http = HTTPConfiguration(config: &config)
         http.maxTextBytes = engine.maxMessageBytes
         gracePeriod = .seconds(config.int("shutdown.grace_period_seconds", default: 10, range: 1...3600))
+        retention = Retention(
+            channelState: Double(config.int("retention.channel_state_days", default: 90, range: 1...3650)) * 86400,
+            confirmations: Double(config.int("retention.confirmations_days", default: 90, range: 1...3650)) * 86400,
+            interval: .seconds(config.int("retention.interval_minutes", default: 60, range: 1...1440) * 60)
+        )
         tracing = TracingConfiguration(config: &config)
         llm = LLMConfiguration(config: &config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {

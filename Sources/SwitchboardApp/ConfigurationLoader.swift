@@ -41,7 +41,7 @@ public enum ConfigSchema {
         "confirmations.operator_may_approve", "confirmations.operator_may_decline",
         "people.owners", "people.users", "people.guests", "people.default_role",
         "outbox.alert_after_attempts", "outbox.retry_base_ms", "outbox.retry_cap_seconds",
-        "terminal.conversation",
+        "terminal.conversation", "retention.channel_state_days", "retention.confirmations_days", "retention.interval_minutes",
         "matrix.homeserver", "matrix.user_id", "matrix.password", "matrix.access_token", "matrix.allowed_users",
         "matrix.device_name", "matrix.command_prefix", "matrix.sync_timeout_ms",
         "matrix.encryption", "matrix.crypto_key", "matrix.undecryptable_wait_s", "matrix.unverified_device_confirmations",

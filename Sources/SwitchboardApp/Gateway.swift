@@ -152,6 +152,7 @@ public struct Gateway: Sendable {
         // First in, last out: the exporter flushes after everything else has stopped.
         // The tool servers stop after the engine that calls them.
         if let remoteTools { services.insert(.init(service: remoteTools), at: 0) }
+        services.append(.init(service: RetentionService(store: store, policy: configuration.retention, logger: logger)))
         if let tracer { services.insert(.init(service: tracer), at: 0) }
         let remoteTools = self.remoteTools
         if let api {

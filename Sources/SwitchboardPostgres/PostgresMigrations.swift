@@ -18,6 +18,7 @@ enum PostgresMigrations {
         ("008_plan_continuations", v8),
         ("009_api_key_senders", v9),
         ("010_relayed_messages", v10),
+        ("011_cursor_ages", v11),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -304,6 +305,12 @@ enum PostgresMigrations {
 
     static let v8 = """
         ALTER TABLE inbox ADD COLUMN continues_call TEXT;
+        """
+
+    static let v11 = """
+        ALTER TABLE cursors ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+        UPDATE cursors SET updated_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT;
+        CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status <> 'pending';
         """
 
     static let v10 = """

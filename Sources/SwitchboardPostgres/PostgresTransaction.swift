@@ -191,9 +191,29 @@ final class PostgresTransaction: StoreTransaction {
 
     func setCursor(_ name: String, value: String) throws {
         try session.run("""
-            INSERT INTO cursors (name, value) VALUES ($1, $2)
-            ON CONFLICT (name) DO UPDATE SET value = excluded.value
-            """, [.text(name), .text(value)])
+            INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+            """, [.text(name), .text(value), Self.micros(Date())])
+    }
+
+    func pruneCursors(prefixes: [String], before: Date, limit: Int) throws -> Int {
+        var removed = 0
+        for prefix in prefixes where removed < limit {
+            removed += try session.run("""
+                DELETE FROM cursors WHERE name IN (
+                    SELECT name FROM cursors WHERE left(name, length($1)) = $1 AND updated_at < $2 LIMIT $3
+                )
+                """, [.text(prefix), Self.micros(before), .int(Int64(limit - removed))]).changed
+        }
+        return removed
+    }
+
+    func pruneConfirmations(decidedBefore: Date, limit: Int) throws -> Int {
+        try session.run("""
+            DELETE FROM confirmations WHERE call_id IN (
+                SELECT call_id FROM confirmations WHERE status <> 'pending' AND decided_at < $1 LIMIT $2
+            )
+            """, [Self.micros(decidedBefore), .int(Int64(limit))]).changed
     }
 
     func deleteCursor(_ name: String) throws {

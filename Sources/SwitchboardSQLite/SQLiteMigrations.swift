@@ -36,6 +36,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("010_relayed_messages") { db in
             try allowRelayedKind(db)
         }
+        migrator.registerMigration("011_cursor_ages") { db in
+            try db.execute(sql: v11)
+        }
         return migrator
     }()
 
@@ -326,6 +329,14 @@ enum SQLiteMigrations {
         try db.execute(sql: "ALTER TABLE outbox_next RENAME TO outbox")
         for index in indexes { try db.execute(sql: index) }
     }
+
+    // When each cursor was last written, so per-request and per-thread channel state can be
+    // pruned by age; rows from before count from the migration.
+    static let v11 = """
+        ALTER TABLE cursors ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+        UPDATE cursors SET updated_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
+        CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status != 'pending';
+        """
 
     static let v9 = """
         ALTER TABLE api_keys ADD COLUMN sender TEXT;

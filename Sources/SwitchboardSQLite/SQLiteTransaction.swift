@@ -206,9 +206,32 @@ final class SQLiteTransaction: StoreTransaction {
 
     func setCursor(_ name: String, value: String) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO cursors (name, value) VALUES (?, ?)
-            ON CONFLICT (name) DO UPDATE SET value = excluded.value
-            """).execute(arguments: [name, value])
+            INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+            """).execute(arguments: [name, value, AuditChain.microseconds(Date())])
+    }
+
+    func pruneCursors(prefixes: [String], before: Date, limit: Int) throws -> Int {
+        var removed = 0
+        for prefix in prefixes {
+            try db.cachedStatement(sql: """
+                DELETE FROM cursors WHERE name IN (
+                    SELECT name FROM cursors WHERE substr(name, 1, length(?1)) = ?1 AND updated_at < ?2 LIMIT ?3
+                )
+                """).execute(arguments: [prefix, AuditChain.microseconds(before), limit - removed])
+            removed += db.changesCount
+            if removed >= limit { break }
+        }
+        return removed
+    }
+
+    func pruneConfirmations(decidedBefore: Date, limit: Int) throws -> Int {
+        try db.cachedStatement(sql: """
+            DELETE FROM confirmations WHERE call_id IN (
+                SELECT call_id FROM confirmations WHERE status != 'pending' AND decided_at < ? LIMIT ?
+            )
+            """).execute(arguments: [AuditChain.microseconds(decidedBefore), limit])
+        return db.changesCount
     }
 
     func deleteCursor(_ name: String) throws {

@@ -157,6 +157,14 @@ public protocol StoreTransaction: StoreReader {
     /// Stores a channel's cursor. Call it in the same transaction as the messages it covers.
     func setCursor(_ name: String, value: String) throws
 
+    /// Deletes cursors whose name starts with one of `prefixes` and that were last written
+    /// before `before`, at most `limit`. Returns how many went.
+    func pruneCursors(prefixes: [String], before: Date, limit: Int) throws -> Int
+
+    /// Deletes decided (confirmed, declined, expired) confirmations decided before
+    /// `decidedBefore`, at most `limit`; the audit trail keeps their record. Returns how many.
+    func pruneConfirmations(decidedBefore: Date, limit: Int) throws -> Int
+
     /// Removes a channel's cursor (a logged-out session).
     func deleteCursor(_ name: String) throws
 

@@ -31,6 +31,7 @@ public enum StoreConformance {
         ("undo entries come back newest first until used", undoEntries),
         ("rate buckets persist", rateBuckets),
         ("cursors persist", cursors),
+        ("old cursors of the given families and old decided confirmations are pruned, nothing else", pruning),
         ("a channel's recent senders read back newest first, from a time on", inboundSightings),
         ("an inbound message keeps its addressing, gesture and unreadable content", inboundDetails),
         ("a delivered message is found by the channel's id for it", outboundByExternalID),
@@ -374,6 +375,37 @@ public enum StoreConformance {
         try await store.write { try $0.deleteCursor("matrix.next_batch") }
         let deleted = try await store.read { try $0.cursor("matrix.next_batch") }
         try expect(deleted == nil, "a deleted cursor is gone")
+    }
+
+    static func pruning(_ store: any Store) async throws {
+        // Cursors are stamped with the time they are written (the wall clock): all of these are
+        // "before" a time a minute from now, none before one a minute ago.
+        try await store.write { tx in
+            for name in ["api.reply_callback.k1", "api.reply_callback.k2", "email.thread.t1", "email.cursor", "api_reply_callbackX"] {
+                try tx.setCursor(name, value: "v")
+            }
+        }
+        let soon = Date().addingTimeInterval(60)
+        let none = try await store.write { try $0.pruneCursors(prefixes: ["api.reply_callback.", "email.thread."], before: Date().addingTimeInterval(-60), limit: 10) }
+        try expect(none == 0, "nothing recent is pruned: \(none)")
+        let one = try await store.write { try $0.pruneCursors(prefixes: ["api.reply_callback.", "email.thread."], before: soon, limit: 1) }
+        try expect(one == 1, "the limit holds: \(one)")
+        let rest = try await store.write { try $0.pruneCursors(prefixes: ["api.reply_callback.", "email.thread."], before: soon, limit: 10) }
+        try expect(rest == 2, "the rest of those families: \(rest)")
+        let kept = try await store.read { tx in try ["email.cursor", "api_reply_callbackX"].map { try tx.cursor($0) } }
+        try expect(kept == ["v", "v"], "other cursors stay (a prefix is literal, _ is no wildcard): \(kept)")
+
+        try await store.write { tx in
+            try tx.savePendingConfirmation(confirmation("p1", expires: t0.addingTimeInterval(600), number: 1))
+            try tx.savePendingConfirmation(confirmation("p2", expires: t0.addingTimeInterval(600), number: 2))
+            try tx.savePendingConfirmation(confirmation("p3", expires: t0.addingTimeInterval(600), number: 3))
+            _ = try tx.resolveConfirmation(ToolCallID("p1"), outcome: .declined, at: t0.addingTimeInterval(5))
+            _ = try tx.resolveConfirmation(ToolCallID("p2"), outcome: .expired, at: t0.addingTimeInterval(500))
+        }
+        let decided = try await store.write { try $0.pruneConfirmations(decidedBefore: t0.addingTimeInterval(100), limit: 10) }
+        try expect(decided == 1, "only the one decided before: \(decided)")
+        let left = try await store.read { tx in try ["p1", "p2", "p3"].map { try tx.confirmationRecord(ToolCallID($0)) != nil } }
+        try expect(left == [false, true, true], "a pending one is never pruned: \(left)")
     }
 
     static func notesOwnership(_ store: any Store) async throws {

@@ -1,6 +1,8 @@
 import GRDB
+import Logging
 import SwitchboardModel
 import SwitchboardPostgres
+@testable import SwitchboardApp
 @testable import SwitchboardSQLite
 import SwitchboardStorage
 import SwitchboardTesting
@@ -106,3 +108,27 @@ struct SQLiteStoreTests {
 }
 
 import Foundation
+
+@Suite("Retention")
+struct RetentionTests {
+    @Test("A pruning round removes per-request and per-thread state past its age in batches, and keeps the channels' positions")
+    func round() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteStore(path: directory.path + "/retention.sqlite")
+        try await store.write { tx in
+            for index in 0..<2500 { try tx.setCursor("api.reply_callback.k\(index)", value: "https://hooks.example/\(index)") }
+            try tx.setCursor("email.thread.t1", value: "{}")
+            try tx.setCursor("email.cursor", value: "{}")
+            try tx.setCursor("matrix.next_batch", value: "s9")
+        }
+        var logger = Logger(label: "retention")
+        logger.logLevel = .critical
+        let service = RetentionService(store: store, policy: Retention(channelState: 86400, confirmations: 86400), logger: logger)
+        let early = try await service.prune(now: Date())
+        #expect(early.cursors == 0, "nothing is a day old yet")
+        let later = try await service.prune(now: Date().addingTimeInterval(2 * 86400))
+        #expect(later.cursors == 2501, "every callback and thread row, over several batches: \(later)")
+        let kept = try await store.read { tx in try ["email.cursor", "matrix.next_batch"].map { try tx.cursor($0) } }
+        #expect(kept == ["{}", "s9"])
+    }
+}
