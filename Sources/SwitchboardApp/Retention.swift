@@ -40,22 +40,23 @@ struct RetentionService: Service {
     static let batch = 1000
 
     func run() async throws {
-        // The first round soon after start, then every interval.
-        var wait: Duration = .seconds(60)
-        while !Task.isShuttingDownGracefully {
-            do {
+        // Nothing of a round is worth waiting for at shutdown: a cut round is done next time.
+        try? await cancelWhenGracefulShutdown {
+            // The first round soon after start, then every interval.
+            var wait: Duration = .seconds(60)
+            while !Task.isCancelled {
                 try await Task.sleep(for: min(wait, policy.interval))
-            } catch {
-                return
-            }
-            wait = policy.interval
-            do {
-                let (cursors, confirmations) = try await prune(now: Date())
-                if cursors + confirmations > 0 {
-                    logger.info("pruned old state", metadata: ["cursors": "\(cursors)", "confirmations": "\(confirmations)"])
+                wait = policy.interval
+                do {
+                    let (cursors, confirmations) = try await prune(now: Date())
+                    if cursors + confirmations > 0 {
+                        logger.info("pruned old state", metadata: ["cursors": "\(cursors)", "confirmations": "\(confirmations)"])
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("could not prune old state; trying again next round", metadata: ["error": "\(error)"])
                 }
-            } catch {
-                logger.warning("could not prune old state; trying again next round", metadata: ["error": "\(error)"])
             }
         }
     }

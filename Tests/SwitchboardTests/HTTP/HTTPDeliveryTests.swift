@@ -133,6 +133,17 @@ struct HTTPDeliveryTests {
         #expect(after["switchboard_channel_up{channel=\"api\"}"] == 1)
     }
 
+    @Test("An idle serve stops on SIGTERM at once, not at the end of its grace period: no service waits out a timer")
+    func idleStopIsPrompt() async throws {
+        let server = try await APIServer(extra: ["SWITCHBOARD_SHUTDOWN_GRACE_PERIOD_SECONDS": "30"])
+        let started = ContinuousClock.now
+        // RunningBot.stop fails if the process has not ended within the timeout.
+        try server.bot.stop(timeout: 8)
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(8), "took \(took)")
+        #expect(server.bot.process.terminationStatus == 0, "\(server.bot.log)")
+    }
+
     @Test("SIGTERM during load: exit 0 within the grace period, and every accepted message is answered exactly once")
     func sigtermUnderLoad() async throws {
         let data = try TemporaryDirectory()
