@@ -13,7 +13,6 @@ public enum TransferEncodings {
         out.reserveCapacity(input.count * 3 / 4)
         var quad: UInt32 = 0
         var count = 0
-        var padded = false
         var broken = false
         /// Ends a group: the bytes its 2 or 3 characters hold.
         func finish() {
@@ -38,12 +37,10 @@ public enum TransferEncodings {
             case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
             case UInt8(ascii: "="):
                 finish()
-                padded = true
                 continue
             default:
                 continue
             }
-            padded = false
             quad = quad << 6 | value
             count += 1
             if count == 4 {
@@ -54,9 +51,9 @@ public enum TransferEncodings {
                 count = 0
             }
         }
-        // With padding, 2 or 3 leftover characters are a proper end; without it, the input
-        // was cut short (what they hold is kept).
-        let cut = count > 0 && !padded
+        // Padding ends a group, so characters left over mean the input was cut short (what
+        // they hold is kept).
+        let cut = count > 0
         finish()
         return (out, broken || cut)
     }

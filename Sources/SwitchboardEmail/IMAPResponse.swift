@@ -80,13 +80,13 @@ enum IMAPResponse {
         return (validity, next)
     }
 
-    /// `* SEARCH 3 5 8` → the numbers (UIDs for UID SEARCH).
     /// The capabilities a CAPABILITY response lists, upper-cased.
     static func capabilities(_ lines: [IMAPResponseLine]) -> Set<String> {
         Set(lines.filter { $0.text.uppercased().hasPrefix("* CAPABILITY") }
             .flatMap { $0.text.dropFirst("* CAPABILITY".count).split(separator: " ").map { $0.uppercased() } })
     }
 
+    /// `* SEARCH 3 5 8` → the numbers (UIDs for UID SEARCH).
     static func search(_ lines: [IMAPResponseLine]) -> [UInt32] {
         lines.filter { $0.text.uppercased().hasPrefix("* SEARCH") }
             .flatMap { $0.text.dropFirst("* SEARCH".count).split(separator: " ").compactMap { UInt32($0) } }

@@ -39,18 +39,12 @@ struct CallbackTarget: Hashable, Sendable {
             return CallbackTarget(host: host, pinned: nil)
         }
         if CallbackHost.isInternal(host) { throw refused(host) }
-        let addresses: [String]
-        do {
-            addresses = try await resolve(host)
-        } catch {
-            throw SwitchboardChannels.ChannelError(.unreachable, "the callback host \(host) does not resolve", isTransient: true)
-        }
-        guard let first = addresses.first else {
+        guard let addresses = try? await resolve(host), let first = addresses.first else {
             throw SwitchboardChannels.ChannelError(.unreachable, "the callback host \(host) does not resolve", isTransient: true)
         }
         // Every address: a client would try them in turn, and one inside is one too many (as is
-        // one that cannot be read).
-        if let inside = addresses.first(where: { CallbackHost.isInternal($0) || !($0.contains("%") || isAddress($0)) }) {
+        // one that cannot be read; a zoned one, fe80::1%eth0, counts as inside).
+        if let inside = addresses.first(where: { CallbackHost.isInternal($0) || !isAddress($0) }) {
             throw refused(host, address: inside)
         }
         return CallbackTarget(host: host, pinned: first)

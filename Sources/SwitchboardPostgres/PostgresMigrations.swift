@@ -307,10 +307,9 @@ enum PostgresMigrations {
         ALTER TABLE inbox ADD COLUMN continues_call TEXT;
         """
 
-    static let v11 = """
-        ALTER TABLE cursors ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
-        UPDATE cursors SET updated_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT;
-        CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status <> 'pending';
+    static let v9 = """
+        ALTER TABLE api_keys ADD COLUMN sender TEXT;
+        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
         """
 
     static let v10 = """
@@ -318,8 +317,9 @@ enum PostgresMigrations {
         ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('reply', 'confirmation_request', 'notice', 'relayed'));
         """
 
-    static let v9 = """
-        ALTER TABLE api_keys ADD COLUMN sender TEXT;
-        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
+    static let v11 = """
+        ALTER TABLE cursors ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+        UPDATE cursors SET updated_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT;
+        CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status <> 'pending';
         """
 }

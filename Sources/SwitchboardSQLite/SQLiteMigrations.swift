@@ -311,6 +311,11 @@ enum SQLiteMigrations {
 
     // Whom a key may speak as: a sender, a sender prefix, or (both NULL) anyone, which is what
     // every key made before this could do.
+    static let v9 = """
+        ALTER TABLE api_keys ADD COLUMN sender TEXT;
+        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
+        """
+
     /// Outbound messages of kind `relayed` (mail a person dictated, theirs rather than the
     /// gateway's own). SQLite cannot change a CHECK in place: the outbox is copied into a table
     /// made from its own definition with the wider CHECK, and its indexes made again.
@@ -336,10 +341,5 @@ enum SQLiteMigrations {
         ALTER TABLE cursors ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
         UPDATE cursors SET updated_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
         CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status != 'pending';
-        """
-
-    static let v9 = """
-        ALTER TABLE api_keys ADD COLUMN sender TEXT;
-        ALTER TABLE api_keys ADD COLUMN sender_prefix TEXT;
         """
 }

@@ -381,7 +381,7 @@ public enum StoreConformance {
         // Cursors are stamped with the time they are written (the wall clock): all of these are
         // "before" a time a minute from now, none before one a minute ago.
         try await store.write { tx in
-            for name in ["api.reply_callback.k1", "api.reply_callback.k2", "email.thread.t1", "email.cursor", "api_reply_callbackX"] {
+            for name in ["api.reply_callback.k1", "api.reply_callback.k2", "email.thread.t1", "email.cursor", "api_reply_callbackX", "api.reply_callback", "email.thread/", "email.threae"] {
                 try tx.setCursor(name, value: "v")
             }
         }
@@ -392,8 +392,9 @@ public enum StoreConformance {
         try expect(one == 1, "the limit holds: \(one)")
         let rest = try await store.write { try $0.pruneCursors(prefixes: ["api.reply_callback.", "email.thread."], before: soon, limit: 10) }
         try expect(rest == 2, "the rest of those families: \(rest)")
-        let kept = try await store.read { tx in try ["email.cursor", "api_reply_callbackX"].map { try tx.cursor($0) } }
-        try expect(kept == ["v", "v"], "other cursors stay (a prefix is literal, _ is no wildcard): \(kept)")
+        let neighbours = ["email.cursor", "api_reply_callbackX", "api.reply_callback", "email.thread/", "email.threae"]
+        let kept = try await store.read { tx in try neighbours.map { try tx.cursor($0) } }
+        try expect(kept == neighbours.map { _ in "v" }, "other cursors stay, also names next to a family's (a prefix is literal): \(kept)")
 
         try await store.write { tx in
             try tx.savePendingConfirmation(confirmation("p1", expires: t0.addingTimeInterval(600), number: 1))
