@@ -6,10 +6,11 @@ public import SwitchboardEngine
 public import SwitchboardHTTP
 public import SwitchboardLLM
 public import SwitchboardMatrix
-import SwitchboardModel
+public import SwitchboardModel
 public import SwitchboardPostgres
 public import SwitchboardRemoteTools
 public import SwitchboardSQLite
+import SwitchboardStorage
 import SwitchboardTools
 
 /// Everything the gateway needs to start, read and validated.
@@ -37,6 +38,11 @@ import SwitchboardTools
 ///   pruned; a reply to a thread that old starts a new one.
 /// - `retention.confirmations_days` (1–3650, default 90): decided and expired confirmations are
 ///   pruned this long after their decision (the audit trail keeps their record).
+/// - `secrets.key` (secret, or `secrets.key_file`; at least 32 characters): seals the secrets
+///   kept in the database (a Matrix access token, a waiting call's secret arguments). Unset, a
+///   random key is made in `secrets.key` beside the SQLite database (mode 0600) and a warning
+///   logged at start; with PostgreSQL it is required, as every instance must open what the
+///   others sealed.
 /// - `retention.interval_minutes` (1–1440, default 60): how often `serve` prunes.
 /// - `terminal.conversation` (default `local`): the terminal conversation's name.
 /// - `matrix.*`: the Matrix channel; see `MatrixConfiguration`.
@@ -93,6 +99,14 @@ public struct AppConfiguration: Sendable {
     public var retention = Retention()
     /// Where traces go.
     public var tracing = TracingConfiguration()
+    /// The key that seals secrets kept in the database, when configured.
+    public var secretsKey: Secret?
+
+    /// Where the secrets key is kept when none is configured (SQLite only).
+    public var secretsKeyPath: String {
+        let directory = (databasePath as NSString).deletingLastPathComponent
+        return (directory.isEmpty ? "." : directory) + "/secrets.key"
+    }
 
     /// Whether `serve` runs the HTTP API: when asked to, or beside a network channel.
     public var runsHTTP: Bool { http.enabled ?? (matrix != nil || email != nil) }
@@ -183,6 +197,12 @@ public struct AppConfiguration: Sendable {
             interval: .seconds(config.int("retention.interval_minutes", default: 60, range: 1...1440) * 60)
         )
         tracing = TracingConfiguration(config: &config)
+        if let key = config.secret("secrets.key") {
+            if key.revealed.trimmingWhitespace().count < SecretSealer.minimumSecretLength {
+                config.report("secrets.key", "must be at least \(SecretSealer.minimumSecretLength) characters (make one with: openssl rand -base64 32)")
+            }
+            secretsKey = Secret(key.revealed.trimmingWhitespace())
+        }
         llm = LLMConfiguration(config: &config)
         if !config.problems.isEmpty || loaded.fileProblem != nil {
             throw ConfigurationError(problems: config.problems, fileProblem: loaded.fileProblem)

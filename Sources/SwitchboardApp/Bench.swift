@@ -116,7 +116,7 @@ public enum Bench {
         engineConfiguration.rateLimits = RateLimitPolicy(defaultLimit: RateLimit(perMinute: 1e9, burst: 1e9))
         let channel = BenchChannel(people: options.people)
         let pipelines = zip(stores, sharing).map { store, sharing in
-            Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), logger: logger, sharing: sharing) { _ in [channel] }
+            Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), sealer: .ephemeral(), logger: logger, sharing: sharing) { _ in [channel] }
         }
         let inboxes = pipelines.map(\.inbox)
         let perPerson = (options.messages + options.people - 1) / options.people

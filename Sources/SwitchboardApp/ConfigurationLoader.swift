@@ -52,7 +52,7 @@ public enum ConfigSchema {
         "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
         "http.callback_secret", "http.callback_allow_private",
-        "shutdown.grace_period_seconds",
+        "shutdown.grace_period_seconds", "secrets.key",
         "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
         "escalation.matrix_room", "escalation.email",
     ]
@@ -61,6 +61,7 @@ public enum ConfigSchema {
     /// `SWITCHBOARD_KEY_FILE` in the environment.
     public static let secretKeys: Set<String> = [
         "database.url", "matrix.password", "matrix.access_token", "matrix.crypto_key", "email.password", "http.callback_secret",
+        "secrets.key",
     ]
 
     /// Whether a key's value is a secret: one of `secretKeys`, or a model's `api_key`.

@@ -33,6 +33,8 @@ public struct Gateway: Sendable {
     /// The MCP servers' and HTTP tools' tools, when any are configured; connected while the
     /// pipeline runs.
     let remoteTools: RemoteToolCatalog?
+    /// Whether this process runs the pipeline (and holds the lock, with SQLite).
+    private let exclusive: Bool
 
     /// Opens the data directory and the database, migrating it.
     ///
@@ -51,6 +53,7 @@ public struct Gateway: Sendable {
         crashPoints = CrashPoints(environment: environment)
         remoteTools = configuration.remoteTools.isEmpty ? nil : RemoteToolCatalog(configuration.remoteTools, logger: logger)
         if let url = configuration.postgres {
+            self.exclusive = exclusive
             let postgres = try await PostgresStore(url: url, options: configuration.postgresOptions, logger: logger)
             store = postgres
             engine = .postgres(postgres)
@@ -65,10 +68,40 @@ public struct Gateway: Sendable {
             throw GatewayError("Cannot create the data directory \(directory): \((error as NSError).localizedDescription)")
         }
         lock = exclusive ? try DataDirectoryLock(path: configuration.databasePath + ".lock") : nil
+        self.exclusive = exclusive
         let sqlite = try SQLiteStore(path: configuration.databasePath, options: configuration.sqlite)
         store = sqlite
         engine = .sqlite(sqlite)
         sharing = nil
+    }
+
+    /// The secrets key: the configured one; else, with SQLite, the one in the key file beside
+    /// the database (made by the first command that runs the pipeline). A command that runs
+    /// nothing and finds no key gets one of its own, as it seals nothing that outlives it.
+    ///
+    /// Asked for by what seals or opens (the pipeline, the Matrix commands), not by commands
+    /// that copy sealed values as they are (`export`, `import`).
+    func sealer() throws -> SecretSealer {
+        try Self.sealer(configuration, exclusive: exclusive)
+    }
+
+    static func sealer(_ configuration: AppConfiguration, exclusive: Bool) throws -> SecretSealer {
+        if let key = configuration.secretsKey { return SecretSealer(secret: key) }
+        let path = configuration.secretsKeyPath
+        if configuration.postgres != nil {
+            guard !exclusive else {
+                throw GatewayError(
+                    "secrets.key is required with PostgreSQL: every instance must open the secrets the others sealed in the database. Make one with `openssl rand -base64 32`, give every instance the same (secrets.key_file, or SWITCHBOARD_SECRETS_KEY_FILE)."
+                )
+            }
+            return .ephemeral()
+        }
+        guard exclusive || FileManager.default.fileExists(atPath: path) else { return .ephemeral() }
+        do {
+            return try SecretSealer.keyFile(path)
+        } catch let error as SealingError {
+            throw GatewayError(error.description)
+        }
     }
 
     /// Closes the database: its connections, with PostgreSQL.
@@ -77,14 +110,14 @@ public struct Gateway: Sendable {
     }
 
     /// The pipeline for a set of channels.
-    func pipeline(channels: (InboxWriter) -> [any ChannelAdapter]) -> Pipeline {
+    func pipeline(sealer: SecretSealer, channels: (InboxWriter) -> [any ChannelAdapter]) -> Pipeline {
         var crash: (@Sendable (String) -> Void)?
         if let points = crashPoints {
             crash = { name in points.reach(name) }
         }
         return Pipeline(
-            store: store, engine: configuration.engine, llm: configuration.llm, retry: configuration.retry, logger: logger,
-            crashPoint: crash, sharing: sharing, remoteTools: remoteTools, channels: channels
+            store: store, engine: configuration.engine, llm: configuration.llm, retry: configuration.retry, sealer: sealer,
+            logger: logger, crashPoint: crash, sharing: sharing, remoteTools: remoteTools, channels: channels
         )
     }
 
@@ -93,7 +126,7 @@ public struct Gateway: Sendable {
         let store = self.store
         let conversation = conversation ?? configuration.terminalConversation
         let logger = self.logger
-        let parts = pipeline(channels: { inbox in
+        let parts = pipeline(sealer: try sealer(), channels: { inbox in
             [TerminalAdapter(
                 person: person, conversation: conversation, inbox: inbox, store: store, clock: SystemWallClock(),
                 inputFD: 0, interactive: interactive, write: Self.writeStdout, logger: logger
@@ -127,6 +160,12 @@ public struct Gateway: Sendable {
             try await chat(person: person, conversation: nil, interactive: isatty(0) == 1)
             return
         }
+        let sealer = try sealer()
+        if case .file(let path) = sealer.origin {
+            logger.warning(
+                "secrets.key is not set: secrets kept in the database are sealed with the key in \(path). Back that file up with the database (nothing sealed opens without it), or set secrets.key."
+            )
+        }
         let store = self.store
         let logger = self.logger
         let matrix = configuration.matrix
@@ -139,10 +178,10 @@ public struct Gateway: Sendable {
         let api = configuration.runsHTTP ? APIChannel(
             store: store, callbackSecret: configuration.http.callbackSecret, allowPrivateCallbacks: configuration.http.callbackAllowPrivate, logger: logger
         ) : nil
-        let parts = pipeline(channels: { inbox in
+        let parts = pipeline(sealer: sealer, channels: { inbox in
             var adapters: [any ChannelAdapter] = []
             if let api { adapters.append(api) }
-            if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, logger: logger, sharing: sharing)) }
+            if let matrix { adapters.append(MatrixAdapter(configuration: matrix, store: store, inbox: inbox, sealer: sealer, logger: logger, sharing: sharing)) }
             if let email { adapters.append(EmailAdapter(configuration: email, store: store, inbox: inbox, logger: logger, crashPoint: crash, sharing: sharing)) }
             return adapters
         })
@@ -212,7 +251,7 @@ public struct Gateway: Sendable {
         guard let matrix = configuration.matrix else {
             throw GatewayError("matrix.homeserver is not configured, so there is no Matrix session to sign out.")
         }
-        return try await MatrixAdapter.logout(configuration: matrix, store: store)
+        return try await MatrixAdapter.logout(configuration: matrix, store: store, sealer: try sealer())
     }
 
     /// Makes the Matrix account's cross-signing keys (`switchboard matrix setup-crypto`).
@@ -223,7 +262,7 @@ public struct Gateway: Sendable {
         guard let matrix = configuration.matrix else {
             throw GatewayError("matrix.homeserver is not configured, so there is no Matrix account to set up.")
         }
-        let adapter = MatrixAdapter(configuration: matrix, store: store, inbox: InboxWriter(store: store, signal: WorkSignal()), logger: logger)
+        let adapter = MatrixAdapter(configuration: matrix, store: store, inbox: InboxWriter(store: store, signal: WorkSignal()), sealer: try sealer(), logger: logger)
         return try await adapter.setUpCrossSigning(replacing: replacing).map { ($0.recoveryKey, $0.masterKey) }
     }
 

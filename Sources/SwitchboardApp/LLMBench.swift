@@ -85,7 +85,7 @@ public enum LLMBench {
         engineConfiguration.rateLimits = RateLimitPolicy(defaultLimit: RateLimit(perMinute: 1e9, burst: 1e9))
         let gate = ToolGate(
             registry: ToolRegistry(tools), access: engineConfiguration.access, riskPolicy: engineConfiguration.risk,
-            rateLimits: engineConfiguration.rateLimits, confirmationLifetime: 600, logger: logger
+            rateLimits: engineConfiguration.rateLimits, confirmationLifetime: 600, sealer: .ephemeral(), logger: logger
         )
         var llm = LLMConfiguration()
         llm.models = [ModelConfiguration(name: "replay", provider: .openai, baseURL: "http://replay.invalid/v1", model: "replay", tier: 1, contextWindow: 32000)]

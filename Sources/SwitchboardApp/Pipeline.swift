@@ -23,6 +23,7 @@ struct Pipeline {
         engine configuration: EngineConfiguration,
         llm: LLMConfiguration = LLMConfiguration(),
         retry: RetryPolicy,
+        sealer: SecretSealer,
         logger: Logger,
         crashPoint: (@Sendable (String) -> Void)? = nil,
         sharing: WorkSharing? = nil,
@@ -42,6 +43,7 @@ struct Pipeline {
             rateLimits: configuration.rateLimits,
             confirmationLifetime: configuration.confirmationLifetime,
             sendingChannels: Set(adapters.map(\.channel)),
+            sealer: sealer,
             logger: logger
         )
         let registry = gate.registry

@@ -30,6 +30,8 @@ public struct ToolGate: Sendable {
     public let confirmationLifetime: TimeInterval
     /// The channels tools may send messages through (`email.send`, `matrix.post`).
     public let sendingChannels: Set<ChannelID>
+    /// Seals the secret arguments of a call that waits for a yes.
+    let sealer: SecretSealer
     let logger: Logger
 
     /// Creates a gate.
@@ -40,9 +42,11 @@ public struct ToolGate: Sendable {
         rateLimits: RateLimitPolicy,
         confirmationLifetime: TimeInterval,
         sendingChannels: Set<ChannelID> = [],
+        sealer: SecretSealer,
         logger: Logger
     ) {
         self.sendingChannels = sendingChannels
+        self.sealer = sealer
         self.registry = registry
         self.access = access
         self.riskPolicy = riskPolicy
@@ -203,12 +207,19 @@ public struct ToolGate: Sendable {
         if let oldest = mine.map(\.createdAt).min() {
             number = (try tx.highestConfirmationNumber(in: request.conversation, requester: request.person, since: oldest) ?? 0) + 1
         }
+        // Secret arguments wait sealed; the stored arguments show them redacted.
+        var stored = prepared.arguments
+        var sealed: String?
+        if Redaction.needsRedaction(prepared.arguments, declared: descriptor.secretArguments) {
+            stored = Redaction.redact(prepared.arguments, declared: descriptor.secretArguments)
+            sealed = try sealer.seal(prepared.arguments.canonicalText, name: callID.rawValue)
+        }
         let pending = PendingConfirmation(
             callID: callID, requester: request.person, conversation: request.conversation,
-            tool: descriptor.name, arguments: prepared.arguments, preview: prepared.preview, risk: risk,
+            tool: descriptor.name, arguments: stored, preview: prepared.preview, risk: risk,
             tainted: request.tainted, createdAt: request.now,
             expiresAt: request.now.addingTimeInterval(confirmationLifetime), correlationID: request.correlationID,
-            number: number
+            number: number, sealedArguments: sealed
         )
         try tx.savePendingConfirmation(pending)
         try audit.append(.awaitingConfirmation, arguments: prepared.arguments, risk: risk, summary: prepared.preview)
@@ -271,6 +282,24 @@ public struct ToolGate: Sendable {
             }
             return Result("That request expired before you confirmed it, so nothing was done. Ask again if you still want it.", status: .expired)
         }
+        var arguments = pending.arguments
+        if let sealed = pending.sealedArguments {
+            do {
+                arguments = try JSONValue.parse(sealer.open(sealed, name: pending.callID.rawValue))
+            } catch {
+                // Sealed under another secrets key (changed, or another instance's): the call
+                // cannot run as asked, and running it with redacted values would be wrong.
+                logger.error("a confirmed call's secret arguments do not open", metadata: ["call.id": "\(pending.callID)", "error": "\(error)"])
+                guard try tx.resolveConfirmation(pending.callID, outcome: .declined, at: now) else {
+                    return Result("That request was already handled.", status: nil)
+                }
+                try audit.append(.declined, arguments: pending.arguments, risk: pending.risk, summary: "its secret arguments no longer open (the secrets key changed)")
+                return Result(
+                    "I can no longer read the secret values of that request (the gateway's secrets key changed), so nothing was done. Please ask again.",
+                    status: .declined
+                )
+            }
+        }
         guard try tx.resolveConfirmation(pending.callID, outcome: .confirmed, at: now) else {
             return Result("That request was already handled.", status: nil)
         }
@@ -279,7 +308,7 @@ public struct ToolGate: Sendable {
             person: pending.requester, conversation: pending.conversation, now: now, callID: pending.callID,
             correlationID: correlationID, sendingChannels: sendingChannels, store: tx
         )
-        let prepared = PreparedCall(arguments: pending.arguments, preview: pending.preview, risk: pending.risk)
+        let prepared = PreparedCall(arguments: arguments, preview: pending.preview, risk: pending.risk)
         let short = Self.wantsShortAnswers(try tx.preferences(of: pending.requester))
         return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx, short: short)
     }

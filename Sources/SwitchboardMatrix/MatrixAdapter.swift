@@ -109,6 +109,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         static func room(_ id: String) -> String { "matrix.room." + id }
     }
 
+    /// Seals the access token the bot logged in for, so the database holds none in the clear.
+    private let sealer: SecretSealer
+
     private let eventsReceived = Counter(label: "switchboard_matrix_events_received_total")
     private let repliesSent = Counter(label: "switchboard_matrix_replies_sent_total")
     /// Sends that failed and will be tried again (429, 5xx, unreachable).
@@ -125,10 +128,12 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
         inbox: InboxWriter,
         retry: RetryPolicy = RetryPolicy(base: 0.5, cap: 15, alertAfter: 5),
         http: HTTPClient = .shared,
+        sealer: SecretSealer,
         logger: Logger,
         sharing: WorkSharing? = nil
     ) {
         self.sharing = sharing
+        self.sealer = sealer
         self.configuration = configuration
         self.client = MatrixClient(homeserver: configuration.homeserver, http: http)
         self.store = store
@@ -297,12 +302,33 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
 
     private func loadSession() async throws -> StoredSession? {
         guard let text = try await store.read({ try $0.cursor(Keys.session) }) else { return nil }
-        guard let session = try? JSONDecoder().decode(StoredSession.self, from: Data(text.utf8)) else {
+        let session: StoredSession
+        do {
+            session = try Self.openSession(text, sealer: sealer)
+        } catch let error as SealingError {
+            logger.warning("the stored Matrix session does not open with this secrets key; logging in again", metadata: ["error": "\(error)"])
+            return nil
+        } catch {
             logger.warning("the stored Matrix session is unreadable; logging in again")
             return nil
         }
         guard session.homeserver == configuration.homeserver, session.userID == configuration.userID else { return nil }
+        if !SecretSealer.isSealed(text) {
+            // Written in the clear by an earlier version: seal it now.
+            try await saveSession(session)
+        }
         return session
+    }
+
+    private func saveSession(_ session: StoredSession) async throws {
+        let sealed = try sealer.seal(String(decoding: try JSONEncoder().encode(session), as: UTF8.self), name: Keys.session)
+        try await store.write { try $0.setCursor(Keys.session, value: sealed) }
+    }
+
+    /// The stored session: sealed, or in the clear as versions before sealing wrote it.
+    private static func openSession(_ text: String, sealer: SecretSealer) throws -> StoredSession {
+        let json = SecretSealer.isSealed(text) ? try sealer.open(text, name: Keys.session) : text
+        return try JSONDecoder().decode(StoredSession.self, from: Data(json.utf8))
     }
 
     /// Makes sure the client has a working access token.
@@ -342,8 +368,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
                 throw MatrixError(status: 200, errcode: nil, message: "the login response had no access token or device id", retryAfter: nil)
             }
             let session = StoredSession(homeserver: configuration.homeserver, userID: configuration.userID, deviceID: device, accessToken: token)
-            let encoded = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)
-            try await store.write { try $0.setCursor(Keys.session, value: encoded) }
+            try await saveSession(session)
             client.setAccessToken(Secret(token))
             state.withLock { $0.deviceID = device }
             logger.info("logged in", metadata: ["device.id": "\(device)"])
@@ -470,9 +495,9 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     /// Signs the stored session out and forgets it.
     ///
     /// - Returns: whether there was a session to sign out.
-    public static func logout(configuration: MatrixConfiguration, store: any Store, http: HTTPClient = .shared) async throws -> Bool {
+    public static func logout(configuration: MatrixConfiguration, store: any Store, sealer: SecretSealer, http: HTTPClient = .shared) async throws -> Bool {
         guard let text = try await store.read({ try $0.cursor(Keys.session) }) else { return false }
-        if let session = try? JSONDecoder().decode(StoredSession.self, from: Data(text.utf8)) {
+        if let session = try? openSession(text, sealer: sealer) {
             let client = MatrixClient(homeserver: session.homeserver, http: http)
             client.setAccessToken(Secret(session.accessToken))
             do {

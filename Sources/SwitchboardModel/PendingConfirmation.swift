@@ -12,8 +12,12 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
     public var conversation: ConversationKey
     /// The dotted tool name.
     public var tool: String
-    /// The arguments exactly as they will run (already resolved: note ids, not "all").
+    /// The arguments exactly as they will run (already resolved: note ids, not "all"), with
+    /// secret values redacted when `sealedArguments` holds them.
     public var arguments: JSONValue
+    /// The arguments as they will run, secrets included, sealed with the gateway's secrets
+    /// key; nil when no argument is secret. Never stored or exported in the clear.
+    public var sealedArguments: String?
     /// The human-readable preview of exactly what will happen.
     public var preview: String
     /// The assessed risk.
@@ -44,8 +48,10 @@ public struct PendingConfirmation: Hashable, Sendable, Codable {
         createdAt: Date,
         expiresAt: Date,
         correlationID: CorrelationID?,
-        number: Int = 1
+        number: Int = 1,
+        sealedArguments: String? = nil
     ) {
+        self.sealedArguments = sealedArguments
         self.callID = callID
         self.requester = requester
         self.conversation = conversation

@@ -19,6 +19,7 @@ enum PostgresMigrations {
         ("009_api_key_senders", v9),
         ("010_relayed_messages", v10),
         ("011_cursor_ages", v11),
+        ("012_sealed_arguments", v12),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -321,5 +322,10 @@ enum PostgresMigrations {
         ALTER TABLE cursors ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
         UPDATE cursors SET updated_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT;
         CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status <> 'pending';
+        """
+
+    // A waiting call's secret arguments, sealed with the secrets key.
+    static let v12 = """
+        ALTER TABLE confirmations ADD COLUMN sealed_arguments TEXT;
         """
 }

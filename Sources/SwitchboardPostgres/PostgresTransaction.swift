@@ -396,13 +396,13 @@ final class PostgresTransaction: StoreTransaction {
     func savePendingConfirmation(_ c: PendingConfirmation) throws {
         try session.run("""
             INSERT INTO confirmations (call_id, requester, channel, conversation, conversation_key, tool, arguments,
-                                       preview, risk, tainted, correlation_id, created_at, expires_at, number)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                       preview, risk, tainted, correlation_id, created_at, expires_at, number, sealed_arguments)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """, [
                 .text(c.callID.rawValue), .text(c.requester.rawValue), .text(c.conversation.channel.rawValue),
                 .text(c.conversation.conversation.rawValue), .text(c.conversation.storageKey), .text(c.tool), .text(c.arguments.canonicalText),
                 .text(c.preview), .text(c.risk.description), .bool(c.tainted), .text(c.correlationID?.rawValue),
-                Self.micros(c.createdAt), Self.micros(c.expiresAt), .int(Int64(c.number)),
+                Self.micros(c.createdAt), Self.micros(c.expiresAt), .int(Int64(c.number)), .text(c.sealedArguments),
             ])
     }
 
@@ -447,7 +447,8 @@ final class PostgresTransaction: StoreTransaction {
             createdAt: try row.date("created_at"),
             expiresAt: try row.date("expires_at"),
             correlationID: try row.optionalString("correlation_id").map(CorrelationID.init),
-            number: Int(try row.int("number"))
+            number: Int(try row.int("number")),
+            sealedArguments: try row.optionalString("sealed_arguments")
         )
     }
 

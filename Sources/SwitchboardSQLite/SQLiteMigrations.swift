@@ -39,6 +39,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("011_cursor_ages") { db in
             try db.execute(sql: v11)
         }
+        migrator.registerMigration("012_sealed_arguments") { db in
+            try db.execute(sql: v12)
+        }
         return migrator
     }()
 
@@ -341,5 +344,11 @@ enum SQLiteMigrations {
         ALTER TABLE cursors ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
         UPDATE cursors SET updated_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
         CREATE INDEX confirmations_decided ON confirmations (decided_at) WHERE status != 'pending';
+        """
+
+    // A waiting call's secret arguments, sealed with the secrets key; `arguments` holds them
+    // redacted from now on.
+    static let v12 = """
+        ALTER TABLE confirmations ADD COLUMN sealed_arguments TEXT;
         """
 }

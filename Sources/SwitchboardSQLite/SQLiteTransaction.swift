@@ -428,13 +428,13 @@ final class SQLiteTransaction: StoreTransaction {
     func savePendingConfirmation(_ c: PendingConfirmation) throws {
         try db.cachedStatement(sql: """
             INSERT INTO confirmations (call_id, requester, channel, conversation, conversation_key, tool, arguments,
-                                       preview, risk, tainted, correlation_id, created_at, expires_at, number)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       preview, risk, tainted, correlation_id, created_at, expires_at, number, sealed_arguments)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 c.callID.rawValue, c.requester.rawValue, c.conversation.channel.rawValue,
                 c.conversation.conversation.rawValue, c.conversation.storageKey, c.tool, c.arguments.canonicalText,
                 c.preview, c.risk.description, c.tainted, c.correlationID?.rawValue,
-                AuditChain.microseconds(c.createdAt), AuditChain.microseconds(c.expiresAt), c.number,
+                AuditChain.microseconds(c.createdAt), AuditChain.microseconds(c.expiresAt), c.number, c.sealedArguments,
             ])
     }
 
@@ -483,7 +483,8 @@ final class SQLiteTransaction: StoreTransaction {
             createdAt: AuditChain.date(microseconds: row["created_at"]),
             expiresAt: AuditChain.date(microseconds: row["expires_at"]),
             correlationID: (row["correlation_id"] as String?).map(CorrelationID.init),
-            number: row["number"]
+            number: row["number"],
+            sealedArguments: row["sealed_arguments"]
         )
     }
 

@@ -227,17 +227,17 @@ public enum StoreConformance {
         try expect(depth.pendingOutbound == 0, "a given-up message is not pending")
     }
 
-    static func confirmation(_ id: String, expires: Date, number: Int = 1) -> PendingConfirmation {
+    static func confirmation(_ id: String, expires: Date, number: Int = 1, sealed: String? = nil) -> PendingConfirmation {
         PendingConfirmation(
             callID: ToolCallID(id), requester: "alice", conversation: key, tool: "notes.delete",
             arguments: ["ids": [1, 2]], preview: "This will delete 2 notes", risk: .high, tainted: false,
-            createdAt: t0, expiresAt: expires, correlationID: CorrelationID("in-1"), number: number
+            createdAt: t0, expiresAt: expires, correlationID: CorrelationID("in-1"), number: number, sealedArguments: sealed
         )
     }
 
     static func confirmationOnce(_ store: any Store) async throws {
         try await store.write { tx in
-            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600), number: 1))
+            try tx.savePendingConfirmation(confirmation("c1", expires: t0.addingTimeInterval(600), number: 1, sealed: "v1:c2VhbGVk"))
             try tx.savePendingConfirmation(confirmation("c2", expires: t0.addingTimeInterval(60), number: 2))
         }
         do {
@@ -249,6 +249,7 @@ public enum StoreConformance {
         let pending = try await store.read { try $0.pendingConfirmations(in: key) }
         try expect(pending.map(\.callID.rawValue) == ["c1", "c2"], "both pending in order")
         try expect(pending[0].arguments == ["ids": [1, 2]], "arguments round-trip")
+        try expect(pending.map(\.sealedArguments) == ["v1:c2VhbGVk", nil], "sealed arguments round-trip")
         try expect(pending.map(\.number) == [1, 2], "numbers round-trip")
         let highest = try await store.read { try $0.highestConfirmationNumber(in: key, requester: "alice", since: t0) }
         try expect(highest == 2, "highest number since t0")

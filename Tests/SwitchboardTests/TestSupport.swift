@@ -38,6 +38,8 @@ struct EngineHarness {
     let inbox: InboxWriter
     let conversation = ConversationKey(channel: "test", conversation: ConversationID("room"))
     private let counter = Counter()
+    /// One process-wide key, so a harness made again on the same store opens what the first sealed.
+    static let sealer = SecretSealer.ephemeral()
 
     init(
         planner: any Planner = CommandPlanner(),
@@ -58,7 +60,7 @@ struct EngineHarness {
         let gate = ToolGate(
             registry: ToolRegistry(NotesTools.all + extraTools, sources: sources), access: configuration.access, riskPolicy: configuration.risk,
             rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime,
-            sendingChannels: sending ? ["email", "matrix"] : [], logger: logger
+            sendingChannels: sending ? ["email", "matrix"] : [], sealer: Self.sealer, logger: logger
         )
         let inboxSignal = WorkSignal()
         let outboxSignal = WorkSignal()

@@ -9,41 +9,38 @@
 import Crypto
 import Foundation
 import SwitchboardModel
+import SwitchboardStorage
 
 /// The keys derived from the configured `matrix.crypto_key`.
 struct CryptoKeys: Sendable {
-    fileprivate let sealing: SymmetricKey
+    private let sealing: SecretSealer
     /// libolm's pickle key.
     let pickle: [UInt8]
 
     /// The shortest `matrix.crypto_key` accepted: a random 32-byte key in base64 is 44.
-    static let minimumSecretLength = 32
+    static let minimumSecretLength = SecretSealer.minimumSecretLength
 
     init(secret: Secret) {
+        let salt = "switchboard matrix crypto"
+        sealing = SecretSealer(secret: secret, salt: salt, info: "record sealing v1")
         let material = SymmetricKey(data: Data(secret.revealed.utf8))
-        let salt = Data("switchboard matrix crypto".utf8)
-        sealing = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: salt, info: Data("record sealing v1".utf8), outputByteCount: 32)
-        let pickleKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: salt, info: Data("olm pickle v1".utf8), outputByteCount: 32)
+        let pickleKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: Data(salt.utf8), info: Data("olm pickle v1".utf8), outputByteCount: 32)
         pickle = pickleKey.withUnsafeBytes { Array($0) }
     }
 
     var pickleKey: PickleKey { PickleKey(pickle) }
 
-    /// `v1:` and the base64 of nonce, ciphertext and tag.
+    /// The record sealed; its name is authenticated too, so a record moved to another name fails.
     func seal(_ plaintext: String, name: String) throws -> String {
-        // The record's name is authenticated too: a sealed record moved to another name fails.
-        let box = try ChaChaPoly.seal(Data(plaintext.utf8), using: sealing, authenticating: Data(name.utf8))
-        return "v1:" + box.combined.base64EncodedString()
+        try sealing.seal(plaintext, name: name)
     }
 
     func open(_ sealed: String, name: String) throws -> String {
-        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))) else {
+        guard SecretSealer.isSealed(sealed) else {
             throw CryptoStoreError(description: "the record \(name) is not a sealed crypto record")
         }
         do {
-            let box = try ChaChaPoly.SealedBox(combined: data)
-            let plaintext = try ChaChaPoly.open(box, using: sealing, authenticating: Data(name.utf8))
-            return String(decoding: plaintext, as: UTF8.self)
+            return try sealing.open(sealed, name: name)
         } catch {
             throw CryptoStoreError(
                 description: "the record \(name) does not open with matrix.crypto_key: the key changed, or the record is damaged"

@@ -62,6 +62,8 @@ struct DeploymentTests {
         #expect(!text.contains("POSTGRES_PASSWORD:"), "the password must come from a secret file")
         let environment = try #require(switchboard["environment"] as? [String: Any])
         #expect(environment["SWITCHBOARD_DATABASE_URL_FILE"] as? String == "/run/secrets/database-url")
+        #expect(environment["SWITCHBOARD_SECRETS_KEY_FILE"] as? String == "/run/secrets/secrets-key", "instances share one secrets key")
+        #expect((switchboard["secrets"] as? [String])?.contains("secrets-key") == true)
     }
 
     @Test("The image builds with Swift 6.3 and runs on a slim image as a user without privileges")

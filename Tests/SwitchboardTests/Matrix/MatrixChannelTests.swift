@@ -8,6 +8,7 @@ import GRDB
 import NIOCore
 import NIOHTTP1
 import SwitchboardModel
+import SwitchboardStorage
 import Testing
 
 /// `switchboard serve` running as a Matrix bot.
@@ -119,11 +120,14 @@ struct MatrixCast {
         try DatabaseQueue(path: data.path + "/switchboard.sqlite")
     }
 
-    /// The access token the bot keeps in its database.
+    /// The access token the bot keeps in its database, sealed with the key in its data
+    /// directory (no `secrets.key` is configured here).
     func storedAccessToken() async throws -> String {
         let session = try await database().read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
         let stored = try #require(session)
-        return try #require(try JSONValue.parse(stored)["access_token"]?.stringValue)
+        #expect(SecretSealer.isSealed(stored) && !stored.contains("access_token"), "the session is sealed in the database")
+        let opened = try SecretSealer.keyFile(data.path + "/secrets.key").open(stored, name: "matrix.session")
+        return try #require(try JSONValue.parse(opened)["access_token"]?.stringValue)
     }
 
     /// The audit trail, read from the bot's database.
@@ -234,6 +238,12 @@ struct MatrixChannelTests {
         #expect(replies.map(\.body) == ["Added note 1: first"])
 
         try bot.stop()
+        // A session an earlier version stored in the clear is used, and sealed from then on.
+        try await cast.database().write { db in
+            let sealed = try #require(try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'"))
+            let clear = try SecretSealer.keyFile(cast.data.path + "/secrets.key").open(sealed, name: "matrix.session")
+            try db.execute(sql: "UPDATE cursors SET value = ? WHERE name = 'matrix.session'", arguments: [clear])
+        }
         for text in ["add a note: second", "add a note: third", "list my notes"] {
             try await cast.alice.say(room, text)
         }
@@ -246,6 +256,7 @@ struct MatrixChannelTests {
         try await Task.sleep(for: .seconds(2))
         #expect(try await cast.alice.messages(from: cast.bot.userID, in: room).count == 4, "nothing answered twice")
         #expect(bot.log.contains("resumed the stored session"), "the restart reused its device")
+        _ = try await cast.storedAccessToken()
     }
 
     @Test("kill -9 mid-conversation, then restart: every message is answered exactly once")

@@ -15,6 +15,21 @@ struct ScaleOutTests {
     static let conversations = 50
     static let perConversation = 20
 
+    @Test("With PostgreSQL, serve refuses to start without secrets.key, and says how to make one")
+    func secretsKeyRequired() async throws {
+        let pg = try PostgresServer.shared.get()
+        let database = try pg.createDatabase()
+        let url = "postgres://switchboard:\(pg.password)@127.0.0.1:\(pg.port)/\(database.database)?sslmode=disable"
+        let data = try TemporaryDirectory()
+        let result = try Binary.run(
+            ["serve", "--data-dir", data.path],
+            environment: ["SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_HTTP_ENABLED": "true", "SWITCHBOARD_HTTP_PORT": String(try freePort())]
+        )
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("secrets.key is required with PostgreSQL") && result.stderr.contains("openssl rand -base64 32"), "\(result.stderr)")
+        #expect(!result.stderr.contains(pg.password), "the database password is not in the message")
+    }
+
     @Test("Three instances answer 1,000 messages in 50 conversations exactly once and in order, one killed with SIGKILL mid-way; its mailbox reader is taken over")
     func threeInstances() async throws {
         let pg = try PostgresServer.shared.get()
@@ -23,6 +38,8 @@ struct ScaleOutTests {
         let servers = try MailServers()
         let environment = servers.botEnvironment.merging([
             "SWITCHBOARD_DATABASE_URL": url,
+            // Every instance opens what the others sealed (the Matrix session, say).
+            "SWITCHBOARD_SECRETS_KEY": "test-key-\(UUID().uuidString)",
             "SWITCHBOARD_HTTP_ENABLED": "true",
             "SWITCHBOARD_DATABASE_LEASE_SECONDS": "3",
             "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90",

@@ -35,7 +35,10 @@ struct TransferTests {
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "the export holds message text: private to its owner")
 
         // A generous connection wait: the suite runs in parallel on two cores.
-        let postgres = ["SWITCHBOARD_DATABASE_URL": urlText, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90"]
+        let postgres = [
+            "SWITCHBOARD_DATABASE_URL": urlText, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90",
+            "SWITCHBOARD_SECRETS_KEY": "test-key-\(UUID().uuidString)",
+        ]
         let imported = try runCommand(Binary.path, ["import", files.path + "/one.jsonl"], environment: postgres)
         #expect(imported.contains("hash chain verified"), "\(imported)")
         // Into a database that already holds data: refused, nothing changed.
