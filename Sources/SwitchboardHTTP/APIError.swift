@@ -94,10 +94,18 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             return APIError(error.status, "http_\(error.status.code)", error.status.reasonPhrase).response
         } catch let error as StoreError where error.isTransient {
-            var busy = APIError(.serviceUnavailable, "busy", "The database is busy; try again shortly.")
-            busy.headers[.retryAfter] = "1"
-            logger.warning("request refused: database busy", metadata: ["http.path": "\(request.uri.path)", "error": "\(error.code)"])
-            return busy.response
+            // Locked: another writer holds the database. I/O: it is unreachable, restarting or
+            // out of disk. Nothing of the request was committed either way.
+            let locked = error.code == .locked
+            var refusal = locked
+                ? APIError(.serviceUnavailable, "busy", "The database is busy; try again shortly.")
+                : APIError(.serviceUnavailable, "database_unavailable", "The database is unavailable right now; nothing was stored. Try again shortly.")
+            refusal.headers[.retryAfter] = locked ? "1" : "5"
+            logger.warning(
+                locked ? "request refused: database busy" : "request refused: database unavailable",
+                metadata: ["http.path": "\(request.uri.path)", "error": "\(error.code)"]
+            )
+            return refusal.response
         } catch is CancellationError {
             return APIError(.serviceUnavailable, "shutting_down", "The server is shutting down; try again shortly.").response
         } catch {

@@ -305,7 +305,7 @@ enum OpenAPIDocument {
               "TooLarge": {"description": "The body is larger than http.max_body_bytes", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "UnsupportedMediaType": {"description": "The body is not application/json", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Invalid": {"description": "Well-formed JSON with a wrong field, or a callback URL naming an internal address", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-              "Busy": {"description": "The database is busy or the server is shutting down; try again (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Busy": {"description": "The database is busy (busy) or unavailable (database_unavailable), or the server is shutting down (shutting_down); nothing was stored: try again after Retry-After", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Decision": {"description": "Decided", "content": {"application/json": {"schema": {"type": "object", "required": ["outcome", "reply"], "properties": {"outcome": {"type": "string", "enum": ["confirmed", "declined", "expired"]}, "reply": {"type": "string"}, "confirmation": {"$ref": "#/components/schemas/Confirmation"}}}}}}
             },
             "schemas": {
