@@ -120,14 +120,18 @@ struct MatrixCast {
         try DatabaseQueue(path: data.path + "/switchboard.sqlite")
     }
 
-    /// The access token the bot keeps in its database, sealed with the key in its data
-    /// directory (no `secrets.key` is configured here).
-    func storedAccessToken() async throws -> String {
+    /// The session the bot keeps in its database, sealed with the key in its data directory
+    /// (no `secrets.key` is configured here).
+    func storedSession() async throws -> JSONValue {
         let session = try await database().read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
         let stored = try #require(session)
         #expect(SecretSealer.isSealed(stored) && !stored.contains("access_token"), "the session is sealed in the database")
-        let opened = try SecretSealer.keyFile(data.path + "/secrets.key").open(stored, name: "matrix.session")
-        return try #require(try JSONValue.parse(opened)["access_token"]?.stringValue)
+        return try JSONValue.parse(try SecretSealer.keyFile(data.path + "/secrets.key").open(stored, name: "matrix.session"))
+    }
+
+    /// The access token the bot keeps in its database.
+    func storedAccessToken() async throws -> String {
+        try #require(try await storedSession()["access_token"]?.stringValue)
     }
 
     /// The audit trail, read from the bot's database.

@@ -24,9 +24,7 @@ extension MatrixCast {
 
     /// The bot's device, as its stored session says.
     func storedDeviceID() async throws -> String {
-        let session = try await database().read { db in try String.fetchOne(db, sql: "SELECT value FROM cursors WHERE name = 'matrix.session'") }
-        let stored = try #require(session)
-        return try #require(try JSONValue.parse(stored)["device_id"]?.stringValue)
+        try #require(try await storedSession()["device_id"]?.stringValue)
     }
 
     /// Everything the bot's database holds, WAL included, as bytes.
