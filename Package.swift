@@ -310,6 +310,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets: every parser of outside input with the invariants it keeps. Driven by
+        // switchboard-fuzz under libFuzzer (scripts/fuzz.sh) and replayed over the seed corpora
+        // in Fuzz/ by the tests. Never linked by the app.
+        .target(
+            name: "SwitchboardFuzzing",
+            dependencies: [
+                "SwitchboardModel",
+                "SwitchboardEngine",
+                "SwitchboardEmail",
+                "SwitchboardMatrix",
+                "SwitchboardIntent",
+                "SwitchboardHTTP",
+                "SwitchboardRemoteTools",
+                "SwitchboardApp",
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CFuzzer"),
+        .executableTarget(
+            name: "switchboard-fuzz",
+            dependencies: ["SwitchboardFuzzing", "CFuzzer"],
+            swiftSettings: swiftSettings
+        ),
         // Test support, never linked by the app.
         .target(
             name: "SwitchboardTesting",
@@ -341,6 +365,7 @@ let package = Package(
                 "SwitchboardHTTP",
                 "SwitchboardTesting",
                 "SwitchboardRemoteTools",
+                "SwitchboardFuzzing",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

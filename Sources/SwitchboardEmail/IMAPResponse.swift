@@ -9,12 +9,12 @@ import Foundation
 
 /// One untagged response: its text with each literal replaced by a `{n}` marker, and the
 /// literals in order.
-struct IMAPResponseLine: Sendable, Equatable {
+package struct IMAPResponseLine: Sendable, Equatable {
     var text: String
-    var literals: [[UInt8]]
+    package var literals: [[UInt8]]
 }
 
-enum IMAPResponse {
+package enum IMAPResponse {
     /// A response that does not read as IMAP.
     struct Malformed: Error, CustomStringConvertible {
         var description: String
@@ -23,7 +23,7 @@ enum IMAPResponse {
     /// Splits a response stream into untagged responses, literals kept whole.
     ///
     /// - Throws: `Malformed` when a literal is shorter than it says (libcurl cut a long line).
-    static func lines(_ bytes: [UInt8]) throws -> [IMAPResponseLine] {
+    package static func lines(_ bytes: [UInt8]) throws -> [IMAPResponseLine] {
         var lines: [IMAPResponseLine] = []
         var index = 0
         var text: [UInt8] = []
@@ -66,7 +66,7 @@ enum IMAPResponse {
     }
 
     /// `* OK [UIDVALIDITY 1]` and `* OK [UIDNEXT 5]` of a SELECT → the two numbers.
-    static func selected(_ lines: [IMAPResponseLine]) -> (uidValidity: UInt32, uidNext: UInt32)? {
+    package static func selected(_ lines: [IMAPResponseLine]) -> (uidValidity: UInt32, uidNext: UInt32)? {
         var validity: UInt32?
         var next: UInt32?
         for line in lines where line.text.hasPrefix("* OK [") {
@@ -81,19 +81,19 @@ enum IMAPResponse {
     }
 
     /// The capabilities a CAPABILITY response lists, upper-cased.
-    static func capabilities(_ lines: [IMAPResponseLine]) -> Set<String> {
+    package static func capabilities(_ lines: [IMAPResponseLine]) -> Set<String> {
         Set(lines.filter { $0.text.uppercased().hasPrefix("* CAPABILITY") }
             .flatMap { $0.text.dropFirst("* CAPABILITY".count).split(separator: " ").map { $0.uppercased() } })
     }
 
     /// `* SEARCH 3 5 8` → the numbers (UIDs for UID SEARCH).
-    static func search(_ lines: [IMAPResponseLine]) -> [UInt32] {
+    package static func search(_ lines: [IMAPResponseLine]) -> [UInt32] {
         lines.filter { $0.text.uppercased().hasPrefix("* SEARCH") }
             .flatMap { $0.text.dropFirst("* SEARCH".count).split(separator: " ").compactMap { UInt32($0) } }
     }
 
     /// One message of a FETCH response.
-    struct Fetched: Sendable, Equatable {
+    package struct Fetched: Sendable, Equatable {
         var uid: UInt32
         var size: Int?
         /// Whether FLAGS held \Seen; nil when FLAGS was not in the response.
@@ -103,7 +103,7 @@ enum IMAPResponse {
     /// `* 4 FETCH (UID 9 RFC822.SIZE 120 FLAGS (\Seen))` → uid, size and flags per message, one
     /// entry per UID (a server may volunteer extra FETCH lines).
     /// Responses without a UID (flag updates the server volunteers) are skipped.
-    static func fetched(_ lines: [IMAPResponseLine]) -> [Fetched] {
+    package static func fetched(_ lines: [IMAPResponseLine]) -> [Fetched] {
         var result: [Fetched] = []
         var position: [UInt32: Int] = [:]
         for line in lines {

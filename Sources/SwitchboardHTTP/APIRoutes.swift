@@ -7,7 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SwitchboardChannels
-import SwitchboardModel
+package import SwitchboardModel
 import SwitchboardStorage
 import SwitchboardTracing
 
@@ -405,19 +405,19 @@ struct APIRoutes: Sendable {
 }
 
 /// A `POST /v1/messages` body, validated.
-struct MessageSubmission {
+package struct MessageSubmission {
     static let fields: Set<String> = ["sender", "sender_name", "conversation", "text", "idempotency_key", "reply_to", "callback_url", "untrusted_content"]
 
-    var sender: String
+    package var sender: String
     var senderName: String?
     var conversation: String
-    var text: String
+    package var text: String
     var idempotencyKey: String
     var replyTo: String?
     var callbackURL: String?
     var untrusted: Bool
 
-    init(_ body: JSONValue, maxTextBytes: Int, allowPrivateCallbacks: Bool) throws {
+    package init(_ body: JSONValue, maxTextBytes: Int, allowPrivateCallbacks: Bool) throws {
         guard case .object(let object) = body else { throw APIError.invalid("The body must be a JSON object.") }
         if let unknown = object.keys.filter({ !Self.fields.contains($0) }).sorted().first {
             throw APIError.invalid("Unknown field \"\(unknown)\"; the fields are \(Self.fields.sorted().joined(separator: ", ")).")
@@ -476,7 +476,7 @@ struct MessageSubmission {
 
     /// API senders are their own people: `api:` + the sender, so no caller can speak as a
     /// Matrix or email identity (and borrow its role or its pending confirmations).
-    var person: PersonID { PersonID("api:\(sender)") }
+    package var person: PersonID { PersonID("api:\(sender)") }
 
     /// The API sender a stored message came from, if it came through the API.
     static func sender(of message: InboundMessage) -> String? {

@@ -6,10 +6,10 @@
 // here parses them.
 
 import Foundation
-import SwitchboardModel
+package import SwitchboardModel
 
 /// One event from a sync timeline, with its envelope checked.
-struct MatrixEvent: Sendable {
+package struct MatrixEvent: Sendable {
     var id: String
     var type: String
     var sender: String
@@ -20,7 +20,7 @@ struct MatrixEvent: Sendable {
     /// For a redaction: the redacted event (top level before room version 11, in content after).
     var redacts: String?
 
-    init?(_ json: JSONValue) {
+    package init?(_ json: JSONValue) {
         guard let id = json["event_id"]?.stringValue, let type = json["type"]?.stringValue,
             let sender = json["sender"]?.stringValue
         else { return nil }
@@ -40,10 +40,16 @@ struct MatrixEvent: Sendable {
 }
 
 /// Who the bot is, for recognising messages addressed to it.
-struct MatrixIdentity: Sendable {
+package struct MatrixIdentity: Sendable {
     var userID: String
     var displayName: String?
     var commandPrefix: String
+
+    package init(userID: String, displayName: String?, commandPrefix: String) {
+        self.userID = userID
+        self.displayName = displayName
+        self.commandPrefix = commandPrefix
+    }
 
     /// The part of the user id between `@` and `:`.
     var localpart: String {
@@ -53,7 +59,7 @@ struct MatrixIdentity: Sendable {
 }
 
 /// What one event means to the bot.
-enum EventMeaning: Equatable, Sendable {
+package enum EventMeaning: Equatable, Sendable {
     /// A text message. `addressed` is true when the message itself names the bot (mention,
     /// pill, prefix, "name:"); a reply to one of the bot's messages is decided by the caller,
     /// which knows the bot's event ids.
@@ -75,7 +81,7 @@ enum EventMeaning: Equatable, Sendable {
     case ignore(String)
 }
 
-enum MatrixEvents {
+package enum MatrixEvents {
     /// Keys that approve or decline: 👍 and 👎 with or without the emoji variation selector
     /// and skin tones, and the `:+1:` shortcodes some clients send.
     static func gesture(forReactionKey key: String) -> ConfirmationGesture? {
@@ -88,7 +94,7 @@ enum MatrixEvents {
     }
 
     /// Interprets one timeline event.
-    static func meaning(of event: MatrixEvent, me: MatrixIdentity) -> EventMeaning {
+    package static func meaning(of event: MatrixEvent, me: MatrixIdentity) -> EventMeaning {
         switch event.type {
         case "m.room.message":
             return message(event, me: me)
@@ -186,7 +192,7 @@ enum MatrixEvents {
 
     /// Removes the quoted fallback older clients put before a reply (`> <@a:b> text` lines and
     /// the blank line after them).
-    static func stripReplyFallback(_ body: String) -> String {
+    package static func stripReplyFallback(_ body: String) -> String {
         guard body.hasPrefix("> ") else { return body }
         let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
         var index = 0

@@ -7,7 +7,7 @@ import Foundation
 import Ink
 import SwitchboardModel
 
-enum MatrixFormatting {
+package enum MatrixFormatting {
     /// The event content for a message.
     static func content(for message: OutboundMessage) -> JSONValue {
         var content: [String: JSONValue] = [
@@ -39,7 +39,7 @@ enum MatrixFormatting {
 
     /// Renders Markdown to HTML. Raw HTML in the text is shown as text, never interpreted:
     /// a note that contains `<b>` shows the angle brackets.
-    static func html(fromMarkdown text: String) -> String {
+    package static func html(fromMarkdown text: String) -> String {
         var html = MarkdownParser().html(from: escapeMarkup(text))
         // A single paragraph needs no <p> wrapper in a chat message.
         if html.hasPrefix("<p>"), html.hasSuffix("</p>"), html.components(separatedBy: "<p>").count == 2 {

@@ -91,7 +91,7 @@ public struct MCPTool: RemoteTool {
 
     /// The answer in words: its text parts, a short note for each other part, and the
     /// structured content when there is no text.
-    static func text(of result: CallTool.Result) -> String {
+    package static func text(of result: CallTool.Result) -> String {
         var parts: [String] = []
         for content in result.content {
             switch content {

@@ -2,12 +2,12 @@
 // between them without a round trip through text.
 
 import Foundation
-import MCP
-import SwitchboardModel
+package import MCP
+package import SwitchboardModel
 
 extension JSONValue {
     /// The JSON an MCP value stands for; binary data becomes its base64 text.
-    init(_ value: MCP.Value) {
+    package init(_ value: MCP.Value) {
         switch value {
         case .null: self = .null
         case .bool(let flag): self = .bool(flag)
