@@ -101,6 +101,14 @@ struct MatrixEventTests {
         let list = MatrixFormatting.content(for: outbound("You have 2 notes:\n1: milk\n2: eggs"))
         #expect(list["body"] == "You have 2 notes:\n1: milk\n2: eggs", "the plain body is the text as written")
 
+        // Found by fuzzing: Ink took seconds, then hours, over nested brackets, and a reply may
+        // repeat what a person wrote. Such text goes out plain, at once.
+        let nested = "Added note 1: " + String(repeating: "[", count: 40) + "x **bold**"
+        let guarded = MatrixFormatting.content(for: outbound(nested))
+        #expect(guarded["body"] == .string(nested) && guarded["formatted_body"] == nil)
+        let links = MatrixFormatting.content(for: outbound("See [the docs](https://example.org) and [[nested]] **now**"))
+        #expect(links["formatted_body"]?.stringValue?.contains("<a href=\"https://example.org\">the docs</a>") == true, "shallow brackets still render")
+
         let threaded = MatrixFormatting.content(for: outbound("ok", thread: "$root"))
         #expect(threaded["m.relates_to"] == [
             "rel_type": "m.thread", "event_id": "$root", "is_falling_back": false, "m.in_reply_to": ["event_id": "$request"],
