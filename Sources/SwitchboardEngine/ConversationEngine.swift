@@ -732,6 +732,14 @@ public final class ConversationEngine: Service, Sendable {
                 status: nil
             )
         }
+        // Third-party text (a forwarded mail, content an integration marks untrusted) is not
+        // the requester's answer, whatever it says: a "yes" in it confirms nothing.
+        guard !message.trust.containsUntrustedContent || mine.isEmpty else {
+            return ToolGate.Result(
+                "That message carries someone else's text, so I can't take it as your answer. Nothing was done; to confirm, reply yes yourself.",
+                status: nil
+            )
+        }
         // The channel's policy: here, a device its owner has not verified cannot confirm.
         guard message.trust.mayConfirm || mine.isEmpty else {
             return ToolGate.Result(

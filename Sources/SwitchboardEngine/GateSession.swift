@@ -100,7 +100,15 @@ final class GateSession: ToolSession {
         state.withLock { _ = $0.consumed.insert(used) }
         onCommit(events)
         outcome.callID = ToolCallID(inbox: inbound.id, index: used)
-        guard let dispatch = outcome.dispatch else { return outcome }
+        guard let dispatch = outcome.dispatch else {
+            // A local tool that brings outside content back (a fetched page, a read mail)
+            // taints the rest of the plan as a remote one does.
+            if outcome.status == .executed, gate.registry[tool]?.descriptor.returnsUntrustedContent == true {
+                taint()
+                outcome.untrusted = true
+            }
+            return outcome
+        }
         // A remote tool: the `dispatched` record is committed; call it with no transaction
         // open, then record what came back.
         let performed = await gate.perform(dispatch)

@@ -38,7 +38,8 @@ struct LLMHarness {
     let sam = PersonID("sam")
 
     init(
-        _ models: [ModelConfiguration], escalation: Bool = false, configure: (inout LLMConfiguration) -> Void = { _ in }
+        _ models: [ModelConfiguration], escalation: Bool = false, extraTools: [any Tool] = [], hints: any IntentHints = NotesHints(),
+        configure: (inout LLMConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = LLMConfiguration()
         configuration.models = models
@@ -49,7 +50,7 @@ struct LLMHarness {
         let sleeps = self.sleeps
         var logger = Logger(label: "llm-test")
         logger.logLevel = .critical
-        engine = try EngineHarness(configure: { engine in
+        engine = try EngineHarness(extraTools: extraTools, configure: { engine in
             if escalation {
                 engine.escalation = [EscalationContact(conversation: ConversationKey(channel: "matrix", conversation: ConversationID("!ops:example.org")), recipient: nil)]
             }
@@ -59,7 +60,7 @@ struct LLMHarness {
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger, sleep: { sleeps.record($0) }
             )
             let fallback = IntentPlanner(engine: { NotesHints.engine }, tools: NotesTools.all.map(\.descriptor), clock: clock, zoneOf: { _ in nil })
-            return LLMPlanner(router: router, fallback: fallback, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: NotesHints(), store: store, clock: clock, escalation: escalation, logger: logger)
+            return LLMPlanner(router: router, fallback: fallback, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: hints, store: store, clock: clock, escalation: escalation, logger: logger)
         })
     }
 
