@@ -42,5 +42,18 @@ trap cleanup EXIT
 echo "== test" >&2
 export TMPDIR="$run_dir"
 export SWITCHBOARD_BINARY="$PWD/.build/debug/switchboard"
+# Every test's files stay until the end, and the secrets the tests make up are listed, so that
+# what the whole run left behind can be searched for them.
+export SWITCHBOARD_TEST_KEEP_FILES=1
+export SWITCHBOARD_TEST_SECRETS_FILE="$run_dir.secrets"
+trap 'cleanup; rm -f "$run_dir.secrets"' EXIT
 # The suite is Swift Testing only; without XCTest there is no empty "Executed 0 tests" summary.
 swift test --skip-build --disable-xctest "$@"
+
+echo "== secret scan" >&2
+if [[ $# -eq 0 ]]; then
+    bash scripts/test-secrets-scan.sh "$run_dir" "$SWITCHBOARD_TEST_SECRETS_FILE"
+else
+    # A filtered run may make up no secret at all; scan only what it listed.
+    if [[ -s $SWITCHBOARD_TEST_SECRETS_FILE ]]; then bash scripts/test-secrets-scan.sh "$run_dir" "$SWITCHBOARD_TEST_SECRETS_FILE"; fi
+fi

@@ -70,7 +70,7 @@ struct SecretsAtRestTests {
         }
     }
 
-    static let token = "tok-" + UUID().uuidString
+    static let token = TestSecrets.register("tok-" + UUID().uuidString)
 
     /// Every file of the harness's database, as bytes, for looking for the secret.
     static func databaseBytes(_ h: EngineHarness) throws -> Data {

@@ -18,7 +18,32 @@ final class TemporaryDirectory: Sendable {
     }
 
     deinit {
+        // scripts/test.sh keeps every test's files until the end of the run, to scan them all
+        // for the test secrets (TestSecrets).
+        guard ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_KEEP_FILES"] != "1" else { return }
         try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// The secrets the tests make up, listed for the scan scripts/test.sh runs after the suite
+/// (scripts/test-secrets-scan.sh): none may appear in any log, database file, export, mail or
+/// command output the run leaves behind.
+enum TestSecrets {
+    private static let lock = NSLock()
+
+    /// Lists a secret (one line; values with a newline are not secrets any test makes) and
+    /// returns it.
+    @discardableResult
+    static func register(_ value: String) -> String {
+        guard let path = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_SECRETS_FILE"], !value.contains("\n") else { return value }
+        lock.lock()
+        defer { lock.unlock() }
+        if let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) {
+            handle.seekToEndOfFile()
+            handle.write(Data((value + "\n").utf8))
+            try? handle.close()
+        }
+        return value
     }
 }
 

@@ -62,7 +62,7 @@ final class MailServers: Sendable {
             "SWITCHBOARD_EMAIL_IMAP_URL": "imap://127.0.0.1:\(imapPort)",
             "SWITCHBOARD_EMAIL_SMTP_URL": "smtp://127.0.0.1:\(smtpPort)",
             "SWITCHBOARD_EMAIL_USERNAME": "bot",
-            "SWITCHBOARD_EMAIL_PASSWORD": "pw-bot",
+            "SWITCHBOARD_EMAIL_PASSWORD": TestSecrets.register("pw-bot"),
             "SWITCHBOARD_EMAIL_ADDRESS": "bot@example.test",
             "SWITCHBOARD_EMAIL_ALLOWED_SENDERS": "*@example.test",
             "SWITCHBOARD_EMAIL_TRUSTED_AUTHSERV_ID": Self.authservID,

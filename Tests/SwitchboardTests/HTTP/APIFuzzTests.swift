@@ -11,7 +11,7 @@ struct APIFuzzTests {
     @Test("Schemathesis finds no server error, no undocumented answer and no crash")
     func schemathesis() async throws {
         let server = try await APIServer(extra: [
-            "SWITCHBOARD_HTTP_CALLBACK_SECRET": "fuzz-secret", "SWITCHBOARD_LOG_LEVEL": "warning",
+            "SWITCHBOARD_HTTP_CALLBACK_SECRET": TestSecrets.register("fuzz-secret"), "SWITCHBOARD_LOG_LEVEL": "warning",
             // Generated URLs may name any address; the schema does not forbid internal ones.
             "SWITCHBOARD_HTTP_CALLBACK_ALLOW_PRIVATE": "true",
         ])

@@ -82,7 +82,7 @@ struct CallbackTargetTests {
             !addresses.isEmpty && addresses.allSatisfy(CallbackHost.isInternal),
             "this test needs the machine's host name (\(name)) to resolve to a loopback or private address, as /etc/hosts makes it; it resolved to \(addresses)"
         )
-        let server = try await APIServer(extra: ["SWITCHBOARD_HTTP_CALLBACK_SECRET": "callback-secret-\(UUID().uuidString)"])
+        let server = try await APIServer(extra: ["SWITCHBOARD_HTTP_CALLBACK_SECRET": TestSecrets.register("callback-secret-\(UUID().uuidString)")])
         defer { try? server.stop() }
         let key = try server.key("send")
         let posted = try await server.post(

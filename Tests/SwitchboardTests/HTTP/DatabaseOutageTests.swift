@@ -45,7 +45,7 @@ struct DatabaseOutageTests {
         let database = try pg.createDatabase()
         let environment = [
             "SWITCHBOARD_DATABASE_URL": "postgres://switchboard:\(pg.password)@127.0.0.1:\(pg.port)/\(database.database)?sslmode=disable",
-            "SWITCHBOARD_SECRETS_KEY": "test-key-\(UUID().uuidString)",
+            "SWITCHBOARD_SECRETS_KEY": TestSecrets.register("test-key-\(UUID().uuidString)"),
             "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
         ]
         let key = try runCommand(Binary.path, ["keys", "create", "--name", "t", "--scope", "send", "--scope", "read", "--any-sender"], environment: environment)

@@ -16,7 +16,7 @@ struct HTTPDeliveryTests {
     func signedCallbackWithRetry() async throws {
         let hook = try await HTTPRecorder(statuses: [503])
         defer { hook.stop() }
-        let secret = "callback-secret-\(UUID().uuidString)"
+        let secret = TestSecrets.register("callback-secret-\(UUID().uuidString)")
         let server = try await APIServer(extra: [
             "SWITCHBOARD_HTTP_CALLBACK_SECRET": secret, "SWITCHBOARD_OUTBOX_RETRY_BASE_MS": "50",
             // The receiver is on 127.0.0.1, which callbacks may not name by default.

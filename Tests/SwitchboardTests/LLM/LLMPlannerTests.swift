@@ -73,14 +73,14 @@ struct LLMHarness {
 
     static func openAI(_ server: ScriptedModelServer, name: String = "small", tier: Int = 1, window: Int = 16000) -> ModelConfiguration {
         ModelConfiguration(
-            name: name, provider: .openai, baseURL: server.url + "/v1", model: "test-model", apiKey: Secret("sk-test-openai-key"),
+            name: name, provider: .openai, baseURL: server.url + "/v1", model: "test-model", apiKey: Secret(TestSecrets.register("sk-test-openai-key")),
             tier: tier, contextWindow: window, costPer1kInput: 0.15, costPer1kOutput: 0.6, maxOutputTokens: 256, timeout: 10
         )
     }
 
     static func anthropic(_ server: ScriptedModelServer, name: String = "claude", tier: Int = 1, window: Int = 16000) -> ModelConfiguration {
         ModelConfiguration(
-            name: name, provider: .anthropic, baseURL: server.url, model: "claude-test", apiKey: Secret("sk-ant-test-key"),
+            name: name, provider: .anthropic, baseURL: server.url, model: "claude-test", apiKey: Secret(TestSecrets.register("sk-ant-test-key")),
             tier: tier, contextWindow: window, costPer1kInput: 3, costPer1kOutput: 15, maxOutputTokens: 256, timeout: 10
         )
     }

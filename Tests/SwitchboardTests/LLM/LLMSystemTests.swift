@@ -32,7 +32,7 @@ struct LLMSystemTests {
                   cost_per_1k_output: 0.2
               intent_confidence: 1.0
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let secret = "sk-test-\(UUID().uuidString)"
+        let secret = TestSecrets.register("sk-test-\(UUID().uuidString)")
         // The binary blocks a thread while it runs; keep it off the cooperative pool that the
         // scripted server answers on.
         let result = try await withCheckedThrowingContinuation { continuation in

@@ -151,7 +151,7 @@ struct InjectionCase: Sendable, CustomTestStringConvertible {
 struct PromptInjectionTests {
     /// The secret a tool call carried earlier: it is in the database only sealed and in the audit
     /// trail only redacted, so no context the model is given holds it.
-    static let earlierToken = "tok-canary-\(UUID().uuidString)"
+    static let earlierToken = TestSecrets.register("tok-canary-\(UUID().uuidString)")
     static let modelKey = "sk-test-openai-key"
 
     /// A tool that brings outside content back (as MCP and HTTP tools do).

@@ -53,7 +53,7 @@ extension RunningBot {
 
 /// A fresh random crypto key for one test (never a fixed one in the sources).
 func testCryptoKey() -> String {
-    (0..<48).map { _ in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".randomElement()! }.map(String.init).joined()
+    TestSecrets.register((0..<48).map { _ in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".randomElement()! }.map(String.init).joined())
 }
 
 @Suite("Matrix end-to-end encryption", .serialized)

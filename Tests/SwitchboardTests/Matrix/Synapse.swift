@@ -123,7 +123,7 @@ final class Synapse: Sendable {
 
     /// Registers a user (unique names per test) and returns a client logged in as them.
     func register(_ name: String) throws -> MatrixPerson {
-        let output = try runCommand("/bin/bash", [Self.script, "register", directory.path, name, "password-\(name)"])
+        let output = try runCommand("/bin/bash", [Self.script, "register", directory.path, name, TestSecrets.register("password-\(name)")])
         let json = try JSONValue.parse(output.trimmingCharacters(in: .whitespacesAndNewlines))
         guard let userID = json["user_id"]?.stringValue, let token = json["access_token"]?.stringValue else {
             throw HarnessError(description: "registration of \(name) returned \(output)")

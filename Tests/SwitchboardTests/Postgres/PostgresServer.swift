@@ -18,7 +18,7 @@ final class PostgresServer: Sendable {
     init() throws {
         directory = try TemporaryDirectory()
         port = try freePort()
-        password = "pw-\(UUID().uuidString.prefix(8))"
+        password = TestSecrets.register("pw-\(UUID().uuidString.prefix(8))")
         do {
             try runCommand("/bin/bash", [Self.script, "init", directory.path, String(port), password])
             try runCommand("/bin/bash", [Self.script, "start", directory.path])

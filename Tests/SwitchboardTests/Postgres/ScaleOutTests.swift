@@ -39,7 +39,7 @@ struct ScaleOutTests {
         let environment = servers.botEnvironment.merging([
             "SWITCHBOARD_DATABASE_URL": url,
             // Every instance opens what the others sealed (the Matrix session, say).
-            "SWITCHBOARD_SECRETS_KEY": "test-key-\(UUID().uuidString)",
+            "SWITCHBOARD_SECRETS_KEY": TestSecrets.register("test-key-\(UUID().uuidString)"),
             "SWITCHBOARD_HTTP_ENABLED": "true",
             "SWITCHBOARD_DATABASE_LEASE_SECONDS": "3",
             "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90",

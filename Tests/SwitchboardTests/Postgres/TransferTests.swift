@@ -37,7 +37,7 @@ struct TransferTests {
         // A generous connection wait: the suite runs in parallel on two cores.
         let postgres = [
             "SWITCHBOARD_DATABASE_URL": urlText, "SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS": "90",
-            "SWITCHBOARD_SECRETS_KEY": "test-key-\(UUID().uuidString)",
+            "SWITCHBOARD_SECRETS_KEY": TestSecrets.register("test-key-\(UUID().uuidString)"),
         ]
         let imported = try runCommand(Binary.path, ["import", files.path + "/one.jsonl"], environment: postgres)
         #expect(imported.contains("hash chain verified"), "\(imported)")

@@ -54,7 +54,7 @@ struct WikiServer {
     func stdioConfiguration(trusted: Bool = true, timeout: TimeInterval = 10, maxResultBytes: Int = 1_000_000, overrides: [String: ToolOverride] = [:], deny: Set<String> = []) throws -> MCPServerConfiguration {
         MCPServerConfiguration(
             name: "wiki",
-            transport: .stdio(command: try Self.python(), arguments: [Self.script, "stdio", "--state", state], environment: ["WIKI_TOKEN": Secret("wiki-secret-value")], directory: nil),
+            transport: .stdio(command: try Self.python(), arguments: [Self.script, "stdio", "--state", state], environment: ["WIKI_TOKEN": Secret(TestSecrets.register("wiki-secret-value"))], directory: nil),
             trusted: trusted, deny: deny, timeout: timeout, connectTimeout: 60, maxResultBytes: maxResultBytes, overrides: overrides
         )
     }
@@ -366,7 +366,7 @@ struct MCPCrashTests {
     func secretsStayOut() throws {
         let dir = try TemporaryDirectory()
         let wiki = try WikiServer()
-        let secret = "wiki-secret-\(UUID().uuidString)"
+        let secret = TestSecrets.register("wiki-secret-\(UUID().uuidString)")
         let config = dir.path + "/switchboard.yaml"
         try """
             data_dir: \(dir.path)
