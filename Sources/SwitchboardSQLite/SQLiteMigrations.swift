@@ -51,7 +51,32 @@ enum SQLiteMigrations {
                 throw tooNew(try migrator.appliedIdentifiers(db))
             }
         }
-        try migrator.migrate(pool)
+        // Two processes opening the same new file at once (`serve` and `keys create`, say) may
+        // both find a migration to do: each runs in a transaction of its own, but which ones
+        // are left is read before them. The one that comes second fails (the table or column is
+        // already there) and rolls back; it reads again and goes on from where the other is.
+        var attempt = 0
+        while true {
+            let before = try pool.read { try migrator.appliedIdentifiers($0) }
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch {
+                attempt += 1
+                let after = try pool.read { try migrator.appliedIdentifiers($0) }
+                if after.isSuperset(of: migrator.migrations) { return }
+                // Another process got further meanwhile (or held the lock): what failed was
+                // most likely doing its work again. Anything else is a real failure.
+                let raced = after != before || (error as? DatabaseError).map(isBusy) == true
+                guard raced, attempt < 20 else { throw error }
+                Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
+            }
+        }
+    }
+
+    /// Whether the database was busy with another connection's write.
+    private static func isBusy(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
     }
 
     static func checkCurrent(_ db: Database) throws {

@@ -58,7 +58,7 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try Self.openPool(path: path, configuration: configuration)
             if migrate {
                 try SQLiteMigrations.migrate(pool)
             } else {
@@ -68,6 +68,21 @@ public final class SQLiteStore: Store {
             throw error
         } catch {
             throw SQLiteStore.translate(error, path: path)
+        }
+    }
+
+    /// Opens the pool. Turning a new file to WAL needs it alone for a moment and does not wait
+    /// for the busy timeout: when another process opens the same new file at that moment,
+    /// try again for a little while.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 50 {
+                attempt += 1
+                Thread.sleep(forTimeInterval: 0.02 * Double(min(attempt, 10)))
+            }
         }
     }
 

@@ -6,6 +6,7 @@ import SwitchboardPostgres
 @testable import SwitchboardSQLite
 import SwitchboardStorage
 import SwitchboardTesting
+import Synchronization
 import Testing
 
 /// The storage engines the conformance suite runs against.
@@ -95,6 +96,25 @@ struct SQLiteStoreTests {
         try store.close()
         let indexesAfter = try await DatabaseQueue(path: path).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name") }
         #expect(indexesAfter == indexesBefore, "\(indexesAfter)")
+    }
+
+    @Test("Processes opening one new database at the same moment all start: the second to reach a migration goes on from the first's")
+    func concurrentMigrations() throws {
+        // Found by the fault matrix: `serve` and `keys create` started together on a new
+        // data directory, and one of them stopped with "duplicate column name".
+        for _ in 0..<3 {
+            let directory = try TemporaryDirectory()
+            let results = Mutex<[RunResult]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { index in
+                let result = Result { try Binary.run(["keys", "create", "--data-dir", directory.path, "--name", "k\(index)", "--scope", "read"]) }
+                results.withLock { $0.append((try? result.get()) ?? RunResult(status: -1, signalled: false, stdout: "", stderr: "\(result)")) }
+            }
+            for result in results.withLock({ $0 }) {
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+            let keys = try DatabaseQueue(path: directory.path + "/switchboard.sqlite").read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM api_keys") }
+            #expect(keys == 6)
+        }
     }
 
     @Test("A file that is not a database is refused, clearly")
