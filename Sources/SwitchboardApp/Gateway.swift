@@ -5,6 +5,7 @@ import UnixSignals
 import SwitchboardChannels
 import SwitchboardEmail
 import SwitchboardEngine
+import SwitchboardLLM
 public import SwitchboardHTTP
 import SwitchboardMatrix
 public import SwitchboardModel
@@ -204,6 +205,7 @@ public struct Gateway: Sendable {
                         ToolServerCheck(name: $0.server, state: $0.state.rawValue, tools: $0.toolCount, failures: $0.consecutiveFailures, lastError: $0.lastError)
                     } ?? []
                 },
+                models: { parts.models?.circuits.map { ($0.model, $0.state.rawValue) } ?? [] },
                 logger: logger
             )
             services.append(.init(service: http.service()))

@@ -16,6 +16,8 @@ struct Pipeline {
     let dispatcher: OutboxDispatcher
     let reminders: ReminderScheduler
     let adapters: [any ChannelAdapter]
+    /// The model router, when models are configured: its circuits go to /readyz and /metrics.
+    let models: ModelRouter?
 
     /// Assembles a pipeline. `engine.batchSize` also bounds inbox and delivery batches.
     init(
@@ -63,6 +65,7 @@ struct Pipeline {
         let planner: any Planner
         if llm.models.isEmpty {
             planner = intentPlanner
+            models = nil
         } else {
             for tool in tools.map(\.descriptor) {
                 let unknown = SchemaValidator.unsupportedKeywords(in: tool.parameters)
@@ -76,6 +79,7 @@ struct Pipeline {
                 configuration: llm, providers: ModelRouter.providers(for: llm, client: ModelRouter.sharedClient),
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger
             )
+            models = router
             planner = LLMPlanner(
                 router: router, fallback: intentPlanner, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: IntentEngineHints(remote: remoteTools),
                 store: store, clock: clock, escalation: !configuration.escalation.isEmpty, logger: logger

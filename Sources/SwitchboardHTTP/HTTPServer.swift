@@ -17,6 +17,7 @@ import Hummingbird
 public import Logging
 import Metrics
 import NIOCore
+import Synchronization
 public import Prometheus
 public import ServiceLifecycle
 public import SwitchboardChannels
@@ -111,6 +112,7 @@ public struct HTTPServer: Sendable {
     private let store: any Store
     private let channels: [any ChannelAdapter]
     private let toolServers: @Sendable () -> [ToolServerCheck]
+    private let models: @Sendable () -> [(model: String, circuit: String)]
     private let routes: APIRoutes
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
@@ -121,6 +123,7 @@ public struct HTTPServer: Sendable {
     ///   - api: the `api` channel, which must be among `channels` so its replies are delivered.
     ///   - registry: the Prometheus registry swift-metrics was bootstrapped with.
     ///   - toolServers: the tool servers' states now, for /readyz and /metrics.
+    ///   - models: each language model's circuit (`closed`, `open`, `half_open`) now.
     public init(
         configuration: HTTPConfiguration,
         store: any Store,
@@ -130,8 +133,10 @@ public struct HTTPServer: Sendable {
         operations: any GatewayOperations,
         registry: PrometheusCollectorRegistry,
         toolServers: @escaping @Sendable () -> [ToolServerCheck] = { [] },
+        models: @escaping @Sendable () -> [(model: String, circuit: String)] = { [] },
         logger: Logger
     ) {
+        self.models = models
         self.configuration = configuration
         self.store = store
         self.channels = channels
@@ -204,8 +209,14 @@ public struct HTTPServer: Sendable {
         var ready = true
         var checks: [String: JSONValue] = [:]
         do {
-            let depth = try await store.read { try $0.depth(channel: nil) }
+            let store = self.store
+            let depth = try await Self.within(Self.databaseCheckLimit) { try await store.read { try $0.depth(channel: nil) } }
             checks["database"] = ["status": "ok", "location": .string(store.locationDescription), "inbox_pending": .int(Int64(depth.pendingInbound)), "outbox_pending": .int(Int64(depth.pendingOutbound))]
+        } catch is CheckTimedOut {
+            // A database that takes connections and never answers (a stalled network, a full
+            // disk on the server): say so now rather than leave the probe hanging.
+            ready = false
+            checks["database"] = ["status": "unreachable", "error": .string("no answer within \(Int(Self.databaseCheckLimit.components.seconds)) s")]
         } catch {
             ready = false
             checks["database"] = ["status": "unreachable", "error": .string((error as? StoreError)?.description ?? "\(type(of: error))")]
@@ -232,11 +243,55 @@ public struct HTTPServer: Sendable {
             }
             checks["mcp_servers"] = .object(serverChecks)
         }
+        // A model whose circuit is open does not make the gateway unready either: the intent
+        // engine answers meanwhile, and says so.
+        let circuits = models()
+        if !circuits.isEmpty {
+            checks["models"] = .object(Dictionary(circuits.map { ($0.model, ["circuit": .string($0.circuit)] as JSONValue) }) { first, _ in first })
+        }
         return JSONResponse.make(ready ? .ok : .serviceUnavailable, ["status": .string(ready ? "ready" : "not_ready"), "checks": .object(checks)])
     }
 
+    /// How long /readyz and /metrics wait for the database before answering without it.
+    static let databaseCheckLimit: Duration = .seconds(2)
+
+    struct CheckTimedOut: Error {}
+
+    /// `body`'s result, or `CheckTimedOut` after `limit`. The body is not waited for after
+    /// that: a store call blocked on a dead connection ends on its own time (the store's limit).
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let once = OneAnswer(continuation)
+            let work = Task {
+                do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                if once.resume(with: .failure(CheckTimedOut())) { work.cancel() }
+            }
+        }
+    }
+
+    /// A continuation resumed by whichever answer comes first.
+    private final class OneAnswer<T: Sendable>: Sendable {
+        private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+        init(_ continuation: CheckedContinuation<T, any Error>) {
+            self.continuation = Mutex(continuation)
+        }
+
+        /// Resumes, unless already resumed; whether this call did.
+        @discardableResult
+        func resume(with result: Result<T, any Error>) -> Bool {
+            guard let waiting = continuation.withLock({ $0.take() }) else { return false }
+            waiting.resume(with: result)
+            return true
+        }
+    }
+
     private func metrics() async -> Response {
-        if let depth = try? await store.read({ try $0.depth(channel: nil) }) {
+        let store = self.store
+        if let depth = try? await Self.within(Self.databaseCheckLimit, { try await store.read { try $0.depth(channel: nil) } }) {
             let now = Date()
             Metrics.Gauge(label: "switchboard_inbox_pending").record(depth.pendingInbound)
             Metrics.Gauge(label: "switchboard_outbox_pending").record(depth.pendingOutbound)
@@ -254,6 +309,9 @@ public struct HTTPServer: Sendable {
         for server in toolServers() {
             Metrics.Gauge(label: "switchboard_mcp_server_up", dimensions: [("server", server.name)]).record(server.state == "up" ? 1 : 0)
             Metrics.Gauge(label: "switchboard_mcp_consecutive_failures", dimensions: [("server", server.name)]).record(server.failures)
+        }
+        for (model, circuit) in models() {
+            Metrics.Gauge(label: "switchboard_llm_circuit_open", dimensions: [("model", model)]).record(circuit == "open" ? 1 : 0)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

@@ -131,6 +131,12 @@ public final class ModelRouter: Sendable {
 
     static func endpoint(_ model: ModelConfiguration) -> String { "\(model.provider.rawValue) \(model.baseURL)" }
 
+    /// Each configured model's circuit, by model name (models on one endpoint share theirs),
+    /// for /readyz and /metrics: names, never URLs, which may carry credentials.
+    public var circuits: [(model: String, state: CircuitBreaker.State)] {
+        configuration.models.map { ($0.name, breakers[Self.endpoint($0)]?.state ?? .closed) }
+    }
+
     /// The tiers that have models, lowest first.
     public var tiers: [Int] { Array(Set(configuration.models.map(\.tier))).sorted() }
 
