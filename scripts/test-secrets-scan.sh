@@ -9,7 +9,7 @@
 # (Maildirs) and PostgreSQL data file under RUN_DIR. Not searched: the files tests write to
 # hand a secret over (configuration, secret files, password files), and Synapse's own database,
 # which keeps the access tokens it issues. Exit status 1, with the files and the secrets'
-# first characters, when any secret is found.
+# first four characters, when any secret is found.
 set -euo pipefail
 [[ $# -eq 2 ]] || { sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 run_dir=$1
