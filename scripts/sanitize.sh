@@ -15,8 +15,8 @@
 # ThreadSanitizer cannot see the standard library's Synchronization.Mutex on Linux (Swift 6.3.1:
 # its futex lock is not instrumented), so it reports every access made under one as a race; a
 # counter incremented under a Mutex by four threads is enough to show it, the same under NSLock
-# is clean. Until the code's locks are ones it can see, `thread` runs report those first; see
-# docs/testing.md.
+# is clean. The code's locks are `Locked` (SwitchboardModel), which `thread` builds with
+# -D SWITCHBOARD_TSAN turn into pthread mutexes; see docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-}
@@ -35,7 +35,7 @@ if [[ ${#arguments[@]} -eq 0 ]]; then arguments=(--filter 'Engine|Storage|Tool|M
 # compile-time check a warning and changes nothing at run time, which is what a sanitizer sees
 # (bare /regex/ literals, on by default in Swift 6, are turned on again).
 flags=()
-if [[ $kind == thread ]]; then flags=(-Xswiftc -swift-version -Xswiftc 5 -Xswiftc -enable-bare-slash-regex); fi
+if [[ $kind == thread ]]; then flags=(-Xswiftc -swift-version -Xswiftc 5 -Xswiftc -enable-bare-slash-regex -Xswiftc -DSWITCHBOARD_TSAN); fi
 echo "== build ($kind sanitizer, $scratch)" >&2
 swift build --build-tests --sanitize="$kind" --scratch-path "$scratch" ${flags[@]+"${flags[@]}"}
 

@@ -11,7 +11,6 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import SwitchboardChannels
 import SwitchboardEngine
 import SwitchboardModel
@@ -217,10 +216,10 @@ final class BenchChannel: ChannelAdapter {
         var cancelled = false
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(people: Int) {
-        state = Mutex(State(deliveredPerPerson: Array(repeating: 0, count: people)))
+        state = Locked(State(deliveredPerPerson: Array(repeating: 0, count: people)))
     }
 
     func run() async throws {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
+import SwitchboardModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Named crash points for the system tests: `SWITCHBOARD_TEST_CRASH_AT=NAME` (or `NAME:N` for
 /// the Nth time the point is reached) makes the process kill itself with SIGKILL there, which
@@ -15,7 +15,7 @@ import Synchronization
 final class CrashPoints: Sendable {
     private let target: String
     private let occurrence: Int
-    private let counter = Mutex(0)
+    private let counter = Locked(0)
 
     init?(environment: [String: String]) {
         guard let spec = environment["SWITCHBOARD_TEST_CRASH_AT"], !spec.isEmpty else { return nil }

@@ -6,7 +6,6 @@
 
 import Foundation
 public import Logging
-import Synchronization
 import SwitchboardModel
 
 /// A log handler that writes JSON lines.
@@ -67,7 +66,7 @@ public struct JSONLogHandler: LogHandler {
 /// Whole lines to standard error, one writer at a time, so concurrent lines never interleave.
 final class StandardErrorLines: Sendable {
     static let shared = StandardErrorLines()
-    private let lock = Mutex(())
+    private let lock = Locked(())
 
     @Sendable func write(_ line: String) {
         lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }

@@ -17,7 +17,6 @@
 import Foundation
 public import Logging
 import Metrics
-import Synchronization
 public import ServiceLifecycle
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -290,7 +289,7 @@ public final class OutboxDispatcher: Service, Sendable {
 
     /// Deliveries finished but not yet recorded, shared by the pump's tasks.
     private final class FinishedDeliveries: Sendable {
-        private let items = Mutex<[(ConversationKey, [Outcome])]>([])
+        private let items = Locked<[(ConversationKey, [Outcome])]>([])
 
         func add(_ conversation: ConversationKey, _ outcomes: [Outcome]) {
             items.withLock { $0.append((conversation, outcomes)) }

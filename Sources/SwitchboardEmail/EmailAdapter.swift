@@ -23,7 +23,6 @@ import Foundation
 public import Logging
 import Metrics
 import ServiceLifecycle
-import Synchronization
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -47,9 +46,9 @@ public final class EmailAdapter: ChannelAdapter, Sendable {
     private let imap: IMAPClient
     private let idler: IMAPClient
     private let smtp: SMTPClient
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Whether the log has said once that the server cannot MOVE.
-    private let toldMoveFallback = Mutex(false)
+    private let toldMoveFallback = Locked(false)
     /// SMTP that does not answer `email.smtp_circuit_failures` times in a row is left alone for
     /// the cooldown: replies wait in the outbox (retried after it) instead of each waiting out a
     /// connection timeout.

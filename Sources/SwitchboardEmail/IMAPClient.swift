@@ -7,7 +7,6 @@
 
 import Foundation
 public import SwitchboardModel
-import Synchronization
 
 /// Where a mail server is and how to log in.
 public struct MailServer: Sendable, Hashable {
@@ -42,7 +41,7 @@ final class IMAPClient: Sendable {
     let server: MailServer
     private let connection: CurlConnection
     /// What the server said it can do, asked once (the answer does not change while it runs).
-    private let capabilities = Mutex<Set<String>?>(nil)
+    private let capabilities = Locked<Set<String>?>(nil)
 
     init(server: MailServer, label: String) {
         self.server = server

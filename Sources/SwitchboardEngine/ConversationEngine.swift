@@ -9,7 +9,6 @@
 // processed again, with the same tool call ids.
 
 import Foundation
-import Synchronization
 public import Logging
 import Metrics
 public import ServiceLifecycle
@@ -913,7 +912,7 @@ public final class ConversationEngine: Service, Sendable {
         var answer = decided
         if let (dispatch, pending) = remote {
             let performed = await gate.perform(dispatch)
-            let reply = Mutex("")
+            let reply = Locked("")
             let completed = try await recordOutcome(dispatch, performed) { result, done, tx in
                 let text = Self.operatorNotice(.confirmed, pending: pending, result: result.text)
                 try Self.enqueueOperatorNotice(text, pending: pending, now: done, tx: tx)

@@ -6,7 +6,6 @@ import Foundation
 import Logging
 public import SwitchboardModel
 import SwitchboardStorage
-import Synchronization
 
 final class GateSession: ToolSession {
     private let store: any Store
@@ -16,7 +15,7 @@ final class GateSession: ToolSession {
     private let holder: String?
     private let onCommit: @Sendable ([GateEvent]) -> Void
     /// Call numbers this session has used (run, or found recorded), and the taint.
-    private let state = Mutex<(consumed: Set<Int>, tainted: Bool)>(([], false))
+    private let state = Locked<(consumed: Set<Int>, tainted: Bool)>(([], false))
 
     init(
         store: any Store, gate: ToolGate, inbound: StoredInbound, clock: any WallClock, holder: String?,

@@ -9,7 +9,6 @@
 // twice. `Approval`, which `Tool.execute` requires, can only be made here.
 
 public import Foundation
-import Synchronization
 public import Logging
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -608,7 +607,7 @@ public struct GateEvent: Hashable, Sendable {
 /// The state changes recorded while handling one request. The engine counts them in metrics
 /// only after their transaction commits, so a rolled-back attempt is never counted.
 public final class GateEvents: Sendable {
-    private let recorded = Mutex<[GateEvent]>([])
+    private let recorded = Locked<[GateEvent]>([])
 
     /// Creates an empty list.
     public init() {}

@@ -20,7 +20,6 @@ public import ServiceLifecycle
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
-import Synchronization
 
 /// The `api` channel.
 public final class APIChannel: ChannelAdapter, Sendable {
@@ -178,7 +177,7 @@ final class ReplyWaiters: Sendable {
         var byKey: [String: [UInt64]] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Starts listening for a reply to `key`.
     func register(_ key: String) -> Ticket {

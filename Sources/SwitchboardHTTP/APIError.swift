@@ -7,7 +7,6 @@ import Logging
 import NIOCore
 import SwitchboardModel
 import SwitchboardStorage
-import Synchronization
 
 /// An error a handler returns to the caller.
 struct APIError: Error, Sendable {
@@ -132,7 +131,7 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
 
 /// Which methods each route path answers, to tell "wrong method" from "no such path".
 final class MethodTable: Sendable {
-    private let routes = Mutex<[(segments: [String?], methods: [String])]>([])
+    private let routes = Locked<[(segments: [String?], methods: [String])]>([])
 
     /// Sets the routes from `(method, path)` pairs, with `:name` segments as parameters.
     func fill(_ pairs: [(method: String, path: String)]) {

@@ -3,7 +3,6 @@
 // needs no slow password hash: guessing it is as hard as guessing the hash's preimage.
 
 import Crypto
-import Synchronization
 public import Foundation
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -113,7 +112,7 @@ final class APIKeyCache: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
     private let lifetime: Duration
 
     init(lifetime: Duration = .seconds(1)) {

@@ -4,12 +4,12 @@
 // checked, so a name that resolves to a public address for the check and to 127.0.0.1 for
 // the connection (DNS rebinding) reaches nothing inside. Redirects are never followed.
 
+import SwitchboardModel
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
 import SwitchboardChannels
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -101,7 +101,7 @@ final class CallbackClients: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let limit: Int
 
     init(limit: Int = 32) {

@@ -17,7 +17,6 @@ import Hummingbird
 public import Logging
 import Metrics
 import NIOCore
-import Synchronization
 public import Prometheus
 public import ServiceLifecycle
 public import SwitchboardChannels
@@ -274,10 +273,10 @@ public struct HTTPServer: Sendable {
 
     /// A continuation resumed by whichever answer comes first.
     private final class OneAnswer<T: Sendable>: Sendable {
-        private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+        private let continuation: Locked<CheckedContinuation<T, any Error>?>
 
         init(_ continuation: CheckedContinuation<T, any Error>) {
-            self.continuation = Mutex(continuation)
+            self.continuation = Locked(continuation)
         }
 
         /// Resumes, unless already resumed; whether this call did.

@@ -9,7 +9,6 @@
 import Foundation
 public import SwitchboardEngine
 public import SwitchboardModel
-import Synchronization
 
 /// A BM25 index over tool descriptions.
 public struct ToolRetriever: Sendable {
@@ -146,7 +145,7 @@ public struct ToolRetriever: Sendable {
 
 /// The retriever for the tools a registry has now, rebuilt only when they change.
 public final class ToolRetrieverCache: Sendable {
-    private let current = Mutex<ToolRetriever?>(nil)
+    private let current = Locked<ToolRetriever?>(nil)
 
     /// Creates an empty cache.
     public init() {}

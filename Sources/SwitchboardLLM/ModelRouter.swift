@@ -8,7 +8,6 @@ public import Foundation
 public import Logging
 import Metrics
 public import SwitchboardModel
-import Synchronization
 import Tracing
 
 /// Every model in the chain failed.
@@ -21,7 +20,7 @@ public struct ModelsUnavailable: Error, Hashable, Sendable, CustomStringConverti
 
 /// Estimates tokens per model family, calibrated against what the provider reports.
 public final class TokenEstimator: Sendable {
-    private let factors = Mutex<[String: Double]>([:])
+    private let factors = Locked<[String: Double]>([:])
 
     public init() {}
 

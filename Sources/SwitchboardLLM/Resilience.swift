@@ -4,7 +4,6 @@
 // every message a timeout.
 
 public import Foundation
-import Synchronization
 
 /// How often and how patiently a model call is retried.
 public struct ModelRetryPolicy: Sendable {

@@ -22,7 +22,6 @@ public import Logging
 import Metrics
 import NIOHTTP1
 import ServiceLifecycle
-import Synchronization
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
@@ -42,7 +41,7 @@ public final class MatrixAdapter: ChannelAdapter, Sendable {
     private let retry: RetryPolicy
     private let logger: Logger
     private let sharing: WorkSharing?
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let chores = AsyncStream.makeStream(of: Chore.self, bufferingPolicy: .bufferingNewest(4096))
 
     private struct State {

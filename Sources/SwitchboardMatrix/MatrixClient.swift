@@ -9,7 +9,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Synchronization
 import SwitchboardModel
 
 /// A failed Matrix request.
@@ -44,7 +43,7 @@ public struct MatrixError: Error, CustomStringConvertible, Sendable {
 final class MatrixClient: Sendable {
     private let http: HTTPClient
     let homeserver: String
-    private let token = Mutex<Secret?>(nil)
+    private let token = Locked<Secret?>(nil)
     /// The largest response body read (a sync of a busy account can be large).
     private let maxBody = 64 * 1024 * 1024
 

@@ -3,7 +3,6 @@
 // timeout; then one trial call goes through, and its outcome closes or reopens it.
 
 public import Foundation
-import Synchronization
 
 /// A circuit breaker: after `threshold` failures in a row the provider is skipped for
 /// `cooldown`; then one trial call is let through, and its outcome closes or reopens it.
@@ -20,7 +19,7 @@ public final class CircuitBreaker: Sendable {
         var trialInFlight = false
     }
 
-    private let inner = Mutex(Inner())
+    private let inner = Locked(Inner())
     let threshold: Int
     let cooldown: Duration
 

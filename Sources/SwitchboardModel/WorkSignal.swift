@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A wake-up call between pipeline stages: the inbox writer tells the engine there is work,
 /// the engine tells the outbox dispatcher there are replies.
@@ -12,7 +11,7 @@ public final class WorkSignal: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates a signal.
     public init() {}

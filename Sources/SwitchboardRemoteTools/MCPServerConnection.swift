@@ -16,7 +16,6 @@ public import MCP
 import Metrics
 import SwitchboardEngine
 public import SwitchboardModel
-import Synchronization
 
 /// What `/readyz`, the metrics and `switchboard tools list` show of a server.
 public struct MCPServerStatus: Sendable, Hashable {
@@ -56,7 +55,7 @@ public actor MCPServerConnection {
     public nonisolated let configuration: MCPServerConfiguration
     private let logger: Logger
     private let makeTransport: @Sendable (_ onClose: @escaping @Sendable () -> Void) -> any Transport
-    private let snapshot: Mutex<Snapshot>
+    private let snapshot: Locked<Snapshot>
     private var client: Client?
     /// How often an idle session is pinged.
     private let pingInterval: Duration
@@ -78,7 +77,7 @@ public actor MCPServerConnection {
         self.logger = logger
         self.makeTransport = makeTransport
         self.pingInterval = pingInterval
-        snapshot = Mutex(Snapshot(status: MCPServerStatus(server: configuration.name)))
+        snapshot = Locked(Snapshot(status: MCPServerStatus(server: configuration.name)))
     }
 
     /// The server's status now.

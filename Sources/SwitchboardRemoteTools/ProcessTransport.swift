@@ -12,7 +12,6 @@
 public import Foundation
 public import Logging
 public import MCP
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc

@@ -1,20 +1,20 @@
 #if canImport(Glibc)
+import SwitchboardModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 import Dispatch
-import Synchronization
 
 /// Reads lines of raw bytes from a file descriptor without blocking Swift's cooperative
 /// threads: each read runs on a private serial dispatch queue. One line is read per call, so
 /// the reader never runs ahead of the consumer.
-final class LineReader: @unchecked Sendable {  // buffer and atEOF confined to `queue`; stopped is a Mutex
+final class LineReader: @unchecked Sendable {  // buffer and atEOF confined to `queue`; stopped is Locked
     private let fd: Int32
     private let queue = DispatchQueue(label: "switchboard.terminal.stdin")
     private var buffer: [UInt8] = []
     private var atEOF = false
-    private let stopped = Mutex(false)
+    private let stopped = Locked(false)
     /// Lines longer than this are cut into pieces rather than held in memory without bound.
     private let maxLine: Int
 

@@ -22,7 +22,6 @@ import ServiceLifecycle
 public import SwitchboardChannels
 public import SwitchboardModel
 public import SwitchboardStorage
-import Synchronization
 
 /// Standard input and output as a channel.
 public final class TerminalAdapter: ChannelAdapter {
@@ -42,7 +41,7 @@ public final class TerminalAdapter: ChannelAdapter {
     private let reader: LineReader
     private let write: @Sendable (String) -> Void
     private let logger: Logger
-    private let waiters = Mutex(Waiters())
+    private let waiters = Locked(Waiters())
 
     private struct Waiters {
         var continuations: [String: CheckedContinuation<Void, Never>] = [:]

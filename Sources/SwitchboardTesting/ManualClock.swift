@@ -1,14 +1,13 @@
 public import Foundation
 public import SwitchboardModel
-import Synchronization
 
 /// A wall clock that moves only when told to.
 public final class ManualClock: WallClock {
-    private let current: Mutex<Date>
+    private let current: Locked<Date>
 
     /// Starts at `start`.
     public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        current = Mutex(start)
+        current = Locked(start)
     }
 
     public func now() -> Date { current.withLock { $0 } }

@@ -1,7 +1,6 @@
 import ServiceLifecycle
 public import SwitchboardChannels
 public import SwitchboardModel
-import Synchronization
 
 /// A channel that records what it is asked to deliver, and can be told to fail.
 public final class RecordingChannel: ChannelAdapter {
@@ -13,7 +12,7 @@ public final class RecordingChannel: ChannelAdapter {
         var failures: [ChannelError] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates a channel with a name.
     public init(channel: ChannelID = "test") {

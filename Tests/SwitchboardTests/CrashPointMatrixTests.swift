@@ -61,7 +61,14 @@ struct CrashPointMatrixTests {
         // pass, so the kill comes with work before and after it.
         let occurrence = point.hasPrefix("remote_call") || point == "email_after_fetch" ? 1 : 2
         var bot = try matrix.startBot(extra: environment.merging(["SWITCHBOARD_TEST_CRASH_AT": "\(point):\(occurrence)"]) { $1 })
-        let room = try await matrix.directRoom()
+        // The bot starts beside an MCP server, Dovecot and Synapse while other suites load the
+        // machine: its first join is given a minute, and a late one says what the bot was doing.
+        let room: String
+        do {
+            room = try await matrix.directRoom(timeout: .seconds(60))
+        } catch {
+            throw HarnessError(description: "\(error); the bot is \(bot.process.isRunning ? "running" : "gone"):\n\(bot.log.suffix(4000))")
+        }
         try await APIServer.waitUntilUp(bot)
         let base = "http://127.0.0.1:\(bot.httpPort)"
 

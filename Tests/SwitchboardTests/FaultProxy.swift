@@ -12,8 +12,8 @@
 // Plain sockets and one thread per connection: the proxy must not share an event loop or a
 // cooperative pool with the code under test, and must be able to send a reset (SO_LINGER 0).
 
+import SwitchboardModel
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +38,7 @@ final class FaultProxy: Sendable {
         var injected: [Fault: Int] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let listener: Int32
 
     /// Listens on a free loopback port and forwards to `upstreamPort` on 127.0.0.1.

@@ -2,15 +2,15 @@
 // (Fuzz/regressions/TARGET/), replayed through the same targets on every test run: a parser
 // change that breaks one of their invariants fails here, without the sanitizer build.
 
+import SwitchboardModel
 import Foundation
-import Synchronization
 import SwitchboardFuzzing
 import Testing
 
 @Suite("Fuzz corpora")
 struct FuzzCorpusTests {
     final class Findings: Sendable {
-        let list = Mutex<[String]>([])
+        let list = Locked<[String]>([])
     }
 
     static func files(_ directory: String) throws -> [String] {

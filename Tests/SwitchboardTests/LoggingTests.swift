@@ -2,13 +2,12 @@ import Foundation
 import Logging
 import SwitchboardApp
 import SwitchboardModel
-import Synchronization
 import Testing
 
 @Suite("Logging")
 struct LoggingTests {
     final class Lines: Sendable {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         @Sendable func write(_ line: String) { lines.withLock { $0.append(line) } }
         var all: [String] { lines.withLock { $0 } }
     }

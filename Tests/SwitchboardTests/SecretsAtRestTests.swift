@@ -20,8 +20,10 @@ struct SecretsAtRestTests {
         #expect(throws: SealingError.self, "moved to another row") { try sealer.open(sealed, name: "row-2") }
         #expect(throws: SealingError.self, "another key") { try SecretSealer.ephemeral().open(sealed, name: "row-1") }
         #expect(throws: SealingError.self, "not sealed") { try sealer.open("{\"plain\":true}", name: "row-1") }
+        // A character in the middle: near the end, base64 padding bits can absorb the change.
         var damaged = Array(sealed)
-        damaged[damaged.count - 3] = damaged[damaged.count - 3] == "A" ? "B" : "A"
+        let middle = damaged.count / 2
+        damaged[middle] = damaged[middle] == "A" ? "B" : "A"
         #expect(throws: SealingError.self, "damaged") { try sealer.open(String(damaged), name: "row-1") }
     }
 

@@ -6,7 +6,6 @@ import SwitchboardPostgres
 @testable import SwitchboardSQLite
 import SwitchboardStorage
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 /// The storage engines the conformance suite runs against.
@@ -104,7 +103,7 @@ struct SQLiteStoreTests {
         // data directory, and one of them stopped with "duplicate column name".
         for _ in 0..<3 {
             let directory = try TemporaryDirectory()
-            let results = Mutex<[RunResult]>([])
+            let results = Locked<[RunResult]>([])
             DispatchQueue.concurrentPerform(iterations: 6) { index in
                 let result = Result { try Binary.run(["keys", "create", "--data-dir", directory.path, "--name", "k\(index)", "--scope", "read"]) }
                 results.withLock { $0.append((try? result.get()) ?? RunResult(status: -1, signalled: false, stdout: "", stderr: "\(result)")) }

@@ -4,7 +4,6 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
-import Synchronization
 import SwitchboardChannels
 import SwitchboardEngine
 import SwitchboardIntent
@@ -26,7 +25,7 @@ struct NotesHints: IntentHints {
 
 /// Waits the router asked for, instead of sleeping.
 final class SleepLog: Sendable {
-    private let waits = Mutex<[TimeInterval]>([])
+    private let waits = Locked<[TimeInterval]>([])
     var all: [TimeInterval] { waits.withLock { $0 } }
     func record(_ seconds: TimeInterval) { waits.withLock { $0.append(seconds) } }
 }

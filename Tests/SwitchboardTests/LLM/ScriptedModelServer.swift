@@ -8,7 +8,6 @@ import Hummingbird
 import Logging
 import HTTPTypes
 import NIOCore
-import Synchronization
 import SwitchboardModel
 
 /// One scripted answer.
@@ -23,7 +22,7 @@ enum ScriptedReply: Sendable {
 final class ScriptedModelServer: Sendable {
     let port: Int
     let url: String
-    private let state = Mutex<(queue: [ScriptedReply], requests: [JSONValue], headers: [[String: String]], unexpected: Int)>(([], [], [], 0))
+    private let state = Locked<(queue: [ScriptedReply], requests: [JSONValue], headers: [[String: String]], unexpected: Int)>(([], [], [], 0))
     private let responder: (@Sendable (JSONValue) -> ScriptedReply?)?
     private let task: Task<Void, any Error>
 

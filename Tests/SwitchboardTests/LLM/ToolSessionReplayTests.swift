@@ -3,7 +3,6 @@
 // instead of running them twice.
 
 import Foundation
-import Synchronization
 import SwitchboardChannels
 import SwitchboardEngine
 import SwitchboardModel
@@ -13,7 +12,7 @@ import Testing
 /// Calls a tool through the session, then "crashes" (shuts down) before answering the first
 /// time; answers with what the call came to the second time.
 final class InterruptedPlanner: Planner, Sendable {
-    private let runs = Mutex(0)
+    private let runs = Locked(0)
     let secondTool: String
 
     init(secondTool: String) {

@@ -4,7 +4,6 @@
 
 import Foundation
 import SwitchboardModel
-import Synchronization
 import Testing
 
 final class EncryptingPerson: @unchecked Sendable {  // one test's task drives it; the pipe reader is locked
@@ -150,5 +149,5 @@ final class EncryptingPerson: @unchecked Sendable {  // one test's task drives i
 /// What the client printed: answer lines read so far, the unfinished line, and whether its
 /// output ended.
 private final class ReceivedLines: Sendable {
-    let state = Mutex<(lines: [String], partial: Data, closed: Bool)>(([], Data(), false))
+    let state = Locked<(lines: [String], partial: Data, closed: Bool)>(([], Data(), false))
 }

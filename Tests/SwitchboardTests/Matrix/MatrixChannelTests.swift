@@ -101,9 +101,9 @@ struct MatrixCast {
     }
 
     /// A direct chat between alice and the bot.
-    func directRoom() async throws -> String {
+    func directRoom(timeout: Duration = .seconds(30)) async throws -> String {
         let room = try await alice.createRoom(inviting: [bot.userID], direct: true)
-        try await alice.waitForMembership(bot.userID, in: room, "join")
+        try await alice.waitForMembership(bot.userID, in: room, "join", timeout: timeout)
         return room
     }
 

@@ -9,7 +9,6 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SwitchboardModel
-import Synchronization
 import Testing
 
 /// Runs a command and returns its standard output; throws with its output when it fails.
@@ -84,7 +83,7 @@ func freePort() throws -> Int {
     throw HarnessError(description: "no free port that was not handed out before")
 }
 
-private let handedOutPorts = Mutex<Set<Int>>([])
+private let handedOutPorts = Locked<Set<Int>>([])
 
 /// One Synapse homeserver in a temporary directory.
 final class Synapse: Sendable {

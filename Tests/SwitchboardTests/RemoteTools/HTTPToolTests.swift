@@ -7,7 +7,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import Synchronization
 @testable import SwitchboardEngine
 import SwitchboardModel
 import SwitchboardRemoteTools
@@ -24,7 +23,7 @@ final class ItemsServer: Sendable {
     }
 
     final class Recorder: Sendable {
-        let requests = Mutex<[Seen]>([])
+        let requests = Locked<[Seen]>([])
     }
 
     let url: String
