@@ -25,17 +25,17 @@ public final class Locked<Value>: @unchecked Sendable {  // every access goes th
         #endif
     }
 
-    /// Runs `body` with the value, alone.
-    public func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
+    /// Runs `body` with the value, alone. The same contract as `Mutex.withLock`: what goes in
+    /// and what comes out is sent across the lock, so no non-Sendable state escapes it.
+    public func withLock<Result, Failure: Error>(
+        _ body: (inout sending Value) throws(Failure) -> sending Result
+    ) throws(Failure) -> sending Result {
         #if SWITCHBOARD_TSAN
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
         #else
-        return try mutex.withLock { (value: inout sending Value) throws(Failure) -> sending Result in
-            nonisolated(unsafe) let result = try body(&value)
-            return result
-        }
+        return try mutex.withLock(body)
         #endif
     }
 }
