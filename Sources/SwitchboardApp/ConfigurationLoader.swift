@@ -55,6 +55,9 @@ public enum ConfigSchema {
         "shutdown.grace_period_seconds", "secrets.key",
         "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
         "escalation.matrix_room", "escalation.email",
+        "learning.enabled", "learning.min_evidence", "learning.confidence", "learning.burst_window_seconds", "learning.announce_uses",
+        "learning.interval_seconds", "learning.standing_approvals.offer_after", "learning.standing_approvals.window_days",
+        "learning.standing_approvals.lifetime_days", "learning.standing_approvals.never",
     ]
 
     /// Keys whose value is a secret. Each can also be read from a file: `KEY_file`, or

@@ -137,6 +137,7 @@ public struct Gateway: Sendable {
             .init(service: parts.engine),
             .init(service: parts.dispatcher),
             .init(service: parts.reminders),
+            .init(service: parts.learner),
         ]
         if let remoteTools { services.insert(.init(service: remoteTools), at: 0) }
         // The terminal ends the group when its input is done.
@@ -193,6 +194,7 @@ public struct Gateway: Sendable {
         // The tool servers stop after the engine that calls them.
         if let remoteTools { services.insert(.init(service: remoteTools), at: 0) }
         services.append(.init(service: RetentionService(store: store, policy: configuration.retention, logger: logger)))
+        services.append(.init(service: parts.learner))
         if let tracer { services.insert(.init(service: tracer), at: 0) }
         let remoteTools = self.remoteTools
         if let api {

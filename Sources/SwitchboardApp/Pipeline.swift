@@ -15,6 +15,8 @@ struct Pipeline {
     let engine: ConversationEngine
     let dispatcher: OutboxDispatcher
     let reminders: ReminderScheduler
+    /// Learns from the committed history, in the background.
+    let learner: Learner
     let adapters: [any ChannelAdapter]
     /// The model router, when models are configured: its circuits go to /readyz and /metrics.
     let models: ModelRouter?
@@ -46,9 +48,12 @@ struct Pipeline {
             confirmationLifetime: configuration.confirmationLifetime,
             sendingChannels: Set(adapters.map(\.channel)),
             sealer: sealer,
+            learning: configuration.learning,
             logger: logger
         )
         let registry = gate.registry
+        let learning = configuration.learning
+        learner = Learner(store: store, policy: learning, sharing: sharing, clock: clock, logger: logger)
         let remoteTools: @Sendable () -> [ToolDescriptor] = {
             guard registry.hasSources else { return [] }
             return registry.descriptors.filter { descriptor in descriptor.origin != ToolOrigin.builtin }
@@ -61,7 +66,11 @@ struct Pipeline {
         }, lastReply: { conversation in
             let last = try? await store.read { try $0.outboundRecords(in: conversation, before: nil, limit: 1).last?.message.text }
             return last.flatMap { $0 }
-        }, remoteTools: remoteTools)
+        }, remoteTools: remoteTools, priorsOf: { person in
+            // The person's learned habits, for a message torn between two tools.
+            let preferences = try? await store.read { reader in try reader.preferences(of: reader.linkedPerson(for: person) ?? person) }
+            return LearnedProfile(preferences ?? [], policy: learning).toolShares(learning)
+        })
         let planner: any Planner
         if llm.models.isEmpty {
             planner = intentPlanner

@@ -59,6 +59,7 @@ public struct CommandPlanner: Planner {
             guard !query.isEmpty else { break }
             return .call(tool: "notes.search", arguments: ["query": .string(query)])
         }
+        if let learning = learningCommand(text: text, lower: lower) { return learning }
         for prefix in ["delete notes containing ", "delete notes matching ", "delete notes about ", "delete my notes about "] where lower.hasPrefix(prefix) {
             let query = String(text.dropFirst(prefix.count)).trimmingWhitespace()
             guard !query.isEmpty else { break }
@@ -75,6 +76,59 @@ public struct CommandPlanner: Planner {
 }
 
 extension CommandPlanner {
+    /// What learning and standing approvals are steered with, word for word (the sentences the
+    /// assistant itself tells people to say).
+    static func learningCommand(text: String, lower: String) -> Plan? {
+        switch lower {
+        case "stop learning about me", "stop learning", "don't learn about me", "turn learning off", "learning off":
+            return .call(tool: "preferences.set", arguments: ["key": "learning", "value": "off"])
+        case "start learning about me", "learn about me", "turn learning on", "learning on", "start learning again":
+            return .call(tool: "preferences.set", arguments: ["key": "learning", "value": "on"])
+        case "forget what you learned", "forget what you learned about me", "forget everything you learned", "forget what you've learned":
+            return .call(tool: "learning.forget", arguments: [:])
+        case "revoke all approvals", "stop allowing everything", "take back all approvals", "revoke my standing approvals":
+            return .call(tool: "approvals.revoke", arguments: [:])
+        default:
+            break
+        }
+        for prefix in ["forget what you learned about ", "forget what you've learned about "] where lower.hasPrefix(prefix) {
+            let topic = String(lower.dropFirst(prefix.count)).trimmingWhitespace()
+            if !topic.isEmpty { return .call(tool: "learning.forget", arguments: ["topic": .string(topic)]) }
+        }
+        // "always allow emails to bob@example.org", "stop allowing posts in !room:example.org"
+        let scopes: [(String, String)] = [
+            ("emails to ", "email.send"), ("email to ", "email.send"), ("posts in ", "matrix.post"), ("posts to ", "matrix.post"),
+        ]
+        for (verb, tool) in [("always allow ", "approvals.allow"), ("stop allowing ", "approvals.revoke"), ("revoke approval for ", "approvals.revoke")] where lower.hasPrefix(verb) {
+            let rest = String(text.dropFirst(verb.count)).trimmingWhitespace()
+            for (scope, target) in scopes where rest.lowercased().hasPrefix(scope) {
+                let value = String(rest.dropFirst(scope.count)).trimmingWhitespace()
+                guard !value.isEmpty else { return .reply("Whose? Say, e.g.: \(verb)\(scope)bob@example.org") }
+                return .call(tool: tool, arguments: ["tool": .string(target), "value": .string(value)])
+            }
+        }
+        // "no, my meetings are usually 30 minutes", "my meetings last an hour"
+        var sentence = lower
+        for prefix in ["no, ", "no ", "actually, ", "actually "] where sentence.hasPrefix(prefix) { sentence = String(sentence.dropFirst(prefix.count)) }
+        for prefix in ["my meetings are usually ", "my meetings usually last ", "my meetings last ", "my meetings are ", "meetings are usually "] where sentence.hasPrefix(prefix) {
+            guard let minutes = minutes(in: String(sentence.dropFirst(prefix.count))) else { return nil }
+            return .call(tool: "preferences.set", arguments: ["key": "meeting_minutes", "value": .string(String(minutes))])
+        }
+        return nil
+    }
+
+    /// "30 minutes", "45 min", "an hour", "1.5 hours", "90": minutes.
+    static func minutes(in text: String) -> Int? {
+        let words = text.split(separator: " ").map(String.init)
+        guard let first = words.first else { return nil }
+        let unit = words.count > 1 ? words[1] : "minutes"
+        let amount: Double? = ["an", "a", "one"].contains(first) ? 1 : (first == "half" ? 0.5 : Double(first))
+        guard let amount, amount > 0 else { return nil }
+        if unit.hasPrefix("hour") || unit == "h" || unit == "hr" || unit == "hrs" { return Int((amount * 60).rounded()) }
+        if unit.hasPrefix("min") || unit == "m" { return Int(amount.rounded()) }
+        return nil
+    }
+
     static let runUsage = "Say run, the tool's name, then its arguments as key=value (quote values with spaces) or as one JSON object: run mcp.wiki.search query=\"onboarding\" limit=3. Say \"tools\" to see the tools."
 
     /// `run TOOL key=value …` or `run TOOL {json}`. Values of the key=value form are text; a

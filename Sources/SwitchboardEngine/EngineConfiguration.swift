@@ -41,6 +41,8 @@ public struct EngineConfiguration: Sendable {
     public var rateLimits = RateLimitPolicy()
     /// Where escalations go: the operator's conversations.
     public var escalation: [EscalationContact] = []
+    /// What the assistant learns, and when it offers standing approvals.
+    public var learning = LearningPolicy()
 
     /// The defaults.
     public init() {}
@@ -66,6 +68,20 @@ public struct EngineConfiguration: Sendable {
         keywords = ConfirmationKeywords(yes: Set(yes), no: Set(no))
         operatorMayApprove = config.bool("confirmations.operator_may_approve", default: operatorMayApprove)
         operatorMayDecline = config.bool("confirmations.operator_may_decline", default: operatorMayDecline)
+        learning.enabled = config.bool("learning.enabled", default: true)
+        learning.minimumEvidence = config.int("learning.min_evidence", default: learning.minimumEvidence, range: 2...1000)
+        learning.confidence = config.double("learning.confidence", default: learning.confidence, range: 0.5...1)
+        learning.burstWindow = TimeInterval(config.int("learning.burst_window_seconds", default: 600, range: 0...86400))
+        learning.announceUses = config.int("learning.announce_uses", default: learning.announceUses, range: 0...100)
+        learning.interval = .seconds(config.int("learning.interval_seconds", default: 30, range: 1...86400))
+        learning.standingThreshold = config.int("learning.standing_approvals.offer_after", default: learning.standingThreshold, range: 2...100)
+        learning.standingWindow = Double(config.int("learning.standing_approvals.window_days", default: 7, range: 1...365)) * 86400
+        learning.standingLifetime = Double(config.int("learning.standing_approvals.lifetime_days", default: 30, range: 1...365)) * 86400
+        let never = config.list("learning.standing_approvals.never", default: [])
+        for name in never where Self.resolve(name, among: toolNames) == nil {
+            config.report("learning.standing_approvals.never", "no tool or category is called \"\(name)\"")
+        }
+        learning.neverStanding = Set(never)
 
         var roles: [PersonID: Role] = [:]
         for (key, role) in [("people.guests", Role.guest), ("people.users", .user), ("people.owners", .owner)] {

@@ -178,12 +178,15 @@ public struct ToolContext {
     public let records: any RecordStore
     /// The channels that can deliver messages a tool sends (`email`, `matrix`).
     public let sendingChannels: Set<ChannelID>
-    private let tx: any StoreTransaction
+    /// How learned defaults are used.
+    public let learning: LearningPolicy
+    let tx: any StoreTransaction
 
     init(
         person: PersonID, conversation: ConversationKey, now: Date, callID: ToolCallID, correlationID: CorrelationID?,
-        sendingChannels: Set<ChannelID>, store: any StoreTransaction
+        sendingChannels: Set<ChannelID>, store: any StoreTransaction, learning: LearningPolicy = LearningPolicy()
     ) {
+        self.learning = learning
         self.correlationID = correlationID
         self.person = person
         self.conversation = conversation

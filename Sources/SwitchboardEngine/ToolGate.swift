@@ -29,6 +29,8 @@ public struct ToolGate: Sendable {
     public let confirmationLifetime: TimeInterval
     /// The channels tools may send messages through (`email.send`, `matrix.post`).
     public let sendingChannels: Set<ChannelID>
+    /// Learned defaults and standing approvals.
+    public let learning: LearningPolicy
     /// Seals the secret arguments of a call that waits for a yes.
     let sealer: SecretSealer
     let logger: Logger
@@ -42,8 +44,10 @@ public struct ToolGate: Sendable {
         confirmationLifetime: TimeInterval,
         sendingChannels: Set<ChannelID> = [],
         sealer: SecretSealer,
+        learning: LearningPolicy = LearningPolicy(),
         logger: Logger
     ) {
+        self.learning = learning
         self.sendingChannels = sendingChannels
         self.sealer = sealer
         self.registry = registry
@@ -134,7 +138,7 @@ public struct ToolGate: Sendable {
         let callID = ToolCallID(inbox: request.inboxID, index: index)
         let context = ToolContext(
             person: request.person, conversation: request.conversation, now: request.now, callID: callID,
-            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx
+            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx, learning: learning
         )
         var audit = AuditWriter(
             tx: tx, callID: callID, person: request.person, conversation: request.conversation,
@@ -179,6 +183,10 @@ public struct ToolGate: Sendable {
         case .run, .confirm:
             break
         }
+        // A standing approval the person accepted answers for them, for its one scope, when
+        // the only reason to ask is the tool's risk (not taint, not their own "always ask").
+        let standing = decision == .confirm(risk) && !request.tainted && personal != true
+            ? Self.standingApproval(preferences, tool: descriptor, arguments: prepared.arguments, policy: learning, now: request.now) : nil
 
         // Rate limit.
         let limit = rateLimits.limit(for: descriptor.category)
@@ -197,6 +205,10 @@ public struct ToolGate: Sendable {
 
         // Run, or ask first (a refusal returned above).
         if case .run = decision {
+            return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx, short: short)
+        }
+        if let standing {
+            try audit.append(.confirmed, arguments: prepared.arguments, risk: risk, summary: "standing approval until \(RFC3339.format(standing))")
             return try execute(tool, prepared, risk: risk, callID: callID, context: context, audit: &audit, tx: tx, short: short)
         }
         // Numbers count up from 1 while the requester has any request pending, and are not
@@ -226,6 +238,39 @@ public struct ToolGate: Sendable {
             Self.confirmationRequest(pending, waiting: mine.count + 1, lifetime: confirmationLifetime),
             kind: .confirmationRequest, status: .awaitingConfirmation
         )
+    }
+
+    /// The expiry of the person's standing approval that covers this call, if one does.
+    static func standingApproval(_ preferences: [Preference], tool: ToolDescriptor, arguments: JSONValue, policy: LearningPolicy, now: Date) -> Date? {
+        guard policy.allowsStanding(tool), let argument = StandingScope.argument(for: tool.name),
+              let value = arguments[argument]?.stringValue?.lowercased() else { return nil }
+        let key = LearnedKey.approval(tool.name, value)
+        guard let row = preferences.first(where: { $0.key == key }),
+              let until = row.value["until"]?.stringValue.flatMap(RFC3339.parse), until > now else { return nil }
+        return until
+    }
+
+    /// After the requester confirmed a call whose kind they have confirmed often lately: the
+    /// offer of a standing approval, once per window, unless one is in force or may not exist.
+    func standingOffer(for pending: PendingConfirmation, tool: ToolDescriptor, now: Date, in tx: any StoreTransaction) throws -> String? {
+        guard learning.allowsStanding(tool), let argument = StandingScope.argument(for: tool.name),
+              let value = pending.arguments[argument]?.stringValue?.lowercased() else { return nil }
+        let preferences = try tx.preferences(of: pending.requester)
+        let profile = LearnedProfile(preferences, policy: learning)
+        guard !profile.off, Self.askFirst(preferences, tool: tool) != true,
+              Self.standingApproval(preferences, tool: tool, arguments: pending.arguments, policy: learning, now: now) == nil else { return nil }
+        let key = LearnedKey.confirmed(tool.name, value)
+        var evidence = profile.evidence[key] ?? LearnedEvidence()
+        if let offered = evidence.offered, now.timeIntervalSince(offered) < learning.standingWindow { return nil }
+        // This confirmation is not committed yet, so the learner has not counted it.
+        let count = evidence.recent(now, window: learning.standingWindow) + 1
+        guard count >= learning.standingThreshold else { return nil }
+        evidence.offered = now
+        try tx.setPreference(pending.requester, key: LearnedKey.prefix + key, value: evidence.json, at: now)
+        let scope = StandingScope.describe(tool.name, value)
+        let days = Int((learning.standingWindow / 86400).rounded())
+        let lifetime = Int((learning.standingLifetime / 86400).rounded())
+        return "You have confirmed \(scope) \(count) times \(days == 7 ? "this week" : "in \(days) days"). Say \"always allow \(scope)\" to stop asking, for \(lifetime) days."
     }
 
     /// The person's own rule for asking first about this tool (`confirm:notes.add`), else its
@@ -305,11 +350,16 @@ public struct ToolGate: Sendable {
         try audit.append(.confirmed, arguments: pending.arguments, risk: pending.risk, summary: summary)
         let context = ToolContext(
             person: pending.requester, conversation: pending.conversation, now: now, callID: pending.callID,
-            correlationID: correlationID, sendingChannels: sendingChannels, store: tx
+            correlationID: correlationID, sendingChannels: sendingChannels, store: tx, learning: learning
         )
         let prepared = PreparedCall(arguments: arguments, preview: pending.preview, risk: pending.risk)
         let short = Self.wantsShortAnswers(try tx.preferences(of: pending.requester))
-        return try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx, short: short)
+        var result = try execute(tool, prepared, risk: pending.risk, callID: pending.callID, context: context, audit: &audit, tx: tx, short: short)
+        if person == pending.requester, result.status == .executed, result.dispatch == nil,
+           let offer = try standingOffer(for: pending, tool: tool.descriptor, now: now, in: tx) {
+            result.text += "\n\n" + offer
+        }
+        return result
     }
 
     /// Declines a pending call.
@@ -426,7 +476,7 @@ public struct ToolGate: Sendable {
         )
         let context = ToolContext(
             person: entry.person, conversation: entry.conversation, now: request.now, callID: entry.callID,
-            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx
+            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx, learning: learning
         )
         if let remote = tool as? any RemoteTool {
             try audit.append(.undoDispatched, arguments: payload, risk: tool.descriptor.baseRisk, summary: "undoing \(entry.description)")

@@ -126,7 +126,8 @@ struct ArgumentReader {
             guard numbers.count >= 2 else { return .question("Which two contacts? Try: merge contacts 3 and 7") }
             return .arguments(["ids": [.int(Int64(numbers[0])), .int(Int64(numbers[1]))]])
         case "email.send":
-            guard let to = emails.first else { return .question("Who should I email? Give their address, e.g. email bob@example.com that the report is ready.") }
+            // An address, or a first name the email tool may know ("email bob that …").
+            guard let to = emails.first ?? recipientName() else { return .question("Who should I email? Give their address, e.g. email bob@example.com that the report is ready.") }
             guard let body = quoted() ?? colonText() ?? after(["saying", "that", "say", "telling", "tell", "asking", "message"]) else {
                 return .question("What should the email to \(to) say?")
             }
@@ -165,6 +166,18 @@ struct ArgumentReader {
     }
 
     // MARK: Pieces
+
+    /// The one-word name after "email"/"mail"/"write to" ("email bob that …" → "bob").
+    private func recipientName() -> String? {
+        guard let index = lowers.firstIndex(where: { ["email", "mail", "e-mail"].contains($0) }) else { return nil }
+        var next = index + 1
+        if next < tokens.count, lowers[next] == "to" { next += 1 }
+        guard next < tokens.count else { return nil }
+        let word = lowers[next]
+        let stops: Set<String> = ["that", "saying", "say", "about", "the", "a", "an", "me", "my", "them", "him", "her", "and", "with"]
+        guard word.count >= 2, word.allSatisfy(\.isLetter), !stops.contains(word) else { return nil }
+        return word
+    }
 
     private var lowers: [String] { tokens.map(\.lower) }
 

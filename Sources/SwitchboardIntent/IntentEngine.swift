@@ -67,10 +67,19 @@ public struct IntentEngine: Sendable {
     public var intents: [String] { classifier.intents }
 
     /// Classifies a message and reads its arguments, in the person's zone at `now`.
-    public func analyse(_ text: String, zone: TimeZone, now: Date) -> IntentResult {
+    ///
+    /// `priors` are the person's learned shares of tool use: when the message is torn between
+    /// two intents that together are likely enough, and the person uses one of them far more
+    /// ("add milk": the list they always use), that one is taken instead of asking.
+    public func analyse(_ text: String, zone: TimeZone, now: Date, priors: [String: Double] = [:]) -> IntentResult {
         let parser = DateParser(zone: zone, now: now)
         let normal = Self.normalise(text, parser: parser)
-        let ranked = classifier.classify(normal.words.map(speller.correct))
+        var ranked = classifier.classify(normal.words.map(speller.correct))
+        if let preferred = Self.preferred(ranked, priors: priors, threshold: threshold) {
+            let combined = ranked[0].probability + ranked[1].probability
+            ranked.removeAll { $0.intent == preferred }
+            ranked.insert((preferred, combined), at: 0)
+        }
         let best = ranked[0]
         var result = IntentResult(
             intent: best.intent, confidence: best.probability,
@@ -84,6 +93,17 @@ public struct IntentEngine: Sendable {
         case .question(let question): result.question = question
         }
         return result
+    }
+
+    /// The intent of the two most likely that the person's habits decide for, if they do.
+    static func preferred(_ ranked: [(intent: String, probability: Double)], priors: [String: Double], threshold: Double) -> String? {
+        guard !priors.isEmpty, ranked.count > 1, ranked[0].probability < threshold,
+              ranked[0].intent != none, ranked[1].intent != none,
+              ranked[0].probability + ranked[1].probability >= threshold else { return nil }
+        let first = priors[ranked[0].intent] ?? 0
+        let second = priors[ranked[1].intent] ?? 0
+        guard max(first, second) >= 0.15, max(first, second) / (first + second) >= 0.75 else { return nil }
+        return first >= second ? ranked[0].intent : ranked[1].intent
     }
 
     /// Every intent's probability for a message, best first: what a language-model planner

@@ -10,6 +10,7 @@ public struct IntentPlanner: Planner {
     private let summaries: [String: String]
     private let zoneOf: @Sendable (PersonID) async -> TimeZone?
     private let lastReply: @Sendable (ConversationKey) async -> String?
+    private let priorsOf: @Sendable (PersonID) async -> [String: Double]
     private let clock: any WallClock
     /// The tools of other systems (MCP servers, HTTP tools) there are now.
     let remoteTools: @Sendable () -> [ToolDescriptor]
@@ -27,8 +28,10 @@ public struct IntentPlanner: Planner {
         engine: @escaping @Sendable () -> IntentEngine, tools: [ToolDescriptor], clock: any WallClock,
         zoneOf: @escaping @Sendable (PersonID) async -> TimeZone?,
         lastReply: @escaping @Sendable (ConversationKey) async -> String? = { _ in nil },
-        remoteTools: @escaping @Sendable () -> [ToolDescriptor] = { [] }
+        remoteTools: @escaping @Sendable () -> [ToolDescriptor] = { [] },
+        priorsOf: @escaping @Sendable (PersonID) async -> [String: Double] = { _ in [:] }
     ) {
+        self.priorsOf = priorsOf
         self.remoteTools = remoteTools
         self.lastReply = lastReply
         self.engineProvider = engine
@@ -49,7 +52,7 @@ public struct IntentPlanner: Planner {
         let command = CommandPlanner.plan(text: message.text)
         if command != .notUnderstood { return command }
         let zone = await zoneOf(message.sender.id) ?? TimeZone.current
-        let result = engine.analyse(message.text, zone: zone, now: clock.now())
+        let result = engine.analyse(message.text, zone: zone, now: clock.now(), priors: await priorsOf(message.sender.id))
         var plan = plan(for: result)
         // No built-in intent fits: perhaps a tool of another system does.
         if Self.cannotServe(plan), let remote = remotePlan(message.text) {

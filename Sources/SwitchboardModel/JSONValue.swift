@@ -57,6 +57,15 @@ public enum JSONValue: Hashable, Sendable, Codable {
         return nil
     }
 
+    /// The number, if this is a number (an integer read as a double).
+    public var doubleValue: Double? {
+        switch self {
+        case .double(let value): return value
+        case .int(let value): return Double(value)
+        default: return nil
+        }
+    }
+
     /// The elements, if this is an array.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }

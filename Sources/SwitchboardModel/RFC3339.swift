@@ -30,4 +30,13 @@ public enum RFC3339 {
         let time = "\(padded(Int64(parts.tm_hour), 2)):\(padded(Int64(parts.tm_min), 2)):\(padded(Int64(parts.tm_sec), 2))"
         return "\(year)-\(month)-\(day)T\(time).\(padded(fraction, 3))Z"
     }
+
+    /// A time written in RFC 3339, with or without fractional seconds.
+    public static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
 }

@@ -110,8 +110,19 @@ public struct CalendarCreate: RecordTool {
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
         let title = try RecordTools.text(arguments, "title", required: "What's the event called? Try: meeting with Alice on Friday at 3pm", maxLength: 300)
-        let (start, end) = try CalendarTools.span(arguments, defaultLength: CalendarTools.defaultLength)
+        // A length the person gave; else the one they stated as their default; else the one
+        // learned from the meetings they booked, when it is clear enough; else an hour.
+        let stated = arguments["end"] != nil || arguments["duration_minutes"] != nil
+        var length = CalendarTools.defaultLength
+        var lengthFrom: String?
+        if !stated, let usual = try context.learnedProfile().value(LearnedKey.meetingMinutes, policy: context.learning), let minutes = Int(usual.value), minutes > 0 {
+            length = TimeInterval(minutes * 60)
+            lengthFrom = usual.learned == nil ? "preference" : "learned"
+        }
+        let (start, end) = try CalendarTools.span(arguments, defaultLength: length)
         var prepared: [String: JSONValue] = ["title": .string(title), "start": .string(RecordTools.iso(start)), "end": .string(RecordTools.iso(end))]
+        if stated || lengthFrom != nil { prepared["duration_minutes"] = .int(Int64((end.timeIntervalSince(start) / 60).rounded())) }
+        if let lengthFrom { prepared["length_from"] = .string(lengthFrom) }
         if let location = try RecordTools.optionalText(arguments, "location", maxLength: 300) { prepared["location"] = .string(location) }
         let attendees = (arguments["attendees"]?.arrayValue ?? []).compactMap { $0.stringValue?.trimmingWhitespace() }.filter { !$0.isEmpty }
         if !attendees.isEmpty { prepared["attendees"] = .array(attendees.map(JSONValue.string)) }
@@ -133,8 +144,17 @@ public struct CalendarCreate: RecordTool {
             kind: CalendarTools.kind, owner: context.person, title: arguments["title"]?.stringValue ?? "", status: "confirmed",
             at: start, endAt: end, fields: .object(fields)
         ), at: context.now)
+        // A learned length is said the first few times it is used, so the person can object.
+        var usual = ""
+        if arguments["length_from"]?.stringValue == "learned" {
+            let minutes = Int((end.timeIntervalSince(start) / 60).rounded())
+            if (try context.learnedProfile().evidence[LearnedKey.meetingMinutes]?.uses ?? 0) < context.learning.announceUses {
+                usual = "\nFor \(minutes) minutes, as usual; say \"for an hour\" to change, or \"my meetings are usually 30 minutes\"."
+            }
+            try context.noteLearnedUse(LearnedKey.meetingMinutes)
+        }
         return ToolOutput(
-            reply: "Added event \(CalendarTools.line(event, context: context))" + CalendarTools.conflictWarning(conflicts, context: context),
+            reply: "Added event \(CalendarTools.line(event, context: context))" + usual + CalendarTools.conflictWarning(conflicts, context: context),
             summary: "added event \(event.id)", undo: RecordTools.undoCreate([event])
         )
     }

@@ -9,7 +9,7 @@ import SwitchboardStorage
 public enum PreferencesTools {
     /// All of them; `tools` are the other tools' descriptors, for checking `confirm:` keys.
     public static func all(tools: [ToolDescriptor]) -> [any Tool] {
-        [PreferencesSet(tools: tools), PreferencesShow(), PreferencesForget()]
+        [PreferencesSet(tools: tools), PreferencesShow(), PreferencesForget()] + LearningTools.all(tools: tools)
     }
 
     static func describe(_ key: String, _ value: JSONValue) -> String {
@@ -18,6 +18,8 @@ public enum PreferencesTools {
         case "timezone": return "Your time zone: \(text)"
         case "name": return "I call you: \(text)"
         case "reply_length": return "Answers: \(text)"
+        case LearnedKey.meetingMinutes: return "Your meetings last \(text) minutes unless you say otherwise"
+        case LearnedKey.switchKey: return text == "off" ? "Learning about you: off" : "Learning about you: on"
         default:
             if key.hasPrefix("confirm:") {
                 let target = key.dropFirst("confirm:".count)
@@ -46,7 +48,7 @@ public struct PreferencesSet: Tool {
         parameters: [
             "type": "object",
             "properties": [
-                "key": ["type": "string", "description": "timezone, name, reply_length, or confirm:<tool or category>"],
+                "key": ["type": "string", "description": "timezone, name, reply_length, meeting_minutes, learning (on/off), or confirm:<tool or category>"],
                 "value": ["type": "string"],
             ],
             "required": ["key", "value"],
@@ -76,6 +78,13 @@ public struct PreferencesSet: Tool {
         case "reply_length":
             guard ["short", "normal"].contains(value.lowercased()) else { throw ToolFailure("Answers can be short or normal.") }
             stored = value.lowercased()
+        case LearnedKey.meetingMinutes:
+            guard let minutes = Int(value), (5...720).contains(minutes) else { throw ToolFailure("A meeting length is a number of minutes from 5 to 720.") }
+            stored = String(minutes)
+        case LearnedKey.switchKey:
+            guard ["on", "off"].contains(value.lowercased()) else { throw ToolFailure("Learning can be on or off.") }
+            stored = value.lowercased()
+            if stored == "off" { note = ". I keep what I learned before but don't use it; say \"forget what you learned\" to remove it" }
         default:
             guard key.hasPrefix("confirm:") else {
                 throw ToolFailure("I don't have a preference called \(key). I know: timezone, name, reply_length, confirm:<tool>.")
@@ -141,14 +150,21 @@ public struct PreferencesShow: Tool {
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
-        let preferences = try context.preferences()
+        let preferences = try context.preferences().filter { !LearnedKey.isInternal($0.key) }
+        let profile = try context.learnedProfile()
+        let learned = profile.off ? [] : LearningTools.describe(profile, policy: context.learning, now: context.now)
         let linked = try context.linkedIdentities().map { $0.rawValue.hasPrefix("email:") ? String($0.rawValue.dropFirst(6)) : $0.rawValue }
-        guard !preferences.isEmpty || !linked.isEmpty else {
+        guard !preferences.isEmpty || !linked.isEmpty || !learned.isEmpty else {
             return ToolOutput(reply: "I don't know anything about you yet. Tell me, e.g.: my timezone is Europe/Berlin, or call me Sam.", summary: "0 preferences")
         }
         var lines = preferences.keys.sorted().map { "• " + PreferencesTools.describe($0, preferences[$0]!) }
         if !linked.isEmpty { lines.append("• Linked addresses: " + linked.joined(separator: ", ")) }
-        return ToolOutput(reply: (["Here's what I know about you:"] + lines + ["Say \"forget my preferences\" to clear them."]).joined(separator: "\n"), summary: "\(preferences.count) preferences")
+        lines += learned
+        var footer = "Say \"forget my preferences\" to clear them."
+        if !learned.isEmpty {
+            footer = "Correct me (\"my meetings are usually 30 minutes\"), say \"forget what you learned about meetings\" (or the word in brackets), \"forget what you learned\", or \"stop learning about me\"."
+        }
+        return ToolOutput(reply: (["Here's what I know about you:"] + lines + [footer]).joined(separator: "\n"), summary: "\(preferences.count) preferences, \(learned.count) learned")
     }
 }
 

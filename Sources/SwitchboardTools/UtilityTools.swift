@@ -125,7 +125,7 @@ public struct EmailSend: Tool {
         parameters: [
             "type": "object",
             "properties": [
-                "to": ["type": "string", "format": "email"],
+                "to": ["type": "string", "minLength": 2, "description": "an address, or the first name of someone the person has emailed before"],
                 "subject": ["type": "string", "maxLength": 200],
                 "body": ["type": "string", "minLength": 1, "maxLength": 20000],
             ],
@@ -139,8 +139,17 @@ public struct EmailSend: Tool {
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
-        guard let to = arguments["to"]?.stringValue?.trimmingWhitespace().lowercased(), ContactsTools.isEmail(to) else {
+        guard var to = arguments["to"]?.stringValue?.trimmingWhitespace().lowercased(), !to.isEmpty else {
             throw ToolFailure("Who should I email? Give an address, e.g. email bob@example.com that the report is ready.")
+        }
+        var usual = ""
+        if !ContactsTools.isEmail(to) {
+            // A first name: the address the person always means by it, once that is clear.
+            guard let found = try context.learnedProfile().value(LearnedKey.recipient(to), policy: context.learning), ContactsTools.isEmail(found.value) else {
+                throw ToolFailure("Who is \(to)? Give their address, e.g. email bob@example.com that the report is ready.")
+            }
+            usual = " (your usual \(to.capitalized))"
+            to = found.value
         }
         let body = try RecordTools.text(arguments, "body", required: "What should the email say?", maxLength: 20000)
         // A subject flows into a mail header: no line breaks, whatever the caller sent.
@@ -152,7 +161,7 @@ public struct EmailSend: Tool {
         }
         return PreparedCall(
             arguments: ["to": .string(to), "subject": .string(subject), "body": .string(body)],
-            preview: "Send an email to \(to)\nSubject: \(subject)\n\n\(body)", risk: .high
+            preview: "Send an email to \(to)\(usual)\nSubject: \(subject)\n\n\(body)", risk: .high
         )
     }
 

@@ -85,7 +85,7 @@ struct EngineHarness {
         let gate = ToolGate(
             registry: ToolRegistry(NotesTools.all + extraTools, sources: sources), access: configuration.access, riskPolicy: configuration.risk,
             rateLimits: configuration.rateLimits, confirmationLifetime: configuration.confirmationLifetime,
-            sendingChannels: sending ? ["email", "matrix"] : [], sealer: Self.sealer, logger: logger
+            sendingChannels: sending ? ["email", "matrix"] : [], sealer: Self.sealer, learning: configuration.learning, logger: logger
         )
         let inboxSignal = WorkSignal()
         let outboxSignal = WorkSignal()
