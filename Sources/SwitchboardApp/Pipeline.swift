@@ -89,10 +89,12 @@ struct Pipeline {
                 ledger: UsageLedger(store: store, budget: llm.budget), logger: logger
             )
             models = router
-            planner = LLMPlanner(
+            var modelPlanner = LLMPlanner(
                 router: router, fallback: intentPlanner, fallbackFailed: { IntentPlanner.cannotServe($0) }, hints: IntentEngineHints(remote: remoteTools),
                 store: store, clock: clock, escalation: !configuration.escalation.isEmpty, logger: logger
             )
+            modelPlanner.learning = learning
+            planner = modelPlanner
         }
         let reminderSignal = WorkSignal()
         reminders = ReminderScheduler(store: store, clock: clock, outboxSignal: outboxSignal, wake: reminderSignal, logger: logger)

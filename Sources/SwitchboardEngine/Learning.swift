@@ -233,6 +233,34 @@ public struct LearnedProfile: Sendable {
         return (decision.value, evidence)
     }
 
+    /// The learned habits in one short line, for a language model's context: at most
+    /// `limit` characters, nothing below the confidence threshold, no counts kept for offers.
+    public func contextLine(_ policy: LearningPolicy, limit: Int = 400) -> String? {
+        guard !off else { return nil }
+        var parts: [String] = []
+        if stated[LearnedKey.meetingMinutes] == nil, let minutes = evidence[LearnedKey.meetingMinutes]?.decision(policy) {
+            parts.append("meetings usually \(minutes.value) minutes")
+        }
+        for (key, evidence) in evidence.sorted(by: { $0.key < $1.key }) where key.hasPrefix("recipient:") {
+            if let address = evidence.decision(policy) { parts.append("\"\(key.dropFirst("recipient:".count))\" in an email means \(address.value)") }
+        }
+        let tools = toolShares(policy).filter { $0.value >= 0.15 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3)
+        if !tools.isEmpty { parts.append("uses mostly " + tools.map(\.key).joined(separator: ", ")) }
+        if let channel = evidence[LearnedKey.channel]?.decision(policy) { parts.append("writes mostly on \(channel.value)") }
+        var line = ""
+        for part in parts {
+            let next = line.isEmpty ? part : line + "; " + part
+            if next.count > limit { break }
+            line = next
+        }
+        return line.isEmpty ? nil : line
+    }
+
+    /// Tools the person uses most (a share of at least 15%, at most `count`), best first.
+    public func habitualTools(_ policy: LearningPolicy, count: Int = 3) -> [String] {
+        toolShares(policy).filter { $0.value >= 0.15 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(count).map(\.key)
+    }
+
     /// Each tool's share of the person's use, if there is enough of it to be a habit.
     public func toolShares(_ policy: LearningPolicy) -> [String: Double] {
         guard !off, let tools = evidence[LearnedKey.tools], tools.observations >= policy.minimumEvidence else { return [:] }

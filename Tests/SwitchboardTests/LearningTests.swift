@@ -256,3 +256,35 @@ struct LearningTests {
         #expect(try await strict.say(Self.alice, "always allow emails to bob@example.org").contains("always ask"))
     }
 }
+
+@Suite("Learned habits in a language model's context", .serialized)
+struct LearnedContextTests {
+    @Test("The model sees one short learned line, never the evidence rows, and the habitual tools are among those described")
+    func learnedLine() async throws {
+        let server = try await ScriptedModelServer(path: "/v1/chat/completions")
+        defer { Task { await server.stop() } }
+        server.enqueue(OpenAIScript.text("Sure."))
+        let llm = try LLMHarness([LLMHarness.openAI(server)])
+        var meetings = LearnedEvidence()
+        var tools = LearnedEvidence()
+        let policy = LearningPolicy()
+        for day in 0..<5 {
+            let at = Date(timeIntervalSince1970: 1_800_000_000 + Double(day) * 86400)
+            meetings.observe("45", at: at, policy: policy)
+            tools.observe("notes.search", at: at, policy: policy)
+        }
+        let rows = [(LearnedKey.meetingMinutes, meetings.json), (LearnedKey.tools, tools.json)]
+        try await llm.engine.store.write { tx in
+            for (key, value) in rows { try tx.setPreference(llm.sam, key: LearnedKey.prefix + key, value: value, at: Date()) }
+            try tx.setPreference(llm.sam, key: "timezone", value: "Europe/Berlin", at: Date())
+        }
+        _ = try await llm.say("what should I focus on this afternoon, roughly")
+        let request = try #require(server.requests.first)
+        let system = request["messages"]?.arrayValue?.first { $0["role"]?.stringValue == "system" }?["content"]?.stringValue ?? ""
+        #expect(system.contains("The person's preferences: timezone: Europe/Berlin"), "\(system)")
+        #expect(system.contains("What the person usually does (learned from their history; what they say wins): meetings usually 45 minutes; uses mostly notes.search"), "\(system)")
+        #expect(!system.contains("weights") && !system.contains("learned:"), "evidence rows stay out: \(system)")
+        let offered = request["tools"]?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
+        #expect(offered.contains("notes_search"), "\(offered)")
+    }
+}
