@@ -29,6 +29,9 @@ public struct BenchOptions: Sendable {
     public var databaseURL: String?
     /// Instances sharing the PostgreSQL database.
     public var instances = 1
+    /// Audit records of earlier work, spread over the people and the past year, written before
+    /// the run; the learner then reads them while the messages flow (learning off the hot path).
+    public var history = 0
 
     public init(messages: Int, people: Int, window: Int, synchronous: SQLiteStore.Synchronous, dataDirectory: String?) {
         self.messages = messages
@@ -118,12 +121,15 @@ public enum Bench {
             Pipeline(store: store, engine: engineConfiguration, retry: RetryPolicy(), sealer: .ephemeral(), logger: logger, sharing: sharing) { _ in [channel] }
         }
         let inboxes = pipelines.map(\.inbox)
+        if options.history > 0 { try await Self.writeHistory(options.history, people: options.people, run: String(run), into: stores[0]) }
         let perPerson = (options.messages + options.people - 1) / options.people
         let total = min(options.messages, perPerson * options.people)
         let clock = ContinuousClock()
         let start = clock.now
 
-        let services: [any Service] = pipelines.flatMap { [$0.engine, $0.dispatcher] as [any Service] }
+        var services: [any Service] = pipelines.flatMap { [$0.engine, $0.dispatcher] as [any Service] }
+        // With a history, the learner works through it during the run, as after an upgrade.
+        if options.history > 0 { services += pipelines.map(\.learner) as [any Service] }
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -163,6 +169,35 @@ public enum Bench {
 }
 
 extension Bench {
+    /// Writes `count` executed-call audit records for the bench's people (the senders and
+    /// conversations of the run), a year's worth, in
+    /// transactions of 10,000 (the trail's own chaining and hashing included).
+    static func writeHistory(_ count: Int, people: Int, run: String, into store: any Store) async throws {
+        let tools = ["notes.add", "tasks.add", "calendar.create", "reminders.add", "notes.search"]
+        let start = Date().addingTimeInterval(-365 * 86400)
+        let step = 365 * 86400 / Double(count)
+        var written = 0
+        while written < count {
+            let chunk = min(10_000, count - written)
+            let first = written
+            try await store.write { tx in
+                for n in first..<first + chunk {
+                    let person = n % people
+                    let tool = tools[n % tools.count]
+                    var arguments: JSONValue = ["text": .string("earlier \(n)")]
+                    if tool == "calendar.create" { arguments = ["title": "sync", "duration_minutes": .int(Int64([30, 45, 45, 45, 60][n % 5]))] }
+                    try tx.appendAudit(AuditEntry(
+                        at: start.addingTimeInterval(Double(n) * step), callID: ToolCallID("history-\(run)-\(n)"),
+                        person: PersonID("person\(person)"),
+                        conversation: ConversationKey(channel: BenchChannel.channelID, conversation: ConversationID("\(run)-p\(person)")),
+                        tool: tool, risk: .low, status: .executed, arguments: arguments, summary: "earlier work", correlationID: nil
+                    ))
+                }
+            }
+            written += chunk
+        }
+    }
+
     /// The simulated people: each sends its messages, keeping at most `window` unanswered.
     static func load(
         channel: BenchChannel, inboxes: [InboxWriter], run: String, options: BenchOptions, perPerson: Int, total: Int, clock: ContinuousClock

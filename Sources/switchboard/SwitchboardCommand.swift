@@ -578,10 +578,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "With --database-url: how many instances share the work (each with its own connections and leases).")
     var instances: Int = 1
 
+    @Option(help: "Audit records of earlier work to write first (a year's worth, over the people); the learner reads them during the run.")
+    var history: Int = 0
+
     func validate() throws {
         guard ["normal", "full"].contains(synchronous) else { throw ValidationError("--synchronous must be normal or full") }
         guard messages > 0, people > 0, window > 0 else { throw ValidationError("--messages, --people and --window must be positive") }
         guard (1...64).contains(instances) else { throw ValidationError("--instances must be 1 to 64") }
+        guard (0...10_000_000).contains(history) else { throw ValidationError("--history must be 0 to 10000000") }
         guard instances == 1 || databaseURL != nil else { throw ValidationError("--instances needs --database-url: SQLite serves one instance") }
     }
 
@@ -593,6 +597,7 @@ struct Bench: AsyncParsableCommand {
             )
             options.databaseURL = databaseURL
             options.instances = instances
+            options.history = history
             let result = try await SwitchboardApp.Bench.run(options)
             if json {
                 print(result.json)
