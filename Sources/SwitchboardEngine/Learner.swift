@@ -35,7 +35,11 @@ public struct Learner: Service {
     }
 
     public func run() async throws {
-        guard policy.enabled else { return }
+        // Off: stay until shutdown. A service that returns ends the whole group.
+        guard policy.enabled else {
+            try? await gracefulShutdown()
+            return
+        }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

@@ -227,7 +227,9 @@ public struct LearningForget: Tool {
             "properties": ["topic": ["type": "string", "description": "meetings, tools, hours, channel, or a first name; none for everything"]],
             "additionalProperties": false,
         ],
-        baseRisk: .low,
+        // Medium: it changes the person's data, so a sender the channel could not verify
+        // (a forged From) cannot do it in their name.
+        baseRisk: .medium,
         effect: .reversible
     )
 
@@ -236,11 +238,11 @@ public struct LearningForget: Tool {
         if let topic = arguments["topic"]?.stringValue, !topic.trimmingWhitespace().isEmpty {
             let key = LearnedKey.prefix + LearningTools.key(for: topic)
             guard learned[key] != nil else { throw ToolFailure("I haven't learned anything about \(topic).") }
-            return PreparedCall(arguments: ["keys": [.string(key)], "all": false], preview: "Forget what I learned about \(topic)", risk: .low)
+            return PreparedCall(arguments: ["keys": [.string(key)], "all": false], preview: "Forget what I learned about \(topic)", risk: descriptor.baseRisk)
         }
         return PreparedCall(
             arguments: ["keys": .array(learned.keys.sorted().map(JSONValue.string)), "all": true],
-            preview: "Forget everything I learned about you (\(learned.count) item\(learned.count == 1 ? "" : "s"))", risk: .low
+            preview: "Forget everything I learned about you (\(learned.count) item\(learned.count == 1 ? "" : "s"))", risk: descriptor.baseRisk
         )
     }
 

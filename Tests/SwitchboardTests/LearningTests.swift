@@ -288,3 +288,20 @@ struct LearnedContextTests {
         #expect(offered.contains("notes_search"), "\(offered)")
     }
 }
+
+@Suite("Learning switched off in configuration")
+struct LearningOffTests {
+    @Test("With learning.enabled false the gateway runs and answers as before, and learns nothing")
+    func offInConfiguration() throws {
+        let dir = try TemporaryDirectory()
+        let session = try Binary.chat("sam", [
+            "book a meeting with dana on 12 March at 10 for 45 minutes",
+            "book a meeting with eli on 13 March at 10 for 45 minutes",
+            "what do you know about me",
+        ], dataDir: dir.path, environment: ["SWITCHBOARD_LEARNING_ENABLED": "false"])
+        #expect(session.status == 0, "stderr: \(session.stderr)")
+        #expect(session.stdout.contains("10:00–10:45 meeting with dana"), "\(session.stdout)")
+        #expect(session.stdout.contains("10:00–10:45 meeting with eli"), "\(session.stdout)")
+        #expect(!session.stdout.contains("Learned:"), "\(session.stdout)")
+    }
+}
