@@ -1,4 +1,4 @@
-// Which tools a language model is shown, with 152 registered: the 32 built-ins and 120 tools
+// Which tools a language model is shown, with 155 registered: the 35 built-ins and 120 tools
 // of fifteen MCP servers as such servers describe them (Fixtures/tools/catalog.jsonl), each
 // server described by its operator in a line (servers.jsonl, `mcp.servers[].description`). For
 // each labelled request (Fixtures/tools/requests.jsonl, written as people type, mostly not in
