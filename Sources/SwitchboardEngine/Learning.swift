@@ -274,12 +274,38 @@ extension ToolContext {
         LearnedProfile(try tx.preferences(of: person), policy: learning)
     }
 
-    /// Records that a learned default was used once more (it is said the first few times).
-    public func noteLearnedUse(_ key: String) throws {
+    /// Records that a learned default was used once more (it is said the first few times);
+    /// returns how many times it had been used before.
+    @discardableResult
+    public func noteLearnedUse(_ key: String) throws -> Int {
         let stored = LearnedKey.prefix + key
-        guard let row = try tx.preferences(of: person).first(where: { $0.key == stored }) else { return }
+        guard let row = try tx.preferences(of: person).first(where: { $0.key == stored }) else { return 0 }
         var evidence = LearnedEvidence(json: row.value)
         evidence.uses += 1
         try tx.setPreference(person, key: stored, value: evidence.json, at: now)
+        return evidence.uses - 1
+    }
+
+    /// The address the person always means by a first name, once that is clear.
+    public func usualAddress(for name: String) throws -> String? {
+        try learnedProfile().value(LearnedKey.recipient(name.lowercased()), policy: learning)?.value
+    }
+
+    /// Removes preference rows, returning what they held (for an undo record).
+    public func removePreferences(_ keys: [String]) throws -> [String: JSONValue] {
+        let current = try preferences()
+        var before: [String: JSONValue] = [:]
+        for key in keys {
+            if let value = current[key] { before[key] = value }
+            _ = try removePreference(key)
+        }
+        return before
+    }
+
+    /// Puts preference rows back as an undo record holds them; a null value was unset.
+    public func restorePreferences(_ before: [String: JSONValue]) throws {
+        for (key, value) in before {
+            if value == .null { _ = try removePreference(key) } else { try setPreference(key, value) }
+        }
     }
 }

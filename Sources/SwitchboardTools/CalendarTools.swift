@@ -148,10 +148,9 @@ public struct CalendarCreate: RecordTool {
         var usual = ""
         if arguments["length_from"]?.stringValue == "learned" {
             let minutes = Int((end.timeIntervalSince(start) / 60).rounded())
-            if (try context.learnedProfile().evidence[LearnedKey.meetingMinutes]?.uses ?? 0) < context.learning.announceUses {
+            if try context.noteLearnedUse(LearnedKey.meetingMinutes) < context.learning.announceUses {
                 usual = "\nFor \(minutes) minutes, as usual; say \"for an hour\" to change, or \"my meetings are usually 30 minutes\"."
             }
-            try context.noteLearnedUse(LearnedKey.meetingMinutes)
         }
         return ToolOutput(
             reply: "Added event \(CalendarTools.line(event, context: context))" + usual + CalendarTools.conflictWarning(conflicts, context: context),

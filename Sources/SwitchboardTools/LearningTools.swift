@@ -117,10 +117,10 @@ public struct ApprovalsAllow: Tool {
         }
         var value = (arguments["value"]?.stringValue ?? "").trimmingWhitespace().lowercased()
         if argument == "to", !ContactsTools.isEmail(value) {
-            guard let found = try context.learnedProfile().value(LearnedKey.recipient(value), policy: context.learning) else {
+            guard let address = try context.usualAddress(for: value) else {
                 throw ToolFailure("Which address? Say, e.g.: always allow emails to bob@example.org")
             }
-            value = found.value
+            value = address
         }
         guard !value.isEmpty, value.count <= 320 else { throw ToolFailure("Which address or room?") }
         if try context.preferences()["confirm:\(name)"]?.stringValue == "always" || context.preferences()["confirm:\(tool.category)"]?.stringValue == "always" {
@@ -149,11 +149,7 @@ public struct ApprovalsAllow: Tool {
 
     public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
         guard let key = payload["key"]?.stringValue else { throw ToolFailure("The undo record is damaged.") }
-        if let before = payload["before"], before != .null {
-            try context.setPreference(key, before)
-        } else {
-            _ = try context.removePreference(key)
-        }
+        try context.restorePreferences([key: payload["before"] ?? .null])
         return "I'll ask again before those."
     }
 }
@@ -180,9 +176,8 @@ public struct ApprovalsRevoke: Tool {
         var chosen = all
         if let name = arguments["tool"]?.stringValue, let value = arguments["value"]?.stringValue?.trimmingWhitespace().lowercased() {
             var resolved = value
-            if StandingScope.argument(for: name) == "to", !ContactsTools.isEmail(value),
-               let found = try context.learnedProfile().value(LearnedKey.recipient(value), policy: context.learning) {
-                resolved = found.value
+            if StandingScope.argument(for: name) == "to", !ContactsTools.isEmail(value), let address = try context.usualAddress(for: value) {
+                resolved = address
             }
             chosen = all.filter { $0.key == LearnedKey.approval(name, resolved) }
             guard !chosen.isEmpty else { throw ToolFailure("You have no standing approval for \(StandingScope.describe(name, resolved)).") }
@@ -195,12 +190,7 @@ public struct ApprovalsRevoke: Tool {
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
-        let preferences = try context.preferences()
-        var before: [String: JSONValue] = [:]
-        for key in (call.arguments["keys"]?.arrayValue ?? []).compactMap(\.stringValue) {
-            if let value = preferences[key] { before[key] = value }
-            _ = try context.removePreference(key)
-        }
+        let before = try context.removePreferences((call.arguments["keys"]?.arrayValue ?? []).compactMap(\.stringValue))
         return ToolOutput(
             reply: "Done: I'll ask again before \(before.count == 1 ? "those" : "all of those") (\(before.count) standing approval\(before.count == 1 ? "" : "s") taken back).",
             summary: "revoked \(before.count) standing approvals", undo: .object(before)
@@ -208,7 +198,7 @@ public struct ApprovalsRevoke: Tool {
     }
 
     public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        for (key, value) in payload.objectValue ?? [:] { try context.setPreference(key, value) }
+        try context.restorePreferences(payload.objectValue ?? [:])
         return "put back \(payload.objectValue?.count ?? 0) standing approvals."
     }
 }
@@ -247,16 +237,11 @@ public struct LearningForget: Tool {
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
-        let preferences = try context.preferences()
-        var before: [String: JSONValue] = [:]
-        for key in (call.arguments["keys"]?.arrayValue ?? []).compactMap(\.stringValue) {
-            if let value = preferences[key] { before[key] = value }
-            _ = try context.removePreference(key)
-        }
+        let before = try context.removePreferences((call.arguments["keys"]?.arrayValue ?? []).compactMap(\.stringValue))
         var undo = before
         if call.arguments["all"] == true {
             // What happened before now is not read again, even by a learner that lags behind.
-            undo[LearnedKey.resetKey] = preferences[LearnedKey.resetKey] ?? .null
+            undo[LearnedKey.resetKey] = try context.preferences()[LearnedKey.resetKey] ?? .null
             try context.setPreference(LearnedKey.resetKey, .string(RFC3339.format(context.now)))
         }
         let what = call.arguments["all"] == true ? "everything I learned about you (\(before.count) item\(before.count == 1 ? "" : "s"))" : "that"
@@ -264,9 +249,7 @@ public struct LearningForget: Tool {
     }
 
     public func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
-        for (key, value) in payload.objectValue ?? [:] {
-            if value == .null { _ = try context.removePreference(key) } else { try context.setPreference(key, value) }
-        }
+        try context.restorePreferences(payload.objectValue ?? [:])
         return "remembered what I had learned again."
     }
 }

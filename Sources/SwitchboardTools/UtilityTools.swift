@@ -145,11 +145,11 @@ public struct EmailSend: Tool {
         var usual = ""
         if !ContactsTools.isEmail(to) {
             // A first name: the address the person always means by it, once that is clear.
-            guard let found = try context.learnedProfile().value(LearnedKey.recipient(to), policy: context.learning), ContactsTools.isEmail(found.value) else {
+            guard let address = try context.usualAddress(for: to), ContactsTools.isEmail(address) else {
                 throw ToolFailure("Who is \(to)? Give their address, e.g. email bob@example.com that the report is ready.")
             }
             usual = " (your usual \(to.capitalized))"
-            to = found.value
+            to = address
         }
         let body = try RecordTools.text(arguments, "body", required: "What should the email say?", maxLength: 20000)
         // A subject flows into a mail header: no line breaks, whatever the caller sent.

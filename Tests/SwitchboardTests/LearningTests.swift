@@ -198,6 +198,10 @@ struct LearningTests {
         // Forget one thing, then everything.
         #expect(try await harness.say(Self.alice, "forget what you learned about bob").hasPrefix("Forgotten"))
         #expect(try await Self.profile(harness, Self.alice).evidence[LearnedKey.recipient("bob")] == nil)
+        // Undo puts the same evidence back; forgetting again removes it.
+        #expect(try await harness.say(Self.alice, "undo").contains("remembered what I had learned again"))
+        #expect(try await Self.profile(harness, Self.alice).value(LearnedKey.recipient("bob"), policy: LearningPolicy())?.value == "bob@example.org")
+        #expect(try await harness.say(Self.alice, "forget what you learned about bob").hasPrefix("Forgotten"))
         #expect(try await harness.say(Self.alice, "email bob that hi").contains("Who is bob?"))
         #expect(try await harness.say(Self.alice, "forget what you learned").hasPrefix("Forgotten: everything"))
         try await learner.catchUp()
