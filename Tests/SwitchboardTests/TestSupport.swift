@@ -167,3 +167,16 @@ let packageRoot: String = {
     for _ in 0..<3 { url.deleteLastPathComponent() }
     return url.path
 }()
+
+/// Waits until `condition` holds, checking every 50 ms for at most `seconds`, and always once more
+/// after the deadline: when parallel tests keep the cooperative threads busy (the first use of the
+/// shared intent engine trains it for tens of seconds on two cores), a sleep can end long after the
+/// deadline, and a wait that gave up without looking would blame a server that did start.
+func eventually(_ seconds: Double = 20, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return await condition()
+}

@@ -25,14 +25,13 @@ final class APIServer: @unchecked Sendable {  // the process is only touched fro
     }
 
     func waitUntilUp() async throws {
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            // Answering at all is up (with http.public_health off, that answer is 401).
-            if let response = try? await APIClient.send(.GET, base + "/healthz"), [200, 401].contains(response.status) { return }
-            guard bot.process.isRunning else { throw HarnessError(description: "serve exited:\n\(bot.log)") }
-            try await Task.sleep(for: .milliseconds(50))
+        // Answering at all is up (with http.public_health off, that answer is 401).
+        let up = await eventually(20) {
+            if let response = try? await APIClient.send(.GET, base + "/healthz"), [200, 401].contains(response.status) { return true }
+            return !bot.process.isRunning
         }
-        throw HarnessError(description: "serve's HTTP API did not come up:\n\(bot.log)")
+        guard bot.process.isRunning else { throw HarnessError(description: "serve exited:\n\(bot.log)") }
+        guard up else { throw HarnessError(description: "serve's HTTP API did not come up:\n\(bot.log)") }
     }
 
     /// Makes a key with `switchboard keys create` and returns it (the last line of the output).
@@ -139,16 +138,18 @@ final class HTTPRecorder: @unchecked Sendable {  // the process is only touched 
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, String(port), file] + statuses.map(String.init)
+        let errors = directory.path + "/stderr.txt"
+        FileManager.default.createFile(atPath: errors, contents: nil)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: errors)
         try process.run()
         // Generous: on two busy cores (the intent engine training beside it) Python can be slow to start.
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if (try? SlowClient(port: port)) != nil { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw HarnessError(description: "http-recorder.py did not start on port \(port) (is python3 installed?)")
+        let process = process, port = port
+        let listening = await eventually(30) { (try? SlowClient(port: port)) != nil || !process.isRunning }
+        if listening && process.isRunning { return }
+        let stderr = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        let state = process.isRunning ? "still not listening after 30 s" : "exited with status \(process.terminationStatus)"
+        throw HarnessError(description: "http-recorder.py did not start on port \(port) (\(state); is python3 installed?)\n\(stderr)")
     }
 
     /// Every request so far.

@@ -116,11 +116,11 @@ struct HTTPDeliveryTests {
         // Deliveries are counted after their commit; give the last one a moment.
         var after: [String: Double] = [:]
         let deadline = Date().addingTimeInterval(10)
-        repeat {
+        while true {
             after = try PrometheusText.parse(try await server.get("/metrics", key: nil).text)
-            if after["switchboard_messages_sent_total{channel=\"api\"}"] == 4 { break }
+            if after["switchboard_messages_sent_total{channel=\"api\"}"] == 4 || Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(50))
-        } while Date() < deadline
+        }
         #expect(after["switchboard_messages_received_total{channel=\"api\"}"] == 4)
         #expect(after["switchboard_messages_sent_total{channel=\"api\"}"] == 4)
         #expect(after["switchboard_tool_calls_total{tool=\"notes.add\",risk=\"medium\",outcome=\"executed\"}"] == 2)
@@ -192,11 +192,11 @@ struct HTTPDeliveryTests {
         defer { try? again.stop() }
         let deadline = Date().addingTimeInterval(30)
         var pending = -1
-        repeat {
+        while true {
             pending = try await again.database().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE status = 'pending'") ?? -1 }
-            if pending == 0 { break }
+            if pending == 0 || Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(100))
-        } while Date() < deadline
+        }
         #expect(pending == 0)
         let counts = try await again.database().read { db -> [String: Int] in
             let rows = try Row.fetchAll(db, sql: """

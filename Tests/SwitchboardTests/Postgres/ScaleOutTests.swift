@@ -122,13 +122,8 @@ struct ScaleOutTests {
     }
 
     static func waitUntilUp(_ bot: RunningBot) async throws {
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let response = try? await APIClient.send(.GET, "http://127.0.0.1:\(bot.httpPort)/healthz"), [200, 401].contains(response.status) { return }
-            guard bot.process.isRunning else { throw HarnessError(description: "serve exited:\n\(bot.log)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw HarnessError(description: "serve's HTTP API did not come up:\n\(bot.log)")
+        try await APIServer.waitUntilUp(bot)
+        guard bot.process.isRunning else { throw HarnessError(description: "serve exited:\n\(bot.log)") }
     }
 
     /// Posts round after round: each conversation's messages in order (one at a time), the
@@ -157,9 +152,10 @@ struct ScaleOutTests {
 
     static func waitForLease(_ store: PostgresStore, prefix: String, timeout: TimeInterval, where accept: @escaping @Sendable (Lease) -> Bool = { _ in true }) async throws -> Lease {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while true {
             let leases = try await store.leases(prefix: prefix)
             if let lease = leases.first(where: { $0.expiresAt > Date() && !$0.holder.isEmpty && accept($0) }) { return lease }
+            if Date() >= deadline { break }  // looked once more after the deadline (see `eventually`)
             try await Task.sleep(for: .milliseconds(100))
         }
         throw HarnessError(description: "no lease \(prefix)… as expected within \(timeout) s")

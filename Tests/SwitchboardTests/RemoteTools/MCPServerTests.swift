@@ -106,16 +106,6 @@ extension FileHandle {
     }
 }
 
-/// Waits until `condition` holds, checking every 50 ms for at most `seconds`.
-func eventually(_ seconds: Double = 20, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return await condition()
-}
-
 @Suite("MCP servers", .serialized)
 struct MCPServerTests {
     let person = PersonID("sam")
