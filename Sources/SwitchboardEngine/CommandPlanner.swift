@@ -110,6 +110,14 @@ extension CommandPlanner {
         // "no, my meetings are usually 30 minutes", "my meetings last an hour"
         var sentence = lower
         for prefix in ["no, ", "no ", "actually, ", "actually "] where sentence.hasPrefix(prefix) { sentence = String(sentence.dropFirst(prefix.count)) }
+        // "by morning I mean 7:30", "no, my evenings start at 8"
+        for part in DayPart.allCases.map(\.rawValue) {
+            for prefix in ["by \(part) i mean ", "in the \(part) i mean ", "by \"\(part)\" i mean ", "\(part) means ", "my \(part)s start at ", "my \(part)s begin at "] where sentence.hasPrefix(prefix) {
+                let time = String(sentence.dropFirst(prefix.count)).trimmingWhitespace()
+                guard !time.isEmpty else { return nil }
+                return .call(tool: "preferences.set", arguments: ["key": .string(part), "value": .string(time)])
+            }
+        }
         for prefix in ["my meetings are usually ", "my meetings usually last ", "my meetings last ", "my meetings are ", "meetings are usually "] where sentence.hasPrefix(prefix) {
             guard let minutes = minutes(in: String(sentence.dropFirst(prefix.count))) else { return nil }
             return .call(tool: "preferences.set", arguments: ["key": "meeting_minutes", "value": .string(String(minutes))])

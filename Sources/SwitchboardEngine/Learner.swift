@@ -4,7 +4,7 @@
 // nothing. With several instances on one PostgreSQL, the batch also takes the lease `learner`,
 // so one instance learns for the deployment and another takes over when it dies.
 
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 public import SwitchboardModel
@@ -135,6 +135,16 @@ public struct Learner: Service {
         found.append((LearnedKey.channel, entry.conversation.channel.rawValue))
         guard entry.status == .executed else { return found }
         found.append((LearnedKey.tools, entry.tool))
+        // The clock times the person gives, per part of the day: what they mean by "morning".
+        // Only times on the quarter hour, the way people say them ("at 7:30"); a time worked out
+        // from "in 2 hours", or from a part of the day, says nothing about it.
+        let given = entry.tool == "reminders.add" ? "at" : (entry.tool == "calendar.create" ? "start" : nil)
+        if let given, entry.arguments["day_part"] == nil, let text = entry.arguments[given]?.stringValue, let time = RFC3339.parse(text) {
+            let parts = calendar.dateComponents([.hour, .minute, .second], from: time)
+            if let hour = parts.hour, let minute = parts.minute, parts.second == 0, minute % 15 == 0, let part = DayPart.of(hour: hour) {
+                found.append((LearnedKey.time(part), DayPart.clock(hour: hour, minute: minute)))
+            }
+        }
         switch entry.tool {
         case "calendar.create":
             // Only a length the person gave: a default (the tool's or a learned one) teaches nothing.

@@ -72,6 +72,10 @@ public enum LearnedKey {
     /// The channel the person writes on.
     public static let channel = "channel"
 
+    /// The time of day ("07:30") a person means by a part of the day: `morning`, `afternoon`,
+    /// `evening`. Also the key of the stated preference.
+    public static func time(_ part: DayPart) -> String { part.rawValue }
+
     /// The address a person means by a first name ("bob" → bob@example.org).
     public static func recipient(_ name: String) -> String { "recipient:" + name }
     /// Confirmations of one scope of a tool ("confirmed:email.send:bob@example.org").
@@ -246,6 +250,9 @@ public struct LearnedProfile: Sendable {
         }
         let tools = toolShares(policy).filter { $0.value >= 0.15 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3)
         if !tools.isEmpty { parts.append("uses mostly " + tools.map(\.key).joined(separator: ", ")) }
+        for part in DayPart.allCases where stated[LearnedKey.time(part)] == nil {
+            if let time = evidence[LearnedKey.time(part)]?.decision(policy) { parts.append("\"in the \(part.rawValue)\" means \(time.value)") }
+        }
         if let channel = evidence[LearnedKey.channel]?.decision(policy) { parts.append("writes mostly on \(channel.value)") }
         var line = ""
         for part in parts {
@@ -284,6 +291,31 @@ extension ToolContext {
         evidence.uses += 1
         try tx.setPreference(person, key: stored, value: evidence.json, at: now)
         return evidence.uses - 1
+    }
+
+    /// The time for a part of the day the person said ("tomorrow morning"), on the day `at` is
+    /// on: the time they stated for it, else the one learned from the times they gave, else, when
+    /// the default falls in their quiet hours, the nearest hour of that part they are active in.
+    /// Nil when none of that applies (the default stands) or the time found has already passed.
+    public func usualTime(_ part: DayPart, on at: Date, zone: TimeZone) throws -> (date: Date, from: String)? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        func on(_ hour: Int, _ minute: Int) -> Date? {
+            calendar.date(bySettingHour: hour, minute: minute, second: 0, of: at).flatMap { $0 > now ? $0 : nil }
+        }
+        let profile = try learnedProfile()
+        if let usual = profile.value(LearnedKey.time(part), policy: learning), let time = DayPart.parseClock(usual.value) {
+            return on(time.hour, time.minute).map { ($0, usual.learned == nil ? "preference" : "learned") }
+        }
+        // Quiet hours: the hours with almost none of the person's activity, once there is enough.
+        guard !profile.off, let hours = profile.evidence[LearnedKey.hours], hours.observations >= learning.minimumEvidence * 5 else { return nil }
+        let shares = hours.shares
+        func active(_ hour: Int) -> Bool { (shares[String(hour)] ?? 0) >= 0.02 }
+        let hour = calendar.component(.hour, from: at)
+        guard !active(hour) else { return nil }
+        let candidates = (0..<24).filter { active($0) && DayPart.of(hour: $0) == part }.sorted { abs($0 - hour) < abs($1 - hour) }
+        guard let nearest = candidates.first else { return nil }
+        return on(nearest, 0).map { ($0, "quiet_hours") }
     }
 
     /// The address the person always means by a first name, once that is clear.

@@ -71,8 +71,11 @@ struct ArgumentReader {
             case .none: return .question("When should I remind you? Try: remind me tomorrow at 9 to call Bob")
             }
             guard let body = content(excludingDates: true) else { return .question("What should I remind you of?") }
+            // A day without a time is the morning of it, as the person means "morning".
             let when = mention.hasTime ? mention.date : at(hour: 9, on: mention.date)
-            return .arguments(["text": .string(body), "at": .string(Self.iso(when))])
+            var arguments: [String: JSONValue] = ["text": .string(body), "at": .string(Self.iso(when))]
+            if let part = mention.hasTime ? mention.dayPart : .morning { arguments["day_part"] = .string(part.rawValue) }
+            return .arguments(.object(arguments))
         case "calendar.create":
             return calendarCreate()
         case "calendar.list", "calendar.export":
@@ -312,6 +315,7 @@ struct ArgumentReader {
         }
         guard mention.hasTime else { return .question("At what time? Try: … on \(describeDay(mention.date)) at 3pm") }
         var arguments: [String: JSONValue] = ["start": .string(Self.iso(mention.date))]
+        if let part = mention.dayPart, mention.until == nil { arguments["day_part"] = .string(part.rawValue) }
         if let until = mention.until { arguments["end"] = .string(Self.iso(until)) }
         if let duration { arguments["duration_minutes"] = .int(Int64(max(1, duration.seconds / 60))) }
         var attendees: [String] = []

@@ -1,4 +1,5 @@
 public import Foundation
+public import SwitchboardModel
 
 /// A date or time found in a message, resolved in the person's zone.
 public struct DateMention: Hashable, Sendable {
@@ -12,6 +13,9 @@ public struct DateMention: Hashable, Sendable {
     public var until: Date?
     /// The token positions it covers, to cut it out of the text.
     var tokens: [Int]
+    /// The part of the day the time came from ("tomorrow morning", "tonight"), when no clock
+    /// time was said: the person may mean another time by it than the default.
+    public var dayPart: DayPart?
 }
 
 /// What the date scan found.
@@ -67,7 +71,7 @@ public struct DateParser: Sendable {
         "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60,
     ]
 
-    private enum DayPart { case date(year: Int?, month: Int, day: Int), offset(Int), span(start: Date, end: Date) }
+    private enum DaySpec { case date(year: Int?, month: Int, day: Int), offset(Int), span(start: Date, end: Date) }
 
     /// Scans a message for one date and time.
     public func scan(_ text: String) -> DateScan {
@@ -78,11 +82,13 @@ public struct DateParser: Sendable {
         // "this week's", "Friday's": the day without the possessive.
         let words = tokens.map { $0.lower.hasSuffix("'s") || $0.lower.hasSuffix("’s") ? String($0.lower.dropLast(2)) : $0.lower }
         var used: [Int] = []
-        var day: DayPart?
+        var day: DaySpec?
         var times: [(hour: Int, minute: Int, index: [Int])] = []
         var relative: TimeInterval?
         /// Whether a weekday said alone ("Monday", not "this Monday") fell on today.
         var weekdayIsToday = false
+        /// The part of the day the first time came from, if it did.
+        var firstPart: DayPart?
         var i = 0
         func word(_ k: Int) -> String? { k >= 0 && k < words.count ? words[k] : nil }
 
@@ -111,7 +117,14 @@ public struct DateParser: Sendable {
             }
             if day == nil {
                 if w == "today" { day = .offset(0); used.append(i); i += 1; continue }
-                if w == "tonight" { day = .offset(0); times.append((20, 0, [])); used.append(i); i += 1; continue }
+                if w == "tonight" {
+                    day = .offset(0)
+                    if times.isEmpty { firstPart = .evening }
+                    times.append((20, 0, []))
+                    used.append(i)
+                    i += 1
+                    continue
+                }
                 if ["tomorrow", "tmrw", "tomorow", "tommorow", "tommorrow", "tmr", "tmw"].contains(w) {
                     if word(i - 1) == "after", word(i - 2) == "day", word(i - 3) == "the" {
                         day = .offset(2)
@@ -233,6 +246,7 @@ public struct DateParser: Sendable {
             }
             // Times.
             if let time = time(at: i, words: words) {
+                if times.isEmpty { firstPart = DayPart(rawValue: words[i]) }
                 times.append((time.hour, time.minute, time.tokens))
                 used += time.tokens
                 i = (time.tokens.max() ?? i) + 1
@@ -286,7 +300,7 @@ public struct DateParser: Sendable {
                 until = later
             }
         }
-        return .found(DateMention(date: start, hasTime: hasTime, end: end, until: until, tokens: Array(Set(used)).sorted()))
+        return .found(DateMention(date: start, hasTime: hasTime, end: end, until: until, tokens: Array(Set(used)).sorted(), dayPart: hasTime ? firstPart : nil))
     }
 
     /// A time of day at token `i`: "3pm", "3 pm", "15:30", "at 9", "noon", "9:30am", "morning".
@@ -347,7 +361,7 @@ public struct DateParser: Sendable {
         calendar.date(byAdding: .day, value: offset, to: calendar.startOfDay(for: now)) ?? now
     }
 
-    private func span(_ unit: String, next: Bool) -> DayPart? {
+    private func span(_ unit: String, next: Bool) -> DaySpec? {
         let today = calendar.startOfDay(for: now)
         switch unit {
         case "week":

@@ -94,6 +94,7 @@ public struct CalendarCreate: RecordTool {
             "properties": [
                 "title": ["type": "string", "minLength": 1, "maxLength": 300],
                 "start": ["type": "string", "format": "date-time"],
+                "day_part": RecordTools.dayPartProperty,
                 "end": ["type": "string", "format": "date-time"],
                 "duration_minutes": ["type": "integer", "minimum": 1],
                 "location": ["type": "string", "maxLength": 300],
@@ -119,8 +120,18 @@ public struct CalendarCreate: RecordTool {
             length = TimeInterval(minutes * 60)
             lengthFrom = usual.learned == nil ? "preference" : "learned"
         }
-        let (start, end) = try CalendarTools.span(arguments, defaultLength: length)
+        var given = arguments
+        // "tomorrow morning": the time the person means by it, unless an end pins the start.
+        var usual: [String: JSONValue] = [:]
+        if arguments["end"] == nil, var object = arguments.objectValue, let start = try RecordTools.time(arguments["start"], name: "the start") {
+            let moved: Date
+            (moved, usual) = try RecordTools.usualTime(arguments, at: start, context: context)
+            object["start"] = .string(RecordTools.iso(moved))
+            given = .object(object)
+        }
+        let (start, end) = try CalendarTools.span(given, defaultLength: length)
         var prepared: [String: JSONValue] = ["title": .string(title), "start": .string(RecordTools.iso(start)), "end": .string(RecordTools.iso(end))]
+        prepared.merge(usual) { $1 }
         if stated || lengthFrom != nil { prepared["duration_minutes"] = .int(Int64((end.timeIntervalSince(start) / 60).rounded())) }
         if let lengthFrom { prepared["length_from"] = .string(lengthFrom) }
         if let location = try RecordTools.optionalText(arguments, "location", maxLength: 300) { prepared["location"] = .string(location) }
@@ -152,6 +163,7 @@ public struct CalendarCreate: RecordTool {
                 usual = "\nFor \(minutes) minutes, as usual; say \"for an hour\" to change, or \"my meetings are usually 30 minutes\"."
             }
         }
+        usual += try RecordTools.usualTimeNote(arguments, at: start, context: context)
         return ToolOutput(
             reply: "Added event \(CalendarTools.line(event, context: context))" + usual + CalendarTools.conflictWarning(conflicts, context: context),
             summary: "added event \(event.id)", undo: RecordTools.undoCreate([event])

@@ -33,6 +33,8 @@ public enum LearningTools {
             let basis = "\(evidence.count(of: decision.value)) of your last \(evidence.observations), \(percent(decision.confidence))"
             if key == LearnedKey.meetingMinutes {
                 lines.append("• Learned: your meetings usually last \(decision.value) minutes (\(basis)) [forget: meetings]")
+            } else if let part = DayPart(rawValue: key) {
+                lines.append("• Learned: by \"\(part.rawValue)\" you mean \(decision.value), the time you give most in the \(part.rawValue) (\(basis)) [forget: \(part.rawValue)]")
             } else if key == LearnedKey.channel {
                 lines.append("• Learned: you usually write on \(decision.value) (\(basis)) [forget: channel]")
             } else if key.hasPrefix("recipient:") {
@@ -77,6 +79,9 @@ public enum LearningTools {
         case "tools", "my tools": return LearnedKey.tools
         case "hours", "my hours": return LearnedKey.hours
         case "channel", "my channel": return LearnedKey.channel
+        case "morning", "mornings", "my mornings", "the morning": return LearnedKey.time(.morning)
+        case "afternoon", "afternoons", "my afternoons", "the afternoon": return LearnedKey.time(.afternoon)
+        case "evening", "evenings", "my evenings", "the evening", "tonight": return LearnedKey.time(.evening)
         default: return LearnedKey.recipient(word)
         }
     }

@@ -20,6 +20,7 @@ public enum PreferencesTools {
         case "reply_length": return "Answers: \(text)"
         case LearnedKey.meetingMinutes: return "Your meetings last \(text) minutes unless you say otherwise"
         case LearnedKey.switchKey: return text == "off" ? "Learning about you: off" : "Learning about you: on"
+        case _ where DayPart(rawValue: key) != nil: return "By \"\(key)\" you mean \(text)"
         default:
             if key.hasPrefix("confirm:") {
                 let target = key.dropFirst("confirm:".count)
@@ -48,7 +49,7 @@ public struct PreferencesSet: Tool {
         parameters: [
             "type": "object",
             "properties": [
-                "key": ["type": "string", "description": "timezone, name, reply_length, meeting_minutes, learning (on/off), or confirm:<tool or category>"],
+                "key": ["type": "string", "description": "timezone, name, reply_length, meeting_minutes, morning/afternoon/evening (the time you mean by it, e.g. 7:30), learning (on/off), or confirm:<tool or category>"],
                 "value": ["type": "string"],
             ],
             "required": ["key", "value"],
@@ -85,9 +86,16 @@ public struct PreferencesSet: Tool {
             guard ["on", "off"].contains(value.lowercased()) else { throw ToolFailure("Learning can be on or off.") }
             stored = value.lowercased()
             if stored == "off" { note = ". I keep what I learned before but don't use it; say \"forget what you learned\" to remove it" }
+        case _ where DayPart(rawValue: key) != nil:
+            let part = DayPart(rawValue: key)!
+            guard let time = part.spokenTime(value) else {
+                let range = part == .morning ? "5:00 and 11:59" : (part == .afternoon ? "12:00 and 16:59" : "17:00 and 22:59")
+                throw ToolFailure("\"\(value)\" isn't a time in the \(key); give one between \(range), e.g. \(part == .morning ? "7:30" : (part == .afternoon ? "14:00" : "19:30")).")
+            }
+            stored = String(format: "%02d:%02d", time.hour, time.minute)
         default:
             guard key.hasPrefix("confirm:") else {
-                throw ToolFailure("I don't have a preference called \(key). I know: timezone, name, reply_length, confirm:<tool>.")
+                throw ToolFailure("I don't have a preference called \(key). I know: timezone, name, reply_length, meeting_minutes, morning, afternoon, evening, learning, confirm:<tool>.")
             }
             let target = String(key.dropFirst("confirm:".count))
             guard ["always", "never"].contains(value.lowercased()) else { throw ToolFailure("Say always or never.") }

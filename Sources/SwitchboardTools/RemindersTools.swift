@@ -34,6 +34,7 @@ public struct RemindersAdd: RecordTool {
             "properties": [
                 "text": ["type": "string", "minLength": 1, "maxLength": 1000],
                 "at": ["type": "string", "format": "date-time"],
+                "day_part": RecordTools.dayPartProperty,
             ],
             "required": ["text", "at"],
             "additionalProperties": false,
@@ -46,9 +47,10 @@ public struct RemindersAdd: RecordTool {
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
         let text = try RecordTools.text(arguments, "text", required: "What should I remind you of? Try: remind me tomorrow at 9 to call Bob")
-        guard let at = try RecordTools.time(arguments["at"], name: "the reminder") else {
+        guard let given = try RecordTools.time(arguments["at"], name: "the reminder") else {
             throw ToolFailure("When should I remind you? Try: remind me tomorrow at 9 to \(text)")
         }
+        let (at, usual) = try RecordTools.usualTime(arguments, at: given, context: context)
         let zone = RecordTools.zone(context)
         guard at > context.now else {
             throw ToolFailure("\(RecordTools.describe(at, zone: zone, now: context.now)) has already passed; give me a time in the future.")
@@ -57,7 +59,7 @@ public struct RemindersAdd: RecordTool {
             throw ToolFailure("That's more than five years ahead; I only keep reminders up to five years out.")
         }
         return PreparedCall(
-            arguments: ["text": .string(text), "at": .string(RecordTools.iso(at))],
+            arguments: .object(["text": .string(text), "at": .string(RecordTools.iso(at))].merging(usual) { $1 }),
             preview: "Remind you \(RecordTools.describe(at, zone: zone, now: context.now)) (\(zone.identifier)): \(text)",
             risk: descriptor.baseRisk
         )
@@ -71,8 +73,9 @@ public struct RemindersAdd: RecordTool {
             fields: ["channel": .string(context.conversation.channel.rawValue), "conversation": .string(context.conversation.conversation.rawValue)]
         ), at: context.now)
         let zone = RecordTools.zone(context)
+        let note = try RecordTools.usualTimeNote(call.arguments, at: reminder.at ?? context.now, context: context)
         return ToolOutput(
-            reply: "OK, I'll remind you \(RecordTools.describe(reminder.at ?? context.now, zone: zone, now: context.now)) (\(zone.identifier)): \(text) (reminder \(reminder.id))",
+            reply: "OK, I'll remind you \(RecordTools.describe(reminder.at ?? context.now, zone: zone, now: context.now)) (\(zone.identifier)): \(text) (reminder \(reminder.id))" + note,
             summary: "added reminder \(reminder.id)", undo: RecordTools.undoCreate([reminder])
         )
     }

@@ -38,6 +38,43 @@ enum RecordTools {
         return formatter.string(from: date)
     }
 
+    /// The schema of `day_part`: set when a time came from a part of the day, not a clock time.
+    static let dayPartProperty: JSONValue = [
+        "type": "string", "enum": .array(DayPart.allCases.map { .string($0.rawValue) }),
+        "description": "only when the person named a part of the day (\"tomorrow morning\", \"tonight\") and no clock time: the time they usually mean by it is used",
+    ]
+
+    /// A time given as a part of the day, moved to the time the person means by it (stated,
+    /// learned, or out of their quiet hours). Returns the time and the prepared arguments to
+    /// add: `day_part`, and `time_from` when the time was moved (what the learner and the
+    /// announcement read).
+    static func usualTime(_ arguments: JSONValue, at: Date, context: ToolContext) throws -> (Date, [String: JSONValue]) {
+        guard let name = arguments["day_part"]?.stringValue else { return (at, [:]) }
+        guard let part = DayPart(rawValue: name) else {
+            throw ToolFailure("\"\(name)\" isn't a part of the day I know; say morning, afternoon or evening, or give a time.")
+        }
+        var added: [String: JSONValue] = ["day_part": .string(part.rawValue)]
+        guard let usual = try context.usualTime(part, on: at, zone: zone(context)) else { return (at, added) }
+        added["time_from"] = .string(usual.from)
+        return (usual.date, added)
+    }
+
+    /// What to say about a moved time: a learned one the first few times it is used, one moved
+    /// out of quiet hours each time. Empty otherwise.
+    static func usualTimeNote(_ arguments: JSONValue, at: Date, context: ToolContext) throws -> String {
+        guard let part = arguments["day_part"]?.stringValue.flatMap(DayPart.init(rawValue:)) else { return "" }
+        let time = CalendarTools.timeOnly(at, zone: zone(context))
+        switch arguments["time_from"]?.stringValue {
+        case "learned":
+            guard try context.noteLearnedUse(LearnedKey.time(part)) < context.learning.announceUses else { return "" }
+            return "\nAt \(time), your usual \(part.rawValue); give a time (\"at 9\") to change it, or say \"by \(part.rawValue) I mean 9:00\"."
+        case "quiet_hours":
+            return "\nAt \(time), when you're usually around; give a time to change it."
+        default:
+            return ""
+        }
+    }
+
     /// Reads a time argument: ISO 8601 with an offset (`2026-11-30T09:00:00+01:00`) or in UTC (`…Z`).
     static func time(_ value: JSONValue?, name: String) throws -> Date? {
         guard let value, value != .null else { return nil }

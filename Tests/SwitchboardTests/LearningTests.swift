@@ -259,6 +259,58 @@ struct LearningTests {
         #expect(!last.contains("always allow"), "\(last)")
         #expect(try await strict.say(Self.alice, "always allow emails to bob@example.org").contains("always ask"))
     }
+
+    @Test("\"In the morning\" comes to mean the time a person gives then, said when used; stated beats learned, others keep 9:00, quiet hours are avoided")
+    func partsOfTheDay() async throws {
+        let (harness, learner) = try await Self.harness(learning: true)
+        // Alice gives 7:30 for her morning reminders, one a day; Ben half 7:30 and half 8:30.
+        for day in 0..<4 {
+            harness.clock.advance(by: 86400)
+            #expect(try await harness.say(Self.alice, "remind me tomorrow at 7:30 to stretch (\(day))").contains("07:30"))
+            #expect(try await harness.say(Self.ben, "remind me tomorrow at \(day % 2 == 0 ? "7:30" : "8:30") to run (\(day))").contains(day % 2 == 0 ? "07:30" : "08:30"))
+        }
+        try await learner.catchUp()
+        #expect(try await Self.profile(harness, Self.alice).value(LearnedKey.time(.morning), policy: LearningPolicy())?.value == "07:30")
+        // Contradictory habits teach nothing.
+        #expect(try await Self.profile(harness, Self.ben).value(LearnedKey.time(.morning), policy: LearningPolicy()) == nil)
+
+        let used = try await harness.say(Self.alice, "remind me tomorrow morning to water the plants")
+        #expect(used.contains("07:30") && used.contains("your usual morning"), "\(used)")
+        // A day without a time is the morning too; a clock time said is kept.
+        #expect(try await harness.say(Self.alice, "remind me on Friday to pay the rent").contains("07:30"))
+        #expect(try await harness.say(Self.alice, "remind me tomorrow at 9 to call the bank").contains("09:00"))
+        let meeting = try await harness.say(Self.alice, "book a meeting with dana tomorrow morning")
+        #expect(meeting.contains("07:30–"), "\(meeting)")
+        // Nothing of Alice's reaches Ben or Carol.
+        #expect(try await harness.say(Self.ben, "remind me tomorrow morning to water the plants").contains("09:00"))
+        #expect(try await harness.say(Self.carol, "remind me tomorrow morning to water the plants").contains("09:00"))
+
+        let shown = try await harness.say(Self.alice, "what do you know about me")
+        #expect(shown.contains("by \"morning\" you mean 07:30"), "\(shown)")
+
+        // Stated beats learned; a time outside the morning is refused, saying why.
+        #expect(try await harness.say(Self.alice, "no, by morning I mean 8").contains("08:00"))
+        #expect(try await harness.say(Self.alice, "remind me tomorrow morning to call mum").contains("08:00"))
+        #expect(try await harness.say(Self.alice, "by morning I mean 3pm").contains("isn't a time in the morning"))
+        #expect(try await harness.say(Self.alice, "by evening I mean 8").contains("20:00"))
+        #expect(try await harness.say(Self.alice, "remind me tonight to lock up").contains("20:00"))
+
+        // Forgotten, it is gone.
+        #expect(try await harness.say(Self.alice, "forget what you learned about mornings").hasPrefix("Forgotten"))
+        #expect(try await Self.profile(harness, Self.alice).evidence[LearnedKey.time(.morning)] == nil)
+
+        // Carol is active 10:00–22:00 only: a reminder for a day is not set for 9:00, in her quiet hours.
+        for day in 0..<4 {
+            harness.clock.advance(by: 86400 - harness.clock.now().timeIntervalSince(Self.start).truncatingRemainder(dividingBy: 86400))
+            for hour in [10, 14, 18, 21] {
+                harness.clock.advance(by: TimeInterval(hour * 3600) - harness.clock.now().timeIntervalSince(Self.start).truncatingRemainder(dividingBy: 86400))
+                try await harness.say(Self.carol, "add task chore \(day)-\(hour)")
+            }
+        }
+        try await learner.catchUp()
+        let quiet = try await harness.say(Self.carol, "remind me on the 30th of December to renew the lease")
+        #expect(quiet.contains("10:00") && quiet.contains("when you're usually around"), "\(quiet)")
+    }
 }
 
 @Suite("Learned habits in a language model's context", .serialized)

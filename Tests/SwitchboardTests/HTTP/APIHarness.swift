@@ -139,7 +139,7 @@ final class HTTPRecorder: @unchecked Sendable {  // the process is only touched 
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, String(port), file] + statuses.map(String.init)
         let errors = directory.path + "/stderr.txt"
-        FileManager.default.createFile(atPath: errors, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: errors)
         try process.run()

@@ -83,6 +83,35 @@ struct DateParserTests {
         return nil
     }
 
+    @Test("A time from a part of the day is marked as such; a clock time, a relative one or a span is not")
+    func partsOfTheDay() {
+        func part(_ text: String) -> DayPart? {
+            if case .found(let mention) = DateParser(zone: Self.utc, now: Self.monday).scan(text) { return mention.dayPart }
+            return nil
+        }
+        #expect(part("remind me tomorrow morning to call") == .morning)
+        #expect(part("call mum this afternoon") == .afternoon)
+        #expect(part("in the evening") == .evening)
+        #expect(part("remind me tonight to lock up") == .evening)
+        #expect(part("tomorrow at 7:30") == nil)
+        #expect(part("in 2 hours") == nil)
+        #expect(part("on Friday") == nil)
+        #expect(part("tomorrow at noon") == nil)
+    }
+
+    @Test("The time a person says for a part of the day is read in that part, or refused")
+    func spokenTimes() {
+        #expect(DayPart.morning.spokenTime("7:30").map { [$0.hour, $0.minute] } == [7, 30])
+        #expect(DayPart.morning.spokenTime("at 8am").map { [$0.hour, $0.minute] } == [8, 0])
+        #expect(DayPart.evening.spokenTime("8").map { [$0.hour, $0.minute] } == [20, 0])
+        #expect(DayPart.afternoon.spokenTime("2:15 pm").map { [$0.hour, $0.minute] } == [14, 15])
+        #expect(DayPart.evening.spokenTime("19:45").map { [$0.hour, $0.minute] } == [19, 45])
+        for (part, text) in [(DayPart.morning, "3pm"), (.morning, "13:00"), (.evening, "7am"), (.morning, "7:5"), (.morning, "soon"), (.morning, "25:00"), (.afternoon, "")] {
+            #expect(part.spokenTime(text) == nil, "\(part) \(text)")
+        }
+        #expect(DayPart.clock(hour: 7, minute: 38) == "07:45" && DayPart.clock(hour: 23, minute: 55) == "00:00")
+    }
+
     @Test("A weekday said on that day means today, or next week once its time has passed")
     func sameWeekday() {
         #expect(Self.found("remind me Monday at 9 to call") == Self.monday.addingTimeInterval(7 * 86400 - 3600))
