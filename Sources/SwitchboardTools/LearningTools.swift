@@ -12,7 +12,7 @@ public enum LearningTools {
     }
 
     /// The lines of "what do you know about me" for what was learned.
-    static func describe(_ profile: LearnedProfile, policy: LearningPolicy, now: Date) -> [String] {
+    static func describe(_ profile: LearnedProfile, policy: LearningPolicy, now: Date, zone: TimeZone) -> [String] {
         var lines: [String] = []
         for key in profile.evidence.keys.sorted() {
             guard let evidence = profile.evidence[key] else { continue }
@@ -46,17 +46,18 @@ public enum LearningTools {
             let rest = key.dropFirst(LearnedKey.approvalPrefix.count)
             guard let colon = rest.firstIndex(of: ":") else { continue }
             let scope = StandingScope.describe(String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
-            lines.append("• You allowed \(scope) without asking, until \(day(until))")
+            lines.append("• You allowed \(scope) without asking, until \(day(until, zone: zone))")
         }
         return lines
     }
 
     static func percent(_ share: Double) -> String { "\(Int((share * 100).rounded()))%" }
 
-    static func day(_ date: Date) -> String {
+    /// A day in the person's zone: "13 January 2027".
+    static func day(_ date: Date, zone: TimeZone) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_GB")
-        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.timeZone = zone
         formatter.dateFormat = "d MMMM yyyy"
         return formatter.string(from: date)
     }
@@ -135,7 +136,7 @@ public struct ApprovalsAllow: Tool {
         let scope = StandingScope.describe(name, value)
         return PreparedCall(
             arguments: ["tool": .string(name), "value": .string(value), "until": .string(RFC3339.format(until))],
-            preview: "Stop asking before \(scope) until \(LearningTools.day(until))", risk: descriptor.baseRisk
+            preview: "Stop asking before \(scope) until \(LearningTools.day(until, zone: RecordTools.zone(context)))", risk: descriptor.baseRisk
         )
     }
 

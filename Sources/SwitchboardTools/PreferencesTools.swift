@@ -160,7 +160,7 @@ public struct PreferencesShow: Tool {
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         let preferences = try context.preferences().filter { !LearnedKey.isInternal($0.key) }
         let profile = try context.learnedProfile()
-        let learned = profile.off ? [] : LearningTools.describe(profile, policy: context.learning, now: context.now)
+        let learned = profile.off ? [] : LearningTools.describe(profile, policy: context.learning, now: context.now, zone: RecordTools.zone(context))
         let linked = try context.linkedIdentities().map { $0.rawValue.hasPrefix("email:") ? String($0.rawValue.dropFirst(6)) : $0.rawValue }
         guard !preferences.isEmpty || !linked.isEmpty || !learned.isEmpty else {
             return ToolOutput(reply: "I don't know anything about you yet. Tell me, e.g.: my timezone is Europe/Berlin, or call me Sam.", summary: "0 preferences")
