@@ -20,10 +20,9 @@ public enum DayPart: String, Sendable, CaseIterable {
         }
     }
 
-    /// "07:30" for a time of day, rounded to the quarter hour (7:38 and 7:30 are one habit).
+    /// "07:30": a time of day as it is stored and shown (what `parseClock` reads).
     public static func clock(hour: Int, minute: Int) -> String {
-        let total = (hour * 60 + Int((Double(minute) / 15).rounded()) * 15) % (24 * 60)
-        return String(format: "%02d:%02d", total / 60, total % 60)
+        String(format: "%02d:%02d", hour, minute)
     }
 
     /// Reads a time a person says for this part of the day: "7:30", "7", "7am", "8 pm", "19:00".

@@ -92,7 +92,7 @@ public struct PreferencesSet: Tool {
                 let range = part == .morning ? "5:00 and 11:59" : (part == .afternoon ? "12:00 and 16:59" : "17:00 and 22:59")
                 throw ToolFailure("\"\(value)\" isn't a time in the \(key); give one between \(range), e.g. \(part == .morning ? "7:30" : (part == .afternoon ? "14:00" : "19:30")).")
             }
-            stored = String(format: "%02d:%02d", time.hour, time.minute)
+            stored = DayPart.clock(hour: time.hour, minute: time.minute)
         default:
             guard key.hasPrefix("confirm:") else {
                 throw ToolFailure("I don't have a preference called \(key). I know: timezone, name, reply_length, meeting_minutes, morning, afternoon, evening, learning, confirm:<tool>.")
