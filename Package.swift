@@ -266,6 +266,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // CalDAV and CardDAV: a WebDAV client for one account, discovery, iCalendar and vCard.
+        // A tools target: it knows the model, never the engine's insides nor any channel.
+        .target(
+            name: "SwitchboardDAV",
+            dependencies: [
+                "SwitchboardModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration, wiring, the service group, benchmark, audit report.
         .target(
             name: "SwitchboardApp",
@@ -366,6 +378,7 @@ let package = Package(
                 "SwitchboardTesting",
                 "SwitchboardRemoteTools",
                 "SwitchboardFuzzing",
+                "SwitchboardDAV",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

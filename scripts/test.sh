@@ -6,7 +6,8 @@
 # (scripts/test-servers/synapse.sh install, schemathesis.sh install), Dovecot from Debian and
 # aiosmtpd into the venv (mail.sh install), PostgreSQL from Debian (postgres.sh install), the
 # Compose specification's schema and jsonschema for the deployment files (compose-schema.sh), the
-# MCP Python SDK for the MCP servers the remote-tool tests start (mcp.sh); the
+# MCP Python SDK for the MCP servers the remote-tool tests start (mcp.sh), Radicale, Xandikos
+# and the caldav/vobject/icalendar clients for the calendar tests (dav.sh); the
 # Matrix tests start their own homeservers, the email tests their own Dovecot and SMTP server,
 # the storage tests their own PostgreSQL, and the API tests their own `switchboard serve`, on
 # free 127.0.0.1 ports in temporary directories. Everything they leave running is stopped on exit.
@@ -21,6 +22,7 @@ bash scripts/test-servers/mail.sh install >&2
 bash scripts/test-servers/postgres.sh install >&2
 bash scripts/test-servers/compose-schema.sh install >&2
 bash scripts/test-servers/mcp.sh install >&2
+bash scripts/test-servers/dav.sh install >&2
 
 echo "== build" >&2
 swift build --build-tests
