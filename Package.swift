@@ -111,6 +111,7 @@ let package = Package(
                 "SwitchboardModel",
                 "SwitchboardStorage",
                 "SwitchboardEngine",
+                "SwitchboardDAV",
             ],
             swiftSettings: swiftSettings
         ),
@@ -299,6 +300,7 @@ let package = Package(
                 "SwitchboardMatrix",
                 "SwitchboardHTTP",
                 "SwitchboardRemoteTools",
+                "SwitchboardDAV",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

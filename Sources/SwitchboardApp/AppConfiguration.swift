@@ -97,6 +97,9 @@ public struct AppConfiguration: Sendable {
     public var gracePeriod: Duration = .seconds(10)
     /// What is pruned, and when.
     public var retention = Retention()
+    /// Whether the calendar tools work on each person's own CalDAV server, where they linked
+    /// one (`switchboard dav connect`).
+    public var davEnabled = false
     /// Where traces go.
     public var tracing = TracingConfiguration()
     /// The key that seals secrets kept in the database, when configured.
@@ -197,6 +200,7 @@ public struct AppConfiguration: Sendable {
             interval: .seconds(config.int("retention.interval_minutes", default: 60, range: 1...1440) * 60)
         )
         tracing = TracingConfiguration(config: &config)
+        davEnabled = config.bool("dav.enabled", default: false)
         if let key = config.secret("secrets.key") {
             if key.revealed.trimmingWhitespace().count < SecretSealer.minimumSecretLength {
                 config.report("secrets.key", "must be at least \(SecretSealer.minimumSecretLength) characters (make one with: openssl rand -base64 32)")

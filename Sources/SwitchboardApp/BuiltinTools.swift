@@ -1,11 +1,16 @@
 package import SwitchboardEngine
 package import SwitchboardIntent
-import SwitchboardTools
+package import SwitchboardTools
 
 /// The tools this build ships, and the intent engine trained on their examples.
 package enum BuiltinTools {
-    package static var all: [any Tool] {
-        let tools: [any Tool] = NotesTools.all + TasksTools.all + RemindersTools.all + CalendarTools.all + ContactsTools.all
+    package static var all: [any Tool] { all(dav: nil) }
+
+    /// The tools, with the calendar ones working on each person's own CalDAV server where they
+    /// linked one (`dav.enabled`). The descriptors are the same either way.
+    package static func all(dav: DAVAccounts?) -> [any Tool] {
+        let calendar = dav.map { CalDAVTools.all(accounts: $0) } ?? CalendarTools.all
+        let tools: [any Tool] = NotesTools.all + TasksTools.all + RemindersTools.all + calendar + ContactsTools.all
             + UtilityTools.all + SendingTools.all + IdentityTools.all
         return tools + PreferencesTools.all(tools: tools.map(\.descriptor))
     }

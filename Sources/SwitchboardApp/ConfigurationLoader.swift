@@ -52,7 +52,7 @@ public enum ConfigSchema {
         "http.enabled", "http.host", "http.port", "http.max_body_bytes", "http.request_timeout_seconds",
         "http.idle_timeout_seconds", "http.max_wait_seconds", "http.public_health", "http.public_metrics",
         "http.callback_secret", "http.callback_allow_private",
-        "shutdown.grace_period_seconds", "secrets.key",
+        "shutdown.grace_period_seconds", "secrets.key", "dav.enabled",
         "tracing.otlp_endpoint", "tracing.protocol", "tracing.service_name", "tracing.sample_ratio",
         "escalation.matrix_room", "escalation.email",
         "learning.enabled", "learning.min_evidence", "learning.confidence", "learning.burst_window_seconds", "learning.announce_uses",

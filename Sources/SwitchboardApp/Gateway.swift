@@ -13,6 +13,7 @@ import SwitchboardPostgres
 import SwitchboardRemoteTools
 import SwitchboardSQLite
 public import SwitchboardStorage
+import SwitchboardTools
 import SwitchboardTerminal
 #if canImport(Glibc)
 import Glibc
@@ -118,7 +119,8 @@ public struct Gateway: Sendable {
         }
         return Pipeline(
             store: store, engine: configuration.engine, llm: configuration.llm, retry: configuration.retry, sealer: sealer,
-            logger: logger, crashPoint: crash, sharing: sharing, remoteTools: remoteTools, channels: channels
+            logger: logger, crashPoint: crash, sharing: sharing, remoteTools: remoteTools,
+            dav: configuration.davEnabled ? DAVAccounts(store: store, sealer: sealer) : nil, channels: channels
         )
     }
 

@@ -6,6 +6,7 @@ import SwitchboardEngine
 import SwitchboardIntent
 import SwitchboardModel
 import SwitchboardStorage
+import SwitchboardTools
 
 /// The wiring every running gateway shares: gate, inbox writer, engine and dispatcher over one
 /// store, connected by their wake-up signals. `Gateway` and the benchmark both build it here.
@@ -32,6 +33,7 @@ struct Pipeline {
         crashPoint: (@Sendable (String) -> Void)? = nil,
         sharing: WorkSharing? = nil,
         remoteTools: (any ToolSource)? = nil,
+        dav: DAVAccounts? = nil,
         channels: (InboxWriter) -> [any ChannelAdapter]
     ) {
         let inboxSignal = WorkSignal()
@@ -39,7 +41,7 @@ struct Pipeline {
         let clock = SystemWallClock()
         inbox = InboxWriter(store: store, signal: inboxSignal, maxBatch: configuration.batchSize, crashPoint: crashPoint)
         adapters = channels(inbox)
-        let tools = BuiltinTools.all
+        let tools = BuiltinTools.all(dav: dav)
         gate = ToolGate(
             registry: ToolRegistry(tools, sources: remoteTools.map { [$0] } ?? []),
             access: configuration.access,

@@ -10,6 +10,12 @@ public struct DAVObject: Sendable, Hashable {
     public var url: URL
     public var etag: String?
     public var data: String
+
+    public init(url: URL, etag: String?, data: String) {
+        self.url = url
+        self.etag = etag
+        self.data = data
+    }
 }
 
 /// A calendar collection.

@@ -237,6 +237,18 @@ public struct ToolContext {
         }
     }
 
+    /// The person's sealed record for an account on another system (`dav`: their calendar
+    /// server), as `DAVAccounts` wrote it; nil when they linked none. Sealed: the tool opens it.
+    public func account(_ service: String) throws -> String? {
+        try tx.cursor(Self.accountRecord(service, person: person))
+    }
+
+    /// Where a person's account record for a service is kept (a cursor of the store, carried
+    /// by export and import, never pruned).
+    public static func accountRecord(_ service: String, person: PersonID) -> String {
+        "account.\(service).\(person.rawValue)"
+    }
+
     /// Forgets all the person's preferences; returns how many there were.
     public func forgetPreferences() throws -> Int {
         try tx.forgetPreferences(of: person)
@@ -315,9 +327,21 @@ public protocol RemoteTool: Tool {
     ///
     /// - Returns: A sentence saying what was restored.
     func revert(_ payload: JSONValue, approval: Approval, context: RemoteCallContext) async throws -> String
+
+    /// Whether this prepared call goes to the other system. A tool that works on the store for
+    /// some people and on their own server for others (the calendar on CalDAV) answers per
+    /// call; the others go outside always.
+    func performsRemotely(_ call: PreparedCall) -> Bool
+
+    /// Whether undoing from this payload goes to the other system (else `undo` runs it in the
+    /// transaction, as for a built-in tool).
+    func revertsRemotely(_ payload: JSONValue) -> Bool
 }
 
 extension RemoteTool {
+    public func performsRemotely(_ call: PreparedCall) -> Bool { true }
+    public func revertsRemotely(_ payload: JSONValue) -> Bool { true }
+
     /// Never called: the gate runs remote tools through `perform`, outside the transaction.
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         throw ToolFailure("\(descriptor.name) reaches another system and cannot run inside a transaction.")

@@ -478,7 +478,7 @@ public struct ToolGate: Sendable {
             person: entry.person, conversation: entry.conversation, now: request.now, callID: entry.callID,
             correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx, learning: learning
         )
-        if let remote = tool as? any RemoteTool {
+        if let remote = tool as? any RemoteTool, remote.revertsRemotely(payload) {
             try audit.append(.undoDispatched, arguments: payload, risk: tool.descriptor.baseRisk, summary: "undoing \(entry.description)")
             return Result("", status: .undoDispatched, dispatch: RemoteDispatch(
                 tool: remote, prepared: PreparedCall(arguments: payload, preview: entry.description, risk: tool.descriptor.baseRisk),
@@ -510,10 +510,10 @@ public struct ToolGate: Sendable {
         short: Bool = false
     ) throws -> Result {
         let descriptor = tool.descriptor
-        if let remote = tool as? any RemoteTool {
+        if let remote = tool as? any RemoteTool, remote.performsRemotely(prepared) {
             // Committed before the call leaves: a crash mid-call leaves this record without an
             // outcome, and the call is reported as interrupted instead of being sent again.
-            try audit.append(.dispatched, arguments: prepared.arguments, risk: risk, summary: "sending to \(descriptor.origin)")
+            try audit.append(.dispatched, arguments: prepared.arguments, risk: risk, summary: descriptor.origin == .builtin ? "sending to the person's own server" : "sending to \(descriptor.origin)")
             return Result("", status: .dispatched, dispatch: RemoteDispatch(
                 tool: remote, prepared: prepared, risk: risk, callID: callID, person: context.person,
                 conversation: context.conversation, correlationID: context.correlationID, short: short, undo: nil

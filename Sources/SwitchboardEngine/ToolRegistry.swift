@@ -23,6 +23,7 @@ extension ToolSource {
 public struct ToolRegistry: Sendable {
     private var tools: [String: any Tool] = [:]
     private let sources: [any ToolSource]
+    private let remoteBuiltins: Bool
 
     /// Creates a registry.
     ///
@@ -33,6 +34,7 @@ public struct ToolRegistry: Sendable {
             precondition(self.tools[tool.descriptor.name] == nil, "duplicate tool \(tool.descriptor.name)")
             self.tools[tool.descriptor.name] = tool
         }
+        remoteBuiltins = tools.contains { $0 is any RemoteTool }
     }
 
     /// The tool with this name: a built-in one first, then the sources in order.
@@ -49,8 +51,9 @@ public struct ToolRegistry: Sendable {
         for source in sources { await source.firstListing() }
     }
 
-    /// Whether any tool may reach another system (sources are configured).
-    public var hasSources: Bool { !sources.isEmpty }
+    /// Whether any tool may reach another system: sources are configured, or a built-in tool
+    /// works on a person's own server (the calendar on CalDAV).
+    public var hasSources: Bool { !sources.isEmpty || remoteBuiltins }
 
     /// The built-in tools' descriptors, by name.
     public var builtinDescriptors: [ToolDescriptor] { tools.values.map(\.descriptor).sorted { $0.name < $1.name } }

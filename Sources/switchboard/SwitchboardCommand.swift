@@ -14,7 +14,7 @@ struct Switchboard: AsyncParsableCommand {
         abstract: "A self-hosted assistant gateway: talk to it, it calls tools for you, and asks before anything risky.",
         subcommands: [
             Serve.self, Chat.self, Intent.self, InspectEmail.self, Audit.self, Keys.self, Migrate.self, Matrix.self, Bench.self, BenchLLM.self,
-            Export.self, Import.self, Health.self, Tools.self, MCP.self, BenchTools.self,
+            Export.self, Import.self, Health.self, Tools.self, MCP.self, DAV.self, BenchTools.self,
         ],
         defaultSubcommand: Serve.self
     )
@@ -374,6 +374,76 @@ struct MCP: AsyncParsableCommand {
                 }
                 print("MCP server \(name) is up with \(tools.count) tool\(tools.count == 1 ? "" : "s"):")
                 for tool in tools { print("  \(tool.name)  \(tool.risk)  \(tool.category)  \(tool.description)") }
+            }
+        }
+    }
+}
+
+struct DAV: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dav",
+        abstract: "Link a person's own calendar server (CalDAV): their calendar requests then go there.",
+        subcommands: [Connect.self, Disconnect.self]
+    )
+
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Link a calendar account for a person, after checking it with the server.",
+            discussion: """
+                The password (or app token) is read from a file, so it is in no shell history or process \
+                list, and stored only sealed (with secrets.key). The calendar tools use it when dav.enabled \
+                is true. Example: switchboard dav connect --person matrix:@sam:example.org \
+                https://dav.example.org/ --user sam --password-file ~/sam.token --calendar Work
+                """
+        )
+
+        @OptionGroup var common: CommonOptions
+
+        @Option(name: .long, help: "The person, as Switchboard knows them (matrix:@sam:example.org, email:sam@example.org, terminal:sam, api:SENDER).")
+        var person: String
+
+        @Argument(help: "The server's address (its root, the principal or a calendar).")
+        var url: String
+
+        @Option(name: .long, help: "The account's user name.")
+        var user: String
+
+        @Option(name: .long, help: "A file holding the password or app token (its first line).")
+        var passwordFile: String
+
+        @Option(name: .long, help: "The calendar to use, by name (default: the first that takes events).")
+        var calendar: String?
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                    throw GatewayError("Cannot read the password file \(passwordFile).")
+                }
+                let password = Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                let linked = try await gateway.davConnect(person: PersonID(person), url: url, user: user, password: password, calendar: calendar)
+                print("Linked the calendar \(linked.calendarName) (\(linked.calendar.absoluteString)) for \(linked.person.rawValue).")
+                if !configuration.davEnabled {
+                    print("The calendar tools use it once dav.enabled is true (or SWITCHBOARD_DAV_ENABLED=true); restart serve after changing it.")
+                }
+            }
+        }
+    }
+
+    struct Disconnect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a person's calendar account (their calendar requests go back to the built-in calendar).")
+
+        @OptionGroup var common: CommonOptions
+
+        @Option(name: .long, help: "The person.")
+        var person: String
+
+        func run() async throws {
+            try await CLI.guarding {
+                let configuration = try common.load()
+                let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
+                print(try await gateway.davDisconnect(person: PersonID(person)) ? "Forgot the calendar account of \(person)." : "\(person) had no calendar account linked.")
             }
         }
     }

@@ -1,0 +1,370 @@
+// The calendar tools for people who linked their own calendar server (CalDAV).
+//
+// Each wraps the built-in tool of the same name. For a person without a linked account it is
+// that tool, on the store, unchanged. For a person with one, `prepare` (which stays local and
+// cannot reach the network) checks the arguments and marks the call `"on": "caldav"`, and the
+// gate then runs it as a remote call: committed as `dispatched` first, performed outside any
+// transaction, its outcome recorded after (ToolGate+Remote). Writes carry ETag preconditions,
+// so a change made on a phone in the meantime is never overwritten; undo does the same.
+
+import Foundation
+public import SwitchboardEngine
+public import SwitchboardModel
+public import SwitchboardStorage
+public import SwitchboardDAV
+
+/// Where people's calendar accounts are kept: one sealed record each in the store (the
+/// password among what is sealed), opened only when a call goes to the server.
+public final class DAVAccounts: Sendable {
+    /// The service name of the records (`account.dav.<person>`).
+    public static let service = "dav"
+
+    let store: any Store
+    let sealer: SecretSealer
+
+    public init(store: any Store, sealer: SecretSealer) {
+        self.store = store
+        self.sealer = sealer
+    }
+
+    static func recordName(_ person: PersonID) -> String { ToolContext.accountRecord(service, person: person) }
+
+    /// The person's account, if they linked one.
+    ///
+    /// - Throws: `SealingError` when it was sealed under another key or is damaged.
+    public func account(for person: PersonID) async throws -> DAVAccount? {
+        let name = Self.recordName(person)
+        guard let sealed = try await store.read({ try $0.cursor(name) }) else { return nil }
+        return try DAVAccount.decode(try sealer.open(sealed, name: name))
+    }
+
+    /// Links (or replaces) the person's account.
+    public func save(_ account: DAVAccount, for person: PersonID) async throws {
+        let name = Self.recordName(person)
+        let sealed = try sealer.seal(account.encoded(), name: name)
+        try await store.write { try $0.setCursor(name, value: sealed) }
+    }
+
+    /// Unlinks the person's account; whether there was one.
+    public func remove(for person: PersonID) async throws -> Bool {
+        let name = Self.recordName(person)
+        return try await store.write { tx in
+            guard try tx.cursor(name) != nil else { return false }
+            try tx.deleteCursor(name)
+            return true
+        }
+    }
+}
+
+public enum CalDAVTools {
+    /// The calendar tools, on the person's server where they linked one: `calendar.create`,
+    /// `calendar.list`, `calendar.move` and `calendar.cancel` (export stays on the store).
+    public static func all(accounts: DAVAccounts) -> [any Tool] {
+        [
+            CalDAVTool(CalendarCreate(), operation: .create, accounts: accounts),
+            CalDAVTool(CalendarList(), operation: .list, accounts: accounts),
+            CalDAVTool(CalendarMove(), operation: .move, accounts: accounts),
+            CalDAVTool(CalendarCancel(), operation: .cancel, accounts: accounts),
+            CalendarExport(),
+        ]
+    }
+
+    /// How far ahead (and back) an event named in a move or a cancel is looked for.
+    static let lookBack: TimeInterval = 86400
+    static let lookAhead: TimeInterval = 366 * 86400
+}
+
+/// One calendar tool that works on the store or on the person's CalDAV server.
+struct CalDAVTool: RemoteTool {
+    enum Operation: String, Sendable { case create, list, move, cancel }
+
+    let local: any Tool
+    let operation: Operation
+    let accounts: DAVAccounts
+
+    init(_ local: any Tool, operation: Operation, accounts: DAVAccounts) {
+        self.local = local
+        self.operation = operation
+        self.accounts = accounts
+    }
+
+    var descriptor: ToolDescriptor { local.descriptor }
+
+    // MARK: Local or remote
+
+    func performsRemotely(_ call: PreparedCall) -> Bool { call.arguments["on"]?.stringValue == "caldav" }
+    func revertsRemotely(_ payload: JSONValue) -> Bool { payload["on"]?.stringValue == "caldav" }
+
+    func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
+        guard try context.account(DAVAccounts.service) != nil else { return try local.prepare(arguments, context: context) }
+        let zone = RecordTools.zone(context)
+        var prepared: [String: JSONValue]
+        var preview: String
+        switch operation {
+        case .create, .list:
+            // The same checks, defaults and preview as on the store (learned lengths and times
+            // included); the store's own data is not read for them.
+            let call = try local.prepare(arguments, context: context)
+            prepared = call.arguments.objectValue ?? [:]
+            preview = call.preview
+        case .move, .cancel:
+            guard let query = arguments["query"]?.stringValue?.trimmingWhitespace(), !query.isEmpty else {
+                throw ToolFailure("Which event? On your calendar server I find events by their name: say, for example, \"\(operation == .move ? "move the dentist to friday at 3" : "cancel the dentist")\".")
+            }
+            prepared = ["query": .string(query)]
+            preview = "\(operation == .move ? "Move" : "Cancel") the event \"\(query)\" in your calendar"
+            if operation == .move {
+                guard let start = try RecordTools.time(arguments["start"], name: "the new start") else {
+                    throw ToolFailure("When should it start instead? Try: move the dentist to friday at 3pm")
+                }
+                prepared["start"] = .string(RecordTools.iso(start))
+                if let end = try RecordTools.time(arguments["end"], name: "the new end") {
+                    guard end > start else { throw ToolFailure("That would end before it starts; check the times.") }
+                    guard end.timeIntervalSince(start) <= CalendarTools.maxLength else { throw ToolFailure("Events can last up to 14 days.") }
+                    prepared["end"] = .string(RecordTools.iso(end))
+                }
+                preview += " to \(RecordTools.describe(start, zone: zone, now: context.now))"
+            }
+        }
+        prepared["on"] = "caldav"
+        prepared["zone"] = .string(zone.identifier)
+        return PreparedCall(arguments: .object(prepared), preview: preview, risk: descriptor.baseRisk)
+    }
+
+    func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
+        try local.execute(call, approval: approval, context: context)
+    }
+
+    func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
+        try local.undo(payload, approval: approval, context: context)
+    }
+
+    // MARK: On the server
+
+    func perform(_ call: PreparedCall, approval: Approval, context: RemoteCallContext) async throws -> ToolOutput {
+        let account = try await self.account(context.person)
+        let server = CalDAVCalendar(client: account.client(), url: account.calendar)
+        let arguments = call.arguments
+        let zone = arguments["zone"]?.stringValue.flatMap(TimeZone.init(identifier:)) ?? .current
+        let now = Date()
+        let where_ = " in your \(account.calendarName) calendar"
+        switch operation {
+        case .list:
+            guard let from = try RecordTools.time(arguments["from"], name: "the start"), let to = try RecordTools.time(arguments["to"], name: "the end") else {
+                throw ToolFailure("I need a range to show.")
+            }
+            let found = try await reading(account) { try await server.events(from: from, to: to, zone: zone) }
+            let range = "\(RecordTools.describe(from, zone: zone, now: now)) to \(RecordTools.describe(to, zone: zone, now: now))"
+            var lines = found.events.map { Self.line($0.0, zone: zone, now: now) }
+            if !found.unreadable.isEmpty {
+                lines.append("(\(found.unreadable.count) more I could not read: \(found.unreadable.map(\.0.lastPathComponent).joined(separator: ", ")))")
+            }
+            guard !found.events.isEmpty else {
+                return ToolOutput(reply: "Nothing\(where_) from \(range)." + (lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n")), summary: "0 events on the calendar server")
+            }
+            let header = found.events.count == 1 ? "1 event\(where_) from \(range):" : "\(found.events.count) events\(where_) from \(range):"
+            return ToolOutput(reply: ([header] + lines).joined(separator: "\n"), summary: found.events.count == 1 ? "1 event on the calendar server" : "\(found.events.count) events on the calendar server")
+
+        case .create:
+            let (start, end) = try CalendarTools.span(arguments, defaultLength: CalendarTools.defaultLength)
+            let title = arguments["title"]?.stringValue ?? ""
+            var summaryTitle = title
+            if let attendees = arguments["attendees"]?.arrayValue?.compactMap(\.stringValue), !attendees.isEmpty {
+                summaryTitle += " (with \(attendees.joined(separator: ", ")))"
+            }
+            // The call id makes the event's UID: a second attempt of the same call finds its
+            // name taken instead of adding the event twice.
+            let event = CalendarEvent(
+                uid: "switchboard-\(context.callID.rawValue)", summary: summaryTitle, location: arguments["location"]?.stringValue,
+                start: EventTime(date: start, zone: zone), end: EventTime(date: end, zone: zone)
+            )
+            let overlapping = (try? await server.events(from: start, to: end, zone: zone).events.map(\.0)) ?? []
+            let created: DAVObject
+            do {
+                created = try await server.create(event, stamp: now)
+            } catch let error as DAVError where error.kind == .changed {
+                throw ToolFailure("That event is already\(where_) (this same request reached the server before); I did not add it again.")
+            } catch {
+                throw Self.failure(error, account: account, writing: true)
+            }
+            var reply = "Added\(where_): \(Self.line(event, zone: zone, now: now))"
+            if !overlapping.isEmpty {
+                reply += "\nHeads up: this overlaps with " + overlapping.map { Self.line($0, zone: zone, now: now) }.joined(separator: "; ") + "."
+            }
+            return ToolOutput(
+                reply: reply, summary: "added an event to the calendar server",
+                undo: ["on": "caldav", "op": "delete", "href": .string(created.url.absoluteString), "etag": created.etag.map(JSONValue.string) ?? .null, "title": .string(title)]
+            )
+
+        case .move, .cancel:
+            let query = arguments["query"]?.stringValue ?? ""
+            let (event, object) = try await find(query, in: server, account: account, zone: zone, now: now)
+            if operation == .cancel {
+                do {
+                    try await server.delete(object)
+                } catch {
+                    throw Self.failure(error, account: account, writing: true, changed: "\(event.summary) was changed on your calendar server since I read it; I left it as it is. Ask me again to cancel it as it is now.")
+                }
+                return ToolOutput(
+                    reply: "Cancelled\(where_): \(Self.line(event, zone: zone, now: now))", summary: "cancelled an event on the calendar server",
+                    undo: ["on": "caldav", "op": "restore", "href": .string(object.url.absoluteString), "data": .string(object.data), "title": .string(event.summary)]
+                )
+            }
+            guard event.rule == nil else {
+                throw ToolFailure("\(event.summary) repeats; I can't move one occurrence of a series yet. Change it in your calendar app.")
+            }
+            guard let start = try RecordTools.time(arguments["start"], name: "the new start") else { throw ToolFailure("When should it start instead?") }
+            let end = try RecordTools.time(arguments["end"], name: "the new end") ?? start.addingTimeInterval(max(60, event.end.date.timeIntervalSince(event.start.date)))
+            let moved: DAVObject
+            do {
+                let data = SwitchboardDAV.ICalendar.serialize(try CalendarEvent.moved(try SwitchboardDAV.ICalendar.parse(object.data), to: start, end: end, stamp: now))
+                moved = try await server.replace(object, with: data)
+            } catch {
+                throw Self.failure(error, account: account, writing: true, changed: "\(event.summary) was changed on your calendar server since I read it; I did not overwrite that change. Ask me again to move it as it is now.")
+            }
+            var after = event
+            after.start = EventTime(date: start, zone: event.start.zone ?? zone)
+            after.end = EventTime(date: end, zone: event.end.zone ?? zone)
+            return ToolOutput(
+                reply: "Moved\(where_): \(Self.line(after, zone: zone, now: now))", summary: "moved an event on the calendar server",
+                undo: [
+                    "on": "caldav", "op": "move_back", "href": .string(moved.url.absoluteString), "etag": moved.etag.map(JSONValue.string) ?? .null,
+                    "start": .string(RecordTools.iso(event.start.date)), "end": .string(RecordTools.iso(event.end.date)), "title": .string(event.summary),
+                ]
+            )
+        }
+    }
+
+    func revert(_ payload: JSONValue, approval: Approval, context: RemoteCallContext) async throws -> String {
+        let account = try await self.account(context.person)
+        let server = CalDAVCalendar(client: account.client(), url: account.calendar)
+        let title = payload["title"]?.stringValue ?? "the event"
+        guard let href = payload["href"]?.stringValue, let url = URL(string: href), account.client().isOwnOrigin(url) else {
+            throw ToolFailure("I can't undo that: it was made on a calendar server you are no longer connected to.")
+        }
+        let changed = "\(title) was changed on your calendar server after I wrote it, so I left it as it is now."
+        switch payload["op"]?.stringValue {
+        case "delete":
+            do {
+                try await server.delete(DAVObject(url: url, etag: payload["etag"]?.stringValue, data: ""))
+            } catch let error as DAVError where error.kind == .notFound {
+                throw ToolFailure("\(title) is no longer in your calendar; nothing to undo.")
+            } catch {
+                throw Self.failure(error, account: account, writing: true, changed: changed)
+            }
+            return "removed \(title) from your calendar"
+        case "restore":
+            guard let data = payload["data"]?.stringValue else { throw ToolFailure("I can't undo that: I kept no copy of the event.") }
+            do {
+                _ = try await server.client.put(url, data, contentType: "text/calendar; charset=utf-8", precondition: .absent)
+            } catch {
+                throw Self.failure(error, account: account, writing: true, changed: "\(title) is back in your calendar already (put there by someone else); I left it.")
+            }
+            return "put \(title) back in your calendar"
+        case "move_back":
+            guard let start = try RecordTools.time(payload["start"], name: "the start"), let end = try RecordTools.time(payload["end"], name: "the end") else {
+                throw ToolFailure("I can't undo that move: I kept no earlier time.")
+            }
+            do {
+                let current = try await server.client.get(url)
+                guard current.etag == nil || payload["etag"]?.stringValue == nil || current.etag == payload["etag"]?.stringValue else { throw ToolFailure(changed) }
+                let data = SwitchboardDAV.ICalendar.serialize(try CalendarEvent.moved(try SwitchboardDAV.ICalendar.parse(current.text), to: start, end: end, stamp: Date()))
+                _ = try await server.replace(DAVObject(url: url, etag: payload["etag"]?.stringValue ?? current.etag, data: current.text), with: data)
+            } catch let failure as ToolFailure {
+                throw failure
+            } catch {
+                throw Self.failure(error, account: account, writing: true, changed: changed)
+            }
+            return "moved \(title) back"
+        default:
+            throw ToolFailure("I can't undo that.")
+        }
+    }
+
+    // MARK: Helpers
+
+    private func account(_ person: PersonID) async throws -> DAVAccount {
+        let account: DAVAccount?
+        do {
+            account = try await accounts.account(for: person)
+        } catch is SealingError {
+            throw ToolFailure("I can't open your calendar account (it was sealed with another key); connect your calendar again.")
+        }
+        guard let account else { throw ToolFailure("Your calendar account is no longer connected; nothing was changed.") }
+        return account
+    }
+
+    /// The one event whose title contains the query, among those from a day ago to a year ahead.
+    private func find(_ query: String, in server: CalDAVCalendar, account: DAVAccount, zone: TimeZone, now: Date) async throws -> (CalendarEvent, DAVObject) {
+        let found = try await reading(account) {
+            try await server.events(from: now.addingTimeInterval(-CalDAVTools.lookBack), to: now.addingTimeInterval(CalDAVTools.lookAhead), zone: zone)
+        }
+        let folded = query.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+        let matches = found.events.filter { $0.0.summary.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).contains(folded) }
+        guard let first = matches.first else {
+            throw ToolFailure("I found no event matching \"\(query)\" in your \(account.calendarName) calendar (from yesterday to a year ahead).")
+        }
+        guard matches.count == 1 else {
+            let lines = matches.prefix(10).map { "- " + Self.line($0.0, zone: zone, now: now) }
+            throw ToolFailure("\(matches.count) events match \"\(query)\"; which one? Say more of its name.\n" + lines.joined(separator: "\n"))
+        }
+        return first
+    }
+
+    /// A read, tried again after a short wait when the server was away or busy.
+    private func reading<T: Sendable>(_ account: DAVAccount, _ body: () async throws -> T) async throws -> T {
+        var delay: UInt64 = 300_000_000
+        for attempt in 1...3 {
+            do {
+                return try await body()
+            } catch let error as DAVError where error.isTransient && error.kind != .timeout && attempt < 3 {
+                try await Task.sleep(nanoseconds: delay)
+                delay *= 3
+            } catch {
+                throw Self.failure(error, account: account, writing: false)
+            }
+        }
+        throw ToolFailure("Your calendar server is not answering right now; try again in a while.")
+    }
+
+    /// A DAV failure in words for the person; never a credential.
+    static func failure(_ error: any Error, account: DAVAccount, writing: Bool, changed: String? = nil) -> ToolFailure {
+        if let failure = error as? ToolFailure { return failure }
+        let host = account.base.host ?? "your calendar server"
+        guard let error = error as? DAVError else {
+            return ToolFailure("I couldn't read what your calendar server (\(host)) holds: \(error). Nothing was changed.")
+        }
+        switch error.kind {
+        case .unauthorized:
+            return ToolFailure("Your calendar server (\(host)) refused the login for \(account.credentials.user): connect your calendar again (the password or app token may have changed). Nothing was changed.")
+        case .forbidden:
+            return ToolFailure("Your calendar server (\(host)) does not let me \(writing ? "change" : "read") your \(account.calendarName) calendar.")
+        case .changed:
+            return ToolFailure(changed ?? "That was changed on your calendar server meanwhile; I did not overwrite it.")
+        case .notFound:
+            return ToolFailure(writing ? "That event is no longer on your calendar server." : "Your \(account.calendarName) calendar is no longer on \(host); connect your calendar again.")
+        case .full:
+            return ToolFailure("Your calendar server (\(host)) is out of space; nothing was changed.")
+        case .unreachable:
+            return ToolFailure("Your calendar server (\(host)) is not answering right now; nothing was changed. Try again in a while.")
+        case .timeout:
+            return ToolFailure(writing
+                ? "Your calendar server (\(host)) did not answer in time, so I can't tell whether the change was made: check your calendar before asking again."
+                : "Your calendar server (\(host)) is not answering right now; try again in a while.")
+        case .status where (error.status ?? 0) >= 500:
+            return ToolFailure("Your calendar server (\(host)) has a problem right now (it answered \(error.status ?? 500)); nothing was changed. Try again in a while.")
+        case .notDAV, .elsewhere, .tooLarge, .malformed, .status:
+            return ToolFailure("Your calendar server (\(host)) gave an answer I can't use (\(error.detail)).")
+        }
+    }
+
+    /// "Tue 8 Dec 10:00–11:00 Dentist @ Main St. 3".
+    static func line(_ event: CalendarEvent, zone: TimeZone, now: Date) -> String {
+        var line = event.start.allDay ? RecordTools.describe(event.start.date, zone: zone, now: now).split(separator: " ").dropLast().joined(separator: " ") + " (all day)"
+            : RecordTools.describe(event.start.date, zone: zone, now: now) + "–" + CalendarTools.timeOnly(event.end.date, zone: zone)
+        line += " " + event.summary
+        if let location = event.location, !location.isEmpty { line += " @ \(location)" }
+        if event.rule != nil { line += " (repeats)" }
+        return line
+    }
+}

@@ -1,0 +1,128 @@
+// The calendar tools on a person's own CalDAV server, through the built binary as a newcomer
+// uses it: `switchboard dav connect`, then `switchboard chat` with dav.enabled, what the server
+// holds read back by an independent client (PyPI caldav), and the password nowhere in the
+// output, the audit trail or the database file.
+
+import Foundation
+import NIOHTTP1
+import SwitchboardDAV
+import SwitchboardModel
+import Testing
+
+@Suite("CalDAV through chat: a person's own calendar server", .serialized)
+struct CalDAVChatTests {
+    /// What a shell in Berlin would run.
+    static func environment(_ dir: TemporaryDirectory) -> [String: String] {
+        ["SWITCHBOARD_DAV_ENABLED": "true", "TZ": "Europe/Berlin", "SWITCHBOARD_DATA_DIR": dir.path]
+    }
+
+    @Test("Linked with `dav connect`, an event made by chat is on the server in the person's zone, listed, moved, cancelled and undone there", arguments: DAVServer.Kind.allCases)
+    func chatOnTheServer(_ kind: DAVServer.Kind) async throws {
+        let server = try DAVServer(kind)
+        let client = DAVClient(base: server.base, credentials: server.credentials)
+        let calendar = try await server.calendar(client)
+        let data = try TemporaryDirectory()
+        let secrets = try TemporaryDirectory()
+        let passwordFile = secrets.path + "/token"
+        try (server.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+
+        // A wrong password is refused with the reason, and nothing is linked.
+        if kind == .radicale {
+            let wrongFile = secrets.path + "/wrong"
+            try "not-the-password\n".write(toFile: wrongFile, atomically: true, encoding: .utf8)
+            let refused = try Binary.run(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", wrongFile, "--data-dir", data.path])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("refused the login for sam"), "\(refused.stderr)")
+            #expect(!(refused.stdout + refused.stderr).contains("not-the-password"))
+        }
+        // A calendar that is not there is named, with the ones that are.
+        let missing = try Binary.run(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", passwordFile, "--calendar", "Holidays", "--data-dir", data.path])
+        #expect(missing.status != 0 && missing.stderr.contains("no calendar called Holidays"), "\(missing.stderr)")
+
+        let linked = try Binary.run(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", passwordFile, "--data-dir", data.path])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        #expect(linked.stdout.contains("Linked the calendar") && linked.stdout.contains(calendar.absoluteString), "\(linked.stdout)")
+
+        // Tomorrow in Berlin.
+        var berlin = Calendar(identifier: .gregorian)
+        berlin.timeZone = TimeZone(identifier: "Europe/Berlin")!
+        let tomorrow = berlin.date(byAdding: .day, value: 1, to: berlin.startOfDay(for: Date()))!
+        let day = DateFormatter()
+        day.locale = Locale(identifier: "en_US_POSIX")
+        day.timeZone = berlin.timeZone
+        day.dateFormat = "yyyy-MM-dd"
+        let tomorrowText = day.string(from: tomorrow)
+
+        let first = try Binary.chat("alice", ["put dentist in my calendar tomorrow at 10am", "what's in my calendar tomorrow"], dataDir: data.path, environment: Self.environment(data))
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("Added in your"), "\(first.stdout)")
+        #expect(first.stdout.contains("1 event in your"), "\(first.stdout)")
+        var held = try server.check(calendar, "list")
+        #expect(held.count == 1, "\(held)")
+        #expect(held.first?["summary"]?.stringValue?.lowercased() == "dentist", "\(held)")
+        #expect(held.first?["tzid"]?.stringValue == "Europe/Berlin", "\(held)")
+        #expect(held.first?["start"]?.stringValue?.hasPrefix(tomorrowText + "T10:00:00") == true, "\(held)")
+        // The built-in calendar was not used.
+        let local = try Binary.chat("alice", ["export next week's calendar"], dataDir: data.path)
+        #expect(!local.stdout.contains("SUMMARY:dentist"), "\(local.stdout)")
+
+        // Changed on a phone, then moved here: the phone's title is kept, the time moves.
+        guard let uid = held.first?["uid"]?.stringValue else { return }
+        _ = try server.check(calendar, "retitle", uid, "Dentist (bring card)")
+        let moved = try Binary.chat("alice", ["move dentist to tomorrow at 11am"], dataDir: data.path, environment: Self.environment(data))
+        #expect(moved.stdout.contains("Moved in your"), "\(moved.stdout)")
+        held = try server.check(calendar, "list")
+        #expect(held.first?["summary"]?.stringValue == "Dentist (bring card)" && held.first?["start"]?.stringValue?.hasPrefix(tomorrowText + "T11:00:00") == true, "\(held)")
+
+        // Undo moves it back; cancel removes it; undo puts the same object back.
+        let back = try Binary.chat("alice", ["undo"], dataDir: data.path, environment: Self.environment(data))
+        #expect(back.stdout.contains("Undone: moved"), "\(back.stdout)")
+        held = try server.check(calendar, "list")
+        #expect(held.first?["start"]?.stringValue?.hasPrefix(tomorrowText + "T10:00:00") == true, "\(held)")
+        let cancelled = try Binary.chat("alice", ["cancel dentist"], dataDir: data.path, environment: Self.environment(data))
+        #expect(cancelled.stdout.contains("Cancelled in your"), "\(cancelled.stdout)")
+        #expect(try server.check(calendar, "list").isEmpty)
+        let restored = try Binary.chat("alice", ["undo"], dataDir: data.path, environment: Self.environment(data))
+        #expect(restored.stdout.contains("Undone: put"), "\(restored.stdout)")
+        #expect(try server.check(calendar, "list").first?["uid"]?.stringValue == uid)
+
+        // Bob linked nothing: his calendar is the built-in one.
+        let bob = try Binary.chat("bob", ["put haircut in my calendar tomorrow at 9am"], dataDir: data.path, environment: Self.environment(data))
+        #expect(bob.stdout.contains("Added event"), "\(bob.stdout)")
+        #expect(try server.check(calendar, "list").count == 1)
+
+        // The password is in no output, no audit record and not in the database files' bytes.
+        let audit = try Binary.run(["audit", "--json", "--data-dir", data.path])
+        for text in [linked.stdout, linked.stderr, first.stdout, first.stderr, moved.stdout, audit.stdout] {
+            #expect(!text.contains(server.password))
+        }
+        for name in try FileManager.default.contentsOfDirectory(atPath: data.path) where name.hasPrefix("switchboard.sqlite") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: data.path + "/" + name))
+            #expect(bytes.range(of: Data(server.password.utf8)) == nil, "the password is readable in \(name)")
+        }
+    }
+
+    @Test("The server gone: the person is told it is not answering, nothing half-done; disconnect goes back to the built-in calendar")
+    func serverGone() async throws {
+        let server = try DAVServer(.radicale)
+        let client = DAVClient(base: server.base, credentials: server.credentials)
+        _ = try await server.calendar(client)
+        let data = try TemporaryDirectory()
+        let passwordFile = data.path + "/token"
+        try server.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let linked = try Binary.run(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", passwordFile, "--data-dir", data.path])
+        #expect(linked.status == 0, "\(linked.stderr)")
+        _ = try runCommand("/bin/bash", [DAVServer.script, "stop", server.directory.path])
+        _ = await eventually(10) { (try? await client.send(.OPTIONS, server.base)) == nil }
+
+        let down = try Binary.chat("alice", ["put dentist in my calendar tomorrow at 10am", "what's in my calendar tomorrow"], dataDir: data.path, environment: Self.environment(data))
+        #expect(down.stdout.components(separatedBy: "is not answering right now").count == 3, "\(down.stdout)")
+        let audit = try Binary.auditJSON(dataDir: data.path)
+        #expect(audit.contains { $0["tool"] as? String == "calendar.create" && $0["status"] as? String == "failed" }, "\(audit)")
+
+        let gone = try Binary.run(["dav", "disconnect", "--person", "alice", "--data-dir", data.path])
+        #expect(gone.stdout.contains("Forgot the calendar account of alice"), "\(gone.stdout)")
+        let local = try Binary.chat("alice", ["put dentist in my calendar tomorrow at 10am"], dataDir: data.path, environment: Self.environment(data))
+        #expect(local.stdout.contains("Added event"), "\(local.stdout)")
+    }
+}
