@@ -64,17 +64,25 @@ public struct DAVAccount: Sendable, Hashable {
         let calendars = layout.calendars.filter(\.takesEvents)
         let chosen: DAVCollection?
         if let name {
-            chosen = calendars.first { $0.displayName.caseInsensitiveCompare(name) == .orderedSame || $0.url.lastPathComponent.caseInsensitiveCompare(name) == .orderedSame }
+            chosen = calendars.first { Self.name(of: $0).caseInsensitiveCompare(name) == .orderedSame || $0.url.lastPathComponent.caseInsensitiveCompare(name) == .orderedSame }
         } else {
             chosen = calendars.first
         }
         guard let chosen else {
-            let names = calendars.map { $0.displayName.isEmpty ? $0.url.lastPathComponent : $0.displayName }
+            let names = calendars.map(Self.name(of:))
             if let name {
                 throw DAVError(.notFound, "there is no calendar called \(name) on \(base.host ?? "the server")" + (names.isEmpty ? "" : "; there are: " + names.joined(separator: ", ")))
             }
             throw DAVError(.notFound, "\(base.host ?? "the server") has no calendar for events for \(credentials.user)")
         }
-        return DAVAccount(base: base, credentials: credentials, calendar: chosen.url, calendarName: chosen.displayName.isEmpty ? chosen.url.lastPathComponent : chosen.displayName)
+        return DAVAccount(base: base, credentials: credentials, calendar: chosen.url, calendarName: Self.name(of: chosen))
+    }
+
+    /// What people call a calendar: its display name, without the path some servers give as one
+    /// (Radicale says "sam/work" for a calendar made without a name), else its last path segment.
+    static func name(of calendar: DAVCollection) -> String {
+        let shown = calendar.displayName.trimmingCharacters(in: .whitespaces)
+        let path = calendar.url.path(percentEncoded: false).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return shown.isEmpty || shown == path ? calendar.url.lastPathComponent : shown
     }
 }
