@@ -17,6 +17,8 @@ struct ArgumentReader {
     let carriers: Set<String>
     let zone: TimeZone
     let now: Date
+    /// A repeat read out of the message ("every Monday"), for the tools that take one.
+    var recurrence: RecurrenceMention? = nil
 
     static let politeness: Set<String> = [
         "please", "pls", "plz", "kindly", "hey", "hi", "hello", "can", "could", "would", "will", "you", "u", "thanks", "thank",
@@ -63,6 +65,10 @@ struct ArgumentReader {
             guard let query = quoted() ?? remainder() else { return .question("Which task? Say: delete task 3") }
             return .arguments(["query": .string(query)])
         case "reminders.add":
+            // Set once, a "remind me every Monday" would be quietly half-done: say so instead.
+            if RecurrenceReader.read(tokens, zone: zone, now: now) != nil {
+                return .question("I can't repeat reminders yet; I can set one for the next time (say it without \"every\"), or put it in your calendar as a repeating event.")
+            }
             let mention: DateMention
             switch dates {
             case .found(let found): mention = found
@@ -77,7 +83,10 @@ struct ArgumentReader {
             if let part = mention.hasTime ? mention.dayPart : .morning { arguments["day_part"] = .string(part.rawValue) }
             return .arguments(.object(arguments))
         case "calendar.create":
-            return calendarCreate()
+            guard let recurrence = RecurrenceReader.read(tokens, zone: zone, now: now) else { return calendarCreate() }
+            var reader = self
+            reader.recurrence = recurrence
+            return reader.repeatingCalendarCreate(recurrence)
         case "calendar.list", "calendar.export":
             switch dates {
             case .found(let mention):
@@ -208,6 +217,7 @@ struct ArgumentReader {
             excluded.formUnion(tokens.indices.filter { words.contains(tokens[$0].lower) })
         }
         if let duration { excluded.formUnion(duration.tokens) }
+        if excludeDates, let recurrence { excluded.formUnion(recurrence.tokens) }
         return excluded
     }
 
@@ -303,6 +313,34 @@ struct ArgumentReader {
             return name
         }
         return nil
+    }
+
+    /// "put standup in my calendar every monday at 9": the first occurrence from now, the rule,
+    /// and the title without the words of either.
+    private func repeatingCalendarCreate(_ recurrence: RecurrenceMention) -> Reading {
+        var time = recurrence.time
+        if time == nil, case .found(let mention) = dates, mention.hasTime {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = zone
+            time = (calendar.component(.hour, from: mention.date), calendar.component(.minute, from: mention.date))
+        }
+        guard let time else { return .question("At what time? Try: standup every Monday at 9") }
+        guard let start = recurrence.first(hour: time.hour, minute: time.minute, zone: zone, now: now) else {
+            return .question("I can't find a day that repeat falls on; say it another way, such as: every Monday at 9")
+        }
+        var arguments: [String: JSONValue] = ["start": .string(Self.iso(start)), "repeat": .string(recurrence.rule)]
+        if let duration { arguments["duration_minutes"] = .int(Int64(max(1, duration.seconds / 60))) }
+        var attendees: [String] = []
+        if let with = afterWord("with") {
+            attendees = with.components(separatedBy: " and ").flatMap { $0.components(separatedBy: ",") }.map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+            arguments["attendees"] = .array(attendees.map(JSONValue.string))
+        }
+        let title = quoted() ?? colonText() ?? remainder(excludingDates: true, extra: ["schedule", "book", "add", "put", "create", "set", "up", "calendar", "in", "on", "new", "plan", "arrange", "organise", "organize", "pencil", "repeating", "recurring"], useCarriers: false)
+        guard let finalTitle = title ?? (attendees.isEmpty ? nil : "Meeting with \(attendees.joined(separator: ", "))") else {
+            return .question("What should I call the event?")
+        }
+        arguments["title"] = .string(finalTitle)
+        return .arguments(.object(arguments))
     }
 
     private func calendarCreate() -> Reading {

@@ -103,10 +103,20 @@ struct CalDAVTool: RemoteTool {
         switch operation {
         case .create, .list:
             // The same checks, defaults and preview as on the store (learned lengths and times
-            // included); the store's own data is not read for them.
-            let call = try local.prepare(arguments, context: context)
+            // included); the store's own data is not read for them. A repeat is the server's.
+            var given = arguments
+            let rule = try arguments["repeat"]?.stringValue.map(RepeatRule.init)
+            if rule != nil, var object = arguments.objectValue {
+                object.removeValue(forKey: "repeat")
+                given = .object(object)
+            }
+            let call = try local.prepare(given, context: context)
             prepared = call.arguments.objectValue ?? [:]
             preview = call.preview
+            if let rule {
+                prepared["repeat"] = .string(rule.text)
+                preview += ", " + rule.describe(zone: zone, now: context.now)
+            }
         case .move, .cancel:
             guard let query = arguments["query"]?.stringValue?.trimmingWhitespace(), !query.isEmpty else {
                 throw ToolFailure("Which event? On your calendar server I find events by their name: say, for example, \"\(operation == .move ? "move the dentist to friday at 3" : "cancel the dentist")\".")
@@ -155,15 +165,31 @@ struct CalDAVTool: RemoteTool {
             }
             let found = try await reading(account) { try await server.events(from: from, to: to, zone: zone) }
             let range = "\(RecordTools.describe(from, zone: zone, now: now)) to \(RecordTools.describe(to, zone: zone, now: now))"
-            var lines = found.events.map { Self.line($0.0, zone: zone, now: now) }
+            // A repeating event is one object; each of its occurrences in the range is a line.
+            var occurrences: [(Date, String)] = []
+            for (event, _) in found.events {
+                guard let text = event.rule, let rule = try? RepeatRule(text) else {
+                    occurrences.append((event.start.date, Self.line(event, zone: zone, now: now)))
+                    continue
+                }
+                let length = event.end.date.timeIntervalSince(event.start.date)
+                for start in rule.occurrences(start: event.start.date, from: from.addingTimeInterval(-length), to: to, zone: event.start.zone ?? zone) where start.addingTimeInterval(length) > from {
+                    var one = event
+                    one.start.date = start
+                    one.end.date = start.addingTimeInterval(length)
+                    occurrences.append((start, Self.line(one, zone: zone, now: now)))
+                }
+            }
+            occurrences.sort { $0.0 < $1.0 }
+            var lines = occurrences.map(\.1)
             if !found.unreadable.isEmpty {
                 lines.append("(\(found.unreadable.count) more I could not read: \(found.unreadable.map(\.0.lastPathComponent).joined(separator: ", ")))")
             }
-            guard !found.events.isEmpty else {
+            guard !occurrences.isEmpty else {
                 return ToolOutput(reply: "Nothing\(where_) from \(range)." + (lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n")), summary: "0 events on the calendar server")
             }
-            let header = found.events.count == 1 ? "1 event\(where_) from \(range):" : "\(found.events.count) events\(where_) from \(range):"
-            return ToolOutput(reply: ([header] + lines).joined(separator: "\n"), summary: found.events.count == 1 ? "1 event on the calendar server" : "\(found.events.count) events on the calendar server")
+            let header = occurrences.count == 1 ? "1 event\(where_) from \(range):" : "\(occurrences.count) events\(where_) from \(range):"
+            return ToolOutput(reply: ([header] + lines).joined(separator: "\n"), summary: occurrences.count == 1 ? "1 event on the calendar server" : "\(occurrences.count) events on the calendar server")
 
         case .create:
             let (start, end) = try CalendarTools.span(arguments, defaultLength: CalendarTools.defaultLength)
@@ -174,9 +200,10 @@ struct CalDAVTool: RemoteTool {
             }
             // The call id makes the event's UID: a second attempt of the same call finds its
             // name taken instead of adding the event twice.
+            let rule = try arguments["repeat"]?.stringValue.map(RepeatRule.init)
             let event = CalendarEvent(
                 uid: "switchboard-\(context.callID.rawValue)", summary: summaryTitle, location: arguments["location"]?.stringValue,
-                start: EventTime(date: start, zone: zone), end: EventTime(date: end, zone: zone)
+                start: EventTime(date: start, zone: zone), end: EventTime(date: end, zone: zone), rule: rule?.text
             )
             let overlapping = (try? await server.events(from: start, to: end, zone: zone).events.map(\.0)) ?? []
             let created: DAVObject
@@ -206,7 +233,8 @@ struct CalDAVTool: RemoteTool {
                     throw Self.failure(error, account: account, writing: true, changed: "\(event.summary) was changed on your calendar server since I read it; I left it as it is. Ask me again to cancel it as it is now.")
                 }
                 return ToolOutput(
-                    reply: "Cancelled\(where_): \(Self.line(event, zone: zone, now: now))", summary: "cancelled an event on the calendar server",
+                    reply: "Cancelled\(where_): \(Self.line(event, zone: zone, now: now))" + (event.rule == nil ? "" : ", the whole series"),
+                    summary: "cancelled an event on the calendar server",
                     undo: ["on": "caldav", "op": "restore", "href": .string(object.url.absoluteString), "data": .string(object.data), "title": .string(event.summary)]
                 )
             }
@@ -364,7 +392,7 @@ struct CalDAVTool: RemoteTool {
             : RecordTools.describe(event.start.date, zone: zone, now: now) + "–" + CalendarTools.timeOnly(event.end.date, zone: zone)
         line += " " + event.summary
         if let location = event.location, !location.isEmpty { line += " @ \(location)" }
-        if event.rule != nil { line += " (repeats)" }
+        if let text = event.rule { line += " (" + ((try? RepeatRule(text))?.describe(zone: zone, now: now) ?? "repeats") + ")" }
         return line
     }
 }

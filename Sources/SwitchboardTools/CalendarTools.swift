@@ -99,6 +99,10 @@ public struct CalendarCreate: RecordTool {
                 "duration_minutes": ["type": "integer", "minimum": 1],
                 "location": ["type": "string", "maxLength": 300],
                 "attendees": ["type": "array", "items": ["type": "string"]],
+                "repeat": [
+                    "type": "string", "maxLength": 200,
+                    "description": "an RFC 5545 RRULE for a repeating event, with FREQ, INTERVAL, BYDAY, BYMONTHDAY and UNTIL or COUNT: FREQ=WEEKLY;BYDAY=MO",
+                ],
             ],
             "required": ["title", "start"],
             "additionalProperties": false,
@@ -111,6 +115,9 @@ public struct CalendarCreate: RecordTool {
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
         let title = try RecordTools.text(arguments, "title", required: "What's the event called? Try: meeting with Alice on Friday at 3pm", maxLength: 300)
+        if arguments["repeat"] != nil {
+            throw ToolFailure("Repeating events go on your own calendar server, and you have none linked (the operator links one with `switchboard dav connect`). I can add a single event: say it without \"every\".")
+        }
         // A length the person gave; else the one they stated as their default; else the one
         // learned from the meetings they booked, when it is clear enough; else an hour.
         let stated = arguments["end"] != nil || arguments["duration_minutes"] != nil

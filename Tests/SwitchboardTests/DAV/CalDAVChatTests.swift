@@ -91,6 +91,24 @@ struct CalDAVChatTests {
         #expect(bob.stdout.contains("Added event"), "\(bob.stdout)")
         #expect(try server.check(calendar, "list").count == 1)
 
+        // A repeating event: its rule on the server, each occurrence listed, cancelled as a series.
+        let weekly = try Binary.chat("alice", ["put standup in my calendar every monday at 9", "what's in my calendar next week"], dataDir: data.path, environment: Self.environment(data))
+        #expect(weekly.stdout.contains("every Monday"), "\(weekly.stdout)")
+        held = try server.check(calendar, "list")
+        let standup = held.first { $0["summary"]?.stringValue == "standup" }
+        #expect(standup?["rrule"]?.stringValue == "FREQ=WEEKLY;BYDAY=MO" && standup?["tzid"]?.stringValue == "Europe/Berlin", "\(held)")
+        #expect(standup?["start"]?.stringValue?.contains("T09:00:00") == true, "\(held)")
+        if let text = standup?["start"]?.stringValue, let date = ISO8601DateFormatter().date(from: text) {
+            #expect(berlin.component(.weekday, from: date) == 2, "not a Monday: \(text)")
+        }
+        #expect(weekly.stdout.contains("09:00–10:00 standup (every Monday)"), "\(weekly.stdout)")
+        let series = try Binary.chat("alice", ["cancel standup"], dataDir: data.path, environment: Self.environment(data))
+        #expect(series.stdout.contains("the whole series"), "\(series.stdout)")
+        #expect(try server.check(calendar, "list").allSatisfy { $0["summary"]?.stringValue != "standup" })
+        // Bob, on the built-in calendar, is told where repeats go.
+        let bobWeekly = try Binary.chat("bob", ["put standup in my calendar every monday at 9"], dataDir: data.path, environment: Self.environment(data))
+        #expect(bobWeekly.stdout.contains("Repeating events go on your own calendar server"), "\(bobWeekly.stdout)")
+
         // The password is in no output, no audit record and not in the database files' bytes.
         let audit = try Binary.run(["audit", "--json", "--data-dir", data.path])
         for text in [linked.stdout, linked.stderr, first.stdout, first.stderr, moved.stdout, audit.stdout] {

@@ -343,3 +343,71 @@ struct ToolEffectTests {
         #expect(try await tools.say("what do you know about me", as: mailbox).contains("I don't know anything about you yet"))
     }
 }
+
+@Suite("Repeats: what people say, as RRULEs, in words, and their occurrences")
+struct RepeatTests {
+    static let utc = TimeZone(identifier: "UTC")!
+    // Monday 30 Nov 2026, 10:00 UTC.
+    static let monday = Date(timeIntervalSince1970: 1_796_032_800)
+
+    static func read(_ text: String) -> (rule: String?, start: String?, title: String?) {
+        let result = BuiltinTools.intentEngine.analyse(text, zone: utc, now: monday)
+        return (result.arguments["repeat"]?.stringValue, result.arguments["start"]?.stringValue, result.arguments["title"]?.stringValue)
+    }
+
+    @Test("The issue's phrases and their kin become the rule and the first occurrence from now, the title without them")
+    func phrases() {
+        var read = Self.read("put standup in my calendar every monday at 9")
+        // 09:00 on this Monday has passed: the first is next Monday.
+        #expect(read.rule == "FREQ=WEEKLY;BYDAY=MO" && read.start == "2026-12-07T09:00:00Z" && read.title == "standup", "\(read)")
+        read = Self.read("schedule team sync every 2 weeks on friday at 3pm")
+        #expect(read.rule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=FR" && read.start == "2026-12-04T15:00:00Z" && read.title == "team sync", "\(read)")
+        read = Self.read("add rent review to the calendar on the last day of each month at 10am")
+        #expect(read.rule == "FREQ=MONTHLY;BYMONTHDAY=-1" && read.start == "2026-12-31T10:00:00Z" && read.title == "rent review", "\(read)")
+        read = Self.read("put gym in my calendar every weekday at 7am until 20 december")
+        #expect(read.rule == "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;UNTIL=20261220T235959Z" && read.start == "2026-12-01T07:00:00Z" && read.title == "gym", "\(read)")
+        read = Self.read("put piano in my calendar every tuesday and thursday at 5:30pm")
+        #expect(read.rule == "FREQ=WEEKLY;BYDAY=TU,TH" && read.start == "2026-12-01T17:30:00Z" && read.title == "piano", "\(read)")
+        read = Self.read("put payroll in my calendar on the 15th of every month at 9am")
+        #expect(read.rule == "FREQ=MONTHLY;BYMONTHDAY=15" && read.start == "2026-12-15T09:00:00Z", "\(read)")
+        read = Self.read("book yoga every other wednesday at 6pm for 10 times")
+        #expect(read.rule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE;COUNT=10" && read.title == "yoga", "\(read)")
+        read = Self.read("put dentist in my calendar tomorrow at 10am")
+        #expect(read.rule == nil && read.start == "2026-12-01T10:00:00Z", "\(read)")
+    }
+
+    @Test("A repeat without a time is asked for; a repeating reminder is said not to exist rather than set once")
+    func questions() {
+        let engine = BuiltinTools.intentEngine
+        #expect(engine.analyse("put standup in my calendar every monday", zone: Self.utc, now: Self.monday).question?.contains("At what time?") == true)
+        let reminder = engine.analyse("remind me every monday at 9 to water the plants", zone: Self.utc, now: Self.monday)
+        #expect(reminder.question?.contains("can't repeat reminders yet") == true, "\(reminder)")
+    }
+
+    @Test("A rule reads back as written, in words, with its occurrences in a range; rules outside the set are refused with the reason")
+    func rules() throws {
+        let berlin = TimeZone(identifier: "Europe/Berlin")!
+        let weekly = try RepeatRule("FREQ=WEEKLY;INTERVAL=2;BYDAY=FR")
+        #expect(weekly.text == "FREQ=WEEKLY;INTERVAL=2;BYDAY=FR")
+        #expect(weekly.describe(zone: berlin, now: Self.monday) == "every other week on Friday")
+        #expect(try RepeatRule("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;UNTIL=20261220T225959Z").describe(zone: berlin, now: Self.monday) == "every weekday until Sun 20 Dec")
+        #expect(try RepeatRule("FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=3").describe(zone: berlin, now: Self.monday) == "on the last day of each month, 3 times")
+        #expect(try RepeatRule("freq=weekly;byday=tu,mo").text == "FREQ=WEEKLY;BYDAY=MO,TU")
+
+        // Friday 4 Dec 2026 15:00 Berlin, every other Friday: 4 Dec, 18 Dec, 1 Jan (across the year and the week numbering).
+        let start = Date(timeIntervalSince1970: 1_796_392_800)
+        let found = weekly.occurrences(start: start, from: start, to: start.addingTimeInterval(30 * 86400), zone: berlin)
+        #expect(found == [start, start.addingTimeInterval(14 * 86400), start.addingTimeInterval(28 * 86400)], "\(found)")
+        // The last day of each month from 30 Nov: 30 Nov, 31 Dec, 31 Jan, 28 Feb, then COUNT stops it.
+        let lastDays = try RepeatRule("FREQ=MONTHLY;BYMONTHDAY=-1;COUNT=4").occurrences(start: Self.monday, from: Self.monday, to: Self.monday.addingTimeInterval(200 * 86400), zone: Self.utc)
+        let days = lastDays.map { Calendar(identifier: .gregorian).dateComponents(in: Self.utc, from: $0).day ?? 0 }
+        #expect(days == [30, 31, 31, 28], "\(days)")
+        // UNTIL is inclusive of its day; nothing after it.
+        let weekdays = try RepeatRule("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;UNTIL=20261202T235959Z").occurrences(start: Self.monday, from: Self.monday, to: Self.monday.addingTimeInterval(10 * 86400), zone: Self.utc)
+        #expect(weekdays.count == 3)
+
+        for bad in ["FREQ=HOURLY", "FREQ=MONTHLY;BYDAY=2MO", "FREQ=WEEKLY;BYSETPOS=1", "BYDAY=MO", "FREQ=WEEKLY;COUNT=3;UNTIL=20261220T000000Z", "FREQ=DAILY;BYMONTHDAY=3", "FREQ=WEEKLY;INTERVAL=0", "nonsense"] {
+            #expect(throws: ToolFailure.self, "\(bad)") { _ = try RepeatRule(bad) }
+        }
+    }
+}
