@@ -327,8 +327,16 @@ public final class ConversationEngine: Service, Sendable {
                     try Self.answerConfirmation(reply, message: message, request: request, gate: gate, planner: planner, tx: tx)
                 }
             case .plan(.call(let tool, let arguments)) where gate.registry[tool] is any RemoteTool:
-                return try await runRemotely(inbound, kind: "call \(tool)") { request, tx in
-                    try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
+                var lookup: JSONValue?
+                if let remote = gate.registry[tool] as? any RemoteTool {
+                    let sender = message.sender.id
+                    let person = try await store.read { try $0.linkedPerson(for: sender) } ?? sender
+                    lookup = await remote.look(arguments, person: person)
+                }
+                return try await runRemotely(inbound, kind: "call \(tool)") { [lookup] request, tx in
+                    var request = request
+                    request.lookup = lookup
+                    return try gate.propose(tool: tool, arguments: arguments, index: 0, request: request, in: tx)
                 }
             case .plan(.undo(let count)):
                 return try await runRemotely(inbound, kind: "undo") { request, tx in

@@ -180,12 +180,16 @@ public struct ToolContext {
     public let sendingChannels: Set<ChannelID>
     /// How learned defaults are used.
     public let learning: LearningPolicy
+    /// What a remote tool read from its system for this call before it was prepared
+    /// (`RemoteTool.look`); nil otherwise.
+    public let lookup: JSONValue?
     let tx: any StoreTransaction
 
     init(
         person: PersonID, conversation: ConversationKey, now: Date, callID: ToolCallID, correlationID: CorrelationID?,
-        sendingChannels: Set<ChannelID>, store: any StoreTransaction, learning: LearningPolicy = LearningPolicy()
+        sendingChannels: Set<ChannelID>, store: any StoreTransaction, learning: LearningPolicy = LearningPolicy(), lookup: JSONValue? = nil
     ) {
+        self.lookup = lookup
         self.learning = learning
         self.correlationID = correlationID
         self.person = person
@@ -336,10 +340,16 @@ public protocol RemoteTool: Tool {
     /// Whether undoing from this payload goes to the other system (else `undo` runs it in the
     /// transaction, as for a built-in tool).
     func revertsRemotely(_ payload: JSONValue) -> Bool
+
+    /// Reads, before a call is prepared and outside any transaction, what the call would act
+    /// on (the events "all my meetings tomorrow" are), so that `prepare` can say exactly that in
+    /// its preview (`ToolContext.lookup`). Reads only, bounded in time; nil when it needs none.
+    func look(_ arguments: JSONValue, person: PersonID) async -> JSONValue?
 }
 
 extension RemoteTool {
     public func performsRemotely(_ call: PreparedCall) -> Bool { true }
+    public func look(_ arguments: JSONValue, person: PersonID) async -> JSONValue? { nil }
     public func revertsRemotely(_ payload: JSONValue) -> Bool { true }
 
     /// Never called: the gate runs remote tools through `perform`, outside the transaction.

@@ -76,6 +76,9 @@ public struct ToolGate: Sendable {
         public var now: Date
         /// What the gate recorded for this request, counted in metrics once the transaction commits.
         public let events = GateEvents()
+        /// What a remote tool read from its system for this call before it was prepared
+        /// (`RemoteTool.look`), for `prepare` to resolve against.
+        public var lookup: JSONValue?
 
         /// Creates a request.
         public init(
@@ -138,7 +141,7 @@ public struct ToolGate: Sendable {
         let callID = ToolCallID(inbox: request.inboxID, index: index)
         let context = ToolContext(
             person: request.person, conversation: request.conversation, now: request.now, callID: callID,
-            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx, learning: learning
+            correlationID: request.correlationID, sendingChannels: sendingChannels, store: tx, learning: learning, lookup: request.lookup
         )
         var audit = AuditWriter(
             tx: tx, callID: callID, person: request.person, conversation: request.conversation,

@@ -55,6 +55,14 @@ struct ArgumentReader {
             if has("done") || has("completed") || has("finished") || has("complete") { return .arguments(["status": "done"]) }
             if has("all") { return .arguments(["status": "all"]) }
             return .arguments([:])
+        case "calendar.cancel" where has("all") || has("every") || has("everything"):
+            // "cancel all my meetings tomorrow": every event of that day (or span).
+            guard case .found(let mention) = dates else { return .question("Cancel everything on which day? Say: cancel all my meetings tomorrow") }
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = zone
+            let from = mention.hasTime ? mention.date : calendar.startOfDay(for: mention.date)
+            let to = mention.end ?? calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: mention.date))!
+            return .arguments(["all": true, "from": .string(Self.iso(from)), "to": .string(Self.iso(to))])
         case "tasks.complete", "tasks.reopen", "reminders.cancel", "calendar.cancel", "contacts.delete":
             if let id = numbers.first { return .arguments(["id": .int(Int64(id))]) }
             guard let query = quoted() ?? remainder(excludingDates: true) else { return .question("Which one? Give its number.") }

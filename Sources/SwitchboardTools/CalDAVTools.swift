@@ -117,6 +117,26 @@ struct CalDAVTool: RemoteTool {
                 prepared["repeat"] = .string(rule.text)
                 preview += ", " + rule.describe(zone: zone, now: context.now)
             }
+        case .cancel where arguments["all"]?.boolValue == true:
+            let (from, to) = try CalendarTools.range(arguments, days: 1, context: context)
+            let range = "from \(RecordTools.describe(from, zone: zone, now: context.now)) to \(RecordTools.describe(to, zone: zone, now: context.now))"
+            if let message = context.lookup?["error"]?.stringValue { throw ToolFailure(message) }
+            guard let events = context.lookup?["events"]?.arrayValue else {
+                throw ToolFailure("I need to look at your calendar server before cancelling everything \(range); ask me directly: cancel all my meetings tomorrow.")
+            }
+            guard !events.isEmpty else { throw ToolFailure("There is nothing in your calendar \(range) to cancel.") }
+            guard events.count <= 50 else { throw ToolFailure("That is \(events.count) events; I cancel up to 50 at a time. Give a shorter range.") }
+            let lines = events.map { item -> String in
+                let start = (try? RecordTools.time(item["start"], name: "start")) ?? from
+                let end = (try? RecordTools.time(item["end"], name: "end")) ?? start
+                return "- \(RecordTools.describe(start, zone: zone, now: context.now))–\(CalendarTools.timeOnly(end, zone: zone)) \(item["title"]?.stringValue ?? "")"
+                    + (item["repeats"]?.boolValue == true ? " (a repeating event: the whole series)" : "")
+            }
+            prepared = ["all": true, "events": .array(events)]
+            preview = "Cancel \(events.count == 1 ? "this event" : "these \(events.count) events") in your calendar \(range):\n" + lines.joined(separator: "\n")
+            prepared["on"] = "caldav"
+            prepared["zone"] = .string(zone.identifier)
+            return PreparedCall(arguments: .object(prepared), preview: preview, risk: .high)
         case .move, .cancel:
             guard let query = arguments["query"]?.stringValue?.trimmingWhitespace(), !query.isEmpty else {
                 throw ToolFailure("Which event? On your calendar server I find events by their name: say, for example, \"\(operation == .move ? "move the dentist to friday at 3" : "cancel the dentist")\".")
@@ -143,6 +163,30 @@ struct CalDAVTool: RemoteTool {
 
     func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
         try local.execute(call, approval: approval, context: context)
+    }
+
+    /// For "cancel all my meetings tomorrow": the events of the range, read before the call
+    /// is prepared, so its preview lists them and the cancel deletes exactly those versions.
+    func look(_ arguments: JSONValue, person: PersonID) async -> JSONValue? {
+        guard operation == .cancel, arguments["all"]?.boolValue == true,
+              let from = try? RecordTools.time(arguments["from"], name: "the start"), let to = try? RecordTools.time(arguments["to"], name: "the end"), to > from
+        else { return nil }
+        do {
+            guard let account = try await accounts.account(for: person) else { return nil }
+            let server = CalDAVCalendar(client: account.client(), url: account.calendar)
+            let found = try await reading(account) { try await server.events(from: from, to: to, zone: .current) }
+            return ["events": .array(found.events.map { event, object in
+                [
+                    "href": .string(object.url.absoluteString), "etag": object.etag.map(JSONValue.string) ?? .null, "title": .string(event.summary),
+                    "start": .string(RecordTools.iso(event.start.date)), "end": .string(RecordTools.iso(event.end.date)),
+                    "repeats": .bool(event.rule != nil),
+                ]
+            })]
+        } catch let failure as ToolFailure {
+            return ["error": .string(failure.message)]
+        } catch {
+            return ["error": .string(Self.failure(error, account: nil, writing: false).message)]
+        }
     }
 
     func undo(_ payload: JSONValue, approval: Approval, context: ToolContext) throws -> String {
@@ -223,6 +267,38 @@ struct CalDAVTool: RemoteTool {
                 undo: ["on": "caldav", "op": "delete", "href": .string(created.url.absoluteString), "etag": created.etag.map(JSONValue.string) ?? .null, "title": .string(title)]
             )
 
+        case .cancel where arguments["all"]?.boolValue == true:
+            // Exactly the versions listed in the preview: one changed since is left, and said.
+            var cancelled: [String] = []
+            var left: [String] = []
+            var restore: [JSONValue] = []
+            for item in arguments["events"]?.arrayValue ?? [] {
+                guard let href = item["href"]?.stringValue, let url = URL(string: href), account.client().isOwnOrigin(url) else { continue }
+                let title = item["title"]?.stringValue ?? "an event"
+                do {
+                    let current = try await server.client.get(url)
+                    if let expected = item["etag"]?.stringValue, let etag = current.etag, etag != expected {
+                        left.append(title)
+                        continue
+                    }
+                    try await server.delete(DAVObject(url: url, etag: current.etag, data: current.text))
+                    cancelled.append(title)
+                    restore.append(["href": .string(href), "data": .string(current.text), "title": .string(title)])
+                } catch let error as DAVError where error.kind == .changed || error.kind == .notFound {
+                    left.append(title)
+                } catch {
+                    // Stopped part-way: what was done is said and can be undone.
+                    let failure = Self.failure(error, account: account, writing: true)
+                    if cancelled.isEmpty { throw failure }
+                    left.append(title + " (" + failure.message + ")")
+                    break
+                }
+            }
+            guard !cancelled.isEmpty else { throw ToolFailure("Those events were changed or removed on your calendar server since I listed them; I cancelled none. Ask me again to see them as they are now.") }
+            var reply = "Cancelled \(cancelled.count == 1 ? "1 event" : "\(cancelled.count) events")\(where_): " + cancelled.joined(separator: ", ") + "."
+            if !left.isEmpty { reply += "\nLeft as they are (changed or removed on the server since I listed them): " + left.joined(separator: ", ") + "." }
+            return ToolOutput(reply: reply, summary: "cancelled \(cancelled.count) events on the calendar server", undo: ["on": "caldav", "op": "restore_all", "items": .array(restore), "title": .string("\(cancelled.count) events")])
+
         case .move, .cancel:
             let query = arguments["query"]?.stringValue ?? ""
             let (event, object) = try await find(query, in: server, account: account, zone: zone, now: now)
@@ -267,7 +343,9 @@ struct CalDAVTool: RemoteTool {
         let account = try await self.account(context.person)
         let server = CalDAVCalendar(client: account.client(), url: account.calendar)
         let title = payload["title"]?.stringValue ?? "the event"
-        guard let href = payload["href"]?.stringValue, let url = URL(string: href), account.client().isOwnOrigin(url) else {
+        let href = payload["href"]?.stringValue.flatMap { URL(string: $0) }
+        let url = href ?? account.calendar
+        guard payload["op"]?.stringValue == "restore_all" || (href != nil && account.client().isOwnOrigin(url)) else {
             throw ToolFailure("I can't undo that: it was made on a calendar server you are no longer connected to.")
         }
         let changed = "\(title) was changed on your calendar server after I wrote it, so I left it as it is now."
@@ -289,6 +367,24 @@ struct CalDAVTool: RemoteTool {
                 throw Self.failure(error, account: account, writing: true, changed: "\(title) is back in your calendar already (put there by someone else); I left it.")
             }
             return "put \(title) back in your calendar"
+        case "restore_all":
+            var back: [String] = []
+            var skipped: [String] = []
+            for item in payload["items"]?.arrayValue ?? [] {
+                guard let href = item["href"]?.stringValue, let url = URL(string: href), account.client().isOwnOrigin(url), let data = item["data"]?.stringValue else { continue }
+                let name = item["title"]?.stringValue ?? "an event"
+                do {
+                    _ = try await server.client.put(url, data, contentType: "text/calendar; charset=utf-8", precondition: .absent)
+                    back.append(name)
+                } catch let error as DAVError where error.kind == .changed {
+                    skipped.append(name)
+                } catch {
+                    if back.isEmpty { throw Self.failure(error, account: account, writing: true) }
+                    skipped.append(name)
+                }
+            }
+            guard !back.isEmpty else { throw ToolFailure("Those events are back in your calendar already (put there by someone else); I left them.") }
+            return "put back " + back.joined(separator: ", ") + (skipped.isEmpty ? "" : " (not \(skipped.joined(separator: ", ")): there again already, or the server did not answer)")
         case "move_back":
             guard let start = try RecordTools.time(payload["start"], name: "the start"), let end = try RecordTools.time(payload["end"], name: "the end") else {
                 throw ToolFailure("I can't undo that move: I kept no earlier time.")
@@ -356,21 +452,23 @@ struct CalDAVTool: RemoteTool {
     }
 
     /// A DAV failure in words for the person; never a credential.
-    static func failure(_ error: any Error, account: DAVAccount, writing: Bool, changed: String? = nil) -> ToolFailure {
+    static func failure(_ error: any Error, account: DAVAccount?, writing: Bool, changed: String? = nil) -> ToolFailure {
         if let failure = error as? ToolFailure { return failure }
-        let host = account.base.host ?? "your calendar server"
+        let host = account?.base.host ?? "your calendar server"
+        let user = account?.credentials.user ?? "you"
+        let calendarName = account?.calendarName ?? "chosen"
         guard let error = error as? DAVError else {
             return ToolFailure("I couldn't read what your calendar server (\(host)) holds: \(error). Nothing was changed.")
         }
         switch error.kind {
         case .unauthorized:
-            return ToolFailure("Your calendar server (\(host)) refused the login for \(account.credentials.user): connect your calendar again (the password or app token may have changed). Nothing was changed.")
+            return ToolFailure("Your calendar server (\(host)) refused the login for \(user): connect your calendar again (the password or app token may have changed). Nothing was changed.")
         case .forbidden:
-            return ToolFailure("Your calendar server (\(host)) does not let me \(writing ? "change" : "read") your \(account.calendarName) calendar.")
+            return ToolFailure("Your calendar server (\(host)) does not let me \(writing ? "change" : "read") your \(calendarName) calendar.")
         case .changed:
             return ToolFailure(changed ?? "That was changed on your calendar server meanwhile; I did not overwrite it.")
         case .notFound:
-            return ToolFailure(writing ? "That event is no longer on your calendar server." : "Your \(account.calendarName) calendar is no longer on \(host); connect your calendar again.")
+            return ToolFailure(writing ? "That event is no longer on your calendar server." : "Your \(calendarName) calendar is no longer on \(host); connect your calendar again.")
         case .full:
             return ToolFailure("Your calendar server (\(host)) is out of space; nothing was changed.")
         case .unreachable:

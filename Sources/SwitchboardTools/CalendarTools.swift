@@ -280,8 +280,16 @@ public struct CalendarCancel: RecordTool {
     public let descriptor = ToolDescriptor(
         name: "calendar.cancel",
         category: "calendar",
-        summary: "Cancel an event",
-        parameters: RecordTools.pickOne,
+        summary: "Cancel an event, or every event in a range",
+        parameters: [
+            "type": "object",
+            "properties": [
+                "id": ["type": "integer"], "query": ["type": "string", "minLength": 1],
+                "all": ["type": "boolean", "description": "every event from `from` to `to` (\"cancel all my meetings tomorrow\"); always asks first"],
+                "from": ["type": "string", "format": "date-time"], "to": ["type": "string", "format": "date-time"],
+            ],
+            "additionalProperties": false,
+        ],
         baseRisk: .medium,
         effect: .reversible,
         examples: ToolExamples.examples("calendar.cancel"),
@@ -289,12 +297,40 @@ public struct CalendarCancel: RecordTool {
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
+        if arguments["all"]?.boolValue == true {
+            // Every event of a range: the preview lists them, and it waits for a yes.
+            let (from, to) = try CalendarTools.range(arguments, days: 1, context: context)
+            let events = try CalendarTools.events(from: from, to: to, context: context)
+            let zone = RecordTools.zone(context)
+            let range = "from \(RecordTools.describe(from, zone: zone, now: context.now)) to \(RecordTools.describe(to, zone: zone, now: context.now))"
+            guard !events.isEmpty else { throw ToolFailure("There is nothing in your calendar \(range) to cancel.") }
+            guard events.count <= 50 else { throw ToolFailure("That is \(events.count) events; I cancel up to 50 at a time. Give a shorter range.") }
+            return PreparedCall(
+                arguments: ["ids": .array(events.map { .int($0.id) })],
+                preview: "Cancel \(events.count == 1 ? "this event" : "these \(events.count) events") \(range):\n" + events.map { "- " + CalendarTools.line($0, context: context) }.joined(separator: "\n"),
+                risk: .high
+            )
+        }
         let event = try RecordTools.one(arguments, kind: CalendarTools.kind, noun: "event", statuses: ["confirmed"], context: context)
         guard event.status == "confirmed" else { throw ToolFailure("Event \(event.id) (\(event.title)) is already cancelled.") }
         return PreparedCall(arguments: ["id": .int(event.id)], preview: "Cancel event \(CalendarTools.line(event, context: context))", risk: descriptor.baseRisk)
     }
 
     public func execute(_ call: PreparedCall, approval: Approval, context: ToolContext) throws -> ToolOutput {
+        if let ids = call.arguments["ids"]?.arrayValue?.compactMap(\.intValue) {
+            let events = try context.records.records(owner: context.person, kind: CalendarTools.kind, ids: ids).filter { $0.status == "confirmed" }
+            guard !events.isEmpty else { throw ToolFailure("Those events are already cancelled.") }
+            for event in events {
+                var cancelled = event
+                cancelled.status = "cancelled"
+                cancelled.updatedAt = context.now
+                try context.records.update(cancelled)
+            }
+            return ToolOutput(
+                reply: "Cancelled \(events.count == 1 ? "1 event" : "\(events.count) events"):\n" + events.map { CalendarTools.line($0, context: context) }.joined(separator: "\n"),
+                summary: "cancelled events \(events.map { String($0.id) }.joined(separator: ", "))", undo: RecordTools.undoRestore(events)
+            )
+        }
         guard let id = call.arguments["id"]?.intValue,
               let event = try context.records.records(owner: context.person, kind: CalendarTools.kind, ids: [id]).first,
               event.status == "confirmed"

@@ -105,9 +105,24 @@ struct CalDAVChatTests {
         let series = try Binary.chat("alice", ["cancel standup"], dataDir: data.path, environment: Self.environment(data))
         #expect(series.stdout.contains("the whole series"), "\(series.stdout)")
         #expect(try server.check(calendar, "list").allSatisfy { $0["summary"]?.stringValue != "standup" })
+        // "Cancel all my meetings tomorrow" waits for a yes with the events listed, then
+        // cancels exactly those; undo puts them back.
+        let bulk = try Binary.chat("alice", ["put lunch with sam in my calendar tomorrow at 12pm", "cancel all my meetings tomorrow"], dataDir: data.path, environment: Self.environment(data))
+        #expect(bulk.stdout.contains("these 2 events") && bulk.stdout.contains("10:00–11:00 Dentist (bring card)") && bulk.stdout.contains("12:00–13:00 lunch"), "\(bulk.stdout)")
+        #expect(try server.check(calendar, "list").count == 2, "nothing may go before the yes")
+        let yes = try Binary.chat("alice", ["yes"], dataDir: data.path, environment: Self.environment(data))
+        #expect(yes.stdout.contains("Cancelled 2 events"), "\(yes.stdout)")
+        #expect(try server.check(calendar, "list").isEmpty)
+        let both = try Binary.chat("alice", ["undo"], dataDir: data.path, environment: Self.environment(data))
+        #expect(both.stdout.contains("Undone: put back"), "\(both.stdout)")
+        #expect(try server.check(calendar, "list").count == 2)
+
         // Bob, on the built-in calendar, is told where repeats go.
         let bobWeekly = try Binary.chat("bob", ["put standup in my calendar every monday at 9"], dataDir: data.path, environment: Self.environment(data))
         #expect(bobWeekly.stdout.contains("Repeating events go on your own calendar server"), "\(bobWeekly.stdout)")
+        // The same bulk cancel on the built-in calendar.
+        let bobBulk = try Binary.chat("bob", ["cancel all my meetings tomorrow", "yes"], dataDir: data.path, environment: Self.environment(data))
+        #expect(bobBulk.stdout.contains("09:00–10:00 haircut") && bobBulk.stdout.contains("Cancelled 1 event"), "\(bobBulk.stdout)")
 
         // The password is in no output, no audit record and not in the database files' bytes.
         let audit = try Binary.run(["audit", "--json", "--data-dir", data.path])
