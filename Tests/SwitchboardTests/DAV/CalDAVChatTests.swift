@@ -153,6 +153,21 @@ struct CalDAVChatTests {
         let audit = try Binary.auditJSON(dataDir: data.path)
         #expect(audit.contains { $0["tool"] as? String == "calendar.create" && $0["status"] as? String == "failed" }, "\(audit)")
 
+        // Back on the same port with the same data: nothing of the failed write is there, and
+        // asking again adds it once.
+        _ = try runCommand("/bin/bash", [DAVServer.script, "start", "radicale", server.directory.path, String(server.port), server.user, server.password])
+        let calendar = try await server.calendar(client)
+        #expect(try server.check(calendar, "list").isEmpty)
+        let again = try Binary.chat("alice", ["put dentist in my calendar tomorrow at 10am"], dataDir: data.path, environment: Self.environment(data))
+        #expect(again.stdout.contains("Added in your"), "\(again.stdout)")
+        #expect(try server.check(calendar, "list").count == 1)
+
+        // The password changed on the server: the person is told to connect again.
+        _ = try runCommand("/bin/bash", [DAVServer.script, "stop", server.directory.path])
+        _ = try runCommand("/bin/bash", [DAVServer.script, "start", "radicale", server.directory.path, String(server.port), server.user, "another-password"])
+        let refused = try Binary.chat("alice", ["what's in my calendar tomorrow"], dataDir: data.path, environment: Self.environment(data))
+        #expect(refused.stdout.contains("refused the login for sam: connect your calendar again"), "\(refused.stdout)")
+
         let gone = try Binary.run(["dav", "disconnect", "--person", "alice", "--data-dir", data.path])
         #expect(gone.stdout.contains("Forgot the calendar account of alice"), "\(gone.stdout)")
         let local = try Binary.chat("alice", ["put dentist in my calendar tomorrow at 10am"], dataDir: data.path, environment: Self.environment(data))
