@@ -36,7 +36,22 @@ final class DAVServer: Sendable {
         }
     }
 
-    deinit { _ = try? runCommand("/bin/bash", [Self.script, "stop", directory.path]) }
+    /// Killed outright, at once: a test's end must not wait on the pool for a graceful stop.
+    deinit {
+        if let text = try? String(contentsOfFile: directory.path + "/server.pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// Starts a server off the cooperative pool (the start script runs until it answers).
+    static func start(_ kind: Kind) async throws -> DAVServer {
+        try await OffPool.run { try DAVServer(kind) }
+    }
+
+    /// `check`, off the cooperative pool.
+    func checking(_ calendar: URL, _ arguments: String...) async throws -> [JSONValue] {
+        try await OffPool.run { [self] in try self.check(calendar, arguments) }
+    }
 
     /// The calendar to use: Xandikos makes one (`--defaults`); on Radicale the client makes it.
     func calendar(_ client: DAVClient) async throws -> URL {
@@ -50,6 +65,10 @@ final class DAVServer: Sendable {
 
     /// What the independent client reads from a calendar.
     func check(_ calendar: URL, _ arguments: String...) throws -> [JSONValue] {
+        try check(calendar, arguments)
+    }
+
+    func check(_ calendar: URL, _ arguments: [String]) throws -> [JSONValue] {
         let python = try runCommand("/bin/bash", [Self.script, "python"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let out = try runCommand(python, [Self.checker, calendar.absoluteString, user, password] + arguments)
         return try out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
@@ -62,7 +81,7 @@ struct CalDAVTests {
 
     @Test("Discovery from the server's root finds the principal and the calendar home", arguments: DAVServer.Kind.allCases)
     func discovery(_ kind: DAVServer.Kind) async throws {
-        let server = try DAVServer(kind)
+        let server = try await DAVServer.start(kind)
         let client = DAVClient(base: server.base, credentials: server.credentials)
         let calendar = try await server.calendar(client)
         let layout = try await DAVDiscovery.discover(client)
@@ -72,7 +91,7 @@ struct CalDAVTests {
 
     @Test("An event made here is on the server in its time zone, listed by time range, and never overwritten after a change elsewhere", arguments: DAVServer.Kind.allCases)
     func eventsAndETags(_ kind: DAVServer.Kind) async throws {
-        let server = try DAVServer(kind)
+        let server = try await DAVServer.start(kind)
         let client = DAVClient(base: server.base, credentials: server.credentials)
         let calendar = CalDAVCalendar(client: client, url: try await server.calendar(client))
         // Tuesday 8 December 2026, 10:00 in Berlin (09:00 UTC), an hour.
@@ -85,7 +104,7 @@ struct CalDAVTests {
         #expect(created.etag != nil)
 
         // The independent client sees it in Berlin time, with the text as written.
-        let held = try server.check(calendar.url, "list")
+        let held = try await server.checking(calendar.url, "list")
         #expect(held.count == 1)
         #expect(held.first?["tzid"]?.stringValue == "Europe/Berlin")
         #expect(held.first?["start"]?.stringValue?.hasPrefix("2026-12-08T10:00:00") == true, "\(held)")
@@ -102,7 +121,7 @@ struct CalDAVTests {
 
         // Someone changes it on their phone; a move with the old ETag is refused.
         guard let read = day.events.first?.1 else { return }
-        _ = try server.check(calendar.url, "retitle", event.uid, "Dentist (moved by phone)")
+        _ = try await server.checking(calendar.url, "retitle", event.uid, "Dentist (moved by phone)")
         let moved = ICalendar.serialize(try CalendarEvent.moved(try ICalendar.parse(read.data), to: start.addingTimeInterval(3600), end: start.addingTimeInterval(7200), stamp: Date()))
         do {
             _ = try await calendar.replace(read, with: moved)
@@ -110,7 +129,7 @@ struct CalDAVTests {
         } catch let error as DAVError {
             #expect(error.kind == .changed, "\(error)")
         }
-        #expect(try server.check(calendar.url, "list").first?["summary"]?.stringValue == "Dentist (moved by phone)")
+        #expect(try await server.checking(calendar.url, "list").first?["summary"]?.stringValue == "Dentist (moved by phone)")
 
         // Read again, the move keeps the phone's title and everything else, and the zone.
         guard let fresh = try await calendar.objects(from: start.addingTimeInterval(-86400), to: start.addingTimeInterval(86400)).first else {
@@ -118,19 +137,19 @@ struct CalDAVTests {
             return
         }
         let again = try await calendar.replace(fresh, with: ICalendar.serialize(try CalendarEvent.moved(try ICalendar.parse(fresh.data), to: start.addingTimeInterval(3600), end: start.addingTimeInterval(7200), stamp: Date())))
-        let after = try server.check(calendar.url, "list")
+        let after = try await server.checking(calendar.url, "list")
         #expect(after.first?["summary"]?.stringValue == "Dentist (moved by phone)")
         #expect(after.first?["start"]?.stringValue?.hasPrefix("2026-12-08T11:00:00") == true && after.first?["tzid"]?.stringValue == "Europe/Berlin", "\(after)")
 
         // A delete with a stale ETag is refused; with the current one it goes.
         await #expect(throws: DAVError.self) { try await calendar.delete(fresh) }
         try await calendar.delete(again)
-        #expect(try server.check(calendar.url, "list").isEmpty)
+        #expect(try await server.checking(calendar.url, "list").isEmpty)
     }
 
     @Test("A repeating event carries its rule to the server, and each occurrence is found by time range", arguments: DAVServer.Kind.allCases)
     func repeating(_ kind: DAVServer.Kind) async throws {
-        let server = try DAVServer(kind)
+        let server = try await DAVServer.start(kind)
         let client = DAVClient(base: server.base, credentials: server.credentials)
         let calendar = CalDAVCalendar(client: client, url: try await server.calendar(client))
         let monday = Date(timeIntervalSince1970: 1_796_626_800)  // Monday 7 December 2026, 09:00 Berlin
@@ -140,7 +159,7 @@ struct CalDAVTests {
             rule: "FREQ=WEEKLY;BYDAY=MO;COUNT=10"
         )
         _ = try await calendar.create(event, stamp: Date())
-        #expect(try server.check(calendar.url, "list").first?["rrule"]?.stringValue == "FREQ=WEEKLY;COUNT=10;BYDAY=MO")
+        #expect(try await server.checking(calendar.url, "list").first?["rrule"]?.stringValue == "FREQ=WEEKLY;COUNT=10;BYDAY=MO")
         // The fourth Monday (28 December) is found; a Tuesday is not.
         let fourth = monday.addingTimeInterval(21 * 86400)
         #expect(try await calendar.objects(from: fourth.addingTimeInterval(-3600), to: fourth.addingTimeInterval(3600)).count == 1)
@@ -149,7 +168,7 @@ struct CalDAVTests {
 
     @Test("A wrong password, a URL that is no DAV server and a server that is not there are each a clear error")
     func badServers() async throws {
-        let server = try DAVServer(.radicale)
+        let server = try await DAVServer.start(.radicale)
         let wrong = DAVClient(base: server.base, credentials: DAVCredentials(user: "sam", password: Secret("not-the-password")))
         do {
             _ = try await DAVDiscovery.discover(wrong)
@@ -254,5 +273,28 @@ struct ICalendarTests {
         #expect(berlin.components("DAYLIGHT").first?.property("TZOFFSETTO")?.value == "+0200")
         let tokyo = VTimeZone.component(TimeZone(identifier: "Asia/Tokyo")!, around: winter)
         #expect(tokyo.components.count == 1 && tokyo.components.first?.property("TZOFFSETTO")?.value == "+0900")
+    }
+}
+
+/// The blocking harness calls (a process run to its end) made from async tests, on a thread of
+/// their own: on the cooperative pool (two threads on a 2-core machine) they would stall every
+/// other test of the run for as long as they take.
+enum OffPool {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    static func chat(_ person: String, _ lines: [String], dataDir: String, environment: [String: String] = [:]) async throws -> RunResult {
+        try await run { try Binary.chat(person, lines, dataDir: dataDir, environment: environment) }
+    }
+
+    static func binary(_ arguments: [String]) async throws -> RunResult {
+        try await run { try Binary.run(arguments) }
+    }
+
+    static func command(_ executable: String, _ arguments: [String]) async throws -> String {
+        try await run { try runCommand(executable, arguments) }
     }
 }
