@@ -55,7 +55,11 @@ struct ArgumentReader {
             if has("done") || has("completed") || has("finished") || has("complete") { return .arguments(["status": "done"]) }
             if has("all") { return .arguments(["status": "all"]) }
             return .arguments([:])
-        case "calendar.cancel" where has("all") || has("every") || has("everything"):
+        case "calendar.cancel" where has("everything") || lowers.indices.contains(where: { i in
+            // "cancel all my meetings", "every event on friday"; not "cancel all hands friday".
+            ["all", "every"].contains(lowers[i]) && i + 1 < lowers.count
+                && ["my", "the", "of", "events", "event", "meetings", "meeting", "appointments", "appointment", "calls"].contains(lowers[i + 1])
+        }):
             // "cancel all my meetings tomorrow": every event of that day (or span).
             guard case .found(let mention) = dates else { return .question("Cancel everything on which day? Say: cancel all my meetings tomorrow") }
             var calendar = Calendar(identifier: .gregorian)

@@ -111,18 +111,8 @@ enum RecurrenceReader {
         }
         if freq == nil {
             for (i, current) in w.enumerated() {
+                // "daily", "weekly" … are left alone: "the weekly review tomorrow at 10" is one event.
                 switch current {
-                case "daily":
-                    freq = "DAILY"
-                case "weekly":
-                    freq = "WEEKLY"
-                case "fortnightly", "biweekly":
-                    freq = "WEEKLY"
-                    interval = 2
-                case "monthly":
-                    freq = "MONTHLY"
-                case "yearly", "annually":
-                    freq = "YEARLY"
                 case "weekdays" where word(i - 1) == "on" || word(i - 1) == "every":
                     freq = "WEEKLY"
                     byDay = ["MO", "TU", "WE", "TH", "FR"]
@@ -168,13 +158,13 @@ enum RecurrenceReader {
                     }
                 }
                 if freq != nil {
-                    if ["daily", "weekly", "fortnightly", "biweekly", "monthly", "yearly", "annually", "weekdays"].contains(current) { used.insert(i) }
+                    if ["weekdays"].contains(current) { used.insert(i) }
                     break
                 }
             }
         }
         guard let freq else { return nil }
-        // "weekly on monday", "every week on tuesday and thursday".
+        // "every week on tuesday and thursday".
         if freq == "WEEKLY", byDay.isEmpty, let on = w.indices.first(where: { w[$0] == "on" && word($0 + 1).flatMap({ weekdayCodes[$0] }) != nil }) {
             used.insert(on)
             _ = weekdays(from: on + 1)
@@ -239,6 +229,8 @@ enum RecurrenceReader {
         guard let minute, (0..<60).contains(minute), (0...23).contains(hour) else { return nil }
         if pm, hour < 12 { return (hour + 12, minute) }
         if am, hour == 12 { return (0, minute) }
+        // As the date parser reads it: "at 3" is the afternoon unless said otherwise.
+        if !am, !pm, pieces.count == 1, (1...6).contains(hour) { return (hour + 12, minute) }
         return (hour, minute)
     }
 }

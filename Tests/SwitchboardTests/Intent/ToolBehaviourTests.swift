@@ -374,6 +374,14 @@ struct RepeatTests {
         #expect(read.rule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE;COUNT=10" && read.title == "yoga", "\(read)")
         read = Self.read("put dentist in my calendar tomorrow at 10am")
         #expect(read.rule == nil && read.start == "2026-12-01T10:00:00Z", "\(read)")
+        // A bare "at 3" is the afternoon, as for a single event.
+        read = Self.read("put review in my calendar every friday at 3")
+        #expect(read.rule == "FREQ=WEEKLY;BYDAY=FR" && read.start == "2026-12-04T15:00:00Z", "\(read)")
+        // "weekly" as a name is no repeat; "all hands" is no bulk cancel.
+        read = Self.read("schedule the weekly review tomorrow at 10")
+        #expect(read.rule == nil && read.start == "2026-12-01T10:00:00Z", "\(read)")
+        let allHands = BuiltinTools.intentEngine.analyse("cancel all hands", zone: Self.utc, now: Self.monday)
+        #expect(allHands.arguments["all"] == nil, "\(allHands)")
     }
 
     @Test("A repeat without a time is asked for; a repeating reminder is said not to exist rather than set once")
