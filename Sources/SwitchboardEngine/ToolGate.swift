@@ -432,7 +432,8 @@ public struct ToolGate: Sendable {
         var lines: [String] = []
         var last: AuditStatus?
         for _ in 0..<count {
-            if !lines.isEmpty, let entry = try tx.lastUndoEntry(for: request.person), registry[entry.tool] is any RemoteTool {
+            if !lines.isEmpty, let entry = try tx.lastUndoEntry(for: request.person), let remote = registry[entry.tool] as? any RemoteTool,
+               entry.payload.map(remote.revertsRemotely) ?? false {
                 lines.append("I stopped there: \(entry.description) is undone on another system; say \"undo\" again for it.")
                 break
             }
