@@ -65,19 +65,20 @@ public struct ToolRetriever: Sendable {
 
     /// The tools that match `text`, best first (at most `limit`).
     public func rank(_ text: String, limit: Int = 8) -> [Match] {
-        var query = Set(Self.terms(text))
-        for term in query { if let same = Self.synonyms[term] { query.formUnion(same) } }
+        let query = Self.query(text)
         var scores: [Int: Double] = [:]
         var matched: [Int: Set<String>] = [:]
-        for term in query {
+        for (term, boost) in query {
             guard let hits = postings[term], let weight = idf[term] else { continue }
             for index in hits {
                 let document = documents[index]
                 let frequency = Double(document.terms[term] ?? 0)
                 let k1 = 1.2, b = 0.75
                 let score = weight * frequency * (k1 + 1) / (frequency + k1 * (1 - b + b * Double(document.length) / averageLength))
-                scores[index, default: 0] += score
-                matched[index, default: []].insert(term)
+                scores[index, default: 0] += boost * score
+                // Only the request's own words (and their verb synonyms) count as matched: the
+                // intent engine calls a tool directly only on those, never on a related word.
+                if boost == 1 { matched[index, default: []].insert(term) }
             }
         }
         return scores.sorted { $0.value != $1.value ? $0.value > $1.value : documents[$0.key].name < documents[$1.key].name }
@@ -100,6 +101,35 @@ public struct ToolRetriever: Sendable {
             if case .array(let values)? = property["enum"] { words += values.compactMap(\.stringValue).flatMap(terms) }
         }
         return words
+    }
+
+    /// A request's terms, each with its weight: the words themselves and their verb synonyms
+    /// count fully, what the vocabulary relates them to half ("umbrella" finds the weather
+    /// without outweighing a tool that says "umbrella"). A `#name` is a chat channel and an
+    /// `ABC-123` an issue key.
+    static func query(_ text: String) -> [String: Double] {
+        var query: [String: Double] = [:]
+        let own = terms(text)
+        for term in own {
+            query[term] = 1
+            for same in synonyms[term] ?? [] { query[same] = 1 }
+        }
+        for word in text.split(whereSeparator: \.isWhitespace) {
+            if word.count > 1, word.first == "#" { query["channel"] = 1 }
+            if isIssueKey(word) { query["issue"] = 1 }
+        }
+        for term in own {
+            for related in expansions[term] ?? [] where query[related] == nil { query[related] = 0.5 }
+        }
+        return query
+    }
+
+    /// Whether a word is an issue key such as OPS-123 (capitals, a dash, digits).
+    static func isIssueKey(_ word: Substring) -> Bool {
+        let word = word.trimmingCharacters(in: .punctuationCharacters.subtracting(CharacterSet(charactersIn: "-")))
+        let parts = word.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let project = parts.first, let number = parts.last, project.count >= 2, !number.isEmpty else { return false }
+        return project.first!.isUppercase && project.allSatisfy { ($0.isUppercase && $0.isASCII) || $0.isNumber } && number.allSatisfy(\.isNumber)
     }
 
     /// Verbs people use for what tool names say otherwise (stems).

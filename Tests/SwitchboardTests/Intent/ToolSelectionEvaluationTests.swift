@@ -1,14 +1,19 @@
 // Which tools a language model is shown, with 155 registered: the 35 built-ins and 120 tools
 // of fifteen MCP servers as such servers describe them (Fixtures/tools/catalog.jsonl), each
 // server described by its operator in a line (servers.jsonl, `mcp.servers[].description`). For
-// each labelled request (Fixtures/tools/requests.jsonl, written as people type, mostly not in
-// the tools' own words) the right tool must be among those the planner sends. The issue asks
-// for 95%; word matching over names, descriptions, parameters and the server's description
-// reaches 91.8% at the default top 8 and no more than 92.4% at any k (the misses share no word
-// with their tool: "is the garage door open" for a sensor reader). The floor below is that
-// measured figure, so a change that loses recall fails; the misses and the recall at other k
-// are printed, so a change that gains shows it. Reaching 95% needs meaning, not words (past
-// use per person, or embeddings where a model provider offers them).
+// each labelled request, written as people type and mostly not in the tools' own words, the
+// right tool must be among those the planner sends.
+//
+// Two sets. requests.jsonl (184) is the one the retriever was developed against: word matching
+// over names, descriptions, parameters and the server's description reached 91.8% at the
+// default top 8; with the everyday-word vocabulary (ToolVocabulary.swift), written while
+// looking at its misses, 98.9%. heldout.jsonl (120) was written after the vocabulary and never
+// tuned on: 85.0% without the vocabulary, 88.3% with it. The second figure is the one to
+// expect from requests nobody has seen; the gap is what a vocabulary cannot close (requests
+// that share no word with their tool, "who sings this" for now-playing): past use per person
+// or embeddings would. Each floor below is its measured figure, so a change that loses recall
+// fails; misses and the recall at other k are printed. A change tuned on heldout.jsonl makes it
+// a development set: write a new held-out set then.
 
 import Foundation
 import Logging
@@ -66,8 +71,12 @@ struct ToolSelectionEvaluationTests {
         #expect(Set(all.map(\.name)).count == all.count, "tool names are unique")
         let requests = try Self.lines("requests.jsonl")
         #expect(requests.count >= 150, "\(requests.count) requests")
+        let heldOut = try Self.lines("heldout.jsonl")
+        #expect(heldOut.count >= 100, "\(heldOut.count) held-out requests")
+        let seen = Set(requests.compactMap { $0["text"]?.stringValue })
+        #expect(heldOut.allSatisfy { !seen.contains($0["text"]?.stringValue ?? "") }, "the held-out requests are new")
         let names = Set(all.map(\.name))
-        for request in requests {
+        for request in requests + heldOut {
             let tool = request["tool"]?.stringValue ?? ""
             #expect(names.contains(tool), "\(request.canonicalText) names no tool")
             let text = request["text"]?.stringValue ?? ""
@@ -77,13 +86,14 @@ struct ToolSelectionEvaluationTests {
         #expect(covered.filter { $0.hasPrefix("mcp.") }.count >= 80, "requests cover most of the catalog")
     }
 
-    @Test("Recall does not fall below the measured 91.8%: the right tool is among those a model is shown")
-    func recall() throws {
-        let remote = try Self.catalog()
+    /// The recall over a set of labelled requests at the configured top k, with its misses
+    /// and the average number of tools shown.
+    static func measure(_ file: String, topK: Int = LLMConfiguration().toolsTopK) throws -> (recall: Double, misses: [String], shown: Double) {
+        let remote = try catalog()
         let all = BuiltinTools.all.map(\.descriptor) + remote
-        let planner = Self.planner(remote: remote)
+        let planner = planner(remote: remote, topK: topK)
         let hints = IntentEngineHints(remote: { remote })
-        let requests = try Self.lines("requests.jsonl")
+        let requests = try lines(file)
         var misses: [String] = []
         var shown = 0
         for request in requests {
@@ -93,18 +103,32 @@ struct ToolSelectionEvaluationTests {
             shown += chosen.count
             if !chosen.contains(expected) { misses.append("\(text) → wanted \(expected), shown \(chosen.prefix(4).joined(separator: ", "))") }
         }
-        let recall = Double(requests.count - misses.count) / Double(requests.count)
-        print("tool selection: recall \(String(format: "%.1f", recall * 100))% over \(requests.count) requests, \(String(format: "%.1f", Double(shown) / Double(requests.count))) tools shown on average")
-        for miss in misses { print("  miss: \(miss)") }
-        for k in [4, 8, 12, 16, 24] {
-            let other = Self.planner(remote: remote, topK: k)
-            let hits = requests.count { request in
-                other.selectTools(all, ranked: hints.rank(request["text"]?.stringValue ?? ""), used: []).contains { $0.name == request["tool"]?.stringValue }
-            }
-            print("tool selection: top \(k): recall \(String(format: "%.1f", Double(hits) * 100 / Double(requests.count)))%")
+        return (Double(requests.count - misses.count) / Double(requests.count), misses, Double(shown) / Double(requests.count))
+    }
+
+    static func report(_ name: String, _ file: String) throws -> (recall: Double, misses: [String], shown: Double) {
+        let result = try measure(file)
+        let count = try lines(file).count
+        print("tool selection (\(name)): recall \(String(format: "%.1f", result.recall * 100))% over \(count) requests, \(String(format: "%.1f", result.shown)) tools shown on average")
+        for miss in result.misses { print("  miss: \(miss)") }
+        for k in [4, 8, 12, 16] {
+            print("tool selection (\(name)): top \(k): recall \(String(format: "%.1f", try measure(file, topK: k).recall * 100))%")
         }
-        #expect(recall >= 0.918, "recall \(recall): \(misses.count) misses:\n\(misses.joined(separator: "\n"))")
+        return result
+    }
+
+    @Test("Recall on the labelled set does not fall below the measured 98.9%: the right tool is among those a model is shown")
+    func recall() throws {
+        let result = try Self.report("labelled", "requests.jsonl")
+        #expect(result.recall >= 0.989, "recall \(result.recall): \(result.misses.count) misses:\n\(result.misses.joined(separator: "\n"))")
         // Never all of them: the point is a short list.
-        #expect(shown <= requests.count * LLMConfiguration().toolsTopK)
+        #expect(result.shown <= Double(LLMConfiguration().toolsTopK))
+    }
+
+    @Test("Recall on requests written after the vocabulary and never tuned on does not fall below the measured 88.3%")
+    func heldOutRecall() throws {
+        let result = try Self.report("held out", "heldout.jsonl")
+        #expect(result.recall >= 0.883, "recall \(result.recall): \(result.misses.count) misses:\n\(result.misses.joined(separator: "\n"))")
+        #expect(result.shown <= Double(LLMConfiguration().toolsTopK))
     }
 }
