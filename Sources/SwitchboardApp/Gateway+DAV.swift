@@ -16,6 +16,10 @@ public struct DAVConnection: Sendable {
     public var calendar: URL
     /// Its name.
     public var calendarName: String
+    /// The address book contacts are kept in, when the server has one.
+    public var addressBook: URL?
+    /// Its name.
+    public var addressBookName: String?
 }
 
 extension Gateway {
@@ -23,7 +27,7 @@ extension Gateway {
     ///
     /// - Throws: `GatewayError` with the reason in words (the server refused the login, is not
     ///   a CalDAV server, has no such calendar, cannot be reached).
-    public func davConnect(person identity: PersonID, url: String, user: String, password: Secret, calendar: String?) async throws -> DAVConnection {
+    public func davConnect(person identity: PersonID, url: String, user: String, password: Secret, calendar: String?, addressBook: String? = nil) async throws -> DAVConnection {
         guard let base = URL(string: url.trimmingWhitespace()), ["http", "https"].contains(base.scheme?.lowercased() ?? ""), base.host != nil else {
             throw GatewayError("\"\(url)\" is not a calendar server address; give one such as https://dav.example.org/.")
         }
@@ -31,7 +35,7 @@ extension Gateway {
         guard !password.revealed.isEmpty else { throw GatewayError("The password file is empty.") }
         let account: DAVAccount
         do {
-            account = try await DAVAccount.connect(base: base, credentials: DAVCredentials(user: user, password: password), calendarNamed: calendar)
+            account = try await DAVAccount.connect(base: base, credentials: DAVCredentials(user: user, password: password), calendarNamed: calendar, addressBookNamed: addressBook)
         } catch let error as DAVError {
             switch error.kind {
             case .unauthorized: throw GatewayError("\(base.host ?? url) refused the login for \(user); check the user name and the password (or app token).")
@@ -41,7 +45,7 @@ extension Gateway {
         }
         let person = try await store.read { try $0.linkedPerson(for: identity) } ?? identity
         try await DAVAccounts(store: store, sealer: try Self.sealer(configuration, exclusive: true)).save(account, for: person)
-        return DAVConnection(person: person, calendar: account.calendar, calendarName: account.calendarName)
+        return DAVConnection(person: person, calendar: account.calendar, calendarName: account.calendarName, addressBook: account.addressBook, addressBookName: account.addressBookName)
     }
 
     /// Forgets the person's calendar account; whether there was one.

@@ -281,6 +281,18 @@ public struct DAVClient: Sendable {
         guard response.status == 201 else { throw Self.failure(response, doing: "making the calendar \(name)") }
     }
 
+    /// Makes an address book (an extended MKCOL, RFC 5689; servers such as Radicale make none
+    /// of their own).
+    public func makeAddressBook(_ url: URL, name: String) async throws {
+        let body = """
+            <?xml version="1.0" encoding="utf-8"?><d:mkcol xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:set><d:prop>\
+            <d:resourcetype><d:collection/><card:addressbook/></d:resourcetype><d:displayname>\(DAVXML.escape(name))</d:displayname>\
+            </d:prop></d:set></d:mkcol>
+            """
+        let response = try await send(.MKCOL, url, headers: [("Content-Type", "application/xml; charset=utf-8")], body: body)
+        guard response.status == 201 else { throw Self.failure(response, doing: "making the address book \(name)") }
+    }
+
     /// An error's words without anything that could be a credential (AHC's errors name only
     /// the failure).
     static func plain(_ error: any Error) -> String {

@@ -13,7 +13,13 @@ public struct ICalProperty: Sendable, Hashable {
     public var value: String
 
     public init(_ name: String, _ value: String, parameters: [(name: String, values: [String])] = []) {
-        self.name = name.uppercased()
+        // Names are case-insensitive and kept upper-case; a vCard group prefix ("item1.") is
+        // kept as written, as the client that wrote it expects it back.
+        if let dot = name.lastIndex(of: ".") {
+            self.name = String(name[...dot]) + name[name.index(after: dot)...].uppercased()
+        } else {
+            self.name = name.uppercased()
+        }
         self.value = value
         self.parameters = parameters
     }

@@ -420,6 +420,11 @@ struct ArgumentReader {
             if !started && isCarrier { continue }
             if started && (isCarrier || ["works", "at", "from", "phone", "email", "is", "who"].contains(token.lower)) { break }
             started = true
+            // "save Bob Smith's number …": the possessive ends the name.
+            if token.lower.hasSuffix("'s") || token.lower.hasSuffix("’s") {
+                nameWords.append(String(token.text.dropLast(2)))
+                break
+            }
             nameWords.append(token.text)
             if text[token.range.upperBound...].first == "," { break }
         }

@@ -18,6 +18,10 @@ public import SwitchboardDAV
 public final class DAVAccounts: Sendable {
     /// The service name of the records (`account.dav.<person>`).
     public static let service = "dav"
+    /// The service name of a marker record (`account.dav-contacts.<person>`, no secret in it)
+    /// kept while the account has an address book: the contacts tools read it in `prepare`,
+    /// which cannot open the sealed account.
+    public static let contactsService = "dav-contacts"
 
     let store: any Store
     let sealer: SecretSealer
@@ -42,13 +46,18 @@ public final class DAVAccounts: Sendable {
     public func save(_ account: DAVAccount, for person: PersonID) async throws {
         let name = Self.recordName(person)
         let sealed = try sealer.seal(account.encoded(), name: name)
-        try await store.write { try $0.setCursor(name, value: sealed) }
+        let marker = ToolContext.accountRecord(Self.contactsService, person: person)
+        try await store.write { tx in
+            try tx.setCursor(name, value: sealed)
+            if account.addressBook != nil { try tx.setCursor(marker, value: "carddav") } else { try tx.deleteCursor(marker) }
+        }
     }
 
     /// Unlinks the person's account; whether there was one.
     public func remove(for person: PersonID) async throws -> Bool {
         let name = Self.recordName(person)
         return try await store.write { tx in
+            try tx.deleteCursor(ToolContext.accountRecord(Self.contactsService, person: person))
             guard try tx.cursor(name) != nil else { return false }
             try tx.deleteCursor(name)
             return true

@@ -414,6 +414,9 @@ struct DAV: AsyncParsableCommand {
         @Option(name: .long, help: "The calendar to use, by name (default: the first that takes events).")
         var calendar: String?
 
+        @Option(name: .long, help: "The address book for contacts, by name (default: the first the server has, if any).")
+        var addressBook: String?
+
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
@@ -422,10 +425,15 @@ struct DAV: AsyncParsableCommand {
                 }
                 let password = Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
                 let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
-                let linked = try await gateway.davConnect(person: PersonID(person), url: url, user: user, password: password, calendar: calendar)
+                let linked = try await gateway.davConnect(person: PersonID(person), url: url, user: user, password: password, calendar: calendar, addressBook: addressBook)
                 print("Linked the calendar \(linked.calendarName) (\(linked.calendar.absoluteString)) for \(linked.person.rawValue).")
+                if let book = linked.addressBook {
+                    print("Linked the address book \(linked.addressBookName ?? book.lastPathComponent) (\(book.absoluteString)): contacts are kept there.")
+                } else {
+                    print("The server has no address book for \(user); contacts stay in Switchboard.")
+                }
                 if !configuration.davEnabled {
-                    print("The calendar tools use it once dav.enabled is true (or SWITCHBOARD_DAV_ENABLED=true); restart serve after changing it.")
+                    print("The calendar and contacts tools use it once dav.enabled is true (or SWITCHBOARD_DAV_ENABLED=true); restart serve after changing it.")
                 }
             }
         }
