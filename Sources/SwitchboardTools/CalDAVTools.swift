@@ -119,12 +119,29 @@ struct CalDAVTool: RemoteTool {
                 object.removeValue(forKey: "repeat")
                 given = .object(object)
             }
-            let call = try local.prepare(given, context: context)
+            let call = try (local as? CalendarCreate)?.prepareEvent(given, context: context) ?? local.prepare(given, context: context)
             prepared = call.arguments.objectValue ?? [:]
             preview = call.preview
             if let rule {
                 prepared["repeat"] = .string(rule.text)
                 preview += ", " + rule.describe(zone: zone, now: context.now)
+            }
+            // What the server holds at that time, read before (`look`): a booking over it waits
+            // for a yes. Only a single event is checked; a series is not expanded against it.
+            if operation == .create, rule == nil, let events = context.lookup?["events"]?.arrayValue,
+               let start = try RecordTools.time(prepared["start"], name: "the start"), let end = try RecordTools.time(prepared["end"], name: "the end")
+            {
+                let overlaps = events.filter { item in
+                    guard let from = try? RecordTools.time(item["start"], name: "start"), let to = try? RecordTools.time(item["end"], name: "end") else { return false }
+                    return from < end && to > start
+                }.map { item in
+                    let from = (try? RecordTools.time(item["start"], name: "start")) ?? start
+                    let to = (try? RecordTools.time(item["end"], name: "end")) ?? from
+                    return "\(RecordTools.describe(from, zone: zone, now: context.now))–\(CalendarTools.timeOnly(to, zone: zone)) \(item["title"]?.stringValue ?? "an event")"
+                }
+                prepared["on"] = "caldav"
+                prepared["zone"] = .string(zone.identifier)
+                return CalendarTools.askingAboutOverlaps(PreparedCall(arguments: .object(prepared), preview: preview, risk: descriptor.baseRisk), overlaps: overlaps)
             }
         case .cancel where arguments["all"]?.boolValue == true:
             let (from, to) = try CalendarTools.range(arguments, days: 1, context: context)
@@ -177,6 +194,7 @@ struct CalDAVTool: RemoteTool {
     /// For "cancel all my meetings tomorrow": the events of the range, read before the call
     /// is prepared, so its preview lists them and the cancel deletes exactly those versions.
     func look(_ arguments: JSONValue, person: PersonID) async -> JSONValue? {
+        if operation == .create { return await overlapping(arguments, person: person) }
         guard operation == .cancel, arguments["all"]?.boolValue == true,
               let from = try? RecordTools.time(arguments["from"], name: "the start"), let to = try? RecordTools.time(arguments["to"], name: "the end"), to > from
         else { return nil }
@@ -195,6 +213,33 @@ struct CalDAVTool: RemoteTool {
             return ["error": .string(failure.message)]
         } catch {
             return ["error": .string(Self.failure(error, account: nil, writing: false).message)]
+        }
+    }
+
+    /// For a booking: the events (each occurrence of a series) from half a day before its
+    /// start to a day and a half after, wide enough for the start the person's usual time and
+    /// length give it; `prepare` keeps those that overlap. Nil when the server cannot be read:
+    /// the booking then goes ahead and the overlap is said after, as without a look.
+    func overlapping(_ arguments: JSONValue, person: PersonID) async -> JSONValue? {
+        guard arguments["repeat"] == nil, let start = try? RecordTools.time(arguments["start"], name: "the start") else { return nil }
+        let from = start.addingTimeInterval(-12 * 3600), to = start.addingTimeInterval(36 * 3600)
+        do {
+            guard let account = try await accounts.account(for: person) else { return nil }
+            let server = CalDAVCalendar(client: account.client(timeout: 5), url: account.calendar)
+            let found = try await server.events(from: from, to: to, zone: .current)
+            var items: [JSONValue] = []
+            for (event, _) in found.events {
+                let length = event.end.date.timeIntervalSince(event.start.date)
+                let starts = event.rule.flatMap { try? RepeatRule($0) }.map { rule in
+                    rule.occurrences(start: event.start.date, from: from.addingTimeInterval(-length), to: to, zone: event.start.zone ?? .current)
+                } ?? [event.start.date]
+                for one in starts {
+                    items.append(["title": .string(event.summary), "start": .string(RecordTools.iso(one)), "end": .string(RecordTools.iso(one.addingTimeInterval(length)))])
+                }
+            }
+            return ["events": .array(items)]
+        } catch {
+            return nil
         }
     }
 
@@ -258,7 +303,8 @@ struct CalDAVTool: RemoteTool {
                 uid: "switchboard-\(context.callID.rawValue)", summary: summaryTitle, location: arguments["location"]?.stringValue,
                 start: EventTime(date: start, zone: zone), end: EventTime(date: end, zone: zone), rule: rule?.text
             )
-            let overlapping = (try? await server.events(from: start, to: end, zone: zone).events.map(\.0)) ?? []
+            // Asked about before the yes when they were read then; otherwise said after.
+            let overlapping = arguments["overlaps"]?.stringValue == "asked" ? [] : (try? await server.events(from: start, to: end, zone: zone).events.map(\.0)) ?? []
             let created: DAVObject
             do {
                 created = try await server.create(event, stamp: now)

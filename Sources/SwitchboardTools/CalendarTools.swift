@@ -57,6 +57,17 @@ public enum CalendarTools {
             .filter { ($0.endAt ?? $0.at ?? from) > from }
     }
 
+    /// A booking over other events waits for a yes: the preview names them ("you already have
+    /// Dentist 15:00–16:00 then; book it anyway?") and the call is marked so the reply after
+    /// the yes does not say it again.
+    static func askingAboutOverlaps(_ call: PreparedCall, overlaps: [String]) -> PreparedCall {
+        guard !overlaps.isEmpty else { return call }
+        var arguments = call.arguments.objectValue ?? [:]
+        arguments["overlaps"] = "asked"
+        let preview = call.preview + "\nYou already have " + overlaps.joined(separator: "; ") + " then; book it anyway?"
+        return PreparedCall(arguments: .object(arguments), preview: preview, risk: max(call.risk, .high))
+    }
+
     static func conflictWarning(_ conflicts: [ToolRecord], context: ToolContext) -> String {
         guard !conflicts.isEmpty else { return "" }
         return "\nHeads up: this overlaps with " + conflicts.map { "event \(line($0, context: context))" }.joined(separator: "; ") + "."
@@ -114,6 +125,18 @@ public struct CalendarCreate: RecordTool {
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
+        if arguments["repeat"] != nil {
+            throw ToolFailure("Repeating events go on your own calendar server, and you have none linked (the operator links one with `switchboard dav connect`). I can add a single event: say it without \"every\".")
+        }
+        let call = try prepareEvent(arguments, context: context)
+        let (start, end) = try CalendarTools.span(call.arguments, defaultLength: CalendarTools.defaultLength)
+        let conflicts = try CalendarTools.conflicts(start: start, end: end, except: nil, context: context)
+        return CalendarTools.askingAboutOverlaps(call, overlaps: conflicts.map { CalendarTools.line($0, context: context).drop { $0 != " " }.dropFirst() }.map(String.init))
+    }
+
+    /// The event's checks, defaults and preview, without reading the calendar (the CalDAV tool
+    /// reads the person's server for overlaps instead).
+    func prepareEvent(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
         let title = try RecordTools.text(arguments, "title", required: "What's the event called? Try: meeting with Alice on Friday at 3pm", maxLength: 300)
         if arguments["repeat"] != nil {
             throw ToolFailure("Repeating events go on your own calendar server, and you have none linked (the operator links one with `switchboard dav connect`). I can add a single event: say it without \"every\".")
@@ -157,7 +180,9 @@ public struct CalendarCreate: RecordTool {
         var fields: [String: JSONValue] = [:]
         if let location = arguments["location"] { fields["location"] = location }
         if let attendees = arguments["attendees"] { fields["attendees"] = attendees }
-        let conflicts = try CalendarTools.conflicts(start: start, end: end, except: nil, context: context)
+        // Overlaps were asked about before the yes; otherwise (a call prepared before that
+        // check, or an event added meanwhile) they are said after.
+        let conflicts = arguments["overlaps"]?.stringValue == "asked" ? [] : try CalendarTools.conflicts(start: start, end: end, except: nil, context: context)
         let event = try context.records.add(ToolRecordDraft(
             kind: CalendarTools.kind, owner: context.person, title: arguments["title"]?.stringValue ?? "", status: "confirmed",
             at: start, endAt: end, fields: .object(fields)

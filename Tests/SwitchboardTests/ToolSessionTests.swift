@@ -57,6 +57,7 @@ struct ToolSessionTests {
             "my timezone is Europe/Berlin",
             "schedule a meeting with Alice on 12 March at 3pm for an hour",
             "put dentist on 12 March at 3:30pm in the calendar",
+            "yes",
             "add contact Alice Smith, alice@example.com",
             "log call with Alice: discussed renewal",
             "what's 17% of 240",
@@ -69,7 +70,9 @@ struct ToolSessionTests {
         let out = session.stdout
         #expect(out.contains("Got it. Your time zone: Europe/Berlin"), "\(out)")
         #expect(out.contains("15:00–16:00 meeting with Alice"), "\(out)")
-        #expect(out.contains("Heads up: this overlaps with event"), "\(out)")
+        // A booking over another event waits for a yes, naming it.
+        #expect(out.contains("You already have") && out.contains("15:00–16:00 meeting with Alice (with Alice) then; book it anyway?"), "\(out)")
+        #expect(out.contains("15:30–16:30 dentist") && !out.contains("Heads up"), "\(out)")
         #expect(out.contains("Added contact"), "\(out)")
         #expect(out.contains("Logged for Alice Smith: discussed renewal"), "\(out)")
         #expect(out.contains("= 40.8"), "\(out)")

@@ -66,6 +66,11 @@ struct CalDAVChatTests {
         let local = try await OffPool.chat("alice", ["export next week's calendar"], dataDir: data.path)
         #expect(!local.stdout.contains("SUMMARY:dentist"), "\(local.stdout)")
 
+        // A booking over it waits for a yes, naming what the server holds then; a no books nothing.
+        let overlap = try await OffPool.chat("alice", ["put call with ana in my calendar tomorrow at 10:30am", "no"], dataDir: data.path, environment: Self.environment(data))
+        #expect(overlap.stdout.contains("You already have") && overlap.stdout.contains("10:00–11:00 dentist then; book it anyway?"), "\(overlap.stdout)")
+        #expect(try await server.checking(calendar, "list").count == 1, "nothing may be booked over it before a yes")
+
         // Changed on a phone, then moved here: the phone's title is kept, the time moves.
         guard let uid = held.first?["uid"]?.stringValue else { return }
         _ = try await server.checking(calendar, "retitle", uid, "Dentist (bring card)")
