@@ -31,6 +31,14 @@ extension Gateway {
         guard let base = URL(string: url.trimmingWhitespace()), ["http", "https"].contains(base.scheme?.lowercased() ?? ""), base.host != nil else {
             throw GatewayError("\"\(url)\" is not a calendar server address; give one such as https://dav.example.org/.")
         }
+        guard base.user == nil, base.password == nil else {
+            throw GatewayError("Give the user name with --user and the password in a file (--password-file), not in the address.")
+        }
+        // The password goes with every request: never in clear over a network.
+        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(base.host?.lowercased() ?? "")
+        guard base.scheme?.lowercased() == "https" || loopback else {
+            throw GatewayError("\(url) is plain http, so the password would cross the network unencrypted; give the https address (plain http is taken only for a server on this machine).")
+        }
         guard !user.isEmpty else { throw GatewayError("Give the user name of the calendar account (--user).") }
         guard !password.revealed.isEmpty else { throw GatewayError("The password file is empty.") }
         let account: DAVAccount

@@ -149,6 +149,11 @@ struct CardDAVChatTests {
         try (server.password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
         let environment = CalDAVChatTests.environment(data)
 
+        // A password in the address, or plain http to another machine, is refused before any request.
+        let inURL = try await OffPool.binary(["dav", "connect", "--person", "alice", "http://sam:hunter2@127.0.0.1:\(server.port)/", "--user", server.user, "--password-file", passwordFile, "--data-dir", data.path])
+        #expect(inURL.status != 0 && inURL.stderr.contains("not in the address") && !(inURL.stdout + inURL.stderr).contains("hunter2"), "\(inURL.stderr)")
+        let plain = try await OffPool.binary(["dav", "connect", "--person", "alice", "http://dav.example.org/", "--user", server.user, "--password-file", passwordFile, "--data-dir", data.path])
+        #expect(plain.status != 0 && plain.stderr.contains("plain http"), "\(plain.stderr)")
         let missing = try await OffPool.binary(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", passwordFile, "--address-book", "Work contacts", "--data-dir", data.path])
         #expect(missing.status != 0 && missing.stderr.contains("no address book called Work contacts"), "\(missing.stderr)")
         let linked = try await OffPool.binary(["dav", "connect", "--person", "alice", server.base.absoluteString, "--user", server.user, "--password-file", passwordFile, "--data-dir", data.path])
