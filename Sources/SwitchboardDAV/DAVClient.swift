@@ -109,6 +109,8 @@ public struct DAVClient: Sendable {
     public var timeout: TimeAmount
     /// The largest answer read.
     public var maxResponseBytes: Int
+    /// Called once per HTTP request sent (redirects included): benchmarks count with it.
+    public var onRequest: (@Sendable () -> Void)?
 
     /// The client for DAV servers: no redirects of its own (this client follows them, on the
     /// same origin only), a 5-second connect timeout.
@@ -153,6 +155,7 @@ public struct DAVClient: Sendable {
             guard isOwnOrigin(target) else {
                 throw DAVError(.elsewhere, "the server redirected to \(target.host ?? "another host"), which is not the account's server; not followed")
             }
+            onRequest?()
             var request = HTTPClientRequest(url: target.absoluteString)
             request.method = method
             request.headers.add(name: "Authorization", value: credentials.authorization)

@@ -383,8 +383,59 @@ struct DAV: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dav",
         abstract: "Link a person's own calendar server (CalDAV): their calendar requests then go there.",
-        subcommands: [Connect.self, Disconnect.self]
+        subcommands: [Connect.self, Disconnect.self, Bench.self]
     )
+
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure listing a week on a CalDAV server with many events (in a calendar of its own, deleted after).",
+            discussion: "Example: switchboard dav bench http://127.0.0.1:5232/ --user sam --password-file sam.token --events 5000"
+        )
+
+        @Argument(help: "The server's address (its root or the principal).")
+        var url: String
+
+        @Option(name: .long, help: "The account's user name.")
+        var user: String
+
+        @Option(name: .long, help: "A file holding the password (its first line).")
+        var passwordFile: String
+
+        @Option(help: "How many events to put in the benchmark calendar.")
+        var events: Int = 5000
+
+        @Option(help: "How many weeks to list.")
+        var rounds: Int = 200
+
+        @Flag(help: "Keep the benchmark calendar afterwards.")
+        var keep = false
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            guard events >= 1, rounds >= 10 else { throw ValidationError("--events must be positive and --rounds at least 10") }
+        }
+
+        func run() async throws {
+            try await CLI.guarding {
+                guard let base = URL(string: url), base.host != nil else { throw GatewayError("\"\(url)\" is not a server address.") }
+                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else { throw GatewayError("Cannot read the password file \(passwordFile).") }
+                let password = Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                let result = try await DAVBench.run(base: base, user: user, password: password, events: events, rounds: rounds, keep: keep) { line in
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
+                if json {
+                    print(result.json)
+                    return
+                }
+                print("""
+                    \(result.events) events written in \(String(format: "%.1f", result.fillSeconds)) s; \(result.rounds) weeks listed, \(String(format: "%.1f", result.eventsPerWeek)) events each on average
+                    list a week: p50 \(String(format: "%.1f", result.listP50 * 1000)) ms, p99 \(String(format: "%.1f", result.listP99 * 1000)) ms, \(String(format: "%.1f", result.requestsPerList)) HTTP requests per list
+                    """)
+            }
+        }
+    }
 
     struct Connect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
