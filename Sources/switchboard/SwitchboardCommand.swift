@@ -382,7 +382,7 @@ struct MCP: AsyncParsableCommand {
 struct DAV: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dav",
-        abstract: "Link a person's own calendar server (CalDAV): their calendar requests then go there.",
+        abstract: "Link a person's own calendar and contacts server (CalDAV, CardDAV): their calendar and contacts requests then go there.",
         subcommands: [Connect.self, Disconnect.self, Bench.self]
     )
 
@@ -491,7 +491,7 @@ struct DAV: AsyncParsableCommand {
     }
 
     struct Disconnect: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Forget a person's calendar account (their calendar requests go back to the built-in calendar).")
+        static let configuration = CommandConfiguration(abstract: "Forget a person's calendar account (their calendar and contacts requests go back to the built-in ones).")
 
         @OptionGroup var common: CommonOptions
 
