@@ -140,6 +140,45 @@ public enum VCard {
         return card
     }
 
+    /// Two cards of one person as one: `keep` with what only `other` has added. Its emails and
+    /// phones not on `keep` (with their parameters), its tags, its note after `keep`'s, its
+    /// company when `keep` has none, and every other property `keep` lacks (a birthday, an
+    /// address, a photo, X- fields; groups renamed so they never join one of `keep`'s).
+    public static func merging(_ other: ICalComponent, into keep: ICalComponent, stamp: Date) throws -> ICalComponent {
+        let first = try contact(keep)
+        let second = try contact(other)
+        var card = keep
+        let meta: Set<String> = ["VERSION", "PRODID", "UID", "REV", "FN", "N", "NOTE", "CATEGORIES", "ORG"]
+        let present = Set(card.properties.map { base($0.name) })
+        func group(_ property: ICalProperty) -> String? { property.name.lastIndex(of: ".").map { String(property.name[..<$0]) } }
+        var copy = other.properties.map { property -> Bool in
+            let name = base(property.name)
+            if meta.contains(name) { return false }
+            if name == "EMAIL" || name == "TEL" {
+                let texts = card.properties.filter { base($0.name) == name }.map { $0.text.lowercased() }
+                return !texts.contains(property.text.lowercased())
+            }
+            return !present.contains(name)
+        }
+        // A group travels together: the label of a copied email goes with it.
+        let groups = Set(zip(other.properties, copy).compactMap { $1 ? group($0) : nil })
+        for (index, property) in other.properties.enumerated() where !copy[index] {
+            if let name = group(property), groups.contains(name), !meta.contains(base(property.name)) { copy[index] = true }
+        }
+        for (property, copied) in zip(other.properties, copy) where copied {
+            var copied = property
+            if let dot = property.name.lastIndex(of: ".") {
+                copied.name = String(property.name[..<dot]) + "-merged" + property.name[dot...]
+            }
+            card.properties.append(copied)
+        }
+        var merged = try contact(card)
+        merged.company = first.company ?? second.company
+        merged.tags = first.tags + second.tags.filter { tag in !first.tags.contains { $0.caseInsensitiveCompare(tag) == .orderedSame } }
+        merged.notes = [first.notes, second.notes].compactMap { $0 }.joined(separator: "\n").nilIfEmpty
+        return applying(merged, to: card, stamp: stamp)
+    }
+
     /// A property with a new value, keeping the old one's group and parameters.
     static func keeping(_ old: ICalProperty?, _ name: String, _ value: String) -> ICalProperty {
         guard let old else { return ICalProperty(name, value) }
@@ -200,4 +239,8 @@ public enum VCard {
 
 extension Array {
     subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -147,8 +147,11 @@ struct ArgumentReader {
             }
             return .arguments(["code": .string(code)])
         case "contacts.merge":
-            guard numbers.count >= 2 else { return .question("Which two contacts? Try: merge contacts 3 and 7") }
-            return .arguments(["ids": [.int(Int64(numbers[0])), .int(Int64(numbers[1]))]])
+            if numbers.count >= 2 { return .arguments(["ids": [.int(Int64(numbers[0])), .int(Int64(numbers[1]))]]) }
+            // "Bob Smith and Robert Smith are the same person": two capitalised names.
+            let names = nameRuns()
+            guard names.count >= 2 else { return .question("Which two contacts? Try: merge Bob Smith and Robert Smith (or: merge contacts 3 and 7)") }
+            return .arguments(["names": [.string(names[0]), .string(names[1])]])
         case "email.send":
             // An address, or a first name the email tool may know ("email bob that …").
             guard let to = emails.first ?? recipientName() else { return .question("Who should I email? Give their address, e.g. email bob@example.com that the report is ready.") }
@@ -311,6 +314,34 @@ struct ArgumentReader {
             if text[token.range.upperBound...].first == ":" || text[token.range.upperBound...].first == "," { break }
         }
         return words.isEmpty ? nil : words.joined(separator: " ")
+    }
+
+    /// The runs of capitalised words ("Bob Smith", "Robert Smith"), apart from the words that
+    /// say what to do; a possessive ends a run.
+    private func nameRuns() -> [String] {
+        let verbs: Set<String> = ["merge", "combine", "join", "fold", "dedupe", "contact", "contacts", "same", "person", "duplicate", "duplicates"]
+        var runs: [String] = []
+        var current: [String] = []
+        func close() {
+            if !current.isEmpty { runs.append(current.joined(separator: " ")) }
+            current = []
+        }
+        for token in tokens {
+            let word = token.text.trimmingCharacters(in: .punctuationCharacters)
+            guard let first = word.first, first.isUppercase, !carriers.contains(token.lower), !Self.politeness.contains(token.lower), !verbs.contains(word.lowercased()), word.lowercased() != "i" else {
+                close()
+                continue
+            }
+            if word.hasSuffix("'s") || word.hasSuffix("’s") {
+                current.append(String(word.dropLast(2)))
+                close()
+                continue
+            }
+            current.append(word)
+            if let next = text[token.range.upperBound...].first, ",;".contains(next) { close() }
+        }
+        close()
+        return runs
     }
 
     /// "Alice's" → "Alice".

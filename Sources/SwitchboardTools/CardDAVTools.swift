@@ -8,8 +8,7 @@
 // it. Writes carry ETag preconditions, so a change made on a phone meanwhile is never
 // overwritten; undo puts back the exact card that was there.
 //
-// Logging an interaction and merging two contacts stay on the store (their log is the
-// gateway's own).
+// Logging an interaction stays on the store (the log is the gateway's own).
 
 import Foundation
 public import SwitchboardEngine
@@ -18,22 +17,24 @@ import SwitchboardDAV
 import SwitchboardStorage
 
 public enum CardDAVTools {
-    /// `contacts.add`, `contacts.find`, `contacts.update` and `contacts.delete` on the person's
-    /// address book where they have one; `contacts.log` and `contacts.merge` on the store.
+    /// `contacts.add`, `contacts.find`, `contacts.update`, `contacts.delete` and
+    /// `contacts.merge` on the person's address book where they have one; `contacts.log` on the
+    /// store.
     public static func all(accounts: DAVAccounts) -> [any Tool] {
         [
             CardDAVTool(ContactsAdd(), operation: .add, accounts: accounts),
             CardDAVTool(ContactsFind(), operation: .find, accounts: accounts),
             CardDAVTool(ContactsUpdate(), operation: .update, accounts: accounts),
             CardDAVTool(ContactsDelete(), operation: .delete, accounts: accounts),
-            ContactsLog(), ContactsMerge(),
+            ContactsLog(),
+            CardDAVTool(ContactsMerge(), operation: .merge, accounts: accounts),
         ]
     }
 }
 
 /// One contacts tool that works on the store or on the person's CardDAV address book.
 struct CardDAVTool: RemoteTool {
-    enum Operation: String, Sendable { case add, find, update, delete }
+    enum Operation: String, Sendable { case add, find, update, delete, merge }
 
     let local: any Tool
     let operation: Operation
@@ -70,6 +71,29 @@ struct CardDAVTool: RemoteTool {
             let call = try local.prepare(arguments, context: context)
             prepared = call.arguments.objectValue ?? [:]
             preview = call.preview + (operation == .add ? " to your address book" : " in your address book")
+        case .merge:
+            guard let names = arguments["names"]?.arrayValue?.compactMap({ $0.stringValue?.trimmingWhitespace() }), names.count == 2, names.allSatisfy({ !$0.isEmpty }) else {
+                throw ToolFailure("Your contacts are in your address book, where I find them by name: say, for example, \"merge Bob Smith and Robert Smith\" (the first is kept).")
+            }
+            prepared = ["names": .array(names.map(JSONValue.string))]
+            preview = "Merge the contact \"\(names[1])\" into \"\(names[0])\" in your address book; the second card will be deleted"
+            if let message = context.lookup?["error"]?.stringValue { throw ToolFailure(message) }
+            if let both = context.lookup?["merge"]?.arrayValue, both.count == 2 {
+                var picked: [JSONValue] = []
+                for (name, found) in zip(names, both) {
+                    let matches = found.arrayValue ?? []
+                    guard let first = matches.first else { throw ToolFailure("I found no contact matching \"\(name)\" in your address book.") }
+                    guard matches.count == 1 else {
+                        let lines = matches.prefix(10).map { "- " + ($0["line"]?.stringValue ?? "") }
+                        throw ToolFailure("\(matches.count) contacts match \"\(name)\"; which one? Say more of the name.\n" + lines.joined(separator: "\n"))
+                    }
+                    picked.append(first)
+                }
+                guard picked[0]["href"] != picked[1]["href"] else { throw ToolFailure("Those are the same contact (\(picked[0]["line"]?.stringValue ?? names[0])); there's nothing to merge.") }
+                prepared["keep"] = picked[0]
+                prepared["other"] = picked[1]
+                preview = "Merge \(picked[1]["line"]?.stringValue ?? names[1]) into \(picked[0]["line"]?.stringValue ?? names[0]) in your address book; the second card will be deleted"
+            }
         case .update, .delete:
             guard let query = (arguments["query"] ?? arguments["name"])?.stringValue?.trimmingWhitespace(), !query.isEmpty else {
                 throw ToolFailure(arguments["id"] != nil
@@ -109,6 +133,19 @@ struct CardDAVTool: RemoteTool {
     /// For an update or a delete: the cards the name matches, read before the call is
     /// prepared, so its preview shows the one card and the write changes exactly that version.
     func look(_ arguments: JSONValue, person: PersonID) async -> JSONValue? {
+        if operation == .merge, let names = arguments["names"]?.arrayValue?.compactMap(\.stringValue), names.count == 2 {
+            do {
+                guard let account = try await accounts.account(for: person), let url = account.addressBook else { return nil }
+                let all = try await CardDAVAddressBook(client: account.client(), url: url).contacts().contacts
+                return ["merge": .array(names.map { name in
+                    .array(Self.matching(name, in: all).map { contact, _, object in
+                        ["href": .string(object.url.absoluteString), "etag": object.etag.map(JSONValue.string) ?? .null, "line": .string(Self.line(contact))]
+                    })
+                })]
+            } catch {
+                return ["error": .string(Self.failure(error, account: nil, writing: false).message)]
+            }
+        }
         guard operation == .update || operation == .delete, let query = (arguments["query"] ?? arguments["name"])?.stringValue?.trimmingWhitespace(), !query.isEmpty else {
             return nil
         }
@@ -170,6 +207,43 @@ struct CardDAVTool: RemoteTool {
             return ToolOutput(
                 reply: reply, summary: "added a contact to the address book server",
                 undo: ["on": "carddav", "op": "delete", "href": .string(created.url.absoluteString), "etag": created.etag.map(JSONValue.string) ?? .null, "title": .string(name)]
+            )
+
+        case .merge:
+            let names = arguments["names"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            guard names.count == 2 else { throw ToolFailure("Which two contacts?") }
+            let (kept, keepCard, keepObject) = try await one(Self.pin(arguments["keep"], query: names[0]), in: book, account: account)
+            let (gone, otherCard, otherObject) = try await one(Self.pin(arguments["other"], query: names[1]), in: book, account: account)
+            guard keepObject.url != otherObject.url else { throw ToolFailure("Those are the same contact (\(kept.name)); there's nothing to merge.") }
+            let merged = try VCard.merging(otherCard, into: keepCard, stamp: now)
+            let written: DAVObject
+            do {
+                written = try await book.replace(keepObject, with: SwitchboardDAV.ICalendar.serialize(merged))
+            } catch {
+                throw Self.failure(error, account: account, writing: true, changed: "\(kept.name) was changed in your address book since I read it; I merged nothing. Ask me again.")
+            }
+            var undo: JSONValue = [
+                "on": "carddav", "op": "put_back", "href": .string(written.url.absoluteString), "etag": written.etag.map(JSONValue.string) ?? .null,
+                "data": .string(keepObject.data), "title": .string(kept.name),
+            ]
+            do {
+                try await book.delete(otherObject)
+            } catch {
+                // The kept card has both; the other is still there (changed, or the server failed).
+                let why = Self.failure(error, account: account, writing: true, changed: "it was changed since I read it").message
+                return ToolOutput(
+                    reply: "Added \(gone.name)'s details to \(Self.line(try VCard.contact(merged))), but I left \(gone.name)'s own card in your address book: \(why)",
+                    summary: "merged a contact's details on the address book server, the other card left", undo: undo
+                )
+            }
+            undo = [
+                "on": "carddav", "op": "unmerge", "href": .string(written.url.absoluteString), "etag": written.etag.map(JSONValue.string) ?? .null,
+                "data": .string(keepObject.data), "title": .string(kept.name),
+                "other_href": .string(otherObject.url.absoluteString), "other_data": .string(otherObject.data), "other_title": .string(gone.name),
+            ]
+            return ToolOutput(
+                reply: "Merged \(gone.name) into \(Self.line(try VCard.contact(merged))) in your address book; \(gone.name)'s card is deleted. Say \"undo\" to split them again.",
+                summary: "merged two contacts on the address book server", undo: undo
             )
 
         case .update, .delete:
@@ -236,6 +310,21 @@ struct CardDAVTool: RemoteTool {
                     throw ToolFailure("\(title) is back in your address book already (put there by someone else); I left it.")
                 }
                 return "put \(title) back in your address book"
+            case "unmerge":
+                guard let data = payload["data"]?.stringValue, let otherData = payload["other_data"]?.stringValue,
+                      let otherHref = payload["other_href"]?.stringValue, let otherURL = URL(string: otherHref), account.client().isOwnOrigin(otherURL)
+                else { throw ToolFailure("I can't undo that: I kept no copy of the contacts.") }
+                guard let etag = payload["etag"]?.stringValue else {
+                    throw ToolFailure("I can't tell whether \(title) changed since I merged it, so I left it as it is now.")
+                }
+                _ = try await book.replace(DAVObject(url: url, etag: etag, data: ""), with: data)
+                let other = payload["other_title"]?.stringValue ?? "the other contact"
+                do {
+                    try await book.restore(otherURL, data: otherData)
+                } catch let error as DAVError where error.kind == .changed {
+                    return "put \(title)'s earlier details back (\(other)'s card is there again already)"
+                }
+                return "split \(title) and \(other) again"
             case "put_back":
                 guard let data = payload["data"]?.stringValue else { throw ToolFailure("I can't undo that: I kept no copy of the contact.") }
                 // Only over the version this update wrote: a change made since is kept.
@@ -289,6 +378,14 @@ struct CardDAVTool: RemoteTool {
             throw ToolFailure("\(matches.count) contacts match \"\(query)\"; which one? Say more of the name.\n" + lines.joined(separator: "\n"))
         }
         return first
+    }
+
+    /// The arguments `one` reads for a card pinned in `prepare` (or found by name).
+    static func pin(_ picked: JSONValue?, query: String) -> JSONValue {
+        var arguments: [String: JSONValue] = ["query": .string(query)]
+        if let href = picked?["href"] { arguments["href"] = href }
+        if let etag = picked?["etag"] { arguments["etag"] = etag }
+        return .object(arguments)
     }
 
     /// The contacts a query names: an exact name first, else any whose name or details contain it.

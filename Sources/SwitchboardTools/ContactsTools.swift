@@ -291,8 +291,10 @@ public struct ContactsMerge: RecordTool {
         summary: "Merge two contacts that are the same person",
         parameters: [
             "type": "object",
-            "properties": ["ids": ["type": "array", "items": ["type": "integer"], "minItems": 2, "maxItems": 2]],
-            "required": ["ids"],
+            "properties": [
+                "ids": ["type": "array", "items": ["type": "integer"], "minItems": 2, "maxItems": 2],
+                "names": ["type": "array", "items": ["type": "string", "minLength": 1], "minItems": 2, "maxItems": 2, "description": "the two contacts by name, the one to keep first"],
+            ],
             "additionalProperties": false,
         ],
         baseRisk: .medium,
@@ -302,8 +304,11 @@ public struct ContactsMerge: RecordTool {
     )
 
     public func prepare(_ arguments: JSONValue, context: ToolContext) throws -> PreparedCall {
-        let ids = arguments["ids"]?.arrayValue?.compactMap(\.intValue) ?? []
-        guard ids.count == 2 else { throw ToolFailure("Which two contacts? Try: merge contacts 3 and 7") }
+        var ids = arguments["ids"]?.arrayValue?.compactMap(\.intValue) ?? []
+        if ids.isEmpty, let names = arguments["names"]?.arrayValue?.compactMap(\.stringValue), names.count == 2 {
+            ids = try names.map { try ContactsTools.one(["name": .string($0)], context: context).id }
+        }
+        guard ids.count == 2 else { throw ToolFailure("Which two contacts? Try: merge Bob Smith and Robert Smith (or: merge contacts 3 and 7)") }
         guard ids[0] != ids[1] else { throw ToolFailure("Those are the same contact (\(ids[0])); there's nothing to merge.") }
         let found = try context.records.records(owner: context.person, kind: ContactsTools.kind, ids: ids)
         for id in ids where !found.contains(where: { $0.id == id }) { throw ToolFailure("You have no contact \(id).") }

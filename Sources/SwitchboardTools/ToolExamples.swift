@@ -25,6 +25,9 @@ public enum ToolExamples {
             "combine contacts {number} and {number}",
             "contacts {number} and {number} are the same person",
             "merge contact {number} into {number}",
+            "merge {name} and {name}",
+            "{name} and {name} are the same person, combine them",
+            "combine the contacts {name} and {name}",
         ],
         "notes.add": [
             "add a note: {text}",

@@ -81,6 +81,21 @@ struct VCardTests {
         #expect(second.contains("FN:Ana López\r\n") && second.contains("N:López;Ana;;;\r\n") && !second.contains("ORG:"), "\(second)")
     }
 
+    @Test("Merging keeps the first card and adds what only the second has, its groups kept apart")
+    func merging() throws {
+        let keep = try ICalendar.parse("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:1\r\nFN:Bob Smith\r\nN:Smith;Bob;;;\r\nitem1.EMAIL:bob@example.org\r\nitem1.X-ABLabel:Home\r\nTEL:555 0101\r\nCATEGORIES:golf\r\nEND:VCARD\r\n")
+        let other = try ICalendar.parse("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:2\r\nFN:Robert Smith\r\nitem1.EMAIL:robert@example.org\r\nitem1.X-ABLabel:Work\r\nEMAIL:BOB@example.org\r\nTEL;TYPE=CELL:555 0199\r\nBDAY:1970-01-02\r\nORG:Acme\r\nNOTE:met in Lisbon\r\nCATEGORIES:Golf,work\r\nEND:VCARD\r\n")
+        let merged = try VCard.merging(other, into: keep, stamp: Date())
+        let contact = try VCard.contact(merged)
+        #expect(contact.name == "Bob Smith" && contact.uid == "1" && contact.emails == ["bob@example.org", "robert@example.org"], "\(contact)")
+        #expect(contact.phone == "555 0101" && contact.company == "Acme" && contact.notes == "met in Lisbon" && contact.tags == ["golf", "work"], "\(contact)")
+        let text = ICalendar.serialize(merged)
+        for line in ["item1.X-ABLABEL:Home", "item1-merged.EMAIL:robert@example.org", "item1-merged.X-ABLABEL:Work", "TEL;TYPE=CELL:555 0199", "BDAY:1970-01-02"] {
+            #expect(text.contains(line + "\r\n"), "\(line) missing:\n\(text)")
+        }
+        #expect(!text.contains("Robert Smith") && !text.contains("UID:2"), "\(text)")
+    }
+
     @Test("A new card is vCard 3.0 with the name, N, UID and the fields given; a card without any name is refused")
     func newCard() throws {
         let card = VCard.card(for: ContactCard(uid: "switchboard-1", name: "Bob Smith", emails: ["bob@example.org"], phone: "555 0101"), stamp: Date())
@@ -185,6 +200,16 @@ struct CardDAVChatTests {
         let found = try await OffPool.chat("alice", ["what's Carol's email address"], dataDir: data.path, environment: environment)
         #expect(found.stdout.contains("Carol Danvers · carol@example.org"), "\(found.stdout)")
 
+        // Merged by chat: one card with both phones and all of Carol's fields; undo splits them.
+        let merged = try await OffPool.chat("alice", ["Carol Danvers and Bob Smith are the same person, combine them"], dataDir: data.path, environment: environment)
+        #expect(merged.stdout.contains("Merged Bob Smith into Carol Danvers"), "\(merged.stdout)")
+        held = try await server.cards(book, "list")
+        #expect(held.count == 1 && held.first?["tels"] == ["+1 555 0100", "555 0101"] && held.first?["bday"]?.stringValue == "1980-03-14", "\(held)")
+        let split = try await OffPool.chat("alice", ["undo"], dataDir: data.path, environment: environment)
+        #expect(split.stdout.contains("Undone: split Carol Danvers and Bob Smith again"), "\(split.stdout)")
+        held = try await server.cards(book, "list")
+        #expect(held.count == 2 && held.first { $0["uid"]?.stringValue == "phone-carol" }?["tels"] == ["+1 555 0100"], "\(held)")
+
         // Deleted by chat and put back by undo.
         let deleted = try await OffPool.chat("alice", ["remove Bob Smith from my contacts"], dataDir: data.path, environment: environment)
         #expect(deleted.stdout.contains("Deleted from your address book: Bob Smith"), "\(deleted.stdout)")
@@ -194,8 +219,9 @@ struct CardDAVChatTests {
         #expect(try await server.cards(book, "list").contains { $0["fn"]?.stringValue == "Bob Smith" })
 
         // Dana linked nothing: her contacts are the built-in ones.
-        let dana = try await OffPool.chat("dana", ["save Eve Jones's number 555 0123 to my contacts"], dataDir: data.path, environment: environment)
+        let dana = try await OffPool.chat("dana", ["save Eve Jones's number 555 0123 to my contacts", "add contact Evie Jones, evie@example.org", "merge Eve Jones and Evie Jones"], dataDir: data.path, environment: environment)
         #expect(dana.stdout.contains("Added contact"), "\(dana.stdout)")
+        #expect(dana.stdout.contains("Merged Evie Jones (2) into 1: Eve Jones · evie@example.org · 555 0123"), "\(dana.stdout)")
         #expect(try await server.cards(book, "list").count == 2)
         for output in [linked, added, updated, undone, found, deleted, back] {
             #expect(!(output.stdout + output.stderr).contains(server.password))
