@@ -30,6 +30,8 @@ public struct CalendarEvent: Sendable, Hashable {
     public var end: EventTime
     /// The repeat rule as written (`FREQ=WEEKLY;BYDAY=MO`).
     public var rule: String?
+    /// The occurrences a series skips (EXDATE: one cancelled on a phone), as their starts.
+    public var exceptions: Set<Date> = []
 
     public init(uid: String, summary: String, location: String? = nil, start: EventTime, end: EventTime, rule: String? = nil) {
         self.uid = uid
@@ -63,7 +65,18 @@ public struct CalendarEvent: Sendable, Hashable {
             uid: uid, summary: event.property("SUMMARY")?.text ?? "(no title)", location: event.property("LOCATION")?.text,
             start: start, end: end, rule: event.property("RRULE")?.value
         )
+        // EXDATE may list several, comma-separated, in the start's form; one that cannot be
+        // read is left out rather than refusing the event.
+        for property in event.properties("EXDATE") {
+            for part in property.value.split(separator: ",") {
+                let one = ICalProperty("EXDATE", String(part), parameters: property.parameters)
+                if let time = try? Self.time(one, defaultZone: start.zone ?? defaultZone) { exceptions.insert(time.date) }
+            }
+        }
     }
+
+    /// Whether an occurrence starting then is one the series skips.
+    public func skips(_ occurrence: Date) -> Bool { exceptions.contains(occurrence) }
 
     /// The event as a new calendar object: VCALENDAR with a VTIMEZONE for its zone, one VEVENT.
     public func calendarObject(stamp: Date) -> ICalComponent {

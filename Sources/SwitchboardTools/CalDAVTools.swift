@@ -233,7 +233,7 @@ struct CalDAVTool: RemoteTool {
                 let starts = event.rule.flatMap { try? RepeatRule($0) }.map { rule in
                     rule.occurrences(start: event.start.date, from: from.addingTimeInterval(-length), to: to, zone: event.start.zone ?? .current)
                 } ?? [event.start.date]
-                for one in starts {
+                for one in starts where !event.skips(one) {
                     items.append(["title": .string(event.summary), "start": .string(RecordTools.iso(one)), "end": .string(RecordTools.iso(one.addingTimeInterval(length)))])
                 }
             }
@@ -271,7 +271,8 @@ struct CalDAVTool: RemoteTool {
                     continue
                 }
                 let length = event.end.date.timeIntervalSince(event.start.date)
-                for start in rule.occurrences(start: event.start.date, from: from.addingTimeInterval(-length), to: to, zone: event.start.zone ?? zone) where start.addingTimeInterval(length) > from {
+                for start in rule.occurrences(start: event.start.date, from: from.addingTimeInterval(-length), to: to, zone: event.start.zone ?? zone)
+                where start.addingTimeInterval(length) > from && !event.skips(start) {
                     var one = event
                     one.start.date = start
                     one.end.date = start.addingTimeInterval(length)

@@ -152,7 +152,7 @@ struct CalDAVTests {
         let server = try await DAVServer.start(kind)
         let client = DAVClient(base: server.base, credentials: server.credentials)
         let calendar = CalDAVCalendar(client: client, url: try await server.calendar(client))
-        let monday = Date(timeIntervalSince1970: 1_796_626_800)  // Monday 7 December 2026, 09:00 Berlin
+        let monday = Date(timeIntervalSince1970: 1_796_626_800)  // Monday 7 December 2026, 08:00 Berlin
         let event = CalendarEvent(
             uid: "weekly-\(UUID().uuidString)", summary: "Stand-up",
             start: EventTime(date: monday, zone: Self.berlin), end: EventTime(date: monday.addingTimeInterval(900), zone: Self.berlin),
@@ -246,6 +246,15 @@ struct ICalendarTests {
         let movedEvent = try #require(moved.components("VEVENT").first)
         #expect(movedEvent.property("X-PHONE-COLOUR")?.value == "teal" && !movedEvent.components("VALARM").isEmpty && movedEvent.property("DURATION") == nil)
         #expect(movedEvent.property("DTSTART")?.value == "20261208T110000" && movedEvent.property("DTSTART")?.parameter("TZID") == "Europe/Berlin")
+    }
+
+    @Test("EXDATEs are read in the start's zone, several to a line, and an unreadable one is left out")
+    func exceptions() throws {
+        let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nDTSTART;TZID=Europe/Berlin:20261207T090000\r\nRRULE:FREQ=WEEKLY\r\nEXDATE;TZID=Europe/Berlin:20261214T090000,20261221T090000\r\nEXDATE:20261228T080000Z\r\nEXDATE:garbage\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        let event = try CalendarEvent(calendar: try ICalendar.parse(text), defaultZone: TimeZone(identifier: "UTC")!)
+        let monday = Date(timeIntervalSince1970: 1_796_630_400)  // Monday 7 December 2026, 09:00 Berlin (08:00 UTC)
+        #expect(event.exceptions == Set([1, 2, 3].map { monday.addingTimeInterval(Double($0) * 7 * 86400) }), "\(event.exceptions)")
+        #expect(event.skips(monday.addingTimeInterval(7 * 86400)) && !event.skips(monday))
     }
 
     @Test("Broken objects are refused with a reason; a huge one is read up to the limit")
