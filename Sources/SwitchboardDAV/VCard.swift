@@ -135,7 +135,7 @@ public enum VCard {
             replace("CATEGORIES", with: contact.tags.isEmpty ? [] : [keeping(existing("CATEGORIES").first, "CATEGORIES", contact.tags.map(ICalendar.escapeText).joined(separator: ","))])
         }
         if before != contact || existing("REV").isEmpty {
-            replace("REV", with: [ICalProperty("REV", timestamp(stamp))])
+            replace("REV", with: [ICalProperty("REV", CalendarEvent.utc(stamp))])
         }
         return card
     }
@@ -226,14 +226,6 @@ public enum VCard {
     static func telephone(_ value: String) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         return trimmed.lowercased().hasPrefix("tel:") ? String(trimmed.dropFirst(4)) : trimmed
-    }
-
-    /// `20261207T101500Z`.
-    static func timestamp(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
     }
 }
 

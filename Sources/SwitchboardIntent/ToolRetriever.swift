@@ -126,11 +126,16 @@ public struct ToolRetriever: Sendable {
 
     /// Whether a word is an issue key such as OPS-123 (capitals, a dash, digits).
     static func isIssueKey(_ word: Substring) -> Bool {
-        let word = word.trimmingCharacters(in: .punctuationCharacters.subtracting(CharacterSet(charactersIn: "-")))
+        // Cheap first: most words have no dash.
+        guard word.contains("-") else { return false }
+        let word = word.trimmingCharacters(in: keyEdges)
         let parts = word.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, let project = parts.first, let number = parts.last, project.count >= 2, !number.isEmpty else { return false }
         return project.first!.isUppercase && project.allSatisfy { ($0.isUppercase && $0.isASCII) || $0.isNumber } && number.allSatisfy(\.isNumber)
     }
+
+    /// What may stand around an issue key in a sentence ("(OPS-12),").
+    static let keyEdges = CharacterSet.punctuationCharacters.subtracting(CharacterSet(charactersIn: "-"))
 
     /// Verbs people use for what tool names say otherwise (stems).
     static let synonyms: [String: [String]] = [

@@ -65,6 +65,27 @@ public final class DAVAccounts: Sendable {
     }
 }
 
+/// Reads from a person's DAV server, shared by the calendar and the contacts tools.
+enum DAVReads {
+    /// A read, tried again after a short wait (0.3 s, then 0.9 s) when the server was away or
+    /// busy; a timeout, any other failure or the third attempt's is said in `failure`'s words.
+    static func retrying<T: Sendable>(_ body: () async throws -> T, failure: (any Error) -> ToolFailure) async throws -> T {
+        var delay: UInt64 = 300_000_000
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as DAVError where error.isTransient && error.kind != .timeout && attempt < 3 {
+                try await Task.sleep(nanoseconds: delay)
+                delay *= 3
+                attempt += 1
+            } catch {
+                throw failure(error)
+            }
+        }
+    }
+}
+
 public enum CalDAVTools {
     /// The calendar tools, on the person's server where they linked one: `calendar.create`,
     /// `calendar.list`, `calendar.move` and `calendar.cancel` (export stays on the store).
@@ -493,18 +514,7 @@ struct CalDAVTool: RemoteTool {
 
     /// A read, tried again after a short wait when the server was away or busy.
     private func reading<T: Sendable>(_ account: DAVAccount, _ body: () async throws -> T) async throws -> T {
-        var delay: UInt64 = 300_000_000
-        for attempt in 1...3 {
-            do {
-                return try await body()
-            } catch let error as DAVError where error.isTransient && error.kind != .timeout && attempt < 3 {
-                try await Task.sleep(nanoseconds: delay)
-                delay *= 3
-            } catch {
-                throw Self.failure(error, account: account, writing: false)
-            }
-        }
-        throw ToolFailure("Your calendar server is not answering right now; try again in a while.")
+        try await DAVReads.retrying(body) { Self.failure($0, account: account, writing: false) }
     }
 
     /// A DAV failure in words for the person; never a credential.

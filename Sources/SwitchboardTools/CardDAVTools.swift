@@ -403,18 +403,7 @@ struct CardDAVTool: RemoteTool {
 
     /// A read, tried again after a short wait when the server was away or busy.
     private func reading<T: Sendable>(_ account: DAVAccount, _ body: () async throws -> T) async throws -> T {
-        var delay: UInt64 = 300_000_000
-        for attempt in 1...3 {
-            do {
-                return try await body()
-            } catch let error as DAVError where error.isTransient && error.kind != .timeout && attempt < 3 {
-                try await Task.sleep(nanoseconds: delay)
-                delay *= 3
-            } catch {
-                throw Self.failure(error, account: account, writing: false)
-            }
-        }
-        throw ToolFailure("Your address book server is not answering right now; try again in a while.")
+        try await DAVReads.retrying(body) { Self.failure($0, account: account, writing: false) }
     }
 
     /// A DAV failure in words for the person; never a credential.

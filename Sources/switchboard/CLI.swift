@@ -2,9 +2,17 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchboardApp
+import SwitchboardModel
 
 /// Shared command plumbing: logging setup and errors as plain sentences, never stack traces.
 enum CLI {
+    /// A password or token from a file: its first line, trimmed (never from an argument, so it
+    /// is in no shell history or process list).
+    static func password(fromFile path: String) throws -> Secret {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw GatewayError("Cannot read the password file \(path).") }
+        return Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     nonisolated(unsafe) static var loggingBootstrapped = false
 
     static func logger(_ configuration: AppConfiguration, default level: Logger.Level) -> Logger {

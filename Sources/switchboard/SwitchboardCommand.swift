@@ -420,8 +420,7 @@ struct DAV: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 guard let base = URL(string: url), base.host != nil else { throw GatewayError("\"\(url)\" is not a server address.") }
-                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else { throw GatewayError("Cannot read the password file \(passwordFile).") }
-                let password = Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                let password = try CLI.password(fromFile: passwordFile)
                 let result = try await DAVBench.run(base: base, user: user, password: password, events: events, rounds: rounds, keep: keep) { line in
                     FileHandle.standardError.write(Data((line + "\n").utf8))
                 }
@@ -471,10 +470,7 @@ struct DAV: AsyncParsableCommand {
         func run() async throws {
             try await CLI.guarding {
                 let configuration = try common.load()
-                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
-                    throw GatewayError("Cannot read the password file \(passwordFile).")
-                }
-                let password = Secret(String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                let password = try CLI.password(fromFile: passwordFile)
                 let gateway = try await Gateway(configuration: configuration, exclusive: false, logger: CLI.logger(configuration, default: .warning))
                 let linked = try await gateway.davConnect(person: PersonID(person), url: url, user: user, password: password, calendar: calendar, addressBook: addressBook)
                 print("Linked the calendar \(linked.calendarName) (\(linked.calendar.absoluteString)) for \(linked.person.rawValue).")
